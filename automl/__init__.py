@@ -1,0 +1,1 @@
+"""CrossBoard's engine: ingestion, features, training, the Optuna study and its workers."""

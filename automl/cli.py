@@ -1,0 +1,245 @@
+"""``crossboard``: ingest, tune, leaderboard, worker, models, app — for headless use.
+
+Every user error ends with a one-paragraph message and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from automl import datasets
+from automl.errors import CrossBoardError, SettingsError
+from automl.schema import METRICS, ROLES, TASKS
+from storage import Store, default_home, resolve_url
+
+POLL_S = 1.0
+
+
+def parse_roles(items: list[str]) -> dict[str, str]:
+    roles = {}
+    for item in items or []:
+        column, sep, role = item.rpartition("=")
+        if not sep or not column:
+            raise SettingsError(f"--role {item!r}: write COLUMN=ROLE, e.g. --role user_id=user (roles: {', '.join(ROLES)})")
+        roles[column] = role
+    return roles
+
+
+def cmd_ingest(args, store: Store, home: Path) -> int:
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    inspection = datasets.inspect(args.path, label=args.label, task=args.task, roles=parse_roles(args.role),
+                                  delimiter=args.delimiter, names=names,
+                                  max_bytes=int(args.max_mb * 2**20) if args.max_mb else None)
+    row = datasets.save(store, inspection, name=args.name)
+    schema = inspection.schema
+    print(f"dataset {row.name!r} ({row.id[:12]}): {row.n_rows:,} rows, {row.n_cols} columns, "
+          f"format {row.file_format}, task {schema.task} ({schema.task_reason})")
+    for note in inspection.raw.notes + inspection.warnings:
+        print(f"  note: {note}")
+    width = max(len(c.name) for c in schema.columns)
+    for c in schema.columns:
+        print(f"  {c.name:<{width}}  {c.role:<11}  {c.reason}")
+    return 0
+
+
+def study_config(args):
+    from automl.study import StudyConfig
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    pairs = [p.split("*") for p in args.cross] if args.cross else []
+    return StudyConfig(models=models or [], n_trials=args.trials, minutes=args.minutes, workers=args.workers,
+                       max_epochs=args.epochs, patience=args.patience, pruner=args.pruner, seed=args.seed,
+                       device=args.device, wide_pairs=pairs)
+
+
+def cmd_tune(args, store: Store, home: Path) -> int:
+    from automl.progress import study_progress
+    from automl.study import create_study, model_availability
+    from automl.worker import launch_workers
+
+    dataset = datasets.get_dataset(store, args.dataset)
+    if args.trials is None and args.minutes is None:
+        args.trials = 20
+    config = study_config(args)
+    if not config.models:
+        schema = datasets.schema_of(dataset)
+        config.models = [m for m, why in model_availability(schema, args.task).items() if why is None]
+    study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
+    print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
+          f"{config.workers} worker(s)")
+    procs = launch_workers(store.url, study.id, home, config.workers)
+    last = ""
+    try:
+        while any(p.poll() is None for p in procs):
+            line = study_progress(store, study).line(study.metric)
+            if line != last:
+                print(line, flush=True)
+                last = line
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        print("stopping after the current trials…", flush=True)
+        store.update_study(study.id, stop_requested=True)
+        for p in procs:
+            p.wait()
+    progress = study_progress(store, study)
+    print(progress.line(study.metric))
+    for worker in progress.workers:
+        if worker["status"] == "failed":
+            print(f"worker {worker['id']} failed: {worker['message']}", file=sys.stderr)
+    print_leaderboard(store, study, "table")
+    return 0 if progress.done else 2
+
+
+def print_leaderboard(store: Store, study, fmt: str) -> None:
+    from automl.leaderboard import ranked, table, to_json, trial_records
+
+    records = ranked(trial_records(store, study), study.metric)
+    if fmt == "json":
+        print(to_json(records))
+        return
+    frame = table(records, METRICS[study.task])
+    if fmt == "csv":
+        print(frame.to_csv(index=False), end="")
+    elif frame.empty:
+        print("no trials recorded yet")
+    else:
+        print(frame.drop(columns=["reason", "device"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def cmd_leaderboard(args, store: Store, home: Path) -> int:
+    study = find_study(store, args.study)
+    print_leaderboard(store, study, args.format)
+    return 0
+
+
+def find_study(store: Store, ref: str):
+    from automl.errors import NotFoundError
+
+    study = store.find_study(ref)
+    if study is None:
+        known = ", ".join(s.name for s in store.studies()) or "none yet (use `crossboard tune DATASET`)"
+        raise NotFoundError(f"no study called {ref!r}; the studies are: {known}")
+    return study
+
+
+def cmd_worker(args, store: Store, home: Path) -> int:
+    from automl.worker import run_worker
+
+    return run_worker(store, find_study(store, args.study).id, home)
+
+
+def cmd_stop(args, store: Store, home: Path) -> int:
+    study = find_study(store, args.study)
+    store.update_study(study.id, stop_requested=True)
+    print(f"stop requested for {study.name!r}: workers end after their current trial")
+    return 0
+
+
+def cmd_models(args, store: Store, home: Path) -> int:
+    from models import REGISTRY
+    from models.card import search_options
+
+    if args.json:
+        print(json.dumps([{**c.describe(), "options": search_options(c)} for c in REGISTRY.values()],
+                         indent=2, default=str))
+        return 0
+    for card in REGISTRY.values():
+        print(f"{card.name:<12} {card.family:<16} {'/'.join(sorted(card.tasks)):<12} {card.title}")
+    return 0
+
+
+def cmd_datasets(args, store: Store, home: Path) -> int:
+    for row in store.datasets():
+        schema = datasets.schema_of(row)
+        print(f"{row.name:<30} {row.id[:12]}  {row.n_rows:>10,} rows  task {schema.task}  label {schema.label}")
+    return 0
+
+
+def cmd_app(args, store: Store, home: Path) -> int:
+    import app
+
+    env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": store.url}
+    command = [sys.executable, "-m", "streamlit", "run", app.__file__, "--server.port", str(args.port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    print(f"CrossBoard on http://localhost:{args.port}  (data in {home})", flush=True)
+    return subprocess.call(command, env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crossboard", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help="data directory (default $CROSSBOARD_HOME or ~/.crossboard)")
+    parser.add_argument("--db", help="SQLAlchemy URL (default $CROSSBOARD_DB or a SQLite file in the home)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="read a table and store it as a dataset")
+    p.add_argument("path")
+    p.add_argument("--name")
+    p.add_argument("--label", help="the label column (default: inferred)")
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--role", action="append", metavar="COL=ROLE", help=f"override a role ({', '.join(ROLES)})")
+    p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
+    p.add_argument("--names", help="comma-separated column names for a file without a header")
+    p.add_argument("--max-mb", type=float, help="size cap in MB (default $CROSSBOARD_MAX_UPLOAD_MB or 500)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("tune", help="create a study and run it with local workers")
+    p.add_argument("dataset")
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--metric")
+    p.add_argument("--models", help="comma-separated model names (default: every available model)")
+    p.add_argument("--trials", type=int, default=None)
+    p.add_argument("--minutes", type=float, default=None)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=10, help="maximum epochs per trial")
+    p.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
+    p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    p.add_argument("--cross", action="append", metavar="COL_A*COL_B", help="a column pair for Wide & Deep to cross")
+    p.add_argument("--name", help="study name (default: dataset name and time)")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("leaderboard", help="print a study's results")
+    p.add_argument("study")
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("worker", help="join a study as one more worker")
+    p.add_argument("study")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("stop", help="ask a study's workers to stop after their current trial")
+    p.add_argument("study")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("models", help="list the model zoo")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("datasets", help="list stored datasets")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("app", help="launch the web app")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_app)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    home = Path(args.home or default_home()).expanduser()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        return args.func(args, Store(resolve_url(args.db, home)), home)
+    except CrossBoardError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

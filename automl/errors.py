@@ -1,0 +1,17 @@
+"""Errors a user can act on. Their message names the file, column or row and says what to do."""
+
+
+class CrossBoardError(Exception):
+    """Any problem caused by the user's input or settings; shown as-is, never as a traceback."""
+
+
+class DataError(CrossBoardError):
+    """The uploaded table cannot be used as it is."""
+
+
+class SettingsError(CrossBoardError):
+    """A study, model or CLI setting is invalid."""
+
+
+class NotFoundError(CrossBoardError):
+    """A dataset or study named by the user does not exist."""

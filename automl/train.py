@@ -1,0 +1,195 @@
+"""Fitting one configuration: epochs over device-resident tensors, validation after each epoch
+(reported for pruning and early stopping), the test split scored once at the best epoch."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from automl import metrics
+from automl.device import describe, synchronize
+from automl.features import EncodedData
+from models.card import ModelCard
+
+PREDICT_BATCH = 16_384
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad,
+              "sgd": torch.optim.SGD}
+
+# reporter(epoch, value of the study metric, all validation metrics) -> True to stop (pruned)
+Reporter = Callable[[int, float, dict], bool]
+
+
+class TrainingDiverged(Exception):
+    """The loss or the predictions stopped being finite; the message says when and what to try."""
+
+
+@dataclass
+class TrialOutcome:
+    val: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    epochs: int
+    train_seconds: float
+    n_params: int
+    latency_ms_per_1k: float
+    device: str
+    pruned: bool = False
+    history: list[dict] = field(default_factory=list)     # per epoch: train loss, val metrics, seconds
+    state_dict: dict[str, torch.Tensor] | None = None      # best weights (torch models)
+
+
+def make_optimizers(model: nn.Module, params: dict) -> list[torch.optim.Optimizer]:
+    """One optimizer per parameter group: ``main`` uses ``optimizer``/``lr``, a group ``g``
+    uses ``g_optimizer``/``g_lr`` (e.g. Wide & Deep's wide part)."""
+    optimizers = []
+    for group, group_params in model.parameter_groups().items():
+        if not group_params:
+            continue
+        prefix = "" if group == "main" else f"{group}_"
+        name = params.get(f"{prefix}optimizer", params.get("optimizer", "adam"))
+        optimizers.append(OPTIMIZERS[name](group_params, lr=params.get(f"{prefix}lr", params.get("lr", 1e-3))))
+    return optimizers
+
+
+def loss_function(task: str):
+    return nn.BCEWithLogitsLoss() if task == "ctr" else nn.MSELoss()
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, batch: dict[str, torch.Tensor], batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """Model outputs for every row of ``batch`` (logits or ratings) as float64 [n]."""
+    model.eval()
+    n = batch["label"].shape[0]
+    outs = [model({k: v[s:s + batch_size] for k, v in batch.items()}) for s in range(0, n, batch_size)]
+    return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
+
+
+def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batch_size: int) -> float:
+    """One pass over a fresh permutation of the training rows; returns the mean batch loss.
+    The last incomplete batch is dropped (the permutation differs each epoch)."""
+    model.train()
+    n = train["label"].shape[0]
+    perm = torch.randperm(n, device=train["label"].device)
+    starts = range(0, n - batch_size + 1, batch_size) if n >= batch_size else [0]
+    total = torch.zeros((), device=train["label"].device)
+    for start in starts:
+        idx = perm[start:start + batch_size]
+        batch = {k: v[idx] for k, v in train.items()}
+        loss = loss_fn(model(batch), batch["label"])
+        aux = model.aux_loss()
+        if aux is not None:
+            loss = loss + aux
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+        total += loss.detach()
+    return total.item() / len(starts)
+
+
+class EpochLoop:
+    """Validation, early stopping and reporting shared by neural and tree models."""
+
+    def __init__(self, task: str, metric: str, y_val: np.ndarray, patience: int, reporter: Reporter | None):
+        self.task, self.metric, self.y_val = task, metric, y_val
+        self.patience, self.reporter = patience, reporter
+        self.best_value, self.best_epoch, self.best_val = None, 0, {}
+        self.history: list[dict] = []
+        self.pruned = False
+
+    def after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray, seconds: float) -> tuple[bool, bool]:
+        """-> (improved, stop)."""
+        if not math.isfinite(train_loss) or not np.isfinite(val_outputs).all():
+            raise TrainingDiverged(
+                f"the training loss became {train_loss} at epoch {epoch} (non-finite); "
+                "this configuration diverged, try a lower learning rate"
+            )
+        val = metrics.compute(self.task, self.y_val, val_outputs)
+        self.history.append({"epoch": epoch, "train_loss": train_loss, "seconds": seconds, **val})
+        value = val[self.metric]
+        improved = metrics.is_better(self.metric, value, self.best_value)
+        if improved:
+            self.best_value, self.best_epoch, self.best_val = value, epoch, val
+        if self.reporter is not None and self.reporter(epoch, value, val):
+            self.pruned = True
+            return improved, True
+        return improved, epoch - self.best_epoch >= self.patience
+
+
+def train_and_evaluate(card: ModelCard, params: dict, data: EncodedData, *, metric: str,
+                       max_epochs: int = 10, patience: int = 2, reporter: Reporter | None = None,
+                       seed: int = 0) -> TrialOutcome:
+    """Fit ``card``'s model with ``params`` on ``data`` (tensors already on the training device)."""
+    torch.manual_seed(seed)
+    fit = _fit_trees if card.kind == "sklearn" else _fit_torch
+    return fit(card, params, data, metric, max_epochs, patience, reporter)
+
+
+def _fit_torch(card, params, data, metric, max_epochs, patience, reporter) -> TrialOutcome:
+    device, task = data.device, data.spec.task
+    model = card.build(data.spec, params).to(device)
+    optimizers, loss_fn = make_optimizers(model, params), loss_function(task)
+    train, val, test = data.splits["train"], data.splits["val"], data.splits["test"]
+    loop = EpochLoop(task, metric, val["label"].cpu().numpy(), patience, reporter)
+    best_state, started, epoch = None, time.perf_counter(), 0
+    for epoch in range(1, max_epochs + 1):
+        tick = time.perf_counter()
+        train_loss = train_epoch(model, optimizers, loss_fn, train, params["batch_size"])
+        improved, stop = loop.after_epoch(epoch, train_loss, predict(model, val), time.perf_counter() - tick)
+        if improved:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if stop:
+            break
+    train_seconds = time.perf_counter() - started
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    test_metrics, latency = ({}, float("nan")) if loop.pruned else _score_test(
+        lambda: predict(model, test), test["label"].cpu().numpy(), task, device)
+    return TrialOutcome(
+        val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
+        train_seconds=train_seconds, n_params=sum(p.numel() for p in model.parameters()),
+        latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
+        state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
+    )
+
+
+def _score_test(predict_fn, labels: np.ndarray, task: str, device) -> tuple[dict, float]:
+    """(test metrics, inference latency in ms per 1,000 rows) for ``predict_fn() -> outputs``."""
+    synchronize(device)
+    tick = time.perf_counter()
+    outputs = predict_fn()
+    synchronize(device)
+    latency = (time.perf_counter() - tick) / max(len(outputs), 1) * 1000 * 1000
+    return metrics.compute(task, labels, outputs), latency
+
+
+def _fit_trees(card, params, data, metric, max_epochs, patience, reporter) -> TrialOutcome:
+    """Tree ensembles: each "epoch" adds a stage of trees; the best stage count is kept."""
+    task = data.spec.task
+    model = card.build(data.spec, params)
+    arrays = {s: {k: v.cpu().numpy() for k, v in b.items()} for s, b in data.splits.items()}
+    x = {s: model.features(a) for s, a in arrays.items()}
+    loop = EpochLoop(task, metric, arrays["val"]["label"], patience, reporter)
+    started, epoch = time.perf_counter(), 0
+    for epoch in range(1, max_epochs + 1):
+        tick = time.perf_counter()
+        model.fit_stage(x["train"], arrays["train"]["label"])
+        _, stop = loop.after_epoch(epoch, 0.0, model.predict(x["val"]), time.perf_counter() - tick)
+        if stop:
+            break
+    train_seconds = time.perf_counter() - started
+    model.keep_stages(loop.best_epoch)
+    test_metrics, latency = ({}, float("nan")) if loop.pruned else _score_test(
+        lambda: model.predict(x["test"]), arrays["test"]["label"], task, torch.device("cpu"))
+    return TrialOutcome(
+        val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
+        train_seconds=train_seconds, n_params=model.n_params(), latency_ms_per_1k=latency,
+        device="cpu (scikit-learn)", pruned=loop.pruned, history=loop.history,
+    )

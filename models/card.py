@@ -1,0 +1,118 @@
+"""Model cards: what the registry knows about each model, and the scoped search space helper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from models.spec import DataSpec, FieldInfo
+
+REQUIREMENT_TEXT = {
+    "fields": "at least one categorical, numeric or sequence column",
+    "user": "a user id column",
+    "item": "an item id column",
+    "sequence": "a behavior sequence column (or a user, item and timestamp to derive one)",
+    "timestamp": "a timestamp column",
+}
+
+
+class ScopedTrial:
+    """Prefixes every parameter name with ``<model>.`` so each model's options are conditional
+    under the top-level ``model`` choice. Wraps an Optuna Trial or FixedTrial."""
+
+    def __init__(self, trial, prefix: str):
+        self.trial, self.prefix = trial, prefix
+
+    def categorical(self, name: str, choices: list) -> Any:
+        return self.trial.suggest_categorical(f"{self.prefix}.{name}", choices)
+
+    def int(self, name: str, low: int, high: int, log: bool = False) -> int:
+        return self.trial.suggest_int(f"{self.prefix}.{name}", low, high, log=log)
+
+    def float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return self.trial.suggest_float(f"{self.prefix}.{name}", low, high, log=log)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str                     # registry key, also the leaderboard's model name
+    title: str                    # e.g. "DeepFM (Guo et al., 2017)"
+    family: str                   # "baseline", "factorization", "deep crossing", ...
+    tasks: frozenset[str]
+    requires: frozenset[str]
+    search_space: Callable[[ScopedTrial, DataSpec], dict]   # -> params (unprefixed names)
+    build: Callable[[DataSpec, dict], Any]                  # -> RecModel (torch) or estimator
+    defaults: dict = field(default_factory=dict)           # the paper's configuration, tried first
+    key_options: tuple[str, ...] = ()                       # shown on the leaderboard
+    kind: str = "torch"                                     # "torch" or "sklearn"
+
+    def unavailable_reason(self, task: str, available: set[str]) -> str | None:
+        """Why this model cannot run on data of ``task`` offering ``available`` inputs
+        (see ``DataSpec.available``), or None when it can."""
+        if task not in self.tasks:
+            return f"{self.name} does not support the {task} task (it supports {', '.join(sorted(self.tasks))})"
+        missing = sorted(self.requires - available)
+        if missing:
+            return f"{self.name} needs " + " and ".join(REQUIREMENT_TEXT[m] for m in missing)
+        return None
+
+    def enqueue_params(self) -> dict:
+        """The default configuration as Optuna parameters (prefixed) for ``study.enqueue_trial``."""
+        return {"model": self.name, **{f"{self.name}.{k}": v for k, v in self.defaults.items()}}
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "family": self.family,
+            "tasks": sorted(self.tasks),
+            "requires": sorted(self.requires),
+            "defaults": self.defaults,
+            "key_options": list(self.key_options),
+            "kind": self.kind,
+        }
+
+
+class SpaceRecorder:
+    """A stand-in trial that answers with the card's defaults (else the first choice or the low
+    end) and records every option it was asked for: the search space as data, for
+    ``crossboard models --json`` and the UI."""
+
+    def __init__(self, defaults: dict, prefix: str):
+        self.defaults, self.prefix, self.options = defaults, prefix, {}
+
+    def _name(self, full: str) -> str:
+        return full[len(self.prefix) + 1:]
+
+    def suggest_categorical(self, name, choices):
+        key = self._name(name)
+        self.options[key] = {"type": "categorical", "choices": list(choices)}
+        return self.defaults.get(key, choices[0])
+
+    def suggest_int(self, name, low, high, log=False):
+        key = self._name(name)
+        self.options[key] = {"type": "int", "low": low, "high": high, "log": log}
+        return self.defaults.get(key, low)
+
+    def suggest_float(self, name, low, high, log=False):
+        key = self._name(name)
+        self.options[key] = {"type": "float", "low": low, "high": high, "log": log}
+        return self.defaults.get(key, low)
+
+
+EXAMPLE_SPEC = DataSpec(
+    task="ctr",
+    fields=tuple(FieldInfo(f"field{j}", 100, side) for j, side in enumerate(["user", "item", "item", "context"])),
+    numeric=("numeric0",),
+    buckets=(FieldInfo("numeric0 (bucket)", 12),),
+    user_field=0,
+    item_field=1,
+    ranked_pairs=((0, 2), (2, 3), (0, 3), (1, 3), (0, 1), (1, 2)),
+)
+
+
+def search_options(card: ModelCard, spec: DataSpec = EXAMPLE_SPEC) -> dict:
+    """The options ``card`` searches on ``spec`` (along its default branch)."""
+    recorder = SpaceRecorder(card.defaults, card.name)
+    card.search_space(ScopedTrial(recorder, card.name), spec)
+    return recorder.options

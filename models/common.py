@@ -1,0 +1,39 @@
+"""Options every neural model shares, and the helpers that read them."""
+
+from __future__ import annotations
+
+from models.card import ScopedTrial
+
+HIDDEN_CHOICES = ["64", "128-64", "256-128", "256-128-64", "400-400-400", "1024-512-256"]
+
+
+def common_space(t: ScopedTrial, embed: bool = True) -> dict:
+    """Optimizer, learning rate, batch size, L2 on the embeddings used, and how numeric
+    columns enter the model (``raw`` standardized values, ``bucketize``d into categorical
+    fields that take part in crossing, or ``both``)."""
+    params = {
+        "optimizer": t.categorical("optimizer", ["adam", "adamw", "adagrad"]),
+        "lr": t.float("lr", 1e-4, 3e-2, log=True),
+        "batch_size": t.categorical("batch_size", [256, 512, 1024, 2048, 4096]),
+        "l2": t.float("l2", 1e-8, 1e-3, log=True),
+        "numeric_mode": t.categorical("numeric_mode", ["raw", "bucketize", "both"]),
+    }
+    if embed:
+        params["embed_dim"] = t.categorical("embed_dim", [4, 8, 10, 16, 32, 64])
+    return params
+
+
+def mlp_space(t: ScopedTrial) -> dict:
+    return {
+        "hidden": t.categorical("hidden", HIDDEN_CHOICES),
+        "dropout": t.float("dropout", 0.0, 0.5),
+        "batch_norm": t.categorical("batch_norm", [False, True]),
+    }
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    """``"400-400-400"`` -> (400, 400, 400); ``""`` or ``"0"`` -> ()."""
+    return tuple(int(x) for x in str(text).split("-") if x and int(x) > 0)
+
+
+COMMON_DEFAULTS = {"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "numeric_mode": "raw"}

@@ -1,0 +1,63 @@
+"""DCN-V2 (Wang et al., 2021): a cross network and an MLP, stacked or in parallel."""
+
+from __future__ import annotations
+
+import torch
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ModelCard, ScopedTrial
+from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
+from models.layers.cross import CrossNetwork
+from models.layers.embedding import FieldEmbedding
+from models.layers.head import score_head
+from models.layers.mlp import MLP
+from models.layers.stacking import stack, stacked_dim
+from models.spec import DataSpec
+
+RANKS = ["full", "8", "16", "32", "64"]   # "full": W is d x d; "r": W = U V^T of rank r
+
+
+class DCNv2(RecModel):
+    """x0 = stack(e, num); ``stacked``: score(MLP(Cross(x0))); ``parallel``: score([Cross(x0), MLP(x0)])."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, self.use_raw = numeric_inputs(params)
+        dim = params["embed_dim"]
+        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+        width = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
+        rank = None if params["rank"] == "full" else int(params["rank"])
+        self.cross = CrossNetwork(width, params["cross_layers"], rank)
+        self.parallel = params["structure"] == "parallel"
+        self.dnn = MLP(width, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
+        self.head = score_head(self.dnn.out_dim + (width if self.parallel else 0), output_bias(spec))
+
+    def forward(self, batch):
+        x0 = stack(self.embedding(batch), batch, self.use_raw)
+        crossed = self.cross(x0)
+        out = torch.cat([crossed, self.dnn(x0)], dim=1) if self.parallel else self.dnn(crossed)
+        return self.head(out).squeeze(1)
+
+
+def dcnv2_space(t: ScopedTrial, spec: DataSpec) -> dict:
+    return {
+        **common_space(t),
+        **mlp_space(t),
+        "structure": t.categorical("structure", ["stacked", "parallel"]),
+        "cross_layers": t.int("cross_layers", 1, 6),
+        "rank": t.categorical("rank", RANKS),
+    }
+
+
+DCNV2_CARD = ModelCard(
+    name="dcnv2",
+    title="DCN-V2 (Wang et al., 2021)",
+    family="deep crossing",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=dcnv2_space,
+    build=DCNv2,
+    defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "400-400-400", "dropout": 0.0, "batch_norm": False,
+              "structure": "stacked", "cross_layers": 3, "rank": "full"},
+    key_options=("structure", "cross_layers", "rank", "hidden"),
+)

@@ -1,0 +1,52 @@
+"""DeepFM (Guo et al., 2017): an FM and a DNN sharing one embedding table."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ModelCard
+from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
+from models.layers.embedding import FieldEmbedding, FirstOrder
+from models.layers.fm import fm_interaction, pairwise_dots
+from models.layers.mlp import MLP
+from models.spec import DataSpec
+
+
+class DeepFM(RecModel):
+    """y = linear + FM(e) + DNN(concat(e, num)); the FM sees categorical (and, when
+    ``numeric_mode`` bucketizes, bucketized numeric) fields; raw numerics go to the DNN only."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, self.use_raw = numeric_inputs(params)
+        dim = params["embed_dim"]
+        self.linear = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
+        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+        in_dim = self.embedding.n_fields * dim + (len(spec.numeric) if self.use_raw else 0)
+        self.dnn = MLP(in_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
+        self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
+
+    def forward(self, batch):
+        emb = self.embedding(batch)
+        deep_in = emb.flatten(1)
+        if self.use_raw:
+            deep_in = torch.cat([deep_in, batch["num"]], dim=1)
+        return self.linear(batch) + fm_interaction(emb) + self.head(self.dnn(deep_in)).squeeze(1)
+
+    def interactions(self, batch):
+        return {"pair_strength": pairwise_dots(self.embedding(batch)).abs().mean(0)}
+
+
+DEEPFM_CARD = ModelCard(
+    name="deepfm",
+    title="DeepFM (Guo et al., 2017)",
+    family="deep crossing",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=lambda t, spec: {**common_space(t), **mlp_space(t)},
+    build=DeepFM,
+    defaults={**COMMON_DEFAULTS, "embed_dim": 10, "hidden": "400-400-400", "dropout": 0.5, "batch_norm": False},
+    key_options=("embed_dim", "hidden", "dropout", "numeric_mode"),
+)

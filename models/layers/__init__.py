@@ -1,0 +1,1 @@
+"""Shared building blocks; one small module per operator, each documenting its shapes."""

@@ -1,0 +1,72 @@
+"""Field embeddings: every categorical field, bucketized numeric column and sequence column
+becomes one k-dimensional vector per row."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.spec import DataSpec
+
+
+class FieldEmbedding(nn.Module):
+    """``batch`` -> [B, F', k]: the categorical fields, then (if ``use_buckets``) the numeric
+    bucket fields, then each sequence column mean-pooled over its non-padding tokens.
+
+    Categorical and bucket fields share one table with per-field offsets (one gather per batch).
+    With ``l2 > 0`` the forward pass leaves ``penalty`` = l2 * mean over rows of the squared norm
+    of the vectors it looked up (regularizing only what the batch used).
+    """
+
+    def __init__(self, spec: DataSpec, dim: int, use_buckets: bool = False, l2: float = 0.0):
+        super().__init__()
+        cards = [f.cardinality for f in spec.fields]
+        if use_buckets:
+            cards += [b.cardinality for b in spec.buckets]
+        self.n_cat, self.use_buckets, self.dim, self.l2 = len(spec.fields), use_buckets, dim, l2
+        offsets = torch.tensor([0] + cards[:-1], dtype=torch.long).cumsum(0) if cards else torch.zeros(0)
+        self.register_buffer("offsets", offsets.long(), persistent=False)
+        self.table = nn.Embedding(max(sum(cards), 1), dim)
+        self.sequences = nn.ModuleList(
+            nn.Embedding(s.cardinality, dim, padding_idx=0) for s in spec.sequences
+        )
+        self.n_fields = len(cards) + len(spec.sequences)
+        self.penalty = None
+        nn.init.normal_(self.table.weight, std=0.01)
+        for table in self.sequences:
+            nn.init.normal_(table.weight, std=0.01)
+            with torch.no_grad():
+                table.weight[0].zero_()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids = batch["cat"]
+        if self.use_buckets:
+            ids = torch.cat([ids, batch["num_bkt"]], dim=1)
+        parts = [self.table(ids + self.offsets)] if ids.shape[1] else []
+        for j, table in enumerate(self.sequences):
+            tokens = batch[f"seq{j}"]
+            counts = (tokens > 0).sum(1, keepdim=True).clamp(min=1)
+            parts.append((table(tokens).sum(1) / counts).unsqueeze(1))
+        if not parts:
+            return batch["num"].new_zeros(batch["num"].shape[0], 0, self.dim)
+        out = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        if self.l2 > 0 and self.training:
+            self.penalty = self.l2 * out.pow(2).sum() / out.shape[0]
+        return out
+
+
+class FirstOrder(nn.Module):
+    """The linear part sum_f w_f(x_f) + w . num + b -> [B]. ``bias`` starts at ``init_bias``."""
+
+    def __init__(self, spec: DataSpec, use_buckets: bool, use_numeric: bool, init_bias: float = 0.0):
+        super().__init__()
+        self.weights = FieldEmbedding(spec, 1, use_buckets=use_buckets)
+        nn.init.zeros_(self.weights.table.weight)
+        self.numeric = nn.Linear(len(spec.numeric), 1, bias=False) if use_numeric and spec.numeric else None
+        self.bias = nn.Parameter(torch.tensor(float(init_bias)))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.weights(batch).sum(dim=(1, 2)) + self.bias
+        if self.numeric is not None:
+            out = out + self.numeric(batch["num"]).squeeze(1)
+        return out

@@ -1,0 +1,32 @@
+"""The multi-layer perceptron used by every deep model."""
+
+from __future__ import annotations
+
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "prelu": nn.PReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU}
+
+
+class MLP(nn.Module):
+    """[B, in_dim] -> [B, hidden[-1]] (or [B, in_dim] when ``hidden`` is empty).
+
+    Each layer: Linear -> (BatchNorm) -> activation -> (Dropout).
+    """
+
+    def __init__(self, in_dim: int, hidden: tuple[int, ...], dropout: float = 0.0,
+                 batch_norm: bool = False, activation: str = "relu"):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers.append(nn.Linear(in_dim, width))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_dim = width
+        self.layers = nn.Sequential(*layers)
+        self.out_dim = in_dim
+
+    def forward(self, x):
+        return self.layers(x)

@@ -1,0 +1,36 @@
+"""Field pairs i < j in one fixed order, shared by every pairwise operator.
+
+The order is row-major over the upper triangle: (0,1), (0,2), ..., (0,F-1), (1,2), ..., (F-2,F-1),
+so pair p of an [B, P] output (P = F(F-1)/2) always means the same two fields.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def pair_index(n_fields: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows [P], cols [P]): the fields i and j of every pair i < j, row-major."""
+    rows, cols = torch.triu_indices(n_fields, n_fields, offset=1, device=device)
+    return rows, cols
+
+
+def pair_fields(emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, F, k] -> (e_i [B, P, k], e_j [B, P, k]) for every pair i < j."""
+    rows, cols = pair_index(emb.shape[1], emb.device)
+    return emb[:, rows], emb[:, cols]
+
+
+def elementwise_pairs(emb: torch.Tensor) -> torch.Tensor:
+    """[B, F, k] -> [B, P, k]: e_i ⊙ e_j for every pair i < j."""
+    left, right = pair_fields(emb)
+    return left * right
+
+
+def pair_matrix(values: torch.Tensor, n_fields: int) -> torch.Tensor:
+    """[P] per-pair values -> [F, F] symmetric matrix with a zero diagonal (diagnostics)."""
+    rows, cols = pair_index(n_fields, values.device)
+    out = values.new_zeros(n_fields, n_fields)
+    out[rows, cols] = values
+    out[cols, rows] = values
+    return out

@@ -1,0 +1,63 @@
+"""LR and FM (Rendle, 2010)."""
+
+from __future__ import annotations
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ModelCard
+from models.common import COMMON_DEFAULTS, common_space
+from models.layers.embedding import FieldEmbedding, FirstOrder
+from models.layers.fm import fm_interaction, pairwise_dots
+from models.spec import DataSpec
+
+
+class LogisticRegression(RecModel):
+    """logit = b + sum_f w_f(x_f) + w . num: pure memorization of single features."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, use_raw = numeric_inputs(params)
+        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec))
+
+    def forward(self, batch):
+        return self.linear(batch)
+
+
+class FactorizationMachine(RecModel):
+    """LR + sum_{i<j} <v_i, v_j>: every pair of fields interacts through its latent vectors."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, use_raw = numeric_inputs(params)
+        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec))
+        self.embedding = FieldEmbedding(spec, params["embed_dim"], use_buckets, params.get("l2", 0.0))
+
+    def forward(self, batch):
+        return self.linear(batch) + fm_interaction(self.embedding(batch))
+
+    def interactions(self, batch):
+        return {"pair_strength": pairwise_dots(self.embedding(batch)).abs().mean(0)}
+
+
+LR_CARD = ModelCard(
+    name="lr",
+    title="Logistic / linear regression",
+    family="baseline",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=lambda t, spec: common_space(t, embed=False),
+    build=LogisticRegression,
+    defaults={**COMMON_DEFAULTS, "lr": 1e-2},
+    key_options=("optimizer", "lr", "numeric_mode"),
+)
+
+FM_CARD = ModelCard(
+    name="fm",
+    title="Factorization Machine (Rendle, 2010)",
+    family="factorization",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=lambda t, spec: common_space(t),
+    build=FactorizationMachine,
+    defaults={**COMMON_DEFAULTS, "embed_dim": 10},
+    key_options=("embed_dim", "lr", "numeric_mode"),
+)

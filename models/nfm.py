@@ -1,0 +1,61 @@
+"""NFM (He & Chua, 2017): Bi-Interaction pooling, then hidden layers."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ModelCard, ScopedTrial
+from models.common import COMMON_DEFAULTS, common_space
+from models.layers.embedding import FieldEmbedding, FirstOrder
+from models.layers.fm import bi_interaction
+from models.layers.mlp import MLP
+from models.spec import DataSpec
+
+
+class NFM(RecModel):
+    """y = linear + h^T MLP(dropout(BN(f_BI(e)))), f_BI = sum_{i<j} e_i ⊙ e_j. With no hidden layer
+    (NFM-0) it is an FM with a learned projection h. Raw numerics enter the linear part only."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, use_raw = numeric_inputs(params)
+        dim = params["embed_dim"]
+        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec))
+        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+        norm = [nn.BatchNorm1d(dim)] if params["batch_norm"] else []
+        self.pooled = nn.Sequential(*norm, nn.Dropout(params["bi_dropout"]))
+        hidden = (params.get("hidden_width", 0),) * params["hidden_layers"]
+        self.dnn = MLP(dim, hidden, params.get("dropout", 0.0), params["batch_norm"])
+        self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
+
+    def forward(self, batch):
+        z = self.dnn(self.pooled(bi_interaction(self.embedding(batch))))
+        return self.linear(batch) + self.head(z).squeeze(1)
+
+
+def nfm_space(t: ScopedTrial, spec: DataSpec) -> dict:
+    params = {
+        **common_space(t),
+        "hidden_layers": t.int("hidden_layers", 0, 3),
+        "batch_norm": t.categorical("batch_norm", [False, True]),
+        "bi_dropout": t.float("bi_dropout", 0.0, 0.7),
+    }
+    if params["hidden_layers"]:
+        params["hidden_width"] = t.categorical("hidden_width", [32, 64, 128, 256])
+        params["dropout"] = t.float("dropout", 0.0, 0.5)
+    return params
+
+
+NFM_CARD = ModelCard(
+    name="nfm",
+    title="NFM (He & Chua, 2017)",
+    family="factorization",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=nfm_space,
+    build=NFM,
+    defaults={**COMMON_DEFAULTS, "embed_dim": 64, "hidden_layers": 1, "hidden_width": 64, "dropout": 0.2,
+              "batch_norm": True, "bi_dropout": 0.5},
+    key_options=("hidden_layers", "batch_norm", "bi_dropout", "embed_dim"),
+)

@@ -1,0 +1,88 @@
+"""PNN (Qu et al., 2016): a product layer between the embeddings and the MLP."""
+
+from __future__ import annotations
+
+import torch
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ModelCard, ScopedTrial
+from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
+from models.layers.embedding import FieldEmbedding
+from models.layers.head import score_head
+from models.layers.inner_product import inner_products
+from models.layers.mlp import MLP
+from models.layers.outer_product import KERNELS, OuterProduct
+from models.layers.pairs import pair_matrix
+from models.layers.stacking import stack, stacked_dim
+from models.layers.sum_outer_product import SumOuterProduct
+from models.spec import DataSpec
+
+
+class PNN(RecModel):
+    """MLP(concat(z, p)) -> score: z the stacked embeddings (and raw numerics), p the products.
+
+    ``product``: ``inner`` (IPNN, <e_i, e_j> per pair), ``outer`` (OPNN, one kernel-reduced outer
+    product per pair, or with ``opnn_sum_pooling`` the paper's D1 = first-hidden-width reductions
+    of the summed embeddings' outer product), ``both`` (PNN*)."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, self.use_raw = numeric_inputs(params)
+        dim, hidden = params["embed_dim"], hidden_sizes(params["hidden"])
+        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+        n = self.embedding.n_fields
+        in_dim = stacked_dim(n, dim, len(spec.numeric), self.use_raw)
+        self.inner = params["product"] in ("inner", "both")
+        if self.inner:
+            in_dim += n * (n - 1) // 2
+        self.outer = None
+        if params["product"] in ("outer", "both"):
+            self.outer = (SumOuterProduct(dim, hidden[0]) if params["opnn_sum_pooling"]
+                          else OuterProduct(n, dim, params["kernel"]))
+            in_dim += self.outer.out_dim
+        self.dnn = MLP(in_dim, hidden, params["dropout"], params["batch_norm"])
+        self.head = score_head(self.dnn.out_dim, output_bias(spec))
+
+    def products(self, emb: torch.Tensor) -> dict[str, torch.Tensor]:
+        """[B, F, k] -> the products in use: ``inner`` [B, P], ``outer`` [B, P] or ``outer_sum`` [B, D1]."""
+        out = {"inner": inner_products(emb)} if self.inner else {}
+        if self.outer is not None:
+            out["outer_sum" if isinstance(self.outer, SumOuterProduct) else "outer"] = self.outer(emb)
+        return out
+
+    def forward(self, batch):
+        emb = self.embedding(batch)
+        deep_in = torch.cat([stack(emb, batch, self.use_raw), *self.products(emb).values()], dim=1)
+        return self.head(self.dnn(deep_in)).squeeze(1)
+
+    def interactions(self, batch):
+        """``pair_strength`` [F, F]: mean over the batch of the summed |product| of each pair
+        (absent when the only product is the sum-pooled outer one, which has no pairs)."""
+        emb = self.embedding(batch)
+        pairwise = [p.abs() for name, p in self.products(emb).items() if name != "outer_sum"]
+        if not pairwise:
+            return {}
+        return {"pair_strength": pair_matrix(sum(pairwise).mean(0), emb.shape[1])}
+
+
+def pnn_space(t: ScopedTrial, spec: DataSpec) -> dict:
+    params = {**common_space(t), **mlp_space(t), "product": t.categorical("product", ["inner", "outer", "both"])}
+    if params["product"] != "inner":
+        params["opnn_sum_pooling"] = t.categorical("opnn_sum_pooling", [False, True])
+        if not params["opnn_sum_pooling"]:
+            params["kernel"] = t.categorical("kernel", list(KERNELS))
+    return params
+
+
+PNN_CARD = ModelCard(
+    name="pnn",
+    title="PNN (Qu et al., 2016)",
+    family="deep crossing",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=pnn_space,
+    build=PNN,
+    defaults={**COMMON_DEFAULTS, "embed_dim": 10, "hidden": "400-400-400", "dropout": 0.5, "batch_norm": False,
+              "product": "inner"},
+    key_options=("product", "kernel", "opnn_sum_pooling", "hidden"),
+)

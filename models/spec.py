@@ -1,0 +1,89 @@
+"""What a model is told about the data: the DataSpec, and the batch it will receive.
+
+A batch is a dict of tensors, all on the training device, all with the same first dimension B:
+
+- ``cat``      [B, F] int64   one column per categorical field (user and item ids included);
+                              0 is the out-of-vocabulary / missing index, 1..cardinality-1 are values
+- ``num``      [B, D] float32 standardized numeric columns, then their missing-value flags (0/1)
+- ``num_bkt``  [B, N] int64   the quantile bucket of each numeric column (0 = missing)
+- ``seq{j}``   [B, L] int64   sequence column j, left-aligned tokens, 0 = padding
+- ``label``    [B]    float32 0/1 for ``ctr``, the rating for ``rating``
+
+Widths may be 0 (``num`` is [B, 0] for a table without numeric columns). A model reads only the
+keys its card requires; every forward returns logits (``ctr``) or ratings (``rating``) of shape [B].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A categorical input: ``cardinality`` counts index 0 (out of vocabulary)."""
+
+    name: str
+    cardinality: int
+    side: str = "context"  # "user", "item" or "context": which entity the value belongs to
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """A sequence input ``seq{j}``: tokens in 1..cardinality-1, 0 = padding, at most ``max_len``."""
+
+    name: str
+    cardinality: int
+    max_len: int
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    task: str                                  # "ctr" or "rating"
+    fields: tuple[FieldInfo, ...]              # batch["cat"][:, j] is fields[j]
+    numeric: tuple[str, ...]                   # batch["num"][:, d] is numeric[d]
+    buckets: tuple[FieldInfo, ...]             # batch["num_bkt"][:, d] is buckets[d]
+    sequences: tuple[SequenceInfo, ...] = ()   # batch[f"seq{j}"] is sequences[j]
+    user_field: int | None = None              # index into fields of the user id
+    item_field: int | None = None              # index into fields of the item id
+    has_timestamp: bool = False
+    label_mean: float = 0.0                    # positive rate (ctr) or mean rating (rating)
+    n_train: int = 0
+    # Field-index pairs (i, j), i < j, best first, ranked on the training split by how much
+    # the crossed pair tells about the label beyond its two fields (Wide & Deep's auto crosses).
+    ranked_pairs: tuple[tuple[int, int], ...] = ()
+    user_pairs: tuple[tuple[int, int], ...] = ()   # field pairs the user asked to cross
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.fields)
+
+    def available(self) -> set[str]:
+        """The inputs this data offers, in the vocabulary of ``ModelCard.requires``."""
+        have = set()
+        if self.fields or self.buckets or self.sequences:
+            have.add("fields")
+        if self.user_field is not None:
+            have.add("user")
+        if self.item_field is not None:
+            have.add("item")
+        if self.sequences:
+            have.add("sequence")
+        if self.has_timestamp:
+            have.add("timestamp")
+        return have
+
+
+def spec_to_dict(spec: DataSpec) -> dict:
+    return asdict(spec)
+
+
+def spec_from_dict(data: dict) -> DataSpec:
+    return DataSpec(**{
+        **data,
+        "fields": tuple(FieldInfo(**f) for f in data["fields"]),
+        "buckets": tuple(FieldInfo(**f) for f in data["buckets"]),
+        "sequences": tuple(SequenceInfo(**s) for s in data["sequences"]),
+        "numeric": tuple(data["numeric"]),
+        "ranked_pairs": tuple(tuple(p) for p in data["ranked_pairs"]),
+        "user_pairs": tuple(tuple(p) for p in data["user_pairs"]),
+    })

@@ -1,0 +1,82 @@
+"""Wide & Deep (Cheng et al., 2016): a linear model over raw and crossed features (memorization)
+plus an embedding MLP (generalization), trained jointly with separate optimizers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ModelCard, ScopedTrial
+from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
+from models.layers.cross_product import CrossProductWeights
+from models.layers.embedding import FieldEmbedding, FirstOrder
+from models.layers.mlp import MLP
+from models.spec import DataSpec
+
+MAX_AUTO_CROSSES = 10
+
+
+def chosen_pairs(spec: DataSpec, params: dict) -> list[tuple[int, int]]:
+    """The user's field pairs, or the top ``n_crosses`` pairs ranked on the training split."""
+    if params.get("cross_source") == "user":
+        return list(spec.user_pairs)
+    return list(spec.ranked_pairs[: params.get("n_crosses", 0)])
+
+
+class WideDeep(RecModel):
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, self.use_raw = numeric_inputs(params)
+        dim = params["embed_dim"]
+        self.wide = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
+        self.crosses = CrossProductWeights([f.cardinality for f in spec.fields], chosen_pairs(spec, params))
+        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+        in_dim = self.embedding.n_fields * dim + (len(spec.numeric) if self.use_raw else 0)
+        self.dnn = MLP(in_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
+        self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
+
+    def parts(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(wide logit [B], deep logit [B])."""
+        deep_in = self.embedding(batch).flatten(1)
+        if self.use_raw:
+            deep_in = torch.cat([deep_in, batch["num"]], dim=1)
+        wide = self.wide(batch) + self.crosses(batch["cat"])
+        return wide, self.head(self.dnn(deep_in)).squeeze(1)
+
+    def forward(self, batch):
+        wide, deep = self.parts(batch)
+        return wide + deep
+
+    def interactions(self, batch):
+        wide, deep = self.parts(batch)
+        return {"wide_logit": wide, "deep_logit": deep}
+
+    def parameter_groups(self):
+        wide = list(self.wide.parameters()) + list(self.crosses.parameters())
+        wide_ids = {id(p) for p in wide}
+        return {"wide": wide, "main": [p for p in self.parameters() if id(p) not in wide_ids]}
+
+
+def wide_deep_space(t: ScopedTrial, spec: DataSpec) -> dict:
+    params = {**common_space(t), **mlp_space(t)}
+    params["cross_source"] = t.categorical("cross_source", ["user", "auto"]) if spec.user_pairs else "auto"
+    if params["cross_source"] == "auto":
+        params["n_crosses"] = t.int("n_crosses", 0, min(MAX_AUTO_CROSSES, len(spec.ranked_pairs)))
+    params["wide_optimizer"] = t.categorical("wide_optimizer", ["adagrad", "sgd", "adam"])
+    params["wide_lr"] = t.float("wide_lr", 1e-3, 0.3, log=True)
+    return params
+
+
+WIDE_DEEP_CARD = ModelCard(
+    name="wide_deep",
+    title="Wide & Deep (Cheng et al., 2016)",
+    family="deep crossing",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=wide_deep_space,
+    build=WideDeep,
+    defaults={**COMMON_DEFAULTS, "optimizer": "adagrad", "lr": 0.01, "embed_dim": 32, "hidden": "1024-512-256",
+              "dropout": 0.0, "batch_norm": False, "n_crosses": 3, "wide_optimizer": "adagrad", "wide_lr": 0.05},
+    key_options=("n_crosses", "cross_source", "hidden", "wide_optimizer"),
+)

@@ -1,0 +1,62 @@
+"""xDeepFM (Lian et al., 2018): linear part, CIN and DNN side by side."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ModelCard, ScopedTrial
+from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
+from models.layers.cin import CIN
+from models.layers.embedding import FieldEmbedding, FirstOrder
+from models.layers.mlp import MLP
+from models.layers.stacking import stack, stacked_dim
+from models.spec import DataSpec
+
+CIN_CHOICES = ["100-100", "100-100-100", "128-128", "200-200", "200-200-200"]
+
+
+class XDeepFM(RecModel):
+    """y = linear + w^T [CIN(e), DNN(stack(e, num))]: explicit vector-wise crossing (CIN) next to
+    implicit bit-wise crossing (DNN). Raw numerics enter the linear part and the DNN."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        super().__init__()
+        use_buckets, self.use_raw = numeric_inputs(params)
+        dim = params["embed_dim"]
+        self.linear = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
+        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+        n = self.embedding.n_fields
+        self.cin = CIN(n, hidden_sizes(params["cin_layers"]), params["split_half"])
+        self.dnn = MLP(stacked_dim(n, dim, len(spec.numeric), self.use_raw), hidden_sizes(params["hidden"]),
+                       params["dropout"], params["batch_norm"])
+        self.head = nn.Linear(self.cin.out_dim + self.dnn.out_dim, 1, bias=False)
+
+    def forward(self, batch):
+        emb = self.embedding(batch)
+        deep = torch.cat([self.cin(emb), self.dnn(stack(emb, batch, self.use_raw))], dim=1)
+        return self.linear(batch) + self.head(deep).squeeze(1)
+
+
+def xdeepfm_space(t: ScopedTrial, spec: DataSpec) -> dict:
+    return {
+        **common_space(t),
+        **mlp_space(t),
+        "cin_layers": t.categorical("cin_layers", CIN_CHOICES),
+        "split_half": t.categorical("split_half", [True, False]),
+    }
+
+
+XDEEPFM_CARD = ModelCard(
+    name="xdeepfm",
+    title="xDeepFM (Lian et al., 2018)",
+    family="deep crossing",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields"}),
+    search_space=xdeepfm_space,
+    build=XDeepFM,
+    defaults={**COMMON_DEFAULTS, "embed_dim": 10, "l2": 1e-4, "batch_size": 4096, "hidden": "400-400-400",
+              "dropout": 0.0, "batch_norm": False, "cin_layers": "200-200-200", "split_half": True},
+    key_options=("cin_layers", "split_half", "hidden"),
+)

@@ -1,0 +1,182 @@
+"""The few functions that read and write CrossBoard's tables. Rows come back detached
+(readable after the session closes). Every write is one transaction: all or nothing."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db import get_engine, resolve_url
+from storage.tables import (
+    ArtifactRow,
+    Base,
+    DatasetChunkRow,
+    DatasetRow,
+    SplitRow,
+    StudyRow,
+    TrialResultRow,
+    WorkerRow,
+    utcnow,
+)
+
+CHUNK_BYTES = 8 * 2**20
+
+
+class Store:
+    def __init__(self, url: str | None = None):
+        self.url = resolve_url(url)
+        database = sa.engine.make_url(self.url).database
+        if self.url.startswith("sqlite") and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = get_engine(self.url)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self):
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- datasets -------------------------------------------------------------------------
+    def add_dataset(self, row: DatasetRow, parquet: bytes) -> DatasetRow:
+        """Insert the dataset and its Parquet copy; an identical upload returns the stored row."""
+        with self.session() as s:
+            existing = s.get(DatasetRow, row.id)
+            if existing is not None:
+                return existing
+            s.add(row)
+            s.flush()
+            for seq, start in enumerate(range(0, max(len(parquet), 1), CHUNK_BYTES)):
+                s.add(DatasetChunkRow(dataset_id=row.id, seq=seq, data=parquet[start:start + CHUNK_BYTES]))
+        return row
+
+    def name_taken(self, name: str) -> bool:
+        with self.session() as s:
+            return s.scalar(sa.select(DatasetRow.id).where(DatasetRow.name == name)) is not None
+
+    def find_dataset(self, ref: str) -> DatasetRow | None:
+        """By name, full id, or a unique id prefix of at least 6 characters."""
+        with self.session() as s:
+            row = s.scalar(sa.select(DatasetRow).where(DatasetRow.name == ref)) or s.get(DatasetRow, ref)
+            if row is None and len(ref) >= 6:
+                rows = s.scalars(sa.select(DatasetRow).where(DatasetRow.id.startswith(ref))).all()
+                row = rows[0] if len(rows) == 1 else None
+            return row
+
+    def datasets(self) -> list[DatasetRow]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(DatasetRow).order_by(DatasetRow.created_at.desc())))
+
+    def update_schema(self, dataset_id: str, schema_json: str) -> None:
+        with self.session() as s:
+            s.get(DatasetRow, dataset_id).schema_json = schema_json
+
+    def dataset_parquet(self, dataset_id: str) -> bytes:
+        with self.session() as s:
+            chunks = s.scalars(sa.select(DatasetChunkRow.data).where(DatasetChunkRow.dataset_id == dataset_id)
+                               .order_by(DatasetChunkRow.seq))
+            return b"".join(chunks)
+
+    # -- splits ---------------------------------------------------------------------------
+    def get_split(self, dataset_id: str, key: str) -> SplitRow | None:
+        with self.session() as s:
+            return s.get(SplitRow, (dataset_id, key))
+
+    def put_split(self, row: SplitRow) -> SplitRow:
+        """Store a split unless another worker stored it first; returns the stored one."""
+        with self.session() as s:
+            existing = s.get(SplitRow, (row.dataset_id, row.key))
+            if existing is not None:
+                return existing
+            s.add(row)
+        return row
+
+    # -- studies --------------------------------------------------------------------------
+    def add_study(self, row: StudyRow) -> StudyRow:
+        with self.session() as s:
+            s.add(row)
+        return row
+
+    def find_study(self, ref: str | int) -> StudyRow | None:
+        with self.session() as s:
+            if str(ref).isdigit():
+                row = s.get(StudyRow, int(ref))
+                if row is not None:
+                    return row
+            return s.scalar(sa.select(StudyRow).where(StudyRow.name == str(ref)))
+
+    def studies(self) -> list[StudyRow]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(StudyRow).order_by(StudyRow.id.desc())))
+
+    def update_study(self, study_id: int, **values) -> None:
+        with self.session() as s:
+            s.execute(sa.update(StudyRow).where(StudyRow.id == study_id).values(**values))
+
+    def delete_study(self, study_id: int) -> None:
+        with self.session() as s:
+            for table in (TrialResultRow, WorkerRow, ArtifactRow):
+                s.execute(sa.delete(table).where(table.study_id == study_id))
+            s.execute(sa.delete(StudyRow).where(StudyRow.id == study_id))
+
+    # -- workers --------------------------------------------------------------------------
+    def add_worker(self, study_id: int, host: str, pid: int) -> int:
+        with self.session() as s:
+            row = WorkerRow(study_id=study_id, host=host, pid=pid)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def update_worker(self, worker_id: int, **values) -> None:
+        with self.session() as s:
+            s.execute(sa.update(WorkerRow).where(WorkerRow.id == worker_id)
+                      .values(heartbeat_at=utcnow(), **values))
+
+    def workers(self, study_id: int) -> list[WorkerRow]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(WorkerRow).where(WorkerRow.study_id == study_id).order_by(WorkerRow.id)))
+
+    # -- results --------------------------------------------------------------------------
+    def save_result(self, row: TrialResultRow) -> None:
+        """Insert or replace the result of one trial."""
+        with self.session() as s:
+            s.execute(sa.delete(TrialResultRow).where(TrialResultRow.study_id == row.study_id,
+                                                      TrialResultRow.trial_number == row.trial_number))
+            s.add(row)
+
+    def results(self, study_id: int) -> list[TrialResultRow]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(TrialResultRow).where(TrialResultRow.study_id == study_id)
+                                  .order_by(TrialResultRow.trial_number)))
+
+    # -- artifacts ------------------------------------------------------------------------
+    def save_if_best(self, row: ArtifactRow, maximize: bool) -> bool:
+        """Keep ``row`` as the model's best weights in the study if it beats the stored ones."""
+        with self.session() as s:
+            current = s.scalar(sa.select(ArtifactRow).where(ArtifactRow.study_id == row.study_id,
+                                                            ArtifactRow.model == row.model).with_for_update())
+            if current is not None:
+                better = row.value > current.value if maximize else row.value < current.value
+                if not better:
+                    return False
+                s.delete(current)
+                s.flush()
+            s.add(row)
+        return True
+
+    def artifacts(self, study_id: int) -> list[ArtifactRow]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(ArtifactRow).where(ArtifactRow.study_id == study_id)))
+
+
+def loads(text: str | None) -> dict:
+    return json.loads(text) if text else {}
+
+
+def age_seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else (utcnow() - moment).total_seconds()

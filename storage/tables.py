@@ -1,0 +1,132 @@
+"""SQLAlchemy 2.x tables. Prefixed ``cb_`` so they live beside Optuna's own tables in one database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DatasetRow(Base):
+    """An uploaded table; ``id`` is the SHA-256 of the uploaded bytes and the reading options."""
+
+    __tablename__ = "cb_datasets"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    filename: Mapped[str] = mapped_column(sa.String(500))
+    file_format: Mapped[str] = mapped_column(sa.String(20))
+    n_rows: Mapped[int]
+    n_cols: Mapped[int]
+    parquet_bytes: Mapped[int]
+    schema_json: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetChunkRow(Base):
+    """The immutable Parquet copy, in chunks, so a worker given only the URL can fetch it."""
+
+    __tablename__ = "cb_dataset_chunks"
+    dataset_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("cb_datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class SplitRow(Base):
+    """A stored train/validation/test assignment (``.npy`` bytes of int8: 0 train, 1 val, 2 test)."""
+
+    __tablename__ = "cb_splits"
+    dataset_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("cb_datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    method: Mapped[str] = mapped_column(sa.String(40))
+    counts_json: Mapped[str] = mapped_column(sa.Text)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StudyRow(Base):
+    __tablename__ = "cb_studies"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    optuna_name: Mapped[str] = mapped_column(sa.String(250), unique=True)
+    dataset_id: Mapped[str] = mapped_column(sa.ForeignKey("cb_datasets.id"))
+    task: Mapped[str] = mapped_column(sa.String(20))
+    metric: Mapped[str] = mapped_column(sa.String(20))
+    direction: Mapped[str] = mapped_column(sa.String(10))
+    config_json: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(20), default="created")
+    stop_requested: Mapped[bool] = mapped_column(default=False)
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class WorkerRow(Base):
+    """One worker process; updated at each epoch so the UI can show what runs now."""
+
+    __tablename__ = "cb_workers"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(sa.String(200))
+    pid: Mapped[int]
+    device: Mapped[str] = mapped_column(sa.String(200), default="")
+    status: Mapped[str] = mapped_column(sa.String(20), default="starting")
+    trial_number: Mapped[int | None]
+    model: Mapped[str | None] = mapped_column(sa.String(50))
+    epoch: Mapped[int | None]
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrialResultRow(Base):
+    __tablename__ = "cb_trial_results"
+    __table_args__ = (sa.UniqueConstraint("study_id", "trial_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
+    trial_number: Mapped[int]
+    model: Mapped[str] = mapped_column(sa.String(50))
+    state: Mapped[str] = mapped_column(sa.String(20))
+    params_json: Mapped[str] = mapped_column(sa.Text)
+    val_json: Mapped[str] = mapped_column(sa.Text, default="{}")
+    test_json: Mapped[str] = mapped_column(sa.Text, default="{}")
+    extra_json: Mapped[str] = mapped_column(sa.Text, default="{}")
+    best_epoch: Mapped[int | None]
+    epochs: Mapped[int | None]
+    train_seconds: Mapped[float | None]
+    n_params: Mapped[int | None]
+    latency_ms_per_1k: Mapped[float | None]
+    device: Mapped[str] = mapped_column(sa.String(200), default="")
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    worker_id: Mapped[int | None]
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArtifactRow(Base):
+    """Best weights of one model in one study: safetensors bytes plus a JSON config. Never pickle."""
+
+    __tablename__ = "cb_artifacts"
+    __table_args__ = (sa.UniqueConstraint("study_id", "model"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(sa.String(50))
+    trial_number: Mapped[int]
+    value: Mapped[float]
+    config_json: Mapped[str] = mapped_column(sa.Text)
+    weights: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    weights_format: Mapped[str] = mapped_column(sa.String(20), default="safetensors")
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,132 @@
+"""The app's page logic, run headless with streamlit.testing.v1.AppTest (nothing is rendered;
+workers are not started: ``launch_workers`` is replaced where a study is launched)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from automl.demo import DEMO_NAME, demo_frame
+from models import REGISTRY
+from storage import Store
+from storage.tables import TrialResultRow
+from ui.common import PAGES
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'crossboard.db'}"
+    monkeypatch.setenv("CROSSBOARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CROSSBOARD_DB", url)
+    return url
+
+
+def started(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(PAGES[page]).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "title")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_app_starts_and_registers_the_demo(env):
+    at = started()
+    assert Store(env).find_dataset(DEMO_NAME) is not None
+    assert [t.value for t in at.title] == ["Data"]
+    assert DEMO_NAME in at.dataframe[-1].value["name"].tolist()
+
+
+@pytest.mark.parametrize("page", ["study", "leaderboard"])
+def test_pages_without_studies_say_so(env, page):
+    at = started(page)
+    assert "No study yet" in texts(at)
+
+
+def test_new_study_lists_every_model_with_reasons(env, monkeypatch):
+    import automl.study
+
+    real = automl.study.model_availability
+
+    def with_one_unavailable(schema, task=None):
+        return {**real(schema, task), "afm": "afm needs a behavior sequence column"}
+
+    monkeypatch.setattr(automl.study, "model_availability", with_one_unavailable)
+    at = started("new_study")
+    boxes = {box.label: box for box in at.checkbox}
+    assert set(REGISTRY) <= set(boxes)
+    assert boxes["afm"].disabled and not boxes["afm"].value
+    assert "afm needs a behavior sequence column" in texts(at)
+    assert all(boxes[m].value and not boxes[m].disabled for m in REGISTRY if m != "afm")
+
+
+def test_upload_shows_roles_and_saves(env, tmp_path):
+    at = started()
+    csv = demo_frame(n_rows=300, n_users=20, n_items=15).rename(columns={"price": "<b>price'; --"})
+    at.file_uploader[0].set_value(("clicks.csv", csv.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    roles = at.get("arrow_data_frame") or at.dataframe
+    assert roles  # the preview and the roles table
+    assert at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("task_"))).value == "ctr"
+    at.button(key="data_save").click().run()
+    assert not at.exception, at.exception
+    stored = Store(env).find_dataset("clicks")
+    assert stored is not None and stored.n_rows == 300
+    assert "Saved dataset" in texts(at)
+
+
+def test_bad_upload_shows_an_error_and_stores_nothing(env):
+    at = started()
+    before = len(Store(env).datasets())
+    at.file_uploader[0].set_value(("broken.csv", b"\x00\x01\x02garbage\xff\xfe" * 50, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.error, "a bad file should be reported with st.error"
+    assert len(Store(env).datasets()) == before
+
+
+def test_launch_creates_the_study_and_the_pages_follow_it(env, monkeypatch):
+    import automl.worker
+
+    launched = []
+    monkeypatch.setattr(automl.worker, "launch_workers", lambda *args: launched.append(args) or [])
+    at = started("new_study")
+    at.button(key="models_none").click().run()
+    at.checkbox(key="model_lr").check()
+    at.checkbox(key="model_fm").check()
+    at.number_input(key="study_trials").set_value(3)
+    at.number_input(key="study_epochs").set_value(2).run()
+    at.button(key="study_launch").click().run()
+    assert not at.exception, at.exception
+    store = Store(env)
+    (study,) = store.studies()
+    assert json.loads(study.config_json)["models"] == ["lr", "fm"]
+    assert launched and launched[0][1] == study.id
+    assert at.query_params.get("study") == str(study.id)
+    assert [t.value for t in at.title] == ["Study"]
+
+    at.button(key="study_stop").click().run()
+    assert store.find_study(study.id).stop_requested
+
+    for number, (model, auc) in enumerate([("lr", 0.70), ("fm", 0.74), ("lr", 0.72)]):
+        store.save_result(TrialResultRow(
+            study_id=study.id, trial_number=number, model=model, state="COMPLETE", params_json="{}",
+            val_json=json.dumps({"auc": auc, "logloss": 0.5}), test_json=json.dumps({"auc": auc, "logloss": 0.5}),
+            epochs=2, train_seconds=1.0, n_params=10))
+    at.switch_page(PAGES["leaderboard"]).run()
+    assert not at.exception, at.exception
+    board = at.dataframe[0].value
+    assert board["model"].tolist() == ["fm", "lr", "lr"]
+    assert "GBDT" in texts(at)

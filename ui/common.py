@@ -1,0 +1,87 @@
+"""Helpers shared by the pages: the Store, the data directory, page paths, study selection,
+error display and the worker processes this server started."""
+
+from __future__ import annotations
+
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from automl.errors import CrossBoardError
+from storage import Store
+from storage.db import default_home, resolve_url
+from storage.tables import StudyRow
+
+# Page scripts, relative to app.py (st.switch_page and AppTest.switch_page take these paths).
+PAGES = {
+    "data": "ui/data_page.py",
+    "new_study": "ui/new_study_page.py",
+    "study": "ui/study_page.py",
+    "leaderboard": "ui/leaderboard_page.py",
+}
+STUDY_PARAM = "study"
+ACTIVE_STUDY = ("created", "running")
+
+# Worker processes started by this server process; polled so that finished ones are reaped.
+_LAUNCHED: list[subprocess.Popen] = []
+
+
+def home() -> Path:
+    """The data directory ($CROSSBOARD_HOME or ~/.crossboard)."""
+    return default_home()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store:
+    return Store(url)
+
+
+def store() -> Store:
+    """The Store for $CROSSBOARD_DB (or the SQLite file in the data directory), one per URL."""
+    return _store(resolve_url())
+
+
+@contextmanager
+def user_errors():
+    """Show a CrossBoardError as a plain message (never a traceback) and carry on."""
+    try:
+        yield
+    except CrossBoardError as error:
+        st.error(str(error))
+
+
+def remember_workers(procs: list[subprocess.Popen]) -> None:
+    _LAUNCHED.extend(procs)
+
+
+def reap_workers() -> None:
+    """Collect the exit status of finished workers this server started (no zombies)."""
+    for proc in list(_LAUNCHED):
+        if proc.poll() is not None:
+            _LAUNCHED.remove(proc)
+
+
+def study_label(study: StudyRow) -> str:
+    return f"{study.name} · #{study.id} · {study.status}"
+
+
+def select_study(store: Store, key: str) -> StudyRow | None:
+    """A study picker: the one in the URL (?study=ID) if any, else the newest. The choice is
+    written back to the URL so that a refresh keeps it."""
+    studies = store.studies()
+    if not studies:
+        return None
+    wanted = st.query_params.get(STUDY_PARAM)
+    ids = [s.id for s in studies]
+    index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else 0
+    by_id = {s.id: s for s in studies}
+    chosen = st.selectbox("Study", ids, index=index, key=key, format_func=lambda i: study_label(by_id[i]))
+    st.query_params[STUDY_PARAM] = str(chosen)
+    return by_id[chosen]
+
+
+def no_studies_yet() -> None:
+    st.info("No study yet. Launch one on the **New study** page (the demo dataset is ready to use).")
+    st.page_link(PAGES["new_study"], label="New study", icon=":material/rocket_launch:")

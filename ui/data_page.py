@@ -1,0 +1,147 @@
+"""Data: upload a table, check the inferred roles (with their reasons) and the task, save it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from automl import datasets
+from automl.errors import CrossBoardError
+from automl.schema import ROLES, TASKS, Schema
+from automl.validation import validate
+from ui import common
+
+FILE_TYPES = ["csv", "tsv", "txt", "parquet", "pq", "libfm", "libsvm", "svm"]
+DELIMITERS = {"auto-detect": None, "comma ,": ",", "tab": "\t", "semicolon ;": ";", "pipe |": "|",
+              "space": " "}
+PREVIEW_ROWS = 20
+
+
+def reading_options() -> tuple[str | None, list[str] | None]:
+    """The optional delimiter and, for a file without a header line, the column names."""
+    with st.expander("Reading options (delimiter, files without a header line)"):
+        delimiter = DELIMITERS[st.selectbox("Delimiter", list(DELIMITERS), key="data_delimiter")]
+        headerless = st.checkbox("The file has no header line", key="data_headerless")
+        names = None
+        if headerless:
+            text = st.text_input("Column names, comma-separated, one per field",
+                                 placeholder="click, user_id, item_id, price", key="data_names")
+            names = [n.strip() for n in text.split(",")] if text.strip() else None
+            if names is None:
+                st.info("Give the column names to read a file without a header line.")
+    return delimiter, names
+
+
+def inspect_upload(upload, delimiter: str | None, names: list[str] | None) -> datasets.Inspection:
+    """Read and understand the upload once per file and reading options (kept for this tab)."""
+    key = (upload.file_id, delimiter, tuple(names) if names else None)
+    cached = st.session_state.get("data_inspection")
+    if cached is None or cached[0] != key:
+        with st.spinner(f"Reading {upload.name}…"):
+            inspection = datasets.inspect(upload.getvalue(), upload.name, delimiter=delimiter, names=names)
+        st.session_state["data_inspection"] = cached = (key, inspection)
+    return cached[1]
+
+
+def roles_frame(schema: Schema) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "column": c.name, "role": c.role, "reason": c.reason, "dtype": c.dtype, "distinct": c.n_unique,
+        "missing": c.n_missing, "examples": ", ".join(map(str, c.examples)),
+    } for c in schema.columns])
+
+
+def edit_schema(inspection: datasets.Inspection) -> Schema:
+    """The roles table (editable role column) and the task; returns the schema as edited."""
+    schema = inspection.schema
+    st.subheader("Columns and roles")
+    st.caption("Each role was guessed from the data; the reason says why. Change a role in the **role** "
+               "column if the guess is wrong (use *ignore* to leave a column out).")
+    edited = st.data_editor(
+        roles_frame(schema), hide_index=True, width="stretch", key=f"roles_{inspection.digest}",
+        disabled=["column", "reason", "dtype", "distinct", "missing", "examples"],
+        column_config={
+            "role": st.column_config.SelectboxColumn("role", options=list(ROLES), required=True),
+            "distinct": st.column_config.NumberColumn("distinct", format="%d"),
+            "missing": st.column_config.NumberColumn("missing", format="%d"),
+        },
+    )
+    changed = {c.name: role for c, role in zip(schema.columns, edited["role"]) if role != c.role}
+    left, right = st.columns([1, 3])
+    task = left.selectbox("Task", TASKS, index=TASKS.index(schema.task), key=f"task_{inspection.digest}")
+    right.caption(f"Task guessed: **{schema.task}** — {schema.task_reason}. "
+                  "*ctr*: a click/conversion label (AUC, logloss); *rating*: a numeric score (RMSE, MAE).")
+    if not changed and task == schema.task:
+        return schema
+    return schema.with_roles(changed, task if task != schema.task else None)
+
+
+def save_form(inspection: datasets.Inspection, schema: Schema) -> None:
+    st.subheader("Save")
+    name = st.text_input("Dataset name", value=Path(inspection.filename).stem,
+                         key=f"name_{inspection.digest}")
+    if st.button("Save dataset", type="primary", key="data_save"):
+        with common.user_errors():
+            row = datasets.save(common.store(), inspection, schema, name=name.strip() or None)
+            st.success(f"Saved dataset **{row.name}** ({row.n_rows:,} rows, {row.n_cols} columns). "
+                       "Next: launch a study on it.")
+            st.page_link(common.PAGES["new_study"], label="New study", icon=":material/rocket_launch:")
+
+
+def upload_section() -> None:
+    upload = st.file_uploader("Upload an interaction table", type=FILE_TYPES, key="data_upload",
+                              help="CSV/TSV/TXT with a header line (or names below), Parquet, or libFM/libSVM.")
+    delimiter, names = reading_options()
+    if upload is None:
+        st.caption("Or use the bundled demo dataset, already listed below.")
+        return
+    try:
+        inspection = inspect_upload(upload, delimiter, names)
+    except CrossBoardError as error:
+        st.error(str(error))
+        return
+    raw = inspection.raw
+    frame = raw.frame
+    st.markdown(f"**{len(frame):,} rows × {frame.shape[1]} columns** · format `{raw.file_format}`"
+                + (f" · encoding `{raw.encoding}`" if raw.encoding else ""))
+    st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, width="stretch")
+    for note in raw.notes:
+        st.info(note)
+    for warning in inspection.warnings:
+        st.warning(warning)
+    try:
+        schema = edit_schema(inspection)
+        if schema is not inspection.schema:
+            for warning in validate(frame, schema, inspection.filename):
+                st.warning(warning)
+    except CrossBoardError as error:
+        st.error(str(error))
+        return
+    save_form(inspection, schema)
+
+
+def stored_datasets() -> None:
+    st.subheader("Stored datasets")
+    rows = common.store().datasets()
+    if not rows:
+        st.info("No dataset stored yet.")
+        return
+    table = []
+    for row in rows:
+        schema = datasets.schema_of(row)
+        table.append({"name": row.name, "rows": row.n_rows, "columns": row.n_cols, "format": row.file_format,
+                      "task": schema.task, "label": schema.label or "", "file": row.filename,
+                      "created": row.created_at, "id": row.id[:12]})
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+
+
+def main() -> None:
+    st.title("Data")
+    upload_section()
+    st.divider()
+    stored_datasets()
+
+
+if __name__ == "__main__":
+    main()

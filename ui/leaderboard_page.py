@@ -1,0 +1,115 @@
+"""Leaderboard: every recorded trial of a study, ranked on the validation metric, with charts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from automl.leaderboard import best_per_model, ranked, table, trial_records
+from automl.schema import MAXIMIZE, METRICS
+from models import REGISTRY
+from ui import common
+
+BASELINE = "gbdt"
+REFRESH_S = 5.0
+
+
+def with_family(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.insert(2, "family", [REGISTRY[m].family if m in REGISTRY else "" for m in frame["model"]])
+    return frame
+
+
+def history_chart(records: list[dict], metric: str) -> go.Figure:
+    """Validation metric per trial, colored by model, with the best-so-far line."""
+    done = sorted((r for r in records if r["state"] == "COMPLETE" and r["val"].get(metric) is not None),
+                  key=lambda r: r["trial"])
+    points = pd.DataFrame({"trial": [r["trial"] for r in done], "model": [r["model"] for r in done],
+                           metric: [r["val"][metric] for r in done]})
+    figure = px.scatter(points, x="trial", y=metric, color="model", title="Optimization history")
+    best = points[metric].cummax() if metric in MAXIMIZE else points[metric].cummin()
+    figure.add_trace(go.Scatter(x=points["trial"], y=best, mode="lines", name="best so far",
+                                line={"shape": "hv", "color": "black", "dash": "dot"}))
+    figure.update_layout(xaxis_title="trial", yaxis_title=f"validation {metric}", height=380)
+    return figure
+
+
+def best_chart(best: pd.DataFrame, metric: str) -> go.Figure:
+    column = f"val_{metric}"
+    figure = px.bar(best, x="model", y=column, color="family", text_auto=".4f",
+                    title=f"Best validation {metric} per model")
+    low, high = best[column].min(), best[column].max()
+    pad = (high - low) * 0.5 or abs(high) * 0.05 or 0.05
+    figure.update_layout(yaxis_range=[low - pad, high + pad], yaxis_title=f"validation {metric}", height=380)
+    return figure
+
+
+def baseline_note(best: pd.DataFrame, metric: str) -> None:
+    """Where GBDT, the non-deep baseline, stands among the models' best trials."""
+    models = list(best["model"])
+    if BASELINE not in models:
+        st.caption(f"GBDT (the non-deep baseline) has no finished trial in this study; include `{BASELINE}` "
+                   "to see how far the deep models are ahead of it.")
+        return
+    rank = models.index(BASELINE) + 1
+    value = best[f"val_{metric}"].iloc[rank - 1]
+    top = best.iloc[0]
+    if rank == 1:
+        text = f"GBDT (non-deep baseline) **leads** with validation {metric} {value:.4f}."
+    else:
+        text = (f"GBDT (non-deep baseline): validation {metric} {value:.4f}, **rank {rank} of {len(models)}** "
+                f"models; best is {top['model']} at {top[f'val_{metric}']:.4f}.")
+    st.info(text)
+
+
+def main() -> None:
+    st.title("Leaderboard")
+    study = common.select_study(common.store(), key="leaderboard_select")
+    if study is None:
+        common.no_studies_yet()
+        return
+    active = study.status in common.ACTIVE_STUDY
+    st.fragment(board, run_every=REFRESH_S if active else None)(study.id)
+
+
+def board(study_id: int) -> None:
+    store = common.store()
+    study = store.find_study(study_id)
+    metric, names = study.metric, METRICS[study.task]
+    records = trial_records(store, study)
+    if not records:
+        st.info(f"No trial of **{study.name}** has finished yet ({study.status}). Results appear here as "
+                "soon as a trial ends.")
+        st.page_link(common.PAGES["study"], label="Study progress", icon=":material/monitoring:",
+                     query_params={common.STUDY_PARAM: str(study.id)})
+        return
+    present = sorted({r["model"] for r in records})
+    shown = st.multiselect("Models", present, default=present, key=f"leaderboard_models_{study.id}")
+    records = [r for r in records if r["model"] in shown]
+    if not records:
+        st.info("No model selected.")
+        return
+    frame = with_family(table(ranked(records, metric), names))
+    best = with_family(table(best_per_model(records, metric), names))
+    st.caption(f"Ranked on validation {metric} ({study.direction}); test metrics are for reading only. "
+               f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
+    if not best.empty:
+        baseline_note(best, metric)
+    all_tab, best_tab = st.tabs(["All trials", "Best per model"])
+    with all_tab:
+        st.dataframe(frame, hide_index=True, width="stretch")
+        st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name=f"{study.name}.csv",
+                           mime="text/csv", key="leaderboard_csv")
+    with best_tab:
+        st.dataframe(best, hide_index=True, width="stretch")
+    if best.empty:
+        st.info("No complete trial yet: the charts appear with the first one.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(history_chart(records, metric), width="stretch")
+    right.plotly_chart(best_chart(best, metric), width="stretch")
+
+if __name__ == "__main__":
+    main()

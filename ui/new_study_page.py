@@ -1,0 +1,124 @@
+"""New study: pick a dataset, a metric, the models and a budget, then launch the workers."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from automl.datasets import schema_of
+from automl.schema import METRICS
+from automl.study import PRUNERS, StudyConfig, create_study, model_availability
+from automl.worker import launch_workers
+from models import REGISTRY
+from ui import common
+
+MAX_WORKERS = os.cpu_count() or 1
+DEFAULTS = {"trials": 20, "minutes": 0.0, "epochs": 10, "workers": 1, "pruner": "median"}
+QUICK = {"trials": 6, "minutes": 0.0, "epochs": 2, "workers": 1, "pruner": "median"}
+QUICK_MODELS = ("lr", "fm", "gbdt", "deepfm")
+
+
+@st.cache_resource(show_spinner=False)
+def device_found() -> str:
+    from automl.device import describe, pick_device
+
+    return describe(pick_device())
+
+
+def model_key(name: str) -> str:
+    return f"model_{name}"
+
+
+def set_models(names) -> None:
+    for name in REGISTRY:
+        st.session_state[model_key(name)] = name in names
+
+
+def quick_preset(available: list[str]) -> None:
+    """The demo preset: a few fast models, few trials, two epochs, one worker."""
+    set_models([m for m in QUICK_MODELS if m in available])
+    for field, value in QUICK.items():
+        st.session_state[f"study_{field}"] = value
+
+
+def choose_models(availability: dict[str, str | None]) -> list[str]:
+    available = [m for m, why in availability.items() if why is None]
+    st.subheader("Models")
+    buttons = st.columns([1, 1, 1, 4])
+    buttons[0].button("All", on_click=set_models, args=(available,), key="models_all")
+    buttons[1].button("None", on_click=set_models, args=((),), key="models_none")
+    buttons[2].button("Quick study", on_click=quick_preset, args=(available,), key="models_quick",
+                      help=f"{', '.join(QUICK_MODELS)}; {QUICK['trials']} trials, {QUICK['epochs']} epochs")
+    families: dict[str, list] = {}
+    for card in REGISTRY.values():
+        families.setdefault(card.family, []).append(card)
+    columns = st.columns(len(families))
+    chosen = []
+    for column, (family, cards) in zip(columns, families.items()):
+        column.markdown(f"**{family}**")
+        for card in cards:
+            why = availability.get(card.name)
+            key = model_key(card.name)
+            if why is not None:
+                st.session_state[key] = False
+            elif key not in st.session_state:
+                st.session_state[key] = True
+            options = ", ".join(card.key_options) or "—"
+            picked = column.checkbox(card.name, key=key, disabled=why is not None,
+                                     help=f"{card.title}. Searches: {options}")
+            if why is not None:
+                column.caption(f":warning: unavailable: {why}")
+            elif picked:
+                chosen.append(card.name)
+    return chosen
+
+
+def budget() -> StudyConfig:
+    st.subheader("Budget")
+    for field, value in DEFAULTS.items():  # defaults through session state, so the preset can set them
+        st.session_state.setdefault(f"study_{field}", value)
+    cols = st.columns(5)
+    trials = cols[0].number_input("Trials (0 = no limit)", 0, 10_000, key="study_trials")
+    minutes = cols[1].number_input("Minutes (0 = no limit)", 0.0, 10_000.0, step=5.0, key="study_minutes")
+    workers = cols[2].number_input(f"Workers (1–{MAX_WORKERS})", 1, MAX_WORKERS, key="study_workers")
+    epochs = cols[3].number_input("Max epochs per trial", 1, 500, key="study_epochs")
+    pruner = cols[4].selectbox("Pruner", PRUNERS, key="study_pruner")
+    return StudyConfig(models=[], n_trials=int(trials) or None, minutes=float(minutes) or None,
+                       workers=int(workers), max_epochs=int(epochs), pruner=pruner)
+
+
+def main() -> None:
+    st.title("New study")
+    store = common.store()
+    rows = store.datasets()
+    if not rows:
+        st.info("No dataset yet: upload one on the **Data** page.")
+        st.page_link(common.PAGES["data"], label="Data", icon=":material/table_view:")
+        return
+    by_id = {row.id: row for row in rows}
+    dataset = by_id[st.selectbox("Dataset", list(by_id), key="study_dataset",
+                                 format_func=lambda i: f"{by_id[i].name} ({by_id[i].n_rows:,} rows)")]
+    schema = schema_of(dataset)
+    left, right = st.columns(2)
+    left.markdown(f"Task: **{schema.task}** · label `{schema.label or '—'}`")
+    left.caption(f"{schema.task_reason} (change roles or the task on the Data page)")
+    metric = right.selectbox("Metric (validation)", METRICS[schema.task], key=f"study_metric_{schema.task}")
+    availability = model_availability(schema)
+    models = choose_models(availability)
+    config = budget()
+    config.models = models
+    st.caption(f"Device: **{device_found()}** · each model's paper configuration is tried first, "
+               "then Optuna's TPE sampler searches its options.")
+    name = st.text_input("Study name (optional)", key="study_name", placeholder=f"{dataset.name}-<date>-<time>")
+    if st.button("Launch", type="primary", key="study_launch", disabled=not models):
+        with common.user_errors():
+            row = create_study(store, dataset, config, metric=metric, name=name.strip() or None)
+            common.remember_workers(launch_workers(store.url, row.id, common.home(), config.workers))
+            st.switch_page(common.PAGES["study"], query_params={common.STUDY_PARAM: str(row.id)})
+    if not models:
+        st.caption("Pick at least one model to launch.")
+
+
+if __name__ == "__main__":
+    main()

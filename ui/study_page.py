@@ -1,0 +1,96 @@
+"""Study: what a study is doing now, polled from the database (survives a refresh)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from automl.progress import fmt_seconds, study_progress
+from automl.study import StudyConfig
+from automl.worker import ACTIVE, alive, settle_study
+from ui import common
+
+POLL_S = 2.0
+STATUS_ICON = {"created": ":hourglass:", "running": ":runner:", "finished": ":white_check_mark:",
+               "stopped": ":octagonal_sign:"}
+
+
+def settle_if_lost(store, study) -> None:
+    """If a worker process died (killed, out of memory), mark it lost so the study can end.
+    Only once every launched worker has registered, so a slow start is not taken for a death."""
+    workers = store.workers(study.id)
+    config = StudyConfig.from_json(study.config_json)
+    if len(workers) >= config.workers and any(w.status in ACTIVE and not alive(w) for w in workers):
+        settle_study(store, study.id)
+
+
+def progress_panel(study_id: int) -> None:
+    store = common.store()
+    common.reap_workers()
+    study = store.find_study(study_id)
+    if study.status in common.ACTIVE_STUDY:
+        settle_if_lost(store, study)
+    progress = study_progress(store, study)
+    st.markdown(f"### {STATUS_ICON.get(progress.status, '')} {progress.status}")
+    if progress.total:
+        st.progress(min(progress.done / progress.total, 1.0), text=f"trials {progress.done} of {progress.total}")
+    else:
+        st.progress(0.0 if progress.status != "finished" else 1.0, text=f"trials {progress.done} (time budget)")
+    cols = st.columns(4)
+    cols[0].metric("Trials done", f"{progress.done}" + (f" / {progress.total}" if progress.total else ""))
+    best = "—" if progress.best_value is None else f"{progress.best_value:.4f}"
+    cols[1].metric(f"Best {study.metric}", best, help="best validation value so far")
+    cols[1].caption(f"model: {progress.best_model or '—'}")
+    cols[2].metric("Elapsed", fmt_seconds(progress.elapsed_s))
+    cols[3].metric("ETA", fmt_seconds(progress.eta_s) if progress.eta_s is not None else "—")
+    if progress.message:
+        st.error(progress.message)
+    st.markdown("**Running now**")
+    if progress.running:
+        st.dataframe(pd.DataFrame(progress.running), hide_index=True, width="stretch")
+    elif progress.status in common.ACTIVE_STUDY:
+        st.caption("Workers are starting or loading the data…")
+    else:
+        st.caption("Nothing is running.")
+    st.markdown("**Workers**")
+    if progress.workers:
+        st.dataframe(pd.DataFrame(progress.workers), hide_index=True, width="stretch")
+        for worker in progress.workers:
+            if worker["status"] in ("failed", "lost") and worker["message"]:
+                st.error(f"worker {worker['id']} ({worker['status']}): {worker['message'].splitlines()[0]}")
+    else:
+        st.caption("No worker has registered yet.")
+    if st.session_state.get("study_was_active") and progress.status not in common.ACTIVE_STUDY:
+        st.session_state["study_was_active"] = False
+        st.rerun()  # the whole page: stop polling, offer the leaderboard
+
+
+def main() -> None:
+    st.title("Study")
+    store = common.store()
+    study = common.select_study(store, key="study_select")
+    if study is None:
+        common.no_studies_yet()
+        return
+    config = StudyConfig.from_json(study.config_json)
+    budget = " and ".join(filter(None, [f"{config.n_trials} trials" if config.n_trials else "",
+                                        f"{config.minutes:g} minutes" if config.minutes else ""]))
+    st.caption(f"{study.task} · metric {study.metric} ({study.direction}) · models {', '.join(config.models)} · "
+               f"budget {budget} · {config.workers} worker(s) · up to {config.max_epochs} epochs · "
+               f"pruner {config.pruner}")
+    active = study.status in common.ACTIVE_STUDY
+    st.session_state["study_was_active"] = active
+    st.fragment(progress_panel, run_every=POLL_S if active else None)(study.id)
+    left, right = st.columns([1, 4])
+    if active:
+        if study.stop_requested:
+            left.caption("Stop requested: the workers end after their current trial.")
+        elif left.button("Stop", key="study_stop", help="workers stop after their current trial"):
+            store.update_study(study.id, stop_requested=True)
+            st.rerun()
+    right.page_link(common.PAGES["leaderboard"], label="Leaderboard", icon=":material/leaderboard:",
+                    query_params={common.STUDY_PARAM: str(study.id)})
+
+
+if __name__ == "__main__":
+    main()
