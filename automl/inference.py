@@ -124,7 +124,7 @@ def _profile(column: pd.Series, sample: pd.Series) -> _Profile:
 def _count_distinct(column: pd.Series, kind: str) -> int:
     """Distinct non-missing values (floats by sorting, which beats hashing for them)."""
     if kind == "float":
-        values = column.to_numpy(dtype=np.float64)
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         return len(np.unique(values[~np.isnan(values)]))
     return int(column.nunique())
 
@@ -417,8 +417,9 @@ def parse_timestamps(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
         missing = missing | (series.astype(str).str.strip() == "").to_numpy()
     if missing.any():
+        n = int(missing.sum())
         raise DataError(
-            f"timestamp column {name!r} is empty in {int(missing.sum()):,} rows (first: row "
+            f"timestamp column {name!r} is empty in {n:,} row{'s' * (n != 1)} (first: row "
             f"{int(np.argmax(missing)) + 1}); fill or drop those rows, or set its role to ignore."
         )
     if pd.api.types.is_bool_dtype(series.dtype):

@@ -98,8 +98,9 @@ def _first_row(mask: np.ndarray) -> int:
 def _check_label_filled(series: pd.Series, label: str) -> None:
     empty = _empty(series)
     if empty.any():
+        n = int(empty.sum())
         raise DataError(
-            f"label {label!r} is empty in {int(empty.sum()):,} rows (first: row {_first_row(empty)}); "
+            f"label {label!r} is empty in {n:,} row{'s' * (n != 1)} (first: row {_first_row(empty)}); "
             "drop or fill those rows."
         )
 
@@ -184,7 +185,9 @@ def _check_numeric(series: pd.Series, name: str) -> list[str]:
             f"column {name!r} is set as numeric but {share:.0%} of its values are not numbers (e.g. {example}); "
             "set its role to categorical or clean it."
         )
-    return [f"column {name!r}: {int(bad.sum()):,} values are not numbers (e.g. {example}); they count as missing."]
+    n = int(bad.sum())
+    what = "value is not a number" if n == 1 else "values are not numbers"
+    return [f"column {name!r}: {n:,} {what} (e.g. {example}); they count as missing."]
 
 
 def _check_vocabulary(series: pd.Series, name: str) -> list[str]:

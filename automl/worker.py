@@ -130,18 +130,30 @@ def alive(worker) -> bool:
     return (age_seconds(worker.heartbeat_at) or 0) < LOST_AFTER_S
 
 
+def fail_running_trial(store: Store, study: StudyRow, trial_number: int) -> None:
+    """Fail the Optuna trial a dead worker left RUNNING (no need to wait for its heartbeat)."""
+    storage = optuna_storage(store.url)
+    optuna_id = storage.get_study_id_from_name(study.optuna_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(optuna_id, trial_number)
+    if storage.get_trial(trial_id).state == TrialState.RUNNING:
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
 def settle_study(store: Store, study_id: int, exclude: int | None = None) -> None:
-    """Mark workers that died as lost; when none is left running, mark the study done."""
+    """Mark workers that died as lost (failing the trial each left running); when none is
+    left running, mark the study done."""
     running = 0
+    study = store.find_study(study_id)
     for worker in store.workers(study_id):
         if worker.id == exclude or worker.status not in ACTIVE:
             continue
         if alive(worker):
             running += 1
-        else:
-            store.update_worker(worker.id, status="lost", message="the process ended without finishing its trial")
+            continue
+        store.update_worker(worker.id, status="lost", message="the process ended without finishing its trial")
+        if worker.trial_number is not None:
+            fail_running_trial(store, study, worker.trial_number)
     if running == 0:
-        study = store.find_study(study_id)
         status = "stopped" if study.stop_requested else "finished"
         store.update_study(study_id, status=status, finished_at=utcnow())
 

@@ -117,6 +117,7 @@ def test_launch_creates_the_study_and_the_pages_follow_it(env, monkeypatch):
     assert at.query_params.get("study") == str(study.id)
     assert [t.value for t in at.title] == ["Study"]
 
+    at.switch_page(PAGES["study"]).run()  # AppTest does not follow st.switch_page across runs
     at.button(key="study_stop").click().run()
     assert store.find_study(study.id).stop_requested
 

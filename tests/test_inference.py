@@ -229,5 +229,5 @@ def test_parse_bad_timestamp_names_column_and_row():
 
 
 def test_parse_empty_timestamp_names_row():
-    with pytest.raises(DataError, match=r"timestamp column 'ts' is empty in 1 rows \(first: row 2\)"):
+    with pytest.raises(DataError, match=r"timestamp column 'ts' is empty in 1 row \(first: row 2\)"):
         parse_timestamps(pd.Series([881250949, None, 891717742], name="ts"))

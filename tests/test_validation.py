@@ -49,7 +49,7 @@ def test_label_missing_names_count_and_first_row(empty):
 
 def test_blank_text_label_counts_as_empty():
     frame = pd.DataFrame({"click": ["yes", " ", "no"], "item_id": [1, 2, 3]})
-    with pytest.raises(DataError, match=r"empty in 1 rows \(first: row 2\)"):
+    with pytest.raises(DataError, match=r"empty in 1 row \(first: row 2\)"):
         validate(frame, _schema("ctr", CTR, "yes"))
 
 
@@ -95,7 +95,7 @@ def test_numeric_column_mostly_text():
 def test_numeric_column_with_a_few_bad_values_warns():
     frame = pd.DataFrame({"click": [0, 1, 0, 1], "item_id": [1, 2, 3, 4], "price": ["1.5", "2", "", "oops"]})
     warnings = validate(frame, _schema("ctr", CTR | {"price": "numeric"}, "1"))
-    assert warnings == ["column 'price': 1 values are not numbers (e.g. 'oops' in row 4); they count as missing."]
+    assert warnings == ["column 'price': 1 value is not a number (e.g. 'oops' in row 4); they count as missing."]
 
 
 @pytest.mark.parametrize("role", ["user", "item", "label"])

@@ -45,10 +45,10 @@ def quick_preset(available: list[str]) -> None:
 def choose_models(availability: dict[str, str | None]) -> list[str]:
     available = [m for m, why in availability.items() if why is None]
     st.subheader("Models")
-    buttons = st.columns([1, 1, 1, 4])
-    buttons[0].button("All", on_click=set_models, args=(available,), key="models_all")
-    buttons[1].button("None", on_click=set_models, args=((),), key="models_none")
-    buttons[2].button("Quick study", on_click=quick_preset, args=(available,), key="models_quick",
+    buttons = st.container(horizontal=True)
+    buttons.button("All", on_click=set_models, args=(available,), key="models_all")
+    buttons.button("None", on_click=set_models, args=((),), key="models_none")
+    buttons.button("Quick study", on_click=quick_preset, args=(available,), key="models_quick",
                       help=f"{', '.join(QUICK_MODELS)}; {QUICK['trials']} trials, {QUICK['epochs']} epochs")
     families: dict[str, list] = {}
     for card in REGISTRY.values():

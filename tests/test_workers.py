@@ -1,0 +1,78 @@
+"""Several worker processes on one SQLite database, and a worker killed mid-trial."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import optuna
+import pytest
+from cli_helpers import crossboard, start_crossboard
+from optuna.trial import TrialState
+
+from automl.demo import demo_frame
+from automl.study import optuna_storage
+from storage import Store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def dataset(home, tmp_path):
+    path = tmp_path / "log.csv"
+    demo_frame(n_rows=800, n_users=50, n_items=40).to_csv(path, index=False)
+    done = crossboard(home, "ingest", str(path), "--name", "log")
+    assert done.returncode == 0, done.stderr
+    return "log"
+
+
+def optuna_trials(store: Store, study_name: str):
+    study = optuna.load_study(study_name=store.find_study(study_name).optuna_name,
+                              storage=optuna_storage(store.url))
+    return study.get_trials(deepcopy=False)
+
+
+def test_three_workers_share_sqlite_without_lock_errors(home, dataset, store):
+    done = crossboard(home, "tune", dataset, "--models", "lr,fm", "--trials", "30", "--workers", "3",
+                      "--epochs", "1", "--pruner", "none", "--name", "many", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    logs = "".join(p.read_text() for p in (home / "logs").iterdir())
+    assert "database is locked" not in logs and "Traceback" not in logs
+    workers = store.workers(store.find_study("many").id)
+    assert len(workers) == 3 and all(w.status == "finished" for w in workers)
+    trials = optuna_trials(store, "many")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert 30 <= len(complete) <= 32                  # at most one extra trial per other worker
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    results = store.results(store.find_study("many").id)
+    assert sorted(r.trial_number for r in results) == sorted(t.number for t in complete)
+    assert {r.worker_id for r in results} == {w.id for w in workers}    # every worker did work
+    assert store.find_study("many").status == "finished"
+
+
+def test_a_worker_killed_mid_trial_leaves_no_trial_running(home, dataset, store):
+    tune = start_crossboard(home, "tune", dataset, "--models", "deepfm", "--trials", "6", "--workers", "2",
+                            "--epochs", "4", "--patience", "9", "--pruner", "none", "--name", "kill",
+                            CROSSBOARD_HEARTBEAT_S="1", CROSSBOARD_GRACE_S="3")
+    victim = None
+    deadline = time.time() + 180
+    while victim is None and time.time() < deadline:
+        study = store.find_study("kill")
+        running = [w for w in store.workers(study.id)] if study else []
+        running = [w for w in running if w.status == "running" and w.trial_number is not None and w.epoch == 1]
+        victim = running[0] if running else None
+        time.sleep(0.2)
+    assert victim is not None, "no worker reached a trial's first epoch"
+    os.kill(victim.pid, signal.SIGKILL)
+    output, _ = tune.communicate(timeout=400)
+    assert tune.returncode == 0, output
+
+    trials = optuna_trials(store, "kill")
+    states = {t.number: t.state for t in trials}
+    assert states[victim.trial_number] == TrialState.FAIL
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) >= 6
+    workers = {w.id: w for w in store.workers(store.find_study("kill").id)}
+    assert workers[victim.id].status == "lost"
+    assert [w.status for w in workers.values() if w.id != victim.id] == ["finished"]
