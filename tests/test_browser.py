@@ -157,12 +157,15 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
             page.goto(f"{base}/new-study")
             settle(page)
             expect = sync_api.expect
-            expect(page.locator("[data-testid='stSelectbox']").first).to_contain_text("browser-clicks")
+            expect(page.get_by_role("combobox", name="Dataset")).to_have_value("browser-clicks (1,500 rows)")
             page.get_by_role("button", name="None", exact=True).click()
+            expect(page.get_by_role("checkbox", name="lr", exact=True)).not_to_be_checked()
+            expect(page.get_by_role("checkbox", name="deepfm", exact=True)).not_to_be_checked()
             settle(page)
             for model in ("lr", "fm"):
-                page.locator("[data-testid='stCheckbox']").filter(has_text=f"^{model}$").or_(
-                    page.locator("[data-testid='stCheckbox'] label").get_by_text(model, exact=True)).first.click()
+                box = page.get_by_role("checkbox", name=model, exact=True)
+                box.check()
+                expect(box).to_be_checked()
                 settle(page)
             for label, value in (("Trials (0 = no limit)", "3"), ("Max epochs per trial", "2")):
                 field = page.get_by_label(label)
