@@ -70,7 +70,7 @@ def demo_frame(n_rows: int = 20_000, n_users: int = 400, n_items: int = 300, see
     })
 
 
-def ensure_demo(store: "Store", n_rows: int = 20_000) -> "DatasetRow":
+def ensure_demo(store: Store, n_rows: int = 20_000) -> DatasetRow:
     """Register the demo dataset on first start; returns its row (the stored one if present)."""
     from automl import datasets
 

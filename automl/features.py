@@ -118,8 +118,9 @@ def field_sides(frame: pd.DataFrame, schema: Schema, names: list[str]) -> dict[s
 
 
 def encode(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
-           options: EncodingOptions = EncodingOptions()) -> EncodedData:
+           options: EncodingOptions | None = None) -> EncodedData:
     """Encode every column by its role; see the module docstring."""
+    options = options or EncodingOptions()
     frame = frame.reset_index(drop=True)
     is_train = assignment == TRAIN
     labels = label_vector(frame, schema)

@@ -46,9 +46,9 @@ def cache_path(row: DatasetRow, home: Path, options: EncodingOptions) -> Path:
     return Path(home) / "cache" / f"{row.id[:16]}-{schema_hash}-{options.key()}-v{ENCODING_VERSION}.safetensors"
 
 
-def prepared_data(store: Store, row: DatasetRow, home: Path,
-                  options: EncodingOptions = EncodingOptions()) -> EncodedData:
+def prepared_data(store: Store, row: DatasetRow, home: Path, options: EncodingOptions | None = None) -> EncodedData:
     """Encoded tensors (CPU) for the dataset, from the disk cache when present."""
+    options = options or EncodingOptions()
     path = cache_path(row, home, options)
     if path.exists():
         return read_cache(path)

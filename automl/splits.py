@@ -46,7 +46,7 @@ def make_split(labels: np.ndarray, task: str, timestamps: np.ndarray | None = No
     rows = np.arange(n)
     stratify = labels if task == "ctr" and np.bincount(labels.astype(np.int64)).min() >= 3 else None
     rest, test = train_test_split(rows, test_size=n_test, random_state=seed, stratify=stratify)
-    train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1,
+    _, val = train_test_split(rest, test_size=n_val, random_state=seed + 1,
                                   stratify=None if stratify is None else labels[rest])
     assignment[val], assignment[test] = VAL, TEST
     return assignment, "stratified random" if stratify is not None else "random"

@@ -107,7 +107,7 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         store.update_worker(worker_id, status="failed", message=str(error))
         store.update_study(study_row.id, message=str(error))
         code = 2
-    except Exception as error:  # an unexpected bug: keep the worker's story in the database
+    except Exception as error:  # noqa: BLE001 -- an unexpected bug: keep the worker's story in the database
         store.update_worker(worker_id, status="failed", message=f"{error!r}\n{traceback.format_exc(limit=8)}")
         code = 1
     finally:
@@ -164,11 +164,10 @@ def launch_workers(url: str, study_id: int, home: Path, count: int) -> list[subp
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
     for n in range(count):
-        log = open(logs / f"study-{study_id}-worker-{os.getpid()}-{n}.log", "ab")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "automl.cli", "--home", str(home), "--db", url, "worker", str(study_id)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            cwd=str(Path(__file__).resolve().parent.parent),
-        ))
-        log.close()
+        with open(logs / f"study-{study_id}-worker-{os.getpid()}-{n}.log", "ab") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "automl.cli", "--home", str(home), "--db", url, "worker", str(study_id)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=str(Path(__file__).resolve().parent.parent),
+            ))
     return procs

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from models.spec import DataSpec, FieldInfo
 
@@ -13,6 +14,8 @@ REQUIREMENT_TEXT = {
     "item": "an item id column",
     "sequence": "a behavior sequence column (or a user, item and timestamp to derive one)",
     "timestamp": "a timestamp column",
+    "history": ("a behavior history: user, item and timestamp columns to derive it from, "
+                "or a column of delimited past item ids"),
 }
 
 
@@ -111,8 +114,20 @@ EXAMPLE_SPEC = DataSpec(
 )
 
 
-def search_options(card: ModelCard, spec: DataSpec = EXAMPLE_SPEC) -> dict:
-    """The options ``card`` searches on ``spec`` (along its default branch)."""
-    recorder = SpaceRecorder(card.defaults, card.name)
-    card.search_space(ScopedTrial(recorder, card.name), spec)
-    return recorder.options
+def search_options(card: ModelCard, spec: DataSpec = EXAMPLE_SPEC, max_runs: int = 64) -> dict:
+    """The options ``card`` searches on ``spec``, conditional ones included: the space is
+    walked once per categorical choice so every branch records what it asks for."""
+    options: dict = {}
+    pending, tried = [dict(card.defaults)], []
+    while pending and len(tried) < max_runs:
+        answers = pending.pop()
+        tried.append(answers)
+        recorder = SpaceRecorder(answers, card.name)
+        card.search_space(ScopedTrial(recorder, card.name), spec)
+        for key, option in recorder.options.items():
+            options.setdefault(key, option)
+            for choice in option.get("choices", []):
+                branch = {**answers, key: choice}
+                if branch not in tried and branch not in pending:
+                    pending.append(branch)
+    return options

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from models.base import RecModel, numeric_inputs, output_bias
@@ -11,6 +10,7 @@ from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.embedding import FieldEmbedding, FirstOrder
 from models.layers.fm import fm_interaction, pairwise_dots
 from models.layers.mlp import MLP
+from models.layers.stacking import stack, stacked_dim
 from models.spec import DataSpec
 
 
@@ -24,15 +24,13 @@ class DeepFM(RecModel):
         dim = params["embed_dim"]
         self.linear = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
         self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        in_dim = self.embedding.n_fields * dim + (len(spec.numeric) if self.use_raw else 0)
+        in_dim = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
         self.dnn = MLP(in_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
         self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
 
     def forward(self, batch):
         emb = self.embedding(batch)
-        deep_in = emb.flatten(1)
-        if self.use_raw:
-            deep_in = torch.cat([deep_in, batch["num"]], dim=1)
+        deep_in = stack(emb, batch, self.use_raw)
         return self.linear(batch) + fm_interaction(emb) + self.head(self.dnn(deep_in)).squeeze(1)
 
     def interactions(self, batch):

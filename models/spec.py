@@ -8,6 +8,12 @@ A batch is a dict of tensors, all on the training device, all with the same firs
 - ``num_bkt``  [B, N] int64   the quantile bucket of each numeric column (0 = missing)
 - ``seq{j}``   [B, L] int64   sequence column j, left-aligned tokens, 0 = padding
 - ``label``    [B]    float32 0/1 for ``ctr``, the rating for ``rating``
+- ``hist{a}``  [B, L] int64   behavior history (when ``DataSpec.history`` is set): attribute a of
+                              each past item (a = 0 the item id, then item-side fields), oldest
+                              first, left-aligned, 0 = padding; ids share the vocabulary (and so
+                              the embedding) of the candidate's field ``history.field_index[a]``
+- ``hist_len`` [B]    int64   true history lengths (0..L)
+- ``hist_age`` [B, L] int64   age bucket of each past event relative to the row (1.., 0 = padding)
 
 Widths may be 0 (``num`` is [B, 0] for a table without numeric columns). A model reads only the
 keys its card requires; every forward returns logits (``ctr``) or ratings (``rating``) of shape [B].
@@ -37,6 +43,16 @@ class SequenceInfo:
 
 
 @dataclass(frozen=True)
+class HistoryInfo:
+    """The behavior history in ``hist{a}`` / ``hist_len`` / ``hist_age`` (see the module docstring)."""
+
+    max_len: int
+    field_index: tuple[int, ...]     # attribute a -> index into DataSpec.fields (a = 0: the item field)
+    n_age_buckets: int               # hist_age takes values 0..n_age_buckets-1
+    source: str                      # e.g. "derived from user, item and timestamp" or "column 'hist'"
+
+
+@dataclass(frozen=True)
 class DataSpec:
     task: str                                  # "ctr" or "rating"
     fields: tuple[FieldInfo, ...]              # batch["cat"][:, j] is fields[j]
@@ -52,6 +68,7 @@ class DataSpec:
     # the crossed pair tells about the label beyond its two fields (Wide & Deep's auto crosses).
     ranked_pairs: tuple[tuple[int, int], ...] = ()
     user_pairs: tuple[tuple[int, int], ...] = ()   # field pairs the user asked to cross
+    history: HistoryInfo | None = None
 
     @property
     def n_fields(self) -> int:
@@ -70,6 +87,8 @@ class DataSpec:
             have.add("sequence")
         if self.has_timestamp:
             have.add("timestamp")
+        if self.history is not None:
+            have.add("history")
         return have
 
 
@@ -86,4 +105,6 @@ def spec_from_dict(data: dict) -> DataSpec:
         "numeric": tuple(data["numeric"]),
         "ranked_pairs": tuple(tuple(p) for p in data["ranked_pairs"]),
         "user_pairs": tuple(tuple(p) for p in data["user_pairs"]),
+        "history": None if data.get("history") is None else HistoryInfo(
+            **{**data["history"], "field_index": tuple(data["history"]["field_index"])}),
     })

@@ -12,6 +12,7 @@ from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.cross_product import CrossProductWeights
 from models.layers.embedding import FieldEmbedding, FirstOrder
 from models.layers.mlp import MLP
+from models.layers.stacking import stack, stacked_dim
 from models.spec import DataSpec
 
 MAX_AUTO_CROSSES = 10
@@ -32,15 +33,13 @@ class WideDeep(RecModel):
         self.wide = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
         self.crosses = CrossProductWeights([f.cardinality for f in spec.fields], chosen_pairs(spec, params))
         self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        in_dim = self.embedding.n_fields * dim + (len(spec.numeric) if self.use_raw else 0)
+        in_dim = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
         self.dnn = MLP(in_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
         self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
 
     def parts(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(wide logit [B], deep logit [B])."""
-        deep_in = self.embedding(batch).flatten(1)
-        if self.use_raw:
-            deep_in = torch.cat([deep_in, batch["num"]], dim=1)
+        deep_in = stack(self.embedding(batch), batch, self.use_raw)
         wide = self.wide(batch) + self.crosses(batch["cat"])
         return wide, self.head(self.dnn(deep_in)).squeeze(1)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from storage.db import get_engine, resolve_url
 from storage.tables import (

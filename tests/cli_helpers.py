@@ -18,7 +18,7 @@ def cli_env(home: Path, **extra: str) -> dict:
 def crossboard(home: Path, *args: str, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess:
     """Run ``crossboard ARGS`` to completion; returns the completed process (text output)."""
     return subprocess.run([sys.executable, "-m", "automl.cli", *args], cwd=ROOT, env=cli_env(home, **extra),
-                          capture_output=True, text=True, timeout=timeout)
+                          check=False, capture_output=True, text=True, timeout=timeout)
 
 
 def start_crossboard(home: Path, *args: str, **extra: str) -> subprocess.Popen:
