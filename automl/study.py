@@ -47,9 +47,11 @@ def schema_inputs(schema: Schema) -> set[str]:
     have = set()
     if schema.names("user", "item", "categorical", "numeric", "sequence"):
         have.add("fields")
-    for role, need in (("user", "user"), ("item", "item"), ("sequence", "sequence"), ("timestamp", "timestamp")):
+    for role in ("user", "item", "sequence", "timestamp"):
         if schema.names(role):
-            have.add(need)
+            have.add(role)
+    if {"user", "item", "timestamp"} <= have or "sequence" in have:
+        have.add("history")
     return have
 
 
