@@ -72,6 +72,9 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
     print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
           f"{config.workers} worker(s)")
+    if config.workers == 0:
+        print(f"no local workers started; on each machine run: crossboard --db URL worker {study.name}")
+        return 0
     procs = launch_workers(store.url, study.id, home, config.workers)
     last = ""
     try:
@@ -194,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="comma-separated model names (default: every available model)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1,
+                   help="local worker processes; 0 creates the study for `crossboard worker` to join")
     p.add_argument("--epochs", type=int, default=10, help="maximum epochs per trial")
     p.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
     p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])

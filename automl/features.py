@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from automl.history import behavior_history, pack_newest, split_tokens
 from automl.inference import parse_timestamps
 from automl.interactions import rank_pairs
 from automl.schema import CATEGORICAL_ROLES, Schema
@@ -24,9 +25,12 @@ class EncodingOptions:
     max_vocab: int = 1_000_000    # per field; the rest share the OOV index
     n_buckets: int = 10           # quantile buckets per numeric column
     max_seq_len: int = 20         # newest tokens kept per sequence cell
+    history_len: int = 20         # newest past events kept per behavior history (automl.history)
+    history_positives_only: bool = True   # ctr: a derived history holds only positive events
 
     def key(self) -> str:
-        return f"m{self.min_count}-v{self.max_vocab}-b{self.n_buckets}-s{self.max_seq_len}"
+        return (f"m{self.min_count}-v{self.max_vocab}-b{self.n_buckets}-s{self.max_seq_len}"
+                f"-h{self.history_len}{'p' if self.history_positives_only else 'a'}")
 
 
 @dataclass
@@ -63,7 +67,7 @@ def encode_categorical(series: pd.Series, is_train: np.ndarray, options: Encodin
     """-> (int64 [n] codes with 0 = out of vocabulary or missing, cardinality incl. 0)."""
     text = _as_text(series)
     vocab = vocabulary(text[is_train], options)
-    codes = pd.Categorical(text, categories=vocab).codes.astype(np.int64) + 1
+    codes = vocab.get_indexer(text).astype(np.int64) + 1
     return codes, len(vocab) + 1
 
 
@@ -85,18 +89,10 @@ def encode_numeric(series: pd.Series, is_train: np.ndarray, n_buckets: int):
 def encode_sequence(series: pd.Series, delimiter: str, is_train: np.ndarray,
                     options: EncodingOptions) -> tuple[np.ndarray, int]:
     """Delimited lists -> (int64 [n, L] newest-last tokens left-aligned, 0 = padding; cardinality)."""
-    n, length = len(series), options.max_seq_len
-    tokens = _as_text(series).fillna("").str.split(delimiter, regex=False).explode()
-    tokens = tokens[tokens.str.len() > 0]
-    rows = tokens.index.to_numpy()
-    vocab = vocabulary(tokens[is_train[rows]], options)
+    tokens = split_tokens(series, delimiter)
+    vocab = vocabulary(tokens[is_train[tokens.index.to_numpy()]], options)
     codes = pd.Categorical(tokens, categories=vocab).codes.astype(np.int64) + 1
-    position = tokens.groupby(level=0).cumcount().to_numpy()
-    sizes = np.bincount(rows, minlength=n)
-    drop = np.maximum(sizes[rows] - length, 0)       # keep the newest (last) ``length`` tokens
-    keep = position >= drop
-    out = np.zeros((n, length), dtype=np.int64)
-    out[rows[keep], position[keep] - drop[keep]] = codes[keep]
+    out = pack_newest(tokens.index.to_numpy(), codes, len(series), options.max_seq_len)
     return out, len(vocab) + 1
 
 
@@ -158,6 +154,9 @@ def encode(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
         "label": labels.astype(np.float32),
         **seq_tensors,
     }
+    history_arrays, history = behavior_history(frame, schema, arrays["cat"], fields, labels,
+                                               options.history_len, options.history_positives_only)
+    arrays.update(history_arrays)
     names = [f.name for f in fields]
     spec = DataSpec(
         task=schema.task,
@@ -171,6 +170,7 @@ def encode(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
         label_mean=float(labels[is_train].mean()),
         n_train=int(is_train.sum()),
         ranked_pairs=tuple(rank_pairs(arrays["cat"][is_train], labels[is_train], schema.task)),
+        history=history,
     )
     splits = {
         split: {k: torch.from_numpy(np.ascontiguousarray(v[assignment == i])) for k, v in arrays.items()}

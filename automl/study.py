@@ -93,8 +93,8 @@ def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
         raise SettingsError("give a budget: a number of trials, minutes, or both")
     if config.n_trials is not None and config.n_trials < 1 or config.minutes is not None and config.minutes <= 0:
         raise SettingsError("the budget must be positive (trials >= 1, minutes > 0)")
-    if not 1 <= config.workers <= 64:
-        raise SettingsError("workers must be between 1 and 64")
+    if not 0 <= config.workers <= 64:
+        raise SettingsError("workers must be between 0 (start them yourself with `crossboard worker`) and 64")
     if config.pruner not in PRUNERS:
         raise SettingsError(f"pruner {config.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
     columns = set(schema.names("user", "item", "categorical"))

@@ -75,6 +75,12 @@ def seconds_left(study: StudyRow, config: StudyConfig) -> float | None:
     return config.minutes * 60 - (age_seconds(study.started_at) or 0.0)
 
 
+def worker_threads(local_workers: int) -> int:
+    """``$CROSSBOARD_THREADS``, else the cores shared fairly among this machine's workers."""
+    share = (os.cpu_count() or 1) // max(local_workers, 1)
+    return int(os.environ.get("CROSSBOARD_THREADS", max(1, share)))
+
+
 def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
     """Run trials for the study; returns a process exit code (0 also when stopped)."""
     study_row = store.find_study(study_ref)
@@ -84,8 +90,7 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
     worker_id = store.add_worker(study_row.id, socket.gethostname(), os.getpid())
     code = 0
     try:
-        if "CROSSBOARD_THREADS" in os.environ or config.workers > 1:
-            torch.set_num_threads(int(os.environ.get("CROSSBOARD_THREADS", max(1, (os.cpu_count() or 1) // config.workers))))
+        torch.set_num_threads(worker_threads(config.workers))
         device = pick_device(config.device)
         store.update_worker(worker_id, status="loading", device=describe(device))
         data = prepared_data(store, get_dataset(store, study_row.dataset_id), home)
@@ -108,7 +113,9 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         store.update_study(study_row.id, message=str(error))
         code = 2
     except Exception as error:  # noqa: BLE001 -- an unexpected bug: keep the worker's story in the database
-        store.update_worker(worker_id, status="failed", message=f"{error!r}\n{traceback.format_exc(limit=8)}")
+        story = traceback.format_exc()
+        print(story, file=sys.stderr, flush=True)
+        store.update_worker(worker_id, status="failed", message=f"{error!r}\n{story[-4000:]}")
         code = 1
     finally:
         settle_study(store, study_row.id, exclude=worker_id)

@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 
 from automl.demo import demo_frame
-from automl.features import EncodedData, encode
+from automl.features import EncodedData, EncodingOptions, encode
 from automl.inference import infer_schema
 from automl.splits import make_split
 from automl.validation import label_vector
 
 
-def encode_frame(frame: pd.DataFrame, **infer) -> EncodedData:
+def encode_frame(frame: pd.DataFrame, options: EncodingOptions | None = None, **infer) -> EncodedData:
     """Infer the schema, split (stratified random, ignoring time) and encode."""
     schema = infer_schema(frame, **infer)
     assignment, _ = make_split(label_vector(frame, schema), schema.task, None)
-    return encode(frame, schema, assignment)
+    return encode(frame, schema, assignment, options)
 
 
 @lru_cache(maxsize=4)
@@ -42,3 +42,42 @@ def rating_frame(n_rows: int = 4000, seed: int = 0) -> pd.DataFrame:
 @lru_cache(maxsize=2)
 def planted_rating_data(n_rows: int = 4000, seed: int = 0) -> EncodedData:
     return encode_frame(rating_frame(n_rows, seed))
+
+
+def stamps(seconds: np.ndarray) -> list[str]:
+    """Epoch seconds -> "YYYY-mm-dd HH:MM:SS" text, the way uploads usually hold times."""
+    return pd.to_datetime(seconds, unit="s").strftime("%Y-%m-%d %H:%M:%S").tolist()
+
+
+def history_click_frame(n_rows: int = 8000, n_users: int = 200, n_items: int = 120, n_categories: int = 10,
+                        recent: int = 3, seed: int = 0) -> pd.DataFrame:
+    """A time-ordered click log where a click depends (only) on whether the candidate's category
+    is among the user's ``recent`` last clicked categories: history decides, ids barely help."""
+    rng = np.random.default_rng(seed)
+    category = rng.integers(0, n_categories, n_items)
+    users, items = rng.integers(0, n_users, n_rows), rng.integers(0, n_items, n_rows)
+    times = np.sort(1_735_689_600 + rng.choice(60 * 86_400, n_rows, replace=False))
+    last = np.full((n_users, recent), -1)
+    clicks, noise = np.zeros(n_rows, np.int64), rng.random(n_rows)
+    for r in range(n_rows):                      # sequential by nature: each click changes the history
+        u, c = users[r], category[items[r]]
+        if noise[r] < 1 / (1 + np.exp(1.3 - (2.8 if c in last[u] else 0.0))):
+            clicks[r] = 1
+            last[u] = np.r_[c, last[u, :-1]]
+    return pd.DataFrame({"user_id": [f"u{u}" for u in users], "item_id": [f"i{i}" for i in items],
+                         "item_category": [f"c{c}" for c in category[items]], "timestamp": stamps(times),
+                         "click": clicks})
+
+
+@lru_cache(maxsize=2)
+def history_ctr_data(n_rows: int = 6000, history_len: int = 5, seed: int = 0) -> EncodedData:
+    """``history_click_frame`` encoded with a derived history (item id + category per step)."""
+    return encode_frame(history_click_frame(n_rows, seed=seed), EncodingOptions(history_len=history_len))
+
+
+@lru_cache(maxsize=1)
+def history_rating_data(n_rows: int = 4000, seed: int = 0) -> EncodedData:
+    """``rating_frame`` with timestamps, so a history of all past ratings is derived."""
+    frame = rating_frame(n_rows, seed)
+    frame["timestamp"] = stamps(1_735_689_600 + np.random.default_rng(seed).choice(30 * 86_400, n_rows))
+    return encode_frame(frame, EncodingOptions(history_len=5))

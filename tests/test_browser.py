@@ -5,6 +5,7 @@ the leaderboard. Screenshots go to tmp_path and /tmp/crossboard-{data,new-study,
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -164,7 +165,7 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
             settle(page)
             for model in ("lr", "fm"):
                 box = page.get_by_role("checkbox", name=model, exact=True)
-                box.check()
+                page.locator("label").filter(has=box).click()
                 expect(box).to_be_checked()
                 settle(page)
             for label, value in (("Trials (0 = no limit)", "3"), ("Max epochs per trial", "2")):
@@ -185,6 +186,11 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
                 assert time.monotonic() < deadline, f"study not finished in {STUDY_TIMEOUT_S} s: {worker_logs(home)}"
                 time.sleep(2)
             page.get_by_text("trials 3 of 3").wait_for(timeout=30_000)
+            # the page reruns once the study ends: the Stop button goes, polling stops
+            main = page.locator("[data-testid='stMain']")
+            expect(main.get_by_role("button", name="Stop", exact=True)).to_have_count(0, timeout=30_000)
+            main.get_by_role("heading", name=re.compile("finished")).wait_for()
+            settle(page)
             shoot(page, tmp_path, "study")
 
             # Leaderboard: rows for both models, charts drawn.
@@ -192,6 +198,8 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
             settle(page)
             page.get_by_role("heading", name="Leaderboard").wait_for()
             page.locator("[data-testid='stDataFrame']").first.wait_for()
+            cells = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']").all_text_contents()
+            assert cells.count("lr") + cells.count("fm") == 3, cells
             page.locator(".js-plotly-plot").nth(1).wait_for()
             chart_text = page.locator(".js-plotly-plot").nth(1).inner_text()
             assert "lr" in chart_text and "fm" in chart_text

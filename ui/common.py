@@ -64,7 +64,8 @@ def reap_workers() -> None:
 
 
 def study_label(study: StudyRow) -> str:
-    return f"{study.name} · #{study.id} · {study.status}"
+    # No status here: a keyed selectbox keeps showing the label it first rendered.
+    return f"{study.name} · #{study.id}"
 
 
 def select_study(store: Store, key: str) -> StudyRow | None:

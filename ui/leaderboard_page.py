@@ -32,7 +32,8 @@ def history_chart(records: list[dict], metric: str) -> go.Figure:
     best = points[metric].cummax() if metric in MAXIMIZE else points[metric].cummin()
     figure.add_trace(go.Scatter(x=points["trial"], y=best, mode="lines", name="best so far",
                                 line={"shape": "hv", "color": "black", "dash": "dot"}))
-    figure.update_layout(xaxis_title="trial", yaxis_title=f"validation {metric}", height=380)
+    figure.update_layout(xaxis_title="trial", yaxis_title=f"validation {metric}", height=380,
+                         xaxis_dtick=max(1, len(points) // 10))
     return figure
 
 
@@ -71,12 +72,16 @@ def main() -> None:
         common.no_studies_yet()
         return
     active = study.status in common.ACTIVE_STUDY
+    st.session_state["board_was_active"] = active
     st.fragment(board, run_every=REFRESH_S if active else None)(study.id)
 
 
 def board(study_id: int) -> None:
     store = common.store()
     study = store.find_study(study_id)
+    if st.session_state.get("board_was_active") and study.status not in common.ACTIVE_STUDY:
+        st.session_state["board_was_active"] = False
+        st.rerun()  # the study ended: one last full render, then no more polling
     metric, names = study.metric, METRICS[study.task]
     records = trial_records(store, study)
     if not records:

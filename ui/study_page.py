@@ -11,8 +11,8 @@ from automl.worker import ACTIVE, alive, settle_study
 from ui import common
 
 POLL_S = 2.0
-STATUS_ICON = {"created": ":hourglass:", "running": ":runner:", "finished": ":white_check_mark:",
-               "stopped": ":octagonal_sign:"}
+STATUS_ICON = {"created": ":material/hourglass_top:", "running": ":material/directions_run:",
+               "finished": ":material/check_circle:", "stopped": ":material/stop_circle:"}
 
 
 def settle_if_lost(store, study) -> None:

@@ -45,8 +45,9 @@ class FieldEmbedding(nn.Module):
         parts = [self.table(ids + self.offsets)] if ids.shape[1] else []
         for j, table in enumerate(self.sequences):
             tokens = batch[f"seq{j}"]
-            counts = (tokens > 0).sum(1, keepdim=True).clamp(min=1)
-            parts.append((table(tokens).sum(1) / counts).unsqueeze(1))
+            real = (tokens > 0).unsqueeze(-1)
+            pooled = (table(tokens) * real).sum(1) / real.sum(1).clamp(min=1)
+            parts.append(pooled.unsqueeze(1))
         if not parts:
             return batch["num"].new_zeros(batch["num"].shape[0], 0, self.dim)
         out = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
