@@ -2,10 +2,13 @@
 
 from models.afm import AFM_CARD
 from models.autoint import AUTOINT_CARD
+from models.bst import BST_CARD
 from models.card import ModelCard
 from models.dcnv2 import DCNV2_CARD
 from models.deep_crossing import DEEP_CROSSING_CARD
 from models.deepfm import DEEPFM_CARD
+from models.dien import DIEN_CARD
+from models.din import DIN_CARD
 from models.gbdt import GBDT_CARD
 from models.linear import FM_CARD, LR_CARD
 from models.nfm import NFM_CARD
@@ -26,6 +29,9 @@ CARDS: list[ModelCard] = [
     DCNV2_CARD,
     AUTOINT_CARD,
     XDEEPFM_CARD,
+    DIN_CARD,
+    DIEN_CARD,
+    BST_CARD,
 ]
 
 REGISTRY: dict[str, ModelCard] = {card.name: card for card in CARDS}

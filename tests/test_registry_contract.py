@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from synth import planted_ctr_data, planted_rating_data
+from synth import history_ctr_data, history_rating_data, planted_ctr_data, planted_rating_data
 
 from automl.train import train_and_evaluate
 from models import REGISTRY
@@ -18,7 +18,10 @@ FAST = {"lr": 0.01, "batch_size": 256}
 CASES = [(name, task) for name, card in REGISTRY.items() for task in sorted(card.tasks)]
 
 
-def data_for(task: str):
+def data_for(task: str, card=None):
+    """Planted data for ``task``; with a behavior history (a derived one) for cards that need it."""
+    if card is not None and "history" in card.requires:
+        return history_ctr_data() if task == "ctr" else history_rating_data()
     return planted_ctr_data() if task == "ctr" else planted_rating_data()
 
 
@@ -32,7 +35,8 @@ def constant_loss(task: str, train_labels: np.ndarray, test_labels: np.ndarray) 
 
 @pytest.mark.parametrize("name,task", CASES)
 def test_trains_two_epochs_and_beats_a_constant_predictor(name, task):
-    card, data = REGISTRY[name], data_for(task)
+    card = REGISTRY[name]
+    data = data_for(task, card)
     params = {**card.defaults, **(FAST if card.kind == "torch" else {})}
     outcome = train_and_evaluate(card, params, data, metric="auc" if task == "ctr" else "rmse",
                                  max_epochs=2, patience=5)
@@ -52,7 +56,7 @@ def test_enqueued_defaults_are_what_the_search_space_reads(name):
     card = REGISTRY[name]
     enqueued = card.enqueue_params()
     trial = optuna.trial.FixedTrial(enqueued)
-    params = card.search_space(ScopedTrial(trial, name), planted_ctr_data().spec)
+    params = card.search_space(ScopedTrial(trial, name), data_for("ctr", card).spec)
     assert trial.suggest_categorical("model", [name]) == name
     for key, value in card.defaults.items():
         assert params[key] == value, key
@@ -60,7 +64,8 @@ def test_enqueued_defaults_are_what_the_search_space_reads(name):
 
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_sampled_configurations_build_and_predict(name):
-    card, data = REGISTRY[name], planted_ctr_data()
+    card = REGISTRY[name]
+    data = data_for("ctr", card)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     for _ in range(3):
         trial = study.ask()

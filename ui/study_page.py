@@ -81,16 +81,15 @@ def main() -> None:
     active = study.status in common.ACTIVE_STUDY
     st.session_state["study_was_active"] = active
     st.fragment(progress_panel, run_every=POLL_S if active else None)(study.id)
-    left, right = st.columns([1, 4])
+    row = st.container(horizontal=True, vertical_alignment="center")
     if active:
         if study.stop_requested:
-            left.caption("Stop requested: the workers end after their current trial.")
-        elif left.button("Stop", key="study_stop", help="workers stop after their current trial"):
+            row.caption("Stop requested: the workers end after their current trial.")
+        elif row.button("Stop", key="study_stop", help="workers stop after their current trial"):
             store.update_study(study.id, stop_requested=True)
             st.rerun()
-    right.page_link(common.PAGES["leaderboard"], label="Leaderboard", icon=":material/leaderboard:",
-                    query_params={common.STUDY_PARAM: str(study.id)})
-
+    row.page_link(common.PAGES["leaderboard"], label="Leaderboard", icon=":material/leaderboard:",
+                  query_params={common.STUDY_PARAM: str(study.id)})
 
 if __name__ == "__main__":
     main()

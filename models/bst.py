@@ -1,0 +1,70 @@
+"""BST (Chen et al., 2019): a Transformer over the behavior history and the candidate."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from models.card import ModelCard, ScopedTrial
+from models.common import COMMON_DEFAULTS
+from models.history_model import HistoryModel, behavior_dim, history_space
+from models.layers.transformer import TransformerBlock
+from models.spec import DataSpec
+
+
+class BST(HistoryModel):
+    """Tokens: the history steps then the candidate, projected to the model width (the behavior
+    width rounded up to a multiple of ``heads``) plus an encoding of ``position``: the time gap
+    bucket ``hist_age`` (``time_gap``, the paper's) or the rank from the newest (``position``);
+    the candidate's code is 0. v_U = the candidate token's output after ``blocks`` Transformer
+    blocks; its attention over the history (last block) is the diagnostic."""
+
+    def __init__(self, spec: DataSpec, params: dict):
+        dim, heads = behavior_dim(spec, params), params["heads"]
+        width = heads * math.ceil(dim / heads)
+        super().__init__(spec, params, width)
+        self.project = nn.Linear(dim, width)
+        self.time_gap = params["position"] == "time_gap"
+        codes = spec.history.n_age_buckets if self.time_gap else spec.history.max_len + 1
+        self.position = nn.Embedding(codes, width)
+        self.blocks = nn.ModuleList(TransformerBlock(width, heads, params["attention_dropout"])
+                                    for _ in range(params["blocks"]))
+
+    def interest(self, candidate, steps, mask, batch):
+        if self.time_gap:
+            codes = batch["hist_age"]
+        else:
+            rank = batch["hist_len"].unsqueeze(1) - torch.arange(mask.shape[1], device=mask.device)
+            codes = torch.where(mask, rank, 0)
+        tokens = self.project(torch.cat([steps, candidate.unsqueeze(1)], dim=1))
+        tokens = tokens + self.position(nn.functional.pad(codes, (0, 1)))
+        padding = nn.functional.pad(~mask, (0, 1))
+        for block in self.blocks:
+            tokens, weights = block(tokens, padding)
+        return tokens[:, -1], weights[:, -1, :-1]
+
+
+def bst_space(t: ScopedTrial, spec: DataSpec) -> dict:
+    return {
+        **history_space(t),
+        "blocks": t.int("blocks", 1, 3),
+        "heads": t.categorical("heads", [1, 2, 4, 8]),
+        "position": t.categorical("position", ["time_gap", "position"]),
+        "attention_dropout": t.float("attention_dropout", 0.0, 0.5),
+    }
+
+
+BST_CARD = ModelCard(
+    name="bst",
+    title="BST (Chen et al., 2019)",
+    family="behavior sequence",
+    tasks=frozenset({"ctr", "rating"}),
+    requires=frozenset({"fields", "history"}),
+    search_space=bst_space,
+    build=BST,
+    defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "1024-512-256", "dropout": 0.2, "batch_norm": False,
+              "blocks": 1, "heads": 8, "position": "time_gap", "attention_dropout": 0.2},
+    key_options=("blocks", "heads", "position", "embed_dim"),
+)

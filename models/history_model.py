@@ -1,0 +1,64 @@
+"""What DIN, DIEN and BST share: field embeddings, an interest vector pooled from the behavior
+history (each model's own part), and the MLP over both."""
+
+from __future__ import annotations
+
+import torch
+
+from models.base import RecModel, numeric_inputs, output_bias
+from models.card import ScopedTrial
+from models.common import HIDDEN_CHOICES, common_space, hidden_sizes
+from models.layers.behavior import behavior_vectors
+from models.layers.embedding import FieldEmbedding
+from models.layers.head import score_head
+from models.layers.mlp import MLP
+from models.layers.stacking import stack, stacked_dim
+from models.spec import DataSpec
+
+
+class HistoryModel(RecModel):
+    """y = head(MLP(concat(e_1..e_F, num, v_U))): every field embedding (user profile, context and
+    the candidate's id and item-side attributes), raw numerics (by ``numeric_mode``) and the
+    interest vector v_U [B, interest_dim] from ``interest``."""
+
+    def __init__(self, spec: DataSpec, params: dict, interest_dim: int):
+        super().__init__()
+        use_buckets, self.use_raw = numeric_inputs(params)
+        self.history = spec.history
+        self.embedding = FieldEmbedding(spec, params["embed_dim"], use_buckets, params.get("l2", 0.0))
+        in_dim = stacked_dim(self.embedding.n_fields, params["embed_dim"], len(spec.numeric), self.use_raw)
+        self.dnn = MLP(in_dim + interest_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"],
+                       activation="prelu")
+        self.head = score_head(self.dnn.out_dim, output_bias(spec))
+
+    def interest(self, candidate: torch.Tensor, steps: torch.Tensor, mask: torch.Tensor, batch: dict
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """candidate [B, d], steps [B, L, d], mask [B, L] -> (v_U [B, interest_dim], weights [B, L])."""
+        raise NotImplementedError
+
+    def pooled(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.interest(*behavior_vectors(self.embedding, batch, self.history), batch)
+
+    def forward(self, batch):
+        interest, _ = self.pooled(batch)
+        x = torch.cat([stack(self.embedding(batch), batch, self.use_raw), interest], dim=1)
+        return self.head(self.dnn(x)).squeeze(1)
+
+    def interactions(self, batch):
+        """``history_attention`` [B, L]: the weight of each past behavior for the candidate."""
+        return {"history_attention": self.pooled(batch)[1]}
+
+
+def behavior_dim(spec: DataSpec, params: dict) -> int:
+    """The width of one behavior vector: embed_dim per history attribute."""
+    return params["embed_dim"] * len(spec.history.field_index)
+
+
+def history_space(t: ScopedTrial) -> dict:
+    """The common options and the MLP's, whose widths include the DIN/DIEN papers' 200-80."""
+    return {
+        **common_space(t),
+        "hidden": t.categorical("hidden", ["200-80", *HIDDEN_CHOICES]),
+        "dropout": t.float("dropout", 0.0, 0.5),
+        "batch_norm": t.categorical("batch_norm", [False, True]),
+    }
