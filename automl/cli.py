@@ -35,7 +35,7 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
     inspection = datasets.inspect(args.path, label=args.label, task=args.task, roles=parse_roles(args.role),
                                   delimiter=args.delimiter, names=names,
                                   max_bytes=int(args.max_mb * 2**20) if args.max_mb else None)
-    row = datasets.save(store, inspection, name=args.name)
+    row = datasets.save(store, inspection, name=args.name)      # validates: raises on a problem
     schema = inspection.schema
     print(f"dataset {row.name!r} ({row.id[:12]}): {row.n_rows:,} rows, {row.n_cols} columns, "
           f"format {row.file_format}, task {schema.task} ({schema.task_reason})")
@@ -54,7 +54,7 @@ def study_config(args):
     pairs = [p.split("*") for p in args.cross] if args.cross else []
     return StudyConfig(models=models or [], n_trials=args.trials, minutes=args.minutes, workers=args.workers,
                        max_epochs=args.epochs, patience=args.patience, pruner=args.pruner, seed=args.seed,
-                       device=args.device, wide_pairs=pairs)
+                       device=args.device, wide_pairs=pairs, candidates=args.candidates)
 
 
 def cmd_tune(args, store: Store, home: Path) -> int:
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="create a study and run it with local workers")
     p.add_argument("dataset")
     p.add_argument("--task", choices=TASKS)
-    p.add_argument("--metric")
+    p.add_argument("--metric", help="the validation metric to optimize (default: the task's first, e.g. ndcg@10)")
     p.add_argument("--models", help="comma-separated model names (default: every available model)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None)
@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     p.add_argument("--cross", action="append", metavar="COL_A*COL_B", help="a column pair for Wide & Deep to cross")
+    p.add_argument("--candidates", type=int, default=99,
+                   help="implicit: sampled unseen items ranked with each held-out item (0 = the full item corpus)")
     p.add_argument("--name", help="study name (default: dataset name and time)")
     p.set_defaults(func=cmd_tune)
 

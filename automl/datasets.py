@@ -29,12 +29,15 @@ class Inspection:
     digest: str                  # SHA-256 of the uploaded bytes and the reading options
     filename: str
     warnings: list[str] = field(default_factory=list)
+    problem: str | None = None   # why the inferred schema cannot be saved as it is (the user may fix it)
 
 
 def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, label: str | None = None,
             task: str | None = None, roles: dict[str, str] | None = None, delimiter: str | None = None,
             names: list[str] | None = None, max_bytes: int | None = None) -> Inspection:
-    """Read ``source`` and infer its schema (with the user's overrides). Writes nothing."""
+    """Read ``source`` and infer its schema (with the user's overrides). Writes nothing.
+    A file that cannot be read raises; a schema that does not validate is returned with its
+    ``problem``, so the user can change roles before ``save`` validates again."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes() if Path(source).is_file() else None
     if data is None:
         raise DataError(f"{source}: no such file; check the path")
@@ -43,7 +46,10 @@ def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, l
     schema = infer_schema(raw.frame, label=label, task=task, roles=roles)
     options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
     digest = hashlib.sha256(data + options).hexdigest()
-    return Inspection(raw, schema, digest, filename, validate(raw.frame, schema, filename))
+    try:
+        return Inspection(raw, schema, digest, filename, validate(raw.frame, schema, filename))
+    except DataError as error:
+        return Inspection(raw, schema, digest, filename, problem=str(error))
 
 
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:

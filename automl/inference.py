@@ -7,7 +7,7 @@ All heuristics are vectorised pandas; type and uniqueness checks run on a sample
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -92,10 +92,13 @@ def infer_schema(
         sample = frame.iloc[rows]
     profiles = {str(c): _profile(frame[c], sample[c]) for c in frame.columns}
     label_name, label_reason = _pick_label(profiles, label, roles)
-    task, task_reason, positive = _pick_task(profiles[label_name], task)
-    columns = _assign_roles(profiles, label_name, label_reason)
-    schema = Schema(task, task_reason, columns, positive)
-    return _apply_overrides(schema, roles, profiles) if roles else schema
+    if label_name is None:
+        schema = Schema("implicit", "", _assign_roles(profiles, None, ""))
+    else:
+        task, task_reason, positive = _pick_task(profiles[label_name], task)
+        schema = Schema(task, task_reason, _assign_roles(profiles, label_name, label_reason), positive)
+    schema = _apply_overrides(schema, roles, profiles) if roles else schema
+    return _implicit_without_label(schema, task) if label_name is None else schema
 
 
 # --- profiling ------------------------------------------------------------------------------------------
@@ -170,8 +173,9 @@ def _looks_categorical(name: str) -> bool:
 # --- label and task -------------------------------------------------------------------------------------
 
 
-def _pick_label(profiles: dict[str, _Profile], label: str | None, roles: dict[str, str]) -> tuple[str, str]:
-    """The label column and why: the user's choice, a label-like name, else a 0/1-valued column."""
+def _pick_label(profiles: dict[str, _Profile], label: str | None, roles: dict[str, str]) -> tuple[str | None, str]:
+    """The label column and why: the user's choice, a label-like name, else a 0/1-valued column;
+    (None, "") when there is none."""
     chosen = [name for name, role in roles.items() if role == "label"] or ([label] if label else [])
     if chosen:
         if chosen[-1] not in profiles:
@@ -186,9 +190,21 @@ def _pick_label(profiles: dict[str, _Profile], label: str | None, roles: dict[st
         classes = _classes(p.values)
         if len(classes) == 2 and p.kind in ("bool", "int", "float") and positive_value(classes):
             return p.name, f"only the values {_fmt(classes[0])} and {_fmt(classes[1])} → label"
+    return None, ""
+
+
+def _implicit_without_label(schema: Schema, task: str | None) -> Schema:
+    """A table without a label is a log of positive interactions (task implicit) when it has a
+    user and an item column; otherwise the label is missing."""
+    user, item = schema.names("user"), schema.names("item")
+    if task in (None, "implicit") and user and item:
+        reason = (f"no label column, but user {user[0]!r} and item {item[0]!r} → implicit feedback "
+                  "(every row is a positive interaction; top-K ranking)")
+        return replace(schema, task_reason="set by you" if task else reason)
     raise DataError(
-        f"no label column found in the table (columns: {', '.join(profiles)}); name it with --label COLUMN "
-        "(CLI) or pick it on the Data page."
+        f"no label column found in the table (columns: {', '.join(schema.all_names())}); name it with "
+        "--label COLUMN (CLI) or pick it on the Data page; a log of positive interactions without a label "
+        "needs a user and an item column (--role COLUMN=user --role COLUMN=item)."
     )
 
 
@@ -228,7 +244,7 @@ def _pick_task(label: _Profile, task: str | None) -> tuple[str, str, str | None]
     if task is not None:
         if task not in TASKS:
             raise SettingsError(f"task {task!r} is unknown; use one of {', '.join(TASKS)}")
-        return task, "set by you", positive if task == "ctr" else None
+        return task, "set by you", positive if task in ("ctr", "implicit") else None
     name = label.name
     if positive is not None:
         shown = " and ".join(repr(_fmt(c)) for c in classes)

@@ -17,7 +17,8 @@ from storage.tables import StudyRow
 
 def trial_records(store: Store, study: StudyRow) -> list[dict]:
     """One dict per recorded trial: trial, model, state, params, val, test, n_params,
-    train_seconds, epochs, best_epoch, latency_ms_per_1k, device, reason, key_options."""
+    train_seconds, epochs, best_epoch, latency_ms_per_1k, device, reason, key_options, notes
+    (e.g. AutoRec's fallbacks to the global mean)."""
     records = []
     for r in store.results(study.id):
         params = loads(r.params_json)
@@ -28,7 +29,7 @@ def trial_records(store: Store, study: StudyRow) -> list[dict]:
             "val": loads(r.val_json), "test": loads(r.test_json), "n_params": r.n_params,
             "train_seconds": r.train_seconds, "epochs": r.epochs, "best_epoch": r.best_epoch,
             "latency_ms_per_1k": r.latency_ms_per_1k, "device": r.device, "reason": r.reason,
-            "key_options": key, "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+            "key_options": key, "notes": loads(r.extra_json).get("notes", {}), "finished_at": r.finished_at.isoformat() if r.finished_at else None,
         })
     return records
 
@@ -59,7 +60,8 @@ def table(records: list[dict], metric_names: tuple[str, ...]) -> pd.DataFrame:
         row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
         row.update({"options": ", ".join(f"{k}={short(v)}" for k, v in r["key_options"].items()),
                     "epochs": r["epochs"], "n_params": r["n_params"], "train_seconds": r["train_seconds"],
-                    "latency_ms_per_1k": r["latency_ms_per_1k"], "device": r["device"], "reason": r["reason"]})
+                    "latency_ms_per_1k": r["latency_ms_per_1k"], "device": r["device"], "reason": r["reason"],
+                    "notes": ", ".join(f"{k}={short(v)}" for k, v in r.get("notes", {}).items())})
         rows.append(row)
     return pd.DataFrame(rows)
 

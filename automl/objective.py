@@ -15,6 +15,7 @@ from automl.features import EncodedData
 from automl.train import TrainingDiverged, TrialOutcome, train_and_evaluate
 from models import REGISTRY
 from models.card import ScopedTrial
+from models.common import task_space
 from models.spec import spec_to_dict
 from storage import Store
 from storage.tables import ArtifactRow, StudyRow, TrialResultRow
@@ -38,7 +39,10 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         name = trial.suggest_categorical("model", self.config.models)
         card = REGISTRY[name]
-        params = card.search_space(ScopedTrial(trial, name), self.spec)
+        scoped = ScopedTrial(trial, name)
+        params = card.search_space(scoped, self.spec)
+        if card.kind == "torch":
+            params.update(task_space(scoped, self.spec))
         self.store.update_worker(self.worker_id, status="running", trial_number=trial.number, model=name, epoch=0)
 
         def reporter(epoch: int, value: float, val: dict) -> bool:
@@ -79,7 +83,7 @@ class Objective:
                              params_json=json.dumps(params), reason=reason, worker_id=self.worker_id)
         if outcome is not None:
             row.val_json, row.test_json = json.dumps(outcome.val), json.dumps(outcome.test)
-            row.extra_json = json.dumps({"history": outcome.history})
+            row.extra_json = json.dumps({"history": outcome.history, "notes": outcome.notes})
             row.best_epoch, row.epochs, row.train_seconds = outcome.best_epoch, outcome.epochs, outcome.train_seconds
             row.n_params, row.device = outcome.n_params, outcome.device
             row.latency_ms_per_1k = None if math.isnan(outcome.latency_ms_per_1k) else outcome.latency_ms_per_1k

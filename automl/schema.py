@@ -12,11 +12,15 @@ from dataclasses import asdict, dataclass, field, replace
 from automl.errors import SettingsError
 
 ROLES = ("label", "user", "item", "categorical", "numeric", "timestamp", "sequence", "ignore")
-TASKS = ("ctr", "rating")
+TASKS = ("ctr", "rating", "implicit")
 # Roles whose values become categorical fields (embedded ids).
 CATEGORICAL_ROLES = ("user", "item", "categorical")
-METRICS = {"ctr": ("auc", "logloss"), "rating": ("rmse", "mae")}
-MAXIMIZE = {"auc"}
+METRICS = {"ctr": ("auc", "logloss", "gauc"), "rating": ("rmse", "mae")}   # gauc: with a user column
+# implicit top-K: the leaderboard's columns (K = 10); a study may pick any cutoff in TOP_K instead.
+TOP_K = (1, 3, 5, 10, 20, 50, 100)
+RANKING_METRICS = (*(f"{name}@{k}" for k in TOP_K for name in ("ndcg", "hr", "recall")), "mrr")
+METRICS["implicit"] = ("ndcg@10", "hr@10", "recall@10", "mrr")
+MAXIMIZE = {"auc", "gauc", *RANKING_METRICS}
 
 
 @dataclass

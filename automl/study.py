@@ -14,9 +14,11 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from automl.datasets import schema_of
 from automl.errors import SettingsError
+from automl.implicit import DEFAULT_CANDIDATES
 from automl.metrics import direction
-from automl.schema import METRICS, Schema
+from automl.schema import METRICS, RANKING_METRICS, Schema
 from models import REGISTRY
+from models.common import TASK_DEFAULTS
 from storage import Store
 from storage.db import engine_kwargs, serialize_sqlite_writes
 from storage.tables import DatasetRow, StudyRow
@@ -36,6 +38,7 @@ class StudyConfig:
     seed: int = 0
     device: str | None = None                       # None: CUDA when present, else CPU
     wide_pairs: list[list[str]] = field(default_factory=list)   # user-chosen column pairs to cross
+    candidates: int = DEFAULT_CANDIDATES            # implicit: sampled items ranked with each held-out one, 0 = all
 
     @classmethod
     def from_json(cls, text: str) -> StudyConfig:
@@ -108,12 +111,18 @@ def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task
     """Create the Optuna study and the CrossBoard row; on any failure neither remains."""
     schema = schema_of(dataset)
     task = task or schema.task
-    if task != schema.task:
+    if task != schema.task and task != "implicit":
         raise SettingsError(f"dataset {dataset.name!r} is set up for the {schema.task} task; "
                             f"change its task on the Data page (or re-ingest with --task {task}) first")
+    if task == "implicit" and not {"user", "item"} <= schema_inputs(schema):
+        raise SettingsError(f"the implicit task ranks items for users: dataset {dataset.name!r} needs a user and "
+                            "an item column (set their roles on the Data page)")
     metric = metric or METRICS[task][0]
-    if metric not in METRICS[task]:
-        raise SettingsError(f"metric {metric!r} does not fit the {task} task; use one of {', '.join(METRICS[task])}")
+    allowed = RANKING_METRICS if task == "implicit" else METRICS[task]
+    if metric not in allowed:
+        raise SettingsError(f"metric {metric!r} does not fit the {task} task; use one of {', '.join(allowed)}")
+    if config.candidates < 0:
+        raise SettingsError("candidates must be 0 (rank against every item) or a positive number of sampled items")
     check_config(config, schema, task)
     name = name or f"{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if store.find_study(name) is not None:
@@ -125,7 +134,9 @@ def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task
         study.set_user_attr("crossboard_dataset", dataset.name)
         study.set_user_attr("metric", metric)
         for model in config.models:
-            study.enqueue_trial(REGISTRY[model].enqueue_params())
+            card = REGISTRY[model]
+            task_options = TASK_DEFAULTS.get(task, {}) if card.kind == "torch" else {}
+            study.enqueue_trial({**card.enqueue_params(), **{f"{model}.{k}": v for k, v in task_options.items()}})
         row = store.add_study(StudyRow(name=name, optuna_name=optuna_name, dataset_id=dataset.id, task=task,
                                        metric=metric, direction=direction(metric),
                                        config_json=json.dumps(asdict(config))))

@@ -41,6 +41,7 @@ class TrialOutcome:
     device: str
     pruned: bool = False
     history: list[dict] = field(default_factory=list)     # per epoch: train loss, val metrics, seconds
+    notes: dict[str, float] = field(default_factory=dict)  # e.g. AutoRec's fallbacks to the global mean
     state_dict: dict[str, torch.Tensor] | None = None      # best weights (torch models)
 
 
@@ -58,7 +59,7 @@ def make_optimizers(model: nn.Module, params: dict) -> list[torch.optim.Optimize
 
 
 def loss_function(task: str):
-    return nn.BCEWithLogitsLoss() if task == "ctr" else nn.MSELoss()
+    return nn.BCEWithLogitsLoss() if task in ("ctr", "implicit") else nn.MSELoss()
 
 
 @torch.inference_mode()
@@ -81,7 +82,7 @@ def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batc
     for start in starts:
         idx = perm[start:start + batch_size]
         batch = {k: v[idx] for k, v in train.items()}
-        loss = loss_fn(model(batch), batch["label"])
+        loss = model.training_loss(batch, loss_fn)
         aux = model.aux_loss()
         if aux is not None:
             loss = loss + aux
@@ -97,8 +98,9 @@ def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batc
 class EpochLoop:
     """Validation, early stopping and reporting shared by neural and tree models."""
 
-    def __init__(self, task: str, metric: str, y_val: np.ndarray, patience: int, reporter: Reporter | None):
-        self.task, self.metric, self.y_val = task, metric, y_val
+    def __init__(self, task: str, metric: str, y_val: np.ndarray, patience: int, reporter: Reporter | None,
+                 users_val: np.ndarray | None = None):
+        self.task, self.metric, self.y_val, self.users_val = task, metric, y_val, users_val
         self.patience, self.reporter = patience, reporter
         self.best_value, self.best_epoch, self.best_val = None, 0, {}
         self.history: list[dict] = []
@@ -111,7 +113,7 @@ class EpochLoop:
                 f"the training loss became {train_loss} at epoch {epoch} (non-finite); "
                 "this configuration diverged, try a lower learning rate"
             )
-        val = metrics.compute(self.task, self.y_val, val_outputs)
+        val = self.evaluate(val_outputs)
         self.history.append({"epoch": epoch, "train_loss": train_loss, "seconds": seconds, **val})
         value = val[self.metric]
         improved = metrics.is_better(self.metric, value, self.best_value)
@@ -122,27 +124,64 @@ class EpochLoop:
             return improved, True
         return improved, epoch - self.best_epoch >= self.patience
 
+    def evaluate(self, val_outputs: np.ndarray) -> dict[str, float]:
+        """The validation metrics of one epoch's outputs."""
+        return metrics.compute(self.task, self.y_val, val_outputs, self.users_val)
+
 
 def train_and_evaluate(card: ModelCard, params: dict, data: EncodedData, *, metric: str,
                        max_epochs: int = 10, patience: int = 2, reporter: Reporter | None = None,
                        seed: int = 0) -> TrialOutcome:
     """Fit ``card``'s model with ``params`` on ``data`` (tensors already on the training device)."""
     torch.manual_seed(seed)
+    if data.spec.task == "implicit":
+        from automl.implicit_fit import fit_implicit  # it builds on this module (an import cycle at the top)
+        return fit_implicit(card, params, data, metric, max_epochs, patience, reporter)
     fit = _fit_trees if card.kind == "sklearn" else _fit_torch
     return fit(card, params, data, metric, max_epochs, patience, reporter)
 
 
-def _fit_torch(card, params, data, metric, max_epochs, patience, reporter) -> TrialOutcome:
+class Pointwise:
+    """How ctr and rating models are fed and judged: every epoch runs over the model's
+    ``training_data`` (made once from the training split); a split's outputs are the model's
+    predictions for its rows, judged against their labels (and users, for GAUC).
+    ``automl.implicit_fit.ImplicitFeed`` is the implicit task's counterpart."""
+
+    def __init__(self, model: nn.Module, params: dict, data: EncodedData):
+        self.model, self.data = model, data
+        self.train = model.training_data(data.splits["train"])
+
+    def rows(self, epoch: int) -> dict[str, torch.Tensor]:
+        return self.train
+
+    def outputs(self, split: str) -> np.ndarray:
+        return predict(self.model, self.data.splits[split])
+
+    def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
+        val = self.data.splits["val"]
+        return EpochLoop(self.data.spec.task, metric, val["label"].cpu().numpy(), patience, reporter,
+                         user_ids(val, self.data.spec))
+
+    def test(self) -> tuple[dict, float]:
+        test = self.data.splits["test"]
+        return _score_test(lambda: self.outputs("test"), test["label"].cpu().numpy(), self.data.spec.task,
+                           self.data.device, user_ids(test, self.data.spec))
+
+    def notes(self) -> dict[str, float]:
+        return self.model.notes(self.data.splits["test"])
+
+
+def _fit_torch(card, params, data, metric, max_epochs, patience, reporter, feed=Pointwise) -> TrialOutcome:
     device, task = data.device, data.spec.task
     model = card.build(data.spec, params).to(device)
     optimizers, loss_fn = make_optimizers(model, params), loss_function(task)
-    train, val, test = data.splits["train"], data.splits["val"], data.splits["test"]
-    loop = EpochLoop(task, metric, val["label"].cpu().numpy(), patience, reporter)
+    source = feed(model, params, data)
+    loop = source.loop(metric, patience, reporter)
     best_state, started, epoch = None, time.perf_counter(), 0
     for epoch in range(1, max_epochs + 1):
         tick = time.perf_counter()
-        train_loss = train_epoch(model, optimizers, loss_fn, train, params["batch_size"])
-        improved, stop = loop.after_epoch(epoch, train_loss, predict(model, val), time.perf_counter() - tick)
+        train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"])
+        improved, stop = loop.after_epoch(epoch, train_loss, source.outputs("val"), time.perf_counter() - tick)
         if improved:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if stop:
@@ -150,24 +189,33 @@ def _fit_torch(card, params, data, metric, max_epochs, patience, reporter) -> Tr
     train_seconds = time.perf_counter() - started
     if best_state is not None:
         model.load_state_dict(best_state)
-    test_metrics, latency = ({}, float("nan")) if loop.pruned else _score_test(
-        lambda: predict(model, test), test["label"].cpu().numpy(), task, device)
+    test_metrics, latency = ({}, float("nan")) if loop.pruned else source.test()
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=sum(p.numel() for p in model.parameters()),
         latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
         state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
+        notes={} if loop.pruned else source.notes(),
     )
 
 
-def _score_test(predict_fn, labels: np.ndarray, task: str, device) -> tuple[dict, float]:
+def user_ids(batch: dict, spec) -> np.ndarray | None:
+    """Each row's user code (for GAUC; users unseen in training share code 0), or None."""
+    if spec.user_field is None:
+        return None
+    ids = batch["cat"][:, spec.user_field]
+    return ids.cpu().numpy() if isinstance(ids, torch.Tensor) else ids
+
+
+def _score_test(predict_fn, labels: np.ndarray, task: str, device, users: np.ndarray | None = None
+                ) -> tuple[dict, float]:
     """(test metrics, inference latency in ms per 1,000 rows) for ``predict_fn() -> outputs``."""
     synchronize(device)
     tick = time.perf_counter()
     outputs = predict_fn()
     synchronize(device)
     latency = (time.perf_counter() - tick) / max(len(outputs), 1) * 1000 * 1000
-    return metrics.compute(task, labels, outputs), latency
+    return metrics.compute(task, labels, outputs, users), latency
 
 
 def _fit_trees(card, params, data, metric, max_epochs, patience, reporter) -> TrialOutcome:
@@ -176,7 +224,7 @@ def _fit_trees(card, params, data, metric, max_epochs, patience, reporter) -> Tr
     model = card.build(data.spec, params)
     arrays = {s: {k: v.cpu().numpy() for k, v in b.items()} for s, b in data.splits.items()}
     x = {s: model.features(a) for s, a in arrays.items()}
-    loop = EpochLoop(task, metric, arrays["val"]["label"], patience, reporter)
+    loop = EpochLoop(task, metric, arrays["val"]["label"], patience, reporter, user_ids(arrays["val"], data.spec))
     started, epoch = time.perf_counter(), 0
     for epoch in range(1, max_epochs + 1):
         tick = time.perf_counter()
@@ -187,7 +235,8 @@ def _fit_trees(card, params, data, metric, max_epochs, patience, reporter) -> Tr
     train_seconds = time.perf_counter() - started
     model.keep_stages(loop.best_epoch)
     test_metrics, latency = ({}, float("nan")) if loop.pruned else _score_test(
-        lambda: model.predict(x["test"]), arrays["test"]["label"], task, torch.device("cpu"))
+        lambda: model.predict(x["test"]), arrays["test"]["label"], task, torch.device("cpu"),
+        user_ids(arrays["test"], data.spec))
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=model.n_params(), latency_ms_per_1k=latency,

@@ -22,7 +22,8 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "the file") -> l
     """Raise DataError on blocking problems; return warnings (strings) otherwise."""
     _check_columns(frame, schema, source)
     label = schema.label
-    _check_label_filled(frame[label], label)
+    if label is not None:
+        _check_label_filled(frame[label], label)
     warnings = _check_ctr_label(frame[label], schema) if schema.task == "ctr" else []
     if schema.task == "rating":
         _check_rating_label(frame[label], label)
@@ -43,7 +44,10 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "the file") -> l
 
 
 def label_vector(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """float32 labels: 1/0 (label equals the positive value, compared as text) for ctr, the number for rating."""
+    """float32 labels: 1/0 (label equals the positive value, compared as text) for ctr, the number for rating,
+    1 for implicit (whose rows are the positives, see ``automl.implicit.positive_rows``)."""
+    if schema.task == "implicit":
+        return np.ones(len(frame), dtype=np.float32)
     series = frame[schema.label]
     if schema.task == "rating":
         return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float32)
@@ -57,7 +61,10 @@ def label_vector(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
 
 def _check_columns(frame: pd.DataFrame, schema: Schema, source: str) -> None:
     """The label exists; columns are in the table; one label/user/item; some feature left."""
-    if schema.label is None:
+    if schema.task == "implicit" and not (schema.names("user") and schema.names("item")):
+        raise DataError(f"the implicit task needs a user and an item column in {source}; set their roles on "
+                        "the Data page or with --role COLUMN=user --role COLUMN=item.")
+    if schema.label is None and schema.task != "implicit":
         raise DataError(f"no label column is set for {source}; pick one on the Data page or with --label COLUMN.")
     missing = [name for name in schema.all_names() if name not in frame.columns]
     if missing:

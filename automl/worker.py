@@ -93,7 +93,8 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         torch.set_num_threads(worker_threads(config.workers))
         device = pick_device(config.device)
         store.update_worker(worker_id, status="loading", device=describe(device))
-        data = prepared_data(store, get_dataset(store, study_row.dataset_id), home)
+        data = prepared_data(store, get_dataset(store, study_row.dataset_id), home, task=study_row.task,
+                             candidates=config.candidates)
         names = [f.name for f in data.spec.fields]
         pairs = tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in config.wide_pairs)
         data = data.with_spec(replace(data.spec, user_pairs=pairs)).to(device)
@@ -133,7 +134,7 @@ def alive(worker) -> bool:
             return False
         except PermissionError:
             return True
-        return True
+        return not zombie(worker.pid)
     return (age_seconds(worker.heartbeat_at) or 0) < LOST_AFTER_S
 
 
@@ -146,12 +147,20 @@ def fail_running_trial(store: Store, study: StudyRow, trial_number: int) -> None
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
+def zombie(pid: int) -> bool:
+    """A process that exited but was not yet reaped by its parent (Linux /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def settle_study(store: Store, study_id: int, exclude: int | None = None) -> None:
     """Mark workers that died as lost (failing the trial each left running); when none is
     left running, mark the study done."""
     running = 0
-    study = store.find_study(study_id)
-    for worker in store.workers(study_id):
+    study, workers = store.find_study(study_id), store.workers(study_id)
+    for worker in workers:
         if worker.id == exclude or worker.status not in ACTIVE:
             continue
         if alive(worker):
@@ -160,7 +169,7 @@ def settle_study(store: Store, study_id: int, exclude: int | None = None) -> Non
         store.update_worker(worker.id, status="lost", message="the process ended without finishing its trial")
         if worker.trial_number is not None:
             fail_running_trial(store, study, worker.trial_number)
-    if running == 0:
+    if running == 0 and workers:
         status = "stopped" if study.stop_requested else "finished"
         store.update_study(study_id, status=status, finished_at=utcnow())
 

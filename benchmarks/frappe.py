@@ -269,9 +269,6 @@ def deepctr_models(columns: list) -> dict:
 
 def run_deepctr(data: EncodedData, args, names: list[str] | None = None, max_epochs: int | None = None) -> dict:
     """Train each DeepCTR-Torch counterpart once with its defaults -> name -> result."""
-    import contextlib
-    import io
-
     from deepctr_torch.inputs import SparseFeat
 
     fields = data.spec.fields
@@ -293,9 +290,8 @@ def run_deepctr(data: EncodedData, args, names: list[str] | None = None, max_epo
         model.compile("adam", "binary_crossentropy", metrics=["auc", "binary_crossentropy"])
         keeper = keep_best_callback(args.patience)
         started = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):       # fit prints the device and the sizes
-            model.fit(x_train, y_train, batch_size=DEEPCTR_BATCH, epochs=max_epochs or args.epochs, verbose=0,
-                      validation_data=(x_val, y_val), callbacks=[keeper])
+        model.fit(x_train, y_train, batch_size=DEEPCTR_BATCH, epochs=max_epochs or args.epochs, verbose=0,
+                  validation_data=(x_val, y_val), callbacks=[keeper])
         train_seconds = time.perf_counter() - started
         if keeper.state is not None:
             model.load_state_dict(keeper.state)

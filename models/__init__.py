@@ -2,6 +2,8 @@
 
 from models.afm import AFM_CARD
 from models.autoint import AUTOINT_CARD
+from models.autorec import AUTOREC_CARD
+from models.baselines import POP_CARD, RANDOM_CARD
 from models.bst import BST_CARD
 from models.card import ModelCard
 from models.dcnv2 import DCNV2_CARD
@@ -11,8 +13,11 @@ from models.dien import DIEN_CARD
 from models.din import DIN_CARD
 from models.gbdt import GBDT_CARD
 from models.linear import FM_CARD, LR_CARD
+from models.mf import MF_CARD
+from models.ncf import GMF_CARD, MLP_CARD, NEUMF_CARD
 from models.nfm import NFM_CARD
 from models.pnn import PNN_CARD
+from models.two_tower import TWO_TOWER_CARD
 from models.wide_deep import WIDE_DEEP_CARD
 from models.xdeepfm import XDEEPFM_CARD
 
@@ -32,6 +37,14 @@ CARDS: list[ModelCard] = [
     DIN_CARD,
     DIEN_CARD,
     BST_CARD,
+    POP_CARD,
+    RANDOM_CARD,
+    MF_CARD,
+    AUTOREC_CARD,
+    GMF_CARD,
+    MLP_CARD,
+    NEUMF_CARD,
+    TWO_TOWER_CARD,
 ]
 
 REGISTRY: dict[str, ModelCard] = {card.name: card for card in CARDS}

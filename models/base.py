@@ -11,14 +11,33 @@ from models.spec import DataSpec
 
 
 class RecModel(nn.Module):
-    """``forward(batch) -> [B]``: logits for ``ctr``, ratings for ``rating``.
+    """``forward(batch) -> [B]``: logits for ``ctr`` and ``implicit``, ratings for ``rating``.
 
     Two optional hooks, both read by ``automl.train`` and ``automl.diagnostics``:
     ``aux_loss()`` returns extra training loss terms of the last forward pass (embedding L2 by
     default); ``interactions(batch)`` returns named interaction terms for diagnostics
     (e.g. ``"pair_strength"`` [F, F]); ``parameter_groups()`` splits parameters between
     optimizers (e.g. Wide & Deep's wide part), default one group ``"main"``.
+
+    Training hooks for models that do not learn from one labeled row at a time (read by
+    ``automl.train``): ``training_data(rows)`` turns the training rows into what an epoch
+    iterates over (AutoRec: one entry per rating-matrix row); ``training_loss(batch, loss_fn)``
+    is the loss of one such batch (two-tower: in-batch softmax); ``notes(batch)`` gives numbers
+    about the predictions on a split worth recording (AutoRec: fallbacks to the global mean).
+    ``in_batch_negatives = True`` asks the implicit task for positives only (the model makes
+    its own negatives from the batch).
     """
+
+    in_batch_negatives = False
+
+    def training_data(self, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return rows
+
+    def training_loss(self, batch: dict[str, torch.Tensor], loss_fn) -> torch.Tensor:
+        return loss_fn(self(batch), batch["label"])
+
+    def notes(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        return {}
 
     def aux_loss(self) -> torch.Tensor | None:
         if not hasattr(self, "_penalized"):
@@ -34,8 +53,8 @@ class RecModel(nn.Module):
 
 
 def output_bias(spec: DataSpec) -> float:
-    """A starting bias that predicts the training mean: logit(rate) for ctr, the mean rating."""
-    if spec.task == "ctr":
+    """A starting bias that predicts the training mean: logit(rate) for ctr and implicit, the mean rating."""
+    if spec.task in ("ctr", "implicit"):
         p = min(max(spec.label_mean, 1e-4), 1 - 1e-4)
         return math.log(p / (1 - p))
     return spec.label_mean

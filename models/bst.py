@@ -25,10 +25,11 @@ class BST(HistoryModel):
         dim, heads = behavior_dim(spec, params), params["heads"]
         width = heads * math.ceil(dim / heads)
         super().__init__(spec, params, width)
-        self.project = nn.Linear(dim, width)
+        self.project = nn.Linear(dim, width, bias=False)     # a bias would drown the small embeddings
         self.time_gap = params["position"] == "time_gap"
         codes = spec.history.n_age_buckets if self.time_gap else spec.history.max_len + 1
         self.position = nn.Embedding(codes, width)
+        nn.init.normal_(self.position.weight, std=0.01)        # as small as the item embeddings
         self.blocks = nn.ModuleList(TransformerBlock(width, heads, params["attention_dropout"])
                                     for _ in range(params["blocks"]))
 

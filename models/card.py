@@ -47,7 +47,10 @@ class ModelCard:
     build: Callable[[DataSpec, dict], Any]                  # -> RecModel (torch) or estimator
     defaults: dict = field(default_factory=dict)           # the paper's configuration, tried first
     key_options: tuple[str, ...] = ()                       # shown on the leaderboard
-    kind: str = "torch"                                     # "torch" or "sklearn"
+    kind: str = "torch"                                     # "torch", "sklearn" or "baseline" (no training)
+    # Models whose trained weights this one starts from when its ``pretrain`` option is on
+    # (NeuMF: GMF and MLP); the built model then has ``load_pretrained({name: state_dict})``.
+    pretrain: tuple[ModelCard, ...] = ()
 
     def unavailable_reason(self, task: str, available: set[str]) -> str | None:
         """Why this model cannot run on data of ``task`` offering ``available`` inputs
@@ -73,6 +76,7 @@ class ModelCard:
             "defaults": self.defaults,
             "key_options": list(self.key_options),
             "kind": self.kind,
+            "pretrain": [part.name for part in self.pretrain],
         }
 
 

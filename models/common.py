@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from models.card import ScopedTrial
+from models.spec import DataSpec
 
 HIDDEN_CHOICES = ["64", "128-64", "256-128", "256-128-64", "400-400-400", "1024-512-256"]
 
 
-def common_space(t: ScopedTrial, embed: bool = True) -> dict:
-    """Optimizer, learning rate, batch size, L2 on the embeddings used, and how numeric
-    columns enter the model (``raw`` standardized values, ``bucketize``d into categorical
-    fields that take part in crossing, or ``both``)."""
+def common_space(t: ScopedTrial, embed: bool = True, numeric: bool = True,
+                 l2_range: tuple[float, float] = (1e-8, 1e-3)) -> dict:
+    """Optimizer, learning rate, batch size, L2 on the embeddings used, and (unless the model
+    reads ids only, ``numeric=False``) how numeric columns enter the model (``raw``
+    standardized values, ``bucketize``d into categorical fields that take part in crossing,
+    or ``both``)."""
     params = {
         "optimizer": t.categorical("optimizer", ["adam", "adamw", "adagrad"]),
         "lr": t.float("lr", 1e-4, 3e-2, log=True),
         "batch_size": t.categorical("batch_size", [256, 512, 1024, 2048, 4096]),
-        "l2": t.float("l2", 1e-8, 1e-3, log=True),
-        "numeric_mode": t.categorical("numeric_mode", ["raw", "bucketize", "both"]),
+        "l2": t.float("l2", *l2_range, log=True),
     }
+    if numeric:
+        params["numeric_mode"] = t.categorical("numeric_mode", ["raw", "bucketize", "both"])
     if embed:
         params["embed_dim"] = t.categorical("embed_dim", [4, 8, 10, 16, 32, 64])
     return params
@@ -37,3 +41,12 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 
 COMMON_DEFAULTS = {"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "numeric_mode": "raw"}
+
+
+def task_space(t: ScopedTrial, spec: DataSpec) -> dict:
+    """Options of the task rather than the model, searched for every trained model: on
+    ``implicit``, the training negatives sampled per positive (NCF: 4, ``TASK_DEFAULTS``)."""
+    return {"neg_ratio": t.int("neg_ratio", 1, 10)} if spec.task == "implicit" else {}
+
+
+TASK_DEFAULTS = {"implicit": {"neg_ratio": 4}}

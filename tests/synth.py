@@ -8,16 +8,18 @@ import numpy as np
 import pandas as pd
 
 from automl.demo import demo_frame
-from automl.features import EncodedData, EncodingOptions, encode
+from automl.features import EncodedData, EncodingOptions, encode, timestamps_of
 from automl.inference import infer_schema
 from automl.splits import make_split
 from automl.validation import label_vector
 
 
-def encode_frame(frame: pd.DataFrame, options: EncodingOptions | None = None, **infer) -> EncodedData:
-    """Infer the schema, split (stratified random, ignoring time) and encode."""
+def encode_frame(frame: pd.DataFrame, options: EncodingOptions | None = None, temporal: bool = False,
+                 **infer) -> EncodedData:
+    """Infer the schema, split (stratified random ignoring time, or ``temporal``) and encode."""
     schema = infer_schema(frame, **infer)
-    assignment, _ = make_split(label_vector(frame, schema), schema.task, None)
+    times = timestamps_of(frame, schema) if temporal else None
+    assignment, _ = make_split(label_vector(frame, schema), schema.task, times)
     return encode(frame, schema, assignment, options)
 
 
@@ -49,7 +51,7 @@ def stamps(seconds: np.ndarray) -> list[str]:
     return pd.to_datetime(seconds, unit="s").strftime("%Y-%m-%d %H:%M:%S").tolist()
 
 
-def history_click_frame(n_rows: int = 8000, n_users: int = 200, n_items: int = 120, n_categories: int = 10,
+def history_click_frame(n_rows: int = 8000, n_users: int = 100, n_items: int = 120, n_categories: int = 10,
                         recent: int = 3, seed: int = 0) -> pd.DataFrame:
     """A time-ordered click log where a click depends (only) on whether the candidate's category
     is among the user's ``recent`` last clicked categories: history decides, ids barely help."""
@@ -70,9 +72,17 @@ def history_click_frame(n_rows: int = 8000, n_users: int = 200, n_items: int = 1
 
 
 @lru_cache(maxsize=2)
-def history_ctr_data(n_rows: int = 6000, history_len: int = 5, seed: int = 0) -> EncodedData:
-    """``history_click_frame`` encoded with a derived history (item id + category per step)."""
-    return encode_frame(history_click_frame(n_rows, seed=seed), EncodingOptions(history_len=history_len))
+def history_ctr_data(n_rows: int = 8000, history_len: int = 5, seed: int = 0) -> EncodedData:
+    """``history_click_frame`` split in time and encoded with a derived history (item id and
+    category per step)."""
+    return encode_frame(history_click_frame(n_rows, seed=seed), EncodingOptions(history_len=history_len),
+                        temporal=True)
+
+
+@lru_cache(maxsize=1)
+def planted_history_data(n_rows: int = 6000, seed: int = 0) -> EncodedData:
+    """``planted_ctr_data`` with its timestamps kept, so a history (item id + category) is derived."""
+    return encode_frame(demo_frame(n_rows=n_rows, n_users=120, n_items=80, seed=seed), EncodingOptions(history_len=5))
 
 
 @lru_cache(maxsize=1)

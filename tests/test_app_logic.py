@@ -60,8 +60,11 @@ def test_new_study_lists_every_model_with_reasons(env, monkeypatch):
 
     real = automl.study.model_availability
 
+    seen = {}
+
     def with_one_unavailable(schema, task=None):
-        return {**real(schema, task), "afm": "afm needs a behavior sequence column"}
+        seen.update(real(schema, task), afm="afm needs a behavior sequence column")
+        return dict(seen)
 
     monkeypatch.setattr(automl.study, "model_availability", with_one_unavailable)
     at = started("new_study")
@@ -69,7 +72,9 @@ def test_new_study_lists_every_model_with_reasons(env, monkeypatch):
     assert set(REGISTRY) <= set(boxes)
     assert boxes["afm"].disabled and not boxes["afm"].value
     assert "afm needs a behavior sequence column" in texts(at)
-    assert all(boxes[m].value and not boxes[m].disabled for m in REGISTRY if m != "afm")
+    for model, why in seen.items():
+        assert boxes[model].disabled == (why is not None) and boxes[model].value == (why is None)
+        assert why is None or why in texts(at)
 
 
 def test_upload_shows_roles_and_saves(env, tmp_path):
@@ -121,13 +126,15 @@ def test_launch_creates_the_study_and_the_pages_follow_it(env, monkeypatch):
     at.button(key="study_stop").click().run()
     assert store.find_study(study.id).stop_requested
 
-    for number, (model, auc) in enumerate([("lr", 0.70), ("fm", 0.74), ("lr", 0.72)]):
+    for number, (model, auc) in enumerate([("lr", 0.70), ("fm", 0.74), ("lr", 0.72), ("gbdt", 0.73)]):
         store.save_result(TrialResultRow(
             study_id=study.id, trial_number=number, model=model, state="COMPLETE", params_json="{}",
             val_json=json.dumps({"auc": auc, "logloss": 0.5}), test_json=json.dumps({"auc": auc, "logloss": 0.5}),
             epochs=2, train_seconds=1.0, n_params=10))
     at.switch_page(PAGES["leaderboard"]).run()
     assert not at.exception, at.exception
-    board = at.dataframe[0].value
-    assert board["model"].tolist() == ["fm", "lr", "lr"]
-    assert "GBDT" in texts(at)
+    board, best = at.dataframe[0].value, at.dataframe[1].value
+    assert board["model"].tolist() == ["fm", "gbdt", "lr", "lr"]
+    assert best["model"].tolist() == ["fm", "gbdt", "lr"]
+    assert best["vs_gbdt"].tolist() == pytest.approx([0.01, 0.0, -0.01])
+    assert "rank 2 of 3" in "\n".join(i.value for i in at.info)

@@ -198,8 +198,8 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
             settle(page)
             page.get_by_role("heading", name="Leaderboard").wait_for()
             page.locator("[data-testid='stDataFrame']").first.wait_for()
-            cells = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']").all_text_contents()
-            assert cells.count("lr") + cells.count("fm") == 3, cells
+            grid = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
+            expect(grid.filter(has_text=re.compile("^(lr|fm)$"))).to_have_count(3)  # one row per trial
             page.locator(".js-plotly-plot").nth(1).wait_for()
             chart_text = page.locator(".js-plotly-plot").nth(1).inner_text()
             assert "lr" in chart_text and "fm" in chart_text

@@ -63,3 +63,13 @@ def test_the_user_can_override_roles_before_saving(store):
     row = datasets.save(store, inspection, schema)
     stored = datasets.schema_of(row)
     assert stored.column("hour").role == "categorical" and stored.column("price").reason == "set by you"
+
+
+def test_a_schema_problem_is_reported_for_the_user_to_fix_before_saving(store):
+    csv = b"user,done,click\n" + b"".join(f"u{i % 7},1,{i % 2}\n".encode() for i in range(60))
+    inspection = datasets.inspect(csv, "log.csv", label="done")
+    assert inspection.problem and "done" in inspection.problem      # one class: flagged, not raised
+    with pytest.raises(DataError):
+        datasets.save(store, inspection)
+    fixed = inspection.schema.with_roles({"click": "label", "done": "ignore"})
+    assert datasets.save(store, inspection, fixed).n_rows == 60

@@ -97,8 +97,16 @@ def test_label_by_values_when_no_name_matches():
 
 
 def test_no_label_found():
-    with pytest.raises(DataError, match=r"no label column found in .*user_id, item_id.*--label COLUMN.*Data page"):
-        infer_schema(pd.DataFrame({"user_id": [1, 2, 3], "item_id": [4, 5, 6]}))
+    with pytest.raises(DataError, match=r"no label column found in .*shop, aisle.*--label COLUMN.*Data page"):
+        infer_schema(pd.DataFrame({"shop": ["a", "b", "c"], "aisle": ["x", "y", "x"]}))
+
+
+def test_no_label_but_user_and_item_is_implicit_feedback():
+    schema = infer_schema(pd.DataFrame({"user_id": [1, 2, 3], "item_id": [4, 5, 6]}))
+    assert schema.task == "implicit" and schema.label is None
+    assert "no label column" in schema.task_reason and "implicit" in schema.task_reason
+    with pytest.raises(DataError, match="no label column found"):
+        infer_schema(pd.DataFrame({"user_id": [1, 2, 3], "item_id": [4, 5, 6]}), task="ctr")
 
 
 def test_unknown_label_lists_columns():

@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from synth import history_ctr_data, history_rating_data, planted_ctr_data, planted_rating_data
+from synth import history_rating_data, planted_ctr_data, planted_history_data, planted_rating_data
 
 from automl.train import train_and_evaluate
 from models import REGISTRY
@@ -21,7 +21,7 @@ CASES = [(name, task) for name, card in REGISTRY.items() for task in sorted(card
 def data_for(task: str, card=None):
     """Planted data for ``task``; with a behavior history (a derived one) for cards that need it."""
     if card is not None and "history" in card.requires:
-        return history_ctr_data() if task == "ctr" else history_rating_data()
+        return planted_history_data() if task == "ctr" else history_rating_data()
     return planted_ctr_data() if task == "ctr" else planted_rating_data()
 
 

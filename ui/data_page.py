@@ -19,9 +19,10 @@ DELIMITERS = {"auto-detect": None, "comma ,": ",", "tab": "\t", "semicolon ;": "
 PREVIEW_ROWS = 20
 
 
-def reading_options() -> tuple[str | None, list[str] | None]:
-    """The optional delimiter and, for a file without a header line, the column names."""
-    with st.expander("Reading options (delimiter, files without a header line)"):
+def reading_options() -> tuple[str | None, list[str] | None, str | None]:
+    """The optional delimiter, the column names for a file without a header line, and the
+    label column when the inferred one is wrong or none was found."""
+    with st.expander("Reading options (delimiter, files without a header line, label column)"):
         delimiter = DELIMITERS[st.selectbox("Delimiter", list(DELIMITERS), key="data_delimiter")]
         headerless = st.checkbox("The file has no header line", key="data_headerless")
         names = None
@@ -31,16 +32,18 @@ def reading_options() -> tuple[str | None, list[str] | None]:
             names = [n.strip() for n in text.split(",")] if text.strip() else None
             if names is None:
                 st.info("Give the column names to read a file without a header line.")
-    return delimiter, names
+        label = st.text_input("Label column (leave empty to let CrossBoard find it)", key="data_label").strip()
+    return delimiter, names, label or None
 
 
-def inspect_upload(upload, delimiter: str | None, names: list[str] | None) -> datasets.Inspection:
+def inspect_upload(upload, delimiter: str | None, names: list[str] | None, label: str | None) -> datasets.Inspection:
     """Read and understand the upload once per file and reading options (kept for this tab)."""
-    key = (upload.file_id, delimiter, tuple(names) if names else None)
+    key = (upload.file_id, delimiter, tuple(names) if names else None, label)
     cached = st.session_state.get("data_inspection")
     if cached is None or cached[0] != key:
         with st.spinner(f"Reading {upload.name}…"):
-            inspection = datasets.inspect(upload.getvalue(), upload.name, delimiter=delimiter, names=names)
+            inspection = datasets.inspect(upload.getvalue(), upload.name, delimiter=delimiter, names=names,
+                                          label=label)
         st.session_state["data_inspection"] = cached = (key, inspection)
     return cached[1]
 
@@ -92,12 +95,12 @@ def save_form(inspection: datasets.Inspection, schema: Schema) -> None:
 def upload_section() -> None:
     upload = st.file_uploader("Upload an interaction table", type=FILE_TYPES, key="data_upload",
                               help="CSV/TSV/TXT with a header line (or names below), Parquet, or libFM/libSVM.")
-    delimiter, names = reading_options()
+    delimiter, names, label = reading_options()
     if upload is None:
         st.caption("Or use the bundled demo dataset, already listed below.")
         return
     try:
-        inspection = inspect_upload(upload, delimiter, names)
+        inspection = inspect_upload(upload, delimiter, names, label)
     except CrossBoardError as error:
         st.error(str(error))
         return
@@ -108,13 +111,10 @@ def upload_section() -> None:
     st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, width="stretch")
     for note in raw.notes:
         st.info(note)
-    for warning in inspection.warnings:
-        st.warning(warning)
     try:
         schema = edit_schema(inspection)
-        if schema is not inspection.schema:
-            for warning in validate(frame, schema, inspection.filename):
-                st.warning(warning)
+        for warning in validate(frame, schema, inspection.filename):
+            st.warning(warning)
     except CrossBoardError as error:
         st.error(str(error))
         return

@@ -22,6 +22,18 @@ def with_family(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def versus_baseline(best: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Add each model's margin over GBDT's best validation value (positive: better than GBDT)."""
+    column = f"val_{metric}"
+    if best.empty or BASELINE not in set(best["model"]):
+        return best
+    baseline = best.loc[best["model"] == BASELINE, column].iloc[0]
+    margin = best[column] - baseline if metric in MAXIMIZE else baseline - best[column]
+    best = best.copy()
+    best.insert(best.columns.get_loc(column) + 1, f"vs_{BASELINE}", margin.round(4))
+    return best
+
+
 def history_chart(records: list[dict], metric: str) -> go.Figure:
     """Validation metric per trial, colored by model, with the best-so-far line."""
     done = sorted((r for r in records if r["state"] == "COMPLETE" and r["val"].get(metric) is not None),
@@ -97,7 +109,7 @@ def board(study_id: int) -> None:
         st.info("No model selected.")
         return
     frame = with_family(table(ranked(records, metric), names))
-    best = with_family(table(best_per_model(records, metric), names))
+    best = versus_baseline(with_family(table(best_per_model(records, metric), names)), metric)
     st.caption(f"Ranked on validation {metric} ({study.direction}); test metrics are for reading only. "
                f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
     if not best.empty:
