@@ -163,12 +163,20 @@ def cmd_datasets(args, store: Store, home: Path) -> int:
     return 0
 
 
+def max_upload_mb() -> int:
+    """The upload cap in MB, the same for the browser and for ingestion."""
+    from automl.ingest import DEFAULT_MAX_MB
+
+    return int(float(os.environ.get("CROSSBOARD_MAX_UPLOAD_MB", DEFAULT_MAX_MB)))
+
+
 def cmd_app(args, store: Store, home: Path) -> int:
     import app
 
     env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": store.url}
     command = [sys.executable, "-m", "streamlit", "run", app.__file__, "--server.port", str(args.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.maxUploadSize", str(max_upload_mb()), "--client.toolbarMode", "minimal"]
     print(f"CrossBoard on http://localhost:{args.port}  (data in {home})", flush=True)
     return subprocess.call(command, env=env)
 
