@@ -39,7 +39,7 @@ def positive_rows(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     user, item = schema.names("user")[0], schema.names("item")[0]
     keep = (frame[user].notna() & frame[item].notna()).to_numpy()
     if schema.label is not None and schema.positive_label is not None:
-        keep &= label_vector(frame, replace(schema, task="ctr")) == 1
+        keep = keep & (label_vector(frame, replace(schema, task="ctr")) == 1)
     rows = frame[keep]
     times = timestamps_of(rows, schema)
     order = np.argsort(times, kind="stable") if times is not None else np.arange(len(rows))

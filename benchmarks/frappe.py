@@ -33,6 +33,7 @@ import platform
 import shlex
 import sys
 import time
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -425,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)   # TPE's ``group``
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)          # scikit-learn's OpenMP (GBDT) too

@@ -44,14 +44,19 @@ class AutoRec(RecModel):
         self.register_buffer("stats", torch.tensor([spec.label_mean, spec.label_mean, spec.label_mean]))
 
     def training_data(self, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Store ``rows``' ratings as compressed matrix rows; -> the row indices with a rating."""
+        """Store ``rows``' ratings as compressed matrix rows (a pair rated twice keeps its last
+        rating); -> the row indices with a rating."""
         r, c, y = rows["cat"][:, self.row_field], rows["cat"][:, self.col_field], rows["label"].float()
-        order = torch.argsort(r, stable=True)
+        self.stats = torch.stack([y.mean(), y.min(), y.max()])                      # mean, low, high
+        key = r * len(self.col_seen) + c
+        order = torch.argsort(key, stable=True)                       # by matrix row, then column
+        last = torch.cat([key[order][1:] != key[order][:-1], key.new_ones(1, dtype=torch.bool)])
+        order = order[last]
+        r, c, y = r[order], c[order], y[order]
         counts = torch.bincount(r, minlength=len(self.row_ptr) - 1)
         self.row_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        self.cols, self.ratings = c[order], y[order]
+        self.cols, self.ratings = c, y
         self.col_seen = torch.bincount(c, minlength=len(self.col_seen)) > 0
-        self.stats = torch.stack([y.mean(), y.min(), y.max()])                      # mean, low, high
         with torch.no_grad():
             self.decoder.bias.fill_(0.0 if self.bounded else float(y.mean()))
         present = torch.nonzero(counts).squeeze(1).repeat(EPOCH_PASSES)
@@ -68,7 +73,8 @@ class AutoRec(RecModel):
     def encode(self, rows: torch.Tensor) -> torch.Tensor:
         """g(V r + mu) [B, k] of matrix rows ``rows`` [B] (sparse input)."""
         local, cols, ratings = self.entries(rows)
-        sparse = torch.sparse_coo_tensor(torch.stack([local, cols]), ratings, (len(rows), self.encoder.in_features))
+        sparse = torch.sparse_coo_tensor(torch.stack([local, cols]), ratings, (len(rows), self.encoder.in_features),
+                                         check_invariants=False)
         return self.g(torch.sparse.mm(sparse, self.encoder.weight.t()) + self.encoder.bias)
 
     def decode(self, z: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

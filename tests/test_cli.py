@@ -24,13 +24,13 @@ def unfamiliar(n_rows: int = 3000) -> pd.DataFrame:
 @pytest.mark.slow
 def test_ingest_tune_leaderboard_end_to_end(home, tmp_path):
     path = tmp_path / "held_out.csv"
-    unfamiliar().to_csv(path, index=False)
+    unfamiliar(6000).to_csv(path, index=False)
     ingest = crossboard(home, "ingest", str(path), "--name", "held", "--role", "member=user", "--role", "sku=item")
     assert ingest.returncode == 0, ingest.stderr
     assert "converted" in ingest.stdout and "ctr" in ingest.stdout
 
     tune = crossboard(home, "tune", "held", "--models", "lr,fm,deepfm,gbdt", "--trials", "6", "--workers", "2",
-                      "--epochs", "6", "--name", "e2e", timeout=600)
+                      "--epochs", "8", "--name", "e2e", timeout=600)
     assert tune.returncode == 0, tune.stdout + tune.stderr
     assert "trials" in tune.stdout and "val_auc" in tune.stdout
 
@@ -41,8 +41,8 @@ def test_ingest_tune_leaderboard_end_to_end(home, tmp_path):
     assert {r["model"] for r in done} == {"lr", "fm", "deepfm", "gbdt"}   # each default trial ran
     best = max(done, key=lambda r: r["val"]["auc"])
     best_lr = max(r["val"]["auc"] for r in done if r["model"] == "lr")
-    assert best["model"] != "lr" and best["val"]["auc"] > best_lr + 0.03
-    assert set(best["test"]) == {"auc", "logloss"} and 0.5 < best["test"]["auc"] <= 1
+    assert best["model"] != "lr" and best["val"]["auc"] > best_lr + 0.02
+    assert set(best["test"]) == {"auc", "gauc", "logloss"} and 0.5 < best["test"]["auc"] <= 1
 
     csv = crossboard(home, "leaderboard", "e2e", "--format", "csv")
     assert csv.stdout.splitlines()[0].startswith("trial,model,state,val_auc")

@@ -59,13 +59,12 @@ def test_padding_does_not_change_the_output(name, options):
 def hand_gru(cell: AttentionGRU, x, h, a):
     """The gates of ``cell`` computed from its weights, one row at a time in plain algebra."""
     w, b, u_w = cell.x_proj.weight, cell.x_proj.bias, cell.h_proj.weight
-    H = cell.hidden
-    if cell.mode == "aigru":
-        x = a * x
-    gate = lambda k, inner=None: x @ w[k * H:(k + 1) * H].T + b[k * H:(k + 1) * H] + (  # noqa: E731
-        h @ u_w[k * H:(k + 1) * H].T if inner is None else inner)
-    u, r = torch.sigmoid(gate(0)), torch.sigmoid(gate(1))
-    h_tilde = torch.tanh(gate(2, r * (h @ u_w[2 * H:].T)))
+    x_part = (a * x if cell.mode == "aigru" else x) @ w.T + b           # [W_u x + b_u, W_r x + b_r, W_h x + b_h]
+    h_part = h @ u_w.T
+    size = cell.hidden
+    u = torch.sigmoid(x_part[:, :size] + h_part[:, :size])
+    r = torch.sigmoid(x_part[:, size:2 * size] + h_part[:, size:2 * size])
+    h_tilde = torch.tanh(x_part[:, 2 * size:] + r * h_part[:, 2 * size:])
     return u, h_tilde
 
 
@@ -85,7 +84,7 @@ def test_attention_gru_updates_match_the_paper_formulas(mode):
     torch.testing.assert_close(cell.step(cell.x_proj(x_in), h, a), expected)
     # and through forward, with a zero start state and one real step for every row
     steps = x.unsqueeze(1)
-    states, final = cell(steps, torch.ones(5, 1, dtype=torch.bool), a if mode != "gru" else None)
+    _, final = cell(steps, torch.ones(5, 1, dtype=torch.bool), a if mode != "gru" else None)
     u0, h0_tilde = hand_gru(cell, x, torch.zeros(5, 4), a)
     gate = {"agru": a, "augru": a * u0}.get(mode, u0)
     torch.testing.assert_close(final, gate * h0_tilde)

@@ -101,10 +101,14 @@ def main() -> None:
                                  format_func=lambda i: f"{by_id[i].name} ({by_id[i].n_rows:,} rows)")]
     schema = schema_of(dataset)
     left, right = st.columns(2)
-    left.markdown(f"Task: **{schema.task}** · label `{schema.label or '—'}`")
-    left.caption(f"{schema.task_reason} (change roles or the task on the Data page)")
-    metric = right.selectbox("Metric (validation)", METRICS[schema.task], key=f"study_metric_{schema.task}")
-    availability = model_availability(schema)
+    tasks = [schema.task] + (["implicit"] if schema.task != "implicit" and schema.names("user")
+                             and schema.names("item") else [])
+    task = left.selectbox("Task", tasks, key=f"study_task_{dataset.id}",
+                          help="implicit: rank items for each user (leave-one-out, HR@10, NDCG@10); on a "
+                               "ctr table its clicks are the positives, on a rating table every rating")
+    left.caption(f"label `{schema.label or '—'}` · {schema.task_reason} (change roles or the task on the Data page)")
+    metric = right.selectbox("Metric (validation)", METRICS[task], key=f"study_metric_{task}")
+    availability = model_availability(schema, task)
     models = choose_models(availability)
     config = budget()
     config.models = models
@@ -113,7 +117,7 @@ def main() -> None:
     name = st.text_input("Study name (optional)", key="study_name", placeholder=f"{dataset.name}-<date>-<time>")
     if st.button("Launch", type="primary", key="study_launch", disabled=not models):
         with common.user_errors():
-            row = create_study(store, dataset, config, metric=metric, name=name.strip() or None)
+            row = create_study(store, dataset, config, task=task, metric=metric, name=name.strip() or None)
             common.remember_workers(launch_workers(store.url, row.id, common.home(), config.workers))
             st.switch_page(common.PAGES["study"], query_params={common.STUDY_PARAM: str(row.id)})
     if not models:
