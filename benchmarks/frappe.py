@@ -18,8 +18,11 @@ their constructor defaults, embedding size 10, Adam (lr 1e-3), batch 256, on the
 ids and split, at most ``--epochs`` epochs with early stopping on validation AUC (same patience)
 and the best epoch's weights restored.
 
-    python -m benchmarks.frappe --trials 12 --epochs 10 --out frappe.json
+    python -m benchmarks.frappe --trials 8 --epochs 10 --model-timeout 150 --threads 1 --out frappe.json
     python -m benchmarks.frappe --probe            # time one epoch of each model's defaults, then exit
+
+On a shared, loaded machine use ``--threads 1``: with 2 torch threads on 2 oversubscribed cores training
+ran 10-17x slower (docs/BENCHMARKS.md, "Frappe (issue 3)").
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from automl.inference import infer_schema
 from automl.ingest import read_table
 from automl.objective import TRIAL_FAILURES, failure_reason
 from automl.splits import SPLIT_NAMES, TEST, TRAIN, VAL
+from automl.study import schema_inputs
 from automl.train import train_and_evaluate
 from automl.validation import label_vector
 from models import REGISTRY
@@ -122,6 +126,7 @@ def load_frappe(data_dir: Path, seed: int = 0) -> tuple[EncodedData, dict]:
         "positive_rate": {name: float(labels[assignment == i].mean()) for i, name in enumerate(SPLIT_NAMES)},
         "cardinalities": {f.name: f.cardinality for f in data.spec.fields},
         "oov_share_test": float((data.splits["test"]["cat"] == 0).float().mean()),
+        "inputs": sorted(schema_inputs(schema)),
     }
     return data, info
 
@@ -374,6 +379,8 @@ def markdown_table(results: dict) -> str:
             _minutes(d["wall_seconds"]) if d else "—",
             f"{bars[1]:.4f} ({bars[0]})" if bars else "—",
         ]) + " |")
+    for name, error in (results.get("errors") or {}).items():
+        rows.append(f"| {name} | error: {error} |" + " |" * 11)
     return "\n".join(rows)
 
 
@@ -390,14 +397,19 @@ def budget_text(results: dict) -> str:
 # --- main ---------------------------------------------------------------------------------------------
 
 
+def runnable_models(inputs: set[str]) -> dict[str, str | None]:
+    """Registry name -> None when the model runs on this data for ctr, else why it cannot."""
+    return {name: card.unavailable_reason("ctr", inputs) for name, card in REGISTRY.items()}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ctr_models = [name for name, card in REGISTRY.items() if "ctr" in card.tasks]
     parser = argparse.ArgumentParser(prog="python -m benchmarks.frappe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=12, help="Optuna trials per model (default 12)")
     parser.add_argument("--epochs", type=int, default=10, help="max epochs per trial / DeepCTR run (default 10)")
     parser.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs (default 2)")
-    parser.add_argument("--models", default=",".join(ctr_models),
-                        help="comma-separated registry names (default: every model that supports ctr)")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated registry names (default: every registry model that supports ctr "
+                             "and can run on Frappe's columns)")
     parser.add_argument("--skip-deepctr", action="store_true", help="do not run the DeepCTR-Torch counterparts")
     parser.add_argument("--deepctr-models", default=None,
                         help="comma-separated DeepCTR-Torch names (default: all seven)")
@@ -411,15 +423,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="write all results as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown table here")
     parser.add_argument("--probe", action="store_true", help="time one epoch of each default configuration, then exit")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="take the CrossBoard results of models already in this JSON (an earlier --out of the "
+                             "same data, split and budget) instead of tuning them again")
     args = parser.parse_args(argv)
-    args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in args.model_list if m not in REGISTRY]
-    if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; the registry has {', '.join(REGISTRY)}")
-    not_ctr = [m for m in args.model_list if "ctr" not in REGISTRY[m].tasks]
-    if not_ctr:
-        parser.error(f"{', '.join(not_ctr)} do(es) not support ctr")
+    args.model_list = None
+    if args.models is not None:
+        args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
+        unknown = [m for m in args.model_list if m not in REGISTRY]
+        if unknown:
+            parser.error(f"unknown model(s) {', '.join(unknown)}; the registry has {', '.join(REGISTRY)}")
     return args
+
+
+def choose_models(args, inputs: set[str]) -> tuple[list[str], dict[str, str]]:
+    """(models to run, skipped model -> reason); an explicitly named model that cannot run is an error."""
+    reasons = runnable_models(inputs)
+    if args.model_list is not None:
+        bad = {m: reasons[m] for m in args.model_list if reasons[m]}
+        if bad:
+            raise SystemExit("cannot run on Frappe: " + "; ".join(bad.values()))
+        return args.model_list, {}
+    return [m for m, r in reasons.items() if r is None], {m: r for m, r in reasons.items() if r}
+
+
+def load_reused(path: Path, results: dict) -> dict:
+    """Model -> summary from an earlier run's JSON, after checking it used the same data, split and budget."""
+    earlier = json.loads(path.read_text())
+    for key in ("trials", "epochs", "patience", "pruner", "seed", "model_timeout"):
+        if earlier["budget"].get(key) != results["budget"][key]:
+            raise SystemExit(f"--reuse {path}: its budget {key}={earlier['budget'].get(key)!r} differs from this "
+                             f"run's {results['budget'][key]!r}")
+    for key in ("rows", "cardinalities", "positive_rate"):
+        if earlier["data"].get(key) != results["data"][key]:
+            raise SystemExit(f"--reuse {path}: its data ({key}) differs from this run's")
+    results["reused"] = {"path": str(path), "command": earlier.get("command"), "date": earlier.get("date"),
+                         "models": [m for m, s in earlier["crossboard"].items() if s.get("best")]}
+    return {m: s for m, s in earlier["crossboard"].items() if s.get("best")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,8 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     data, info = load_frappe(args.data, args.seed)
     load_seconds = time.perf_counter() - tick
     log(f"data: {info['rows']} rows, cardinalities {info['cardinalities']}, loaded in {load_seconds:.1f}s")
+    model_list, skipped = choose_models(args, set(info["inputs"]))
+    for name, reason in skipped.items():
+        log(f"skipped {name}: {reason}")
     if args.probe:
-        probe(data, args, args.model_list)
+        probe(data, args, model_list)
         return 0
 
     results = {
@@ -453,7 +496,10 @@ def main(argv: list[str] | None = None) -> int:
                    "seed": args.seed, "model_timeout": args.model_timeout, "metric": "validation AUC",
                    "sampler": "TPESampler(multivariate=True, group=True)"},
         "data": {**info, "load_seconds": load_seconds},
+        "models": model_list,
+        "skipped_models": skipped,
         "crossboard": {},
+        "errors": {},
         "deepctr": None,
         "deepctr_settings": {"embedding_dim": DEEPCTR_EMBED, "batch_size": DEEPCTR_BATCH, "optimizer": "adam (lr 1e-3)",
                              "max_epochs": args.epochs, "patience": args.patience,
@@ -466,9 +512,20 @@ def main(argv: list[str] | None = None) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1, default=str))
 
-    for name in args.model_list:
+    reused = load_reused(args.reuse, results) if args.reuse else {}
+    for name in model_list:
+        if name in reused:
+            results["crossboard"][name] = {**reused[name], "reused": True}
+            log(f"CrossBoard {name}: reused from {args.reuse}")
+            continue
         log(f"CrossBoard {name}: {args.trials} trials")
-        summary = tune(REGISTRY[name], data, args)
+        try:
+            summary = tune(REGISTRY[name], data, args)
+        except Exception as error:  # noqa: BLE001 -- one broken model must not end the benchmark
+            results["errors"][name] = repr(error)
+            log(f"{name}: ERROR {error!r}")
+            save()
+            continue
         results["crossboard"][name] = summary
         best = summary.get("best")
         if best:

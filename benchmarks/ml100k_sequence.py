@@ -2,7 +2,7 @@
 and DeepFM (no history), each tuned with the same small Optuna budget, beside DeepCTR-Torch's DIN
 and DIEN with their defaults on the same encoded data.
 
-    .venv/bin/python -m benchmarks.ml100k_sequence --trials 2 --epochs 2 --history-len 10
+    .venv/bin/python -m benchmarks.ml100k_sequence --trials 1 --epochs 2 --history-len 10
 
 Reads /work/shared/data/ml-100k-grouplens (never copied); label = rating >= 4; temporal split;
 history = the user's previous positive movies with each movie's first genre.

@@ -7,7 +7,8 @@ A batch is a dict of tensors, all on the training device, all with the same firs
 - ``num``      [B, D] float32 standardized numeric columns, then their missing-value flags (0/1)
 - ``num_bkt``  [B, N] int64   the quantile bucket of each numeric column (0 = missing)
 - ``seq{j}``   [B, L] int64   sequence column j, left-aligned tokens, 0 = padding
-- ``label``    [B]    float32 0/1 for ``ctr``, the rating for ``rating``
+- ``label``    [B]    float32 0/1 for ``ctr`` and ``implicit`` (1 a positive, 0 a sampled negative),
+                              the rating for ``rating``
 - ``hist{a}``  [B, L] int64   behavior history (when ``DataSpec.history`` is set): attribute a of
                               each past item (a = 0 the item id, then item-side fields), oldest
                               first, left-aligned, 0 = padding; ids share the vocabulary (and so
@@ -16,7 +17,8 @@ A batch is a dict of tensors, all on the training device, all with the same firs
 - ``hist_age`` [B, L] int64   age bucket of each past event relative to the row (1.., 0 = padding)
 
 Widths may be 0 (``num`` is [B, 0] for a table without numeric columns). A model reads only the
-keys its card requires; every forward returns logits (``ctr``) or ratings (``rating``) of shape [B].
+keys its card requires; every forward returns logits (``ctr``, ``implicit``) or ratings (``rating``) of
+shape [B].
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class HistoryInfo:
 
 @dataclass(frozen=True)
 class DataSpec:
-    task: str                                  # "ctr" or "rating"
+    task: str                                  # "ctr", "rating" or "implicit"
     fields: tuple[FieldInfo, ...]              # batch["cat"][:, j] is fields[j]
     numeric: tuple[str, ...]                   # batch["num"][:, d] is numeric[d]
     buckets: tuple[FieldInfo, ...]             # batch["num_bkt"][:, d] is buckets[d]

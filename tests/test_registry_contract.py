@@ -22,7 +22,7 @@ STUDY_METRIC = {"ctr": "auc", "rating": "rmse", "implicit": "ndcg@10"}
 
 def home_task(card) -> str:
     """A task the card supports, ctr when it can."""
-    return "ctr" if "ctr" in card.tasks else sorted(card.tasks)[0]
+    return "ctr" if "ctr" in card.tasks else min(card.tasks)
 
 
 def data_for(task: str, card=None):

@@ -112,7 +112,7 @@ def board(study_id: int) -> None:
     best = versus_baseline(with_family(table(best_per_model(records, metric), names)), metric)
     st.caption(f"Ranked on validation {metric} ({study.direction}); test metrics are for reading only. "
                f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
-    if not best.empty:
+    if not best.empty and study.task != "implicit":    # implicit studies have their own baselines, pop and random
         baseline_note(best, metric)
     all_tab, best_tab = st.tabs(["All trials", "Best per model"])
     with all_tab:
