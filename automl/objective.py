@@ -21,8 +21,14 @@ from storage import Store
 from storage.tables import ArtifactRow, StudyRow, TrialResultRow
 
 FAILURE_ATTR = "failure_reason"
+
+
+class ModelUnavailable(Exception):
+    """The encoded data lacks an input the model needs (e.g. no item history could be built)."""
+
+
 # Failures that end one trial (recorded with their reason), never the worker.
-TRIAL_FAILURES = (TrainingDiverged, torch.OutOfMemoryError)
+TRIAL_FAILURES = (TrainingDiverged, ModelUnavailable, torch.OutOfMemoryError)
 
 
 def failure_reason(error: BaseException) -> str:
@@ -52,6 +58,9 @@ class Objective:
             return trial.should_prune()
 
         try:
+            missing = card.unavailable_reason(self.spec.task, self.spec.available())
+            if missing:
+                raise ModelUnavailable(missing)
             outcome = train_and_evaluate(card, params, self.data, metric=self.study.metric,
                                          max_epochs=self.config.max_epochs, patience=self.config.patience,
                                          reporter=reporter, seed=trial.number)

@@ -123,6 +123,8 @@ def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task
         raise SettingsError(f"metric {metric!r} does not fit the {task} task; use one of {', '.join(allowed)}")
     if config.candidates < 0:
         raise SettingsError("candidates must be 0 (rank against every item) or a positive number of sampled items")
+    if metric == "gauc" and not schema.names("user"):
+        raise SettingsError("gauc needs a user column; set one on the Data page (or --role COL=user), or use auc")
     check_config(config, schema, task)
     name = name or f"{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if store.find_study(name) is not None:
