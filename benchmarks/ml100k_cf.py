@@ -131,7 +131,8 @@ def tune(card, fixed: dict, data: EncodedData, metric: str, seconds: float, args
         return value
 
     started = time.perf_counter()
-    study.optimize(objective, n_trials=args.max_trials, timeout=seconds, catch=TRIAL_FAILURES, gc_after_trial=False)
+    n_trials = 1 if card.kind == "baseline" else args.max_trials          # a baseline has no options
+    study.optimize(objective, n_trials=n_trials, timeout=seconds, catch=TRIAL_FAILURES, gc_after_trial=False)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and not math.isnan(t.value)]
     best = (max if maximize else min)(done, key=lambda t: t.value) if done else None
     return {"trials": len(study.trials), "seconds": time.perf_counter() - started,
