@@ -67,13 +67,15 @@ class TwoTower(RecModel):
         return self.item_tower(self.item_embedding.lookup(item_codes).flatten(1))
 
     def score(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """u [B, d], v [B, C, d] -> [B, C] (without the bias)."""
-        if self.scoring == "dot":
-            return torch.einsum("bd,bcd->bc", u, v)
+        """u [B, d] and v [B, C, d] (each row its own items) or [C, d] (the same items for every
+        row, as in-batch) -> [B, C] (without the bias)."""
+        if self.scoring == "mlp":
+            v = v.unsqueeze(0).expand(len(u), -1, -1) if v.dim() == 2 else v
+            return self.scorer(torch.cat([u.unsqueeze(1).expand_as(v), v], dim=-1)).squeeze(-1)
         if self.scoring == "cosine":
-            return torch.einsum("bd,bcd->bc", F.normalize(u, dim=-1), F.normalize(v, dim=-1)) / self.temperature
-        pairs = torch.cat([u.unsqueeze(1).expand_as(v), v], dim=-1)
-        return self.scorer(pairs).squeeze(-1)
+            u, v = F.normalize(u, dim=-1), F.normalize(v, dim=-1)
+        dots = u @ v.T if v.dim() == 2 else torch.einsum("bd,bcd->bc", u, v)
+        return dots / self.temperature if self.scoring == "cosine" else dots
 
     def forward(self, batch):
         v = self.item_vectors(batch["cat"][:, self.item_embedding.columns])
@@ -88,7 +90,7 @@ class TwoTower(RecModel):
         items = batch["cat"][:, self.item_field]
         v = self.item_vectors(batch["cat"][:, self.item_embedding.columns])
         u = self.user_vectors(batch)
-        logits = self.score(u, v.unsqueeze(0).expand(len(u), -1, -1)) - self.frequency.log_q(items).unsqueeze(0)
+        logits = self.score(u, v) - self.frequency.log_q(items).unsqueeze(0)
         same = (items.unsqueeze(0) == items.unsqueeze(1)) & ~torch.eye(len(items), dtype=torch.bool,
                                                                         device=items.device)
         return logits.masked_fill(same, float("-inf"))
