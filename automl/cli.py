@@ -99,19 +99,24 @@ def cmd_tune(args, store: Store, home: Path) -> int:
 
 
 def print_leaderboard(store: Store, study, fmt: str) -> None:
-    from automl.leaderboard import ranked, table, to_json, trial_records
+    from automl.leaderboard import ensemble_record, ranked, table, to_json, trial_records
 
     records = ranked(trial_records(store, study), study.metric)
+    blend = ensemble_record(store, study)
+    shown = records + ([blend] if blend else [])
     if fmt == "json":
-        print(to_json(records))
+        print(to_json(shown))
         return
-    frame = table(records, METRICS[study.task])
+    frame = table(shown, METRICS[study.task])
     if fmt == "csv":
         print(frame.to_csv(index=False), end="")
     elif frame.empty:
         print("no trials recorded yet")
     else:
         print(frame.drop(columns=["reason", "device"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if blend:
+            print(f"ensemble: greedy selection on validation {study.metric} over the best trial of each model; "
+                  "its validation figure is optimistic (chosen on it), read its test figure")
 
 
 def cmd_leaderboard(args, store: Store, home: Path) -> int:

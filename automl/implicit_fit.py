@@ -16,7 +16,7 @@ from automl.features import EncodedData
 from automl.implicit import DEFAULT_NEG_RATIO, contains, interaction_keys
 from automl.negatives import ItemTable, NegativeSampler
 from automl.ranking import candidate_scores, cutoffs, pessimistic_ranks, ranking_metrics
-from automl.train import EpochLoop, Reporter, TrialOutcome, _fit_torch, predict
+from automl.train import EpochLoop, Reporter, TrialOutcome, _fit_torch, kept_outputs, predict
 from models.card import ModelCard
 
 EVAL_SPLITS = ("val", "test")
@@ -76,14 +76,14 @@ class ImplicitFeed:
     def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
         return RankingLoop(self, metric, patience, reporter)
 
-    def test(self) -> tuple[dict, float]:
-        """(test metrics, scoring latency in ms per 1,000 (user, item) pairs)."""
+    def test(self) -> tuple[dict, float, np.ndarray]:
+        """(test metrics, scoring latency in ms per 1,000 (user, item) pairs, the outputs [U, 1 + C])."""
         synchronize(self.data.device)
         tick = time.perf_counter()
         outputs = self.outputs("test")
         synchronize(self.data.device)
         latency = (time.perf_counter() - tick) / max(outputs.size, 1) * 1000 * 1000
-        return self.evaluate("test", outputs), latency
+        return self.evaluate("test", outputs), latency, outputs
 
     def notes(self) -> dict[str, float]:
         return self.model.notes(self.rows_of["test"])
@@ -128,9 +128,10 @@ def fit_baseline(card, params, data, metric, feed, reporter) -> TrialOutcome:
     tick = time.perf_counter()
     model.fit(data.splits["train"])
     loop.after_epoch(1, 0.0, source.outputs("val"), time.perf_counter() - tick)
-    test_metrics, latency = ({}, float("nan")) if loop.pruned else source.test()
+    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test()
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=1, epochs=1, train_seconds=time.perf_counter() - tick,
         n_params=sum(b.numel() for b in model.buffers()), latency_ms_per_1k=latency,
         device=describe(data.device), pruned=loop.pruned, history=loop.history,
+        outputs=kept_outputs(loop, test_outputs),
     )

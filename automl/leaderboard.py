@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from automl import ensemble
 from automl.metrics import is_better
 from automl.schema import MAXIMIZE
 from models import REGISTRY
@@ -32,6 +33,20 @@ def trial_records(store: Store, study: StudyRow) -> list[dict]:
             "key_options": key, "notes": loads(r.extra_json).get("notes", {}), "finished_at": r.finished_at.isoformat() if r.finished_at else None,
         })
     return records
+
+
+def ensemble_record(store: Store, study: StudyRow) -> dict | None:
+    """The study's ensemble (``automl.ensemble``) as a record shaped like a trial's: model
+    "ensemble", state "ENSEMBLE", no trial number; params hold the weights and member trials."""
+    found = ensemble.stored(store, study.id)
+    if found is None:
+        return None
+    return {"trial": None, "model": "ensemble", "state": "ENSEMBLE",
+            "params": {"weights": found.weights, "trials": found.trials, "rounds": found.rounds},
+            "val": found.val, "test": found.test, "n_params": None, "train_seconds": None, "epochs": None,
+            "best_epoch": None, "latency_ms_per_1k": None, "device": "", "reason": "",
+            "key_options": {name: round(weight, 3) for name, weight in found.weights.items()}, "notes": {},
+            "finished_at": None}
 
 
 def ranked(records: list[dict], metric: str) -> list[dict]:

@@ -11,6 +11,7 @@ import optuna
 import torch
 from safetensors.torch import save as save_safetensors
 
+from automl import ensemble
 from automl.features import EncodedData
 from automl.train import TrainingDiverged, TrialOutcome, train_and_evaluate
 from models import REGISTRY
@@ -80,8 +81,9 @@ class Objective:
             trial.set_user_attr(f"test_{key}", metric_value)
         trial.set_user_attr("n_params", outcome.n_params)
         self._save(trial, name, params, state, outcome=outcome, reason=reason)
-        if state == "COMPLETE" and outcome.state_dict:
-            self._keep_if_best(trial.number, name, params, value, outcome)
+        if state == "COMPLETE" and outcome.state_dict and self._keep_if_best(trial.number, name, params, value,
+                                                                               outcome):
+            ensemble.refresh(self.store, self.study, self.data)
         if outcome.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {outcome.epochs}")
         return value
@@ -98,11 +100,13 @@ class Objective:
             row.latency_ms_per_1k = None if math.isnan(outcome.latency_ms_per_1k) else outcome.latency_ms_per_1k
         self.store.save_result(row)
 
-    def _keep_if_best(self, number: int, model: str, params: dict, value: float, outcome: TrialOutcome) -> None:
+    def _keep_if_best(self, number: int, model: str, params: dict, value: float, outcome: TrialOutcome) -> bool:
+        """Store the trial's weights (and outputs, for ensembles) if it is the model's best so far."""
         weights = save_safetensors(outcome.state_dict)
+        outputs = (ensemble.encode_outputs(outcome.outputs)
+                   if ensemble.keeps_outputs(self.spec.task, outcome.outputs) else None)
         config = {"model": model, "params": params, "trial": number, "metric": self.study.metric,
                   "value": value, "spec": spec_to_dict(self.spec)}
-        self.store.save_if_best(ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,
-                                            config_json=json.dumps(config), weights=weights,
-                                            sha256=hashlib.sha256(weights).hexdigest()),
-                                maximize=self.study.direction == "maximize")
+        row = ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,
+                          config_json=json.dumps(config), weights=weights, sha256=hashlib.sha256(weights).hexdigest())
+        return self.store.save_if_best(row, maximize=self.study.direction == "maximize", outputs=outputs)

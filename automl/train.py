@@ -43,6 +43,7 @@ class TrialOutcome:
     history: list[dict] = field(default_factory=list)     # per epoch: train loss, val metrics, seconds
     notes: dict[str, float] = field(default_factory=dict)  # e.g. AutoRec's fallbacks to the global mean
     state_dict: dict[str, torch.Tensor] | None = None      # best weights (torch models)
+    outputs: dict[str, np.ndarray] | None = None           # "val" (best epoch) and "test" outputs
 
 
 def make_optimizers(model: nn.Module, params: dict) -> list[torch.optim.Optimizer]:
@@ -103,6 +104,7 @@ class EpochLoop:
         self.task, self.metric, self.y_val, self.users_val = task, metric, y_val, users_val
         self.patience, self.reporter = patience, reporter
         self.best_value, self.best_epoch, self.best_val = None, 0, {}
+        self.best_outputs: np.ndarray | None = None       # the validation outputs of the best epoch
         self.history: list[dict] = []
         self.pruned = False
 
@@ -119,6 +121,7 @@ class EpochLoop:
         improved = metrics.is_better(self.metric, value, self.best_value)
         if improved:
             self.best_value, self.best_epoch, self.best_val = value, epoch, val
+            self.best_outputs = val_outputs
         if self.reporter is not None and self.reporter(epoch, value, val):
             self.pruned = True
             return improved, True
@@ -162,7 +165,7 @@ class Pointwise:
         return EpochLoop(self.data.spec.task, metric, val["label"].cpu().numpy(), patience, reporter,
                          user_ids(val, self.data.spec))
 
-    def test(self) -> tuple[dict, float]:
+    def test(self) -> tuple[dict, float, np.ndarray]:
         test = self.data.splits["test"]
         return _score_test(lambda: self.outputs("test"), test["label"].cpu().numpy(), self.data.spec.task,
                            self.data.device, user_ids(test, self.data.spec))
@@ -189,14 +192,21 @@ def _fit_torch(card, params, data, metric, max_epochs, patience, reporter, feed=
     train_seconds = time.perf_counter() - started
     if best_state is not None:
         model.load_state_dict(best_state)
-    test_metrics, latency = ({}, float("nan")) if loop.pruned else source.test()
+    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test()
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=sum(p.numel() for p in model.parameters()),
         latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
         state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
-        notes={} if loop.pruned else source.notes(),
+        notes={} if loop.pruned else source.notes(), outputs=kept_outputs(loop, test_outputs),
     )
+
+
+def kept_outputs(loop: EpochLoop, test_outputs: np.ndarray | None) -> dict[str, np.ndarray] | None:
+    """The best epoch's validation outputs and the test outputs, or None for a pruned trial."""
+    if loop.pruned or test_outputs is None or loop.best_outputs is None:
+        return None
+    return {"val": loop.best_outputs, "test": test_outputs}
 
 
 def user_ids(batch: dict, spec) -> np.ndarray | None:
@@ -208,14 +218,14 @@ def user_ids(batch: dict, spec) -> np.ndarray | None:
 
 
 def _score_test(predict_fn, labels: np.ndarray, task: str, device, users: np.ndarray | None = None
-                ) -> tuple[dict, float]:
-    """(test metrics, inference latency in ms per 1,000 rows) for ``predict_fn() -> outputs``."""
+                ) -> tuple[dict, float, np.ndarray]:
+    """(test metrics, inference latency in ms per 1,000 rows, the outputs) for ``predict_fn() -> outputs``."""
     synchronize(device)
     tick = time.perf_counter()
     outputs = predict_fn()
     synchronize(device)
     latency = (time.perf_counter() - tick) / max(len(outputs), 1) * 1000 * 1000
-    return metrics.compute(task, labels, outputs, users), latency
+    return metrics.compute(task, labels, outputs, users), latency, outputs
 
 
 def _fit_trees(card, params, data, metric, max_epochs, patience, reporter) -> TrialOutcome:
@@ -234,11 +244,12 @@ def _fit_trees(card, params, data, metric, max_epochs, patience, reporter) -> Tr
             break
     train_seconds = time.perf_counter() - started
     model.keep_stages(loop.best_epoch)
-    test_metrics, latency = ({}, float("nan")) if loop.pruned else _score_test(
+    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else _score_test(
         lambda: model.predict(x["test"]), arrays["test"]["label"], task, torch.device("cpu"),
         user_ids(arrays["test"], data.spec))
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=model.n_params(), latency_ms_per_1k=latency,
         device="cpu (scikit-learn)", pruned=loop.pruned, history=loop.history,
+        outputs=kept_outputs(loop, test_outputs),
     )

@@ -15,8 +15,10 @@ from storage.db import get_engine, resolve_url
 from storage.tables import (
     ArtifactRow,
     Base,
+    BestOutputsRow,
     DatasetChunkRow,
     DatasetRow,
+    EnsembleRow,
     SplitRow,
     StudyRow,
     TrialResultRow,
@@ -120,7 +122,7 @@ class Store:
 
     def delete_study(self, study_id: int) -> None:
         with self.session() as s:
-            for table in (TrialResultRow, WorkerRow, ArtifactRow):
+            for table in (TrialResultRow, WorkerRow, ArtifactRow, BestOutputsRow, EnsembleRow):
                 s.execute(sa.delete(table).where(table.study_id == study_id))
             s.execute(sa.delete(StudyRow).where(StudyRow.id == study_id))
 
@@ -155,8 +157,9 @@ class Store:
                                   .order_by(TrialResultRow.trial_number)))
 
     # -- artifacts ------------------------------------------------------------------------
-    def save_if_best(self, row: ArtifactRow, maximize: bool) -> bool:
-        """Keep ``row`` as the model's best weights in the study if it beats the stored ones."""
+    def save_if_best(self, row: ArtifactRow, maximize: bool, outputs: bytes | None = None) -> bool:
+        """Keep ``row`` as the model's best weights in the study if it beats the stored ones,
+        with that trial's validation and test ``outputs`` (or none) in the same transaction."""
         with self.session() as s:
             current = s.scalar(sa.select(ArtifactRow).where(ArtifactRow.study_id == row.study_id,
                                                             ArtifactRow.model == row.model).with_for_update())
@@ -165,13 +168,34 @@ class Store:
                 if not better:
                     return False
                 s.delete(current)
-                s.flush()
+            s.execute(sa.delete(BestOutputsRow).where(BestOutputsRow.study_id == row.study_id,
+                                                      BestOutputsRow.model == row.model))
+            s.flush()
             s.add(row)
+            if outputs is not None:
+                s.add(BestOutputsRow(study_id=row.study_id, model=row.model, trial_number=row.trial_number,
+                                     outputs=outputs))
         return True
 
     def artifacts(self, study_id: int) -> list[ArtifactRow]:
         with self.session() as s:
             return list(s.scalars(sa.select(ArtifactRow).where(ArtifactRow.study_id == study_id)))
+
+
+    def best_outputs(self, study_id: int) -> list[BestOutputsRow]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(BestOutputsRow).where(BestOutputsRow.study_id == study_id)
+                                  .order_by(BestOutputsRow.model)))
+
+    # -- ensembles ------------------------------------------------------------------------
+    def save_ensemble(self, study_id: int, result_json: str) -> None:
+        with self.session() as s:
+            s.execute(sa.delete(EnsembleRow).where(EnsembleRow.study_id == study_id))
+            s.add(EnsembleRow(study_id=study_id, result_json=result_json))
+
+    def ensemble(self, study_id: int) -> EnsembleRow | None:
+        with self.session() as s:
+            return s.get(EnsembleRow, study_id)
 
 
 def loads(text: str | None) -> dict:

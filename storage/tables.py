@@ -130,3 +130,25 @@ class ArtifactRow(Base):
     weights_format: Mapped[str] = mapped_column(sa.String(20), default="safetensors")
     sha256: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BestOutputsRow(Base):
+    """Validation and test outputs of one model's best trial (the artifact's trial): safetensors
+    bytes holding float32 ``val`` [n_val] and ``test`` [n_test]; what ensembles are built from."""
+
+    __tablename__ = "cb_best_outputs"
+    __table_args__ = (sa.UniqueConstraint("study_id", "model"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(sa.String(50))
+    trial_number: Mapped[int]
+    outputs: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class EnsembleRow(Base):
+    """A study's current ensemble of its models' best trials, as JSON (``automl.ensemble``)."""
+
+    __tablename__ = "cb_ensembles"
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), primary_key=True)
+    result_json: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -35,6 +35,9 @@ def test_a_headerless_rating_log_tunes_as_rating_and_as_implicit(home, tmp_path)
     records = json.loads(crossboard(home, "leaderboard", "ml-rating", "--format", "json").stdout)
     autorec = next(r for r in records if r["model"] == "autorec")
     assert set(autorec["test"]) == {"rmse", "mae"} and "fallbacks" in autorec["notes"]
+    blend = records[-1]                                     # the ensemble of both models' best trials
+    assert blend["model"] == "ensemble" and set(blend["params"]["weights"]) <= {"mf", "autorec"}
+    assert blend["val"]["rmse"] <= min(r["val"]["rmse"] for r in records[:-1] if r["state"] == "COMPLETE")
 
     implicit = crossboard(home, "tune", "ml", "--task", "implicit", "--models", "pop,random,mf,gmf,fm",
                           "--trials", "5", "--epochs", "2", "--name", "ml-topk", timeout=600)

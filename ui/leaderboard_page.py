@@ -7,7 +7,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from automl.leaderboard import best_per_model, ranked, table, trial_records
+from automl.ensemble import ENSEMBLE_TASKS
+from automl.leaderboard import best_per_model, ensemble_record, ranked, table, trial_records
 from automl.schema import MAXIMIZE, METRICS
 from models import REGISTRY
 from ui import common
@@ -77,6 +78,26 @@ def baseline_note(best: pd.DataFrame, metric: str) -> None:
     st.info(text)
 
 
+def ensemble_panel(record: dict | None, best: pd.DataFrame, metric: str, task: str) -> None:
+    """The ensemble of the models' best trials beside the best single trial, on the test split."""
+    if task not in ENSEMBLE_TASKS:
+        return
+    if record is None:
+        st.caption("Ensemble: appears once two models have a complete trial (greedy selection over each "
+                   "model's best trial, on validation).")
+        return
+    single = best.iloc[0]
+    members = ", ".join(f"{name} {weight:.0%} (trial {record['params']['trials'][name]})"
+                        for name, weight in record["params"]["weights"].items())
+    left, right = st.columns(2)
+    left.metric(f"Ensemble, test {metric}", f"{record['test'][metric]:.4f}",
+                delta=f"{record['test'][metric] - single[f'test_{metric}']:+.4f} vs {single['model']}",
+                delta_color="normal" if metric in MAXIMIZE else "inverse")
+    right.metric(f"Best single model ({single['model']}), test {metric}", f"{single[f'test_{metric}']:.4f}")
+    st.caption(f"Ensemble members: {members}. Weights chosen by greedy selection on validation {metric} "
+               "(Caruana et al., 2004), so its validation figure is optimistic; compare on test.")
+
+
 def main() -> None:
     st.title("Leaderboard")
     study = common.select_study(common.store(), key="leaderboard_select")
@@ -114,6 +135,8 @@ def board(study_id: int) -> None:
                f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
     if not best.empty and study.task != "implicit":    # implicit studies have their own baselines, pop and random
         baseline_note(best, metric)
+    if not best.empty:
+        ensemble_panel(ensemble_record(store, study), best, metric, study.task)
     all_tab, best_tab = st.tabs(["All trials", "Best per model"])
     with all_tab:
         st.dataframe(frame, hide_index=True, width="stretch")
