@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
 from models.layers.attention_pooling import AttentionPairPooling
-from models.layers.embedding import FieldEmbedding, FirstOrder
 from models.layers.pairs import pair_matrix
 from models.spec import DataSpec
 
@@ -18,10 +17,9 @@ class AFM(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, use_raw = numeric_inputs(params)
+        inputs = field_inputs(spec, params, linear=True)
+        self.linear, self.embedding = inputs.linear, inputs.embedding
         dim = params["embed_dim"]
-        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec))
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
         self.attention = AttentionPairPooling(dim, params["attention_size"])
         self.dropout = nn.Dropout(params["dropout"])
         self.head = nn.Linear(dim, 1, bias=False)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.embedding import FieldEmbedding
 from models.layers.head import score_head
 from models.layers.mlp import MLP
 from models.layers.self_attention import InteractingLayer
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.spec import DataSpec
 
 
@@ -22,19 +21,17 @@ class AutoInt(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
-        dim = params["embed_dim"]
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+        inputs = field_inputs(spec, params)
+        self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
         self.attention = nn.ModuleList()
-        width = dim
+        width = params["embed_dim"]
         for _ in range(params["attention_layers"]):
             self.attention.append(InteractingLayer(width, params["attention_dim"], params["heads"], params["residual"]))
             width = self.attention[-1].out_dim
         self.dnn = None
         side = len(spec.numeric) if self.use_raw else 0
         if params["dnn"]:
-            stacked = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
-            self.dnn = MLP(stacked, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
+            self.dnn = MLP(inputs.width, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
             side = self.dnn.out_dim
         self.head = score_head(self.embedding.n_fields * width + side, output_bias(spec))
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from models.layers.embedding import FieldEmbedding, FirstOrder
+from models.layers.stacking import stacked_dim
 from models.spec import DataSpec
 
 
@@ -64,3 +67,24 @@ def numeric_inputs(params: dict) -> tuple[bool, bool]:
     """(use bucketized numeric fields, use raw numeric values) from ``numeric_mode``."""
     mode = params.get("numeric_mode", "raw")
     return mode in ("bucketize", "both"), mode in ("raw", "both")
+
+
+@dataclass
+class FieldInputs:
+    """``embedding``: batch -> [B, F, k]; ``linear``: batch -> [B] (None unless asked for);
+    ``use_raw``: raw numerics enter the model; ``width``: the width of stack(e, num)."""
+
+    embedding: FieldEmbedding
+    linear: FirstOrder | None
+    use_raw: bool
+    width: int
+
+
+def field_inputs(spec: DataSpec, params: dict, linear: bool = False) -> FieldInputs:
+    """The field embedding (``embed_dim``, ``l2``) and, with ``linear``, the first-order term
+    starting at ``output_bias``; both read the numeric columns as ``numeric_mode`` says."""
+    use_buckets, use_raw = numeric_inputs(params)
+    first = FirstOrder(spec, use_buckets, use_raw, output_bias(spec)) if linear else None
+    dim = params["embed_dim"]
+    embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+    return FieldInputs(embedding, first, use_raw, stacked_dim(embedding.n_fields, dim, len(spec.numeric), use_raw))

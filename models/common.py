@@ -27,9 +27,10 @@ def common_space(t: ScopedTrial, embed: bool = True, numeric: bool = True,
     return params
 
 
-def mlp_space(t: ScopedTrial) -> dict:
+def mlp_space(t: ScopedTrial, hidden: list[str] = HIDDEN_CHOICES) -> dict:
+    """The MLP's options; ``hidden``: the layer widths to choose from (e.g. ``"400-400-400"``)."""
     return {
-        "hidden": t.categorical("hidden", HIDDEN_CHOICES),
+        "hidden": t.categorical("hidden", hidden),
         "dropout": t.float("dropout", 0.0, 0.5),
         "batch_norm": t.categorical("batch_norm", [False, True]),
     }

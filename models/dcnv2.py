@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.cross import CrossNetwork
-from models.layers.embedding import FieldEmbedding
 from models.layers.head import score_head
 from models.layers.mlp import MLP
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.spec import DataSpec
 
 RANKS = ["full", "8", "16", "32", "64"]   # "full": W is d x d; "r": W = U V^T of rank r
@@ -22,10 +21,9 @@ class DCNv2(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
-        dim = params["embed_dim"]
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        width = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
+        inputs = field_inputs(spec, params)
+        self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
+        width = inputs.width
         rank = None if params["rank"] == "full" else int(params["rank"])
         self.cross = CrossNetwork(width, params["cross_layers"], rank)
         self.parallel = params["structure"] == "parallel"

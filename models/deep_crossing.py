@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.embedding import FieldEmbedding
 from models.layers.head import score_head
 from models.layers.residual import ResidualUnit
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.spec import DataSpec
 
 
@@ -20,10 +19,9 @@ class DeepCrossing(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
-        dim = params["embed_dim"]
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        width = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
+        inputs = field_inputs(spec, params)
+        self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
+        width = inputs.width
         self.residual = nn.Sequential(
             *(ResidualUnit(width, params["inner_width"]) for _ in range(params["residual_units"]))
         )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs
 from models.card import ModelCard
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.embedding import FieldEmbedding, FirstOrder
 from models.layers.fm import fm_interaction, pairwise_dots
 from models.layers.mlp import MLP
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.spec import DataSpec
 
 
@@ -20,12 +19,9 @@ class DeepFM(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
-        dim = params["embed_dim"]
-        self.linear = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        in_dim = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
-        self.dnn = MLP(in_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
+        inputs = field_inputs(spec, params, linear=True)
+        self.linear, self.embedding, self.use_raw = inputs.linear, inputs.embedding, inputs.use_raw
+        self.dnn = MLP(inputs.width, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
         self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
 
     def forward(self, batch):

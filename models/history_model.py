@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs, output_bias
 from models.card import ScopedTrial
-from models.common import HIDDEN_CHOICES, common_space, hidden_sizes
+from models.common import HIDDEN_CHOICES, common_space, hidden_sizes, mlp_space
 from models.layers.behavior import behavior_vectors
-from models.layers.embedding import FieldEmbedding
 from models.layers.head import score_head
 from models.layers.mlp import MLP
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.spec import DataSpec
 
 
@@ -23,11 +22,10 @@ class HistoryModel(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict, interest_dim: int):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
+        inputs = field_inputs(spec, params)
         self.history = spec.history
-        self.embedding = FieldEmbedding(spec, params["embed_dim"], use_buckets, params.get("l2", 0.0))
-        in_dim = stacked_dim(self.embedding.n_fields, params["embed_dim"], len(spec.numeric), self.use_raw)
-        self.dnn = MLP(in_dim + interest_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"],
+        self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
+        self.dnn = MLP(inputs.width + interest_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"],
                        activation="prelu")
         self.head = score_head(self.dnn.out_dim, output_bias(spec))
 
@@ -56,9 +54,4 @@ def behavior_dim(spec: DataSpec, params: dict) -> int:
 
 def history_space(t: ScopedTrial) -> dict:
     """The common options and the MLP's, whose widths include the DIN/DIEN papers' 200-80."""
-    return {
-        **common_space(t),
-        "hidden": t.categorical("hidden", ["200-80", *HIDDEN_CHOICES]),
-        "dropout": t.float("dropout", 0.0, 0.5),
-        "batch_norm": t.categorical("batch_norm", [False, True]),
-    }
+    return {**common_space(t), **mlp_space(t, ["200-80", *HIDDEN_CHOICES])}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs, numeric_inputs, output_bias
 from models.card import ModelCard
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.embedding import FieldEmbedding, FirstOrder
+from models.layers.embedding import FirstOrder
 from models.layers.fm import fm_interaction, pairwise_dots
 from models.spec import DataSpec
 
@@ -27,9 +27,8 @@ class FactorizationMachine(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, use_raw = numeric_inputs(params)
-        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec))
-        self.embedding = FieldEmbedding(spec, params["embed_dim"], use_buckets, params.get("l2", 0.0))
+        inputs = field_inputs(spec, params, linear=True)
+        self.linear, self.embedding = inputs.linear, inputs.embedding
 
     def forward(self, batch):
         return self.linear(batch) + fm_interaction(self.embedding(batch))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.embedding import FieldEmbedding, FirstOrder
 from models.layers.fm import bi_interaction
 from models.layers.mlp import MLP
 from models.spec import DataSpec
@@ -19,10 +18,9 @@ class NFM(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, use_raw = numeric_inputs(params)
+        inputs = field_inputs(spec, params, linear=True)
+        self.linear, self.embedding = inputs.linear, inputs.embedding
         dim = params["embed_dim"]
-        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec))
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
         norm = [nn.BatchNorm1d(dim)] if params["batch_norm"] else []
         self.pooled = nn.Sequential(*norm, nn.Dropout(params["bi_dropout"]))
         hidden = (params.get("hidden_width", 0),) * params["hidden_layers"]

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.embedding import FieldEmbedding
 from models.layers.head import score_head
 from models.layers.inner_product import inner_products
 from models.layers.mlp import MLP
 from models.layers.outer_product import KERNELS, OuterProduct
 from models.layers.pairs import pair_matrix
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.layers.sum_outer_product import SumOuterProduct
 from models.spec import DataSpec
 
@@ -27,11 +26,10 @@ class PNN(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
+        inputs = field_inputs(spec, params)
+        self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
         dim, hidden = params["embed_dim"], hidden_sizes(params["hidden"])
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        n = self.embedding.n_fields
-        in_dim = stacked_dim(n, dim, len(spec.numeric), self.use_raw)
+        n, in_dim = self.embedding.n_fields, inputs.width
         self.inner = params["product"] in ("inner", "both")
         if self.inner:
             in_dim += n * (n - 1) // 2

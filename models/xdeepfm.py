@@ -5,13 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.cin import CIN
-from models.layers.embedding import FieldEmbedding, FirstOrder
 from models.layers.mlp import MLP
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.spec import DataSpec
 
 CIN_CHOICES = ["100-100", "100-100-100", "128-128", "200-200", "200-200-200"]
@@ -23,14 +22,10 @@ class XDeepFM(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
-        dim = params["embed_dim"]
-        self.linear = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        n = self.embedding.n_fields
-        self.cin = CIN(n, hidden_sizes(params["cin_layers"]), params["split_half"])
-        self.dnn = MLP(stacked_dim(n, dim, len(spec.numeric), self.use_raw), hidden_sizes(params["hidden"]),
-                       params["dropout"], params["batch_norm"])
+        inputs = field_inputs(spec, params, linear=True)
+        self.linear, self.embedding, self.use_raw = inputs.linear, inputs.embedding, inputs.use_raw
+        self.cin = CIN(self.embedding.n_fields, hidden_sizes(params["cin_layers"]), params["split_half"])
+        self.dnn = MLP(inputs.width, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
         self.head = nn.Linear(self.cin.out_dim + self.dnn.out_dim, 1, bias=False)
 
     def forward(self, batch):
