@@ -31,6 +31,7 @@ import optuna
 import pandas as pd
 import torch
 
+from automl.ensemble import select
 from automl.features import EncodedData, encode
 from automl.implicit import encode_implicit, positive_rows
 from automl.inference import infer_schema
@@ -103,6 +104,7 @@ def tune(card, fixed: dict, data: EncodedData, metric: str, seconds: float, args
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
     task_defaults = TASK_DEFAULTS.get(data.spec.task, {}) if card.kind == "torch" else {}
     study.enqueue_trial({**card.enqueue_params(), **{f"{card.name}.{k}": v for k, v in task_defaults.items()}})
+    outputs = {}                                     # trial number -> its val/test outputs (for ensembles)
 
     def objective(trial: optuna.Trial) -> float:
         scoped = ScopedTrial(trial, trial.suggest_categorical("model", [card.name]))
@@ -119,6 +121,7 @@ def tune(card, fixed: dict, data: EncodedData, metric: str, seconds: float, args
         tick = time.perf_counter()
         outcome = train_and_evaluate(card, params, data, metric=metric, max_epochs=args.epochs,
                                      patience=args.patience, reporter=reporter, seed=trial.number)
+        outputs[trial.number] = outcome.outputs
         trial.set_user_attr("record", {"val": outcome.val, "test": outcome.test, "epochs": outcome.epochs,
                                        "seconds": time.perf_counter() - tick, "notes": outcome.notes,
                                        "params": {k: v for k, v in params.items()}})
@@ -137,20 +140,33 @@ def tune(card, fixed: dict, data: EncodedData, metric: str, seconds: float, args
     best = (max if maximize else min)(done, key=lambda t: t.value) if done else None
     return {"trials": len(study.trials), "seconds": time.perf_counter() - started,
             "best": best.user_attrs["record"] if best else None,
-            "default": study.trials[0].user_attrs.get("record")}
+            "default": study.trials[0].user_attrs.get("record"),
+            "outputs": outputs.get(best.number) if best else None}
+
+
+def blend(results: dict, data: EncodedData, metric: str) -> dict | None:
+    """The ensemble CrossBoard's studies build (``automl.ensemble``) over each model's best trial."""
+    members = {name: r.pop("outputs") for name, r in results.items() if r.get("outputs") is not None}
+    labels = {s: data.splits[s]["label"].cpu().numpy().astype(np.float64) for s in ("val", "test")}
+    if len(members) < 2:
+        return None
+    bag, val, test = select(data.spec.task, metric, members, labels, {"val": None, "test": None})
+    return {"weights": {n: c / bag.total() for n, c in bag.most_common()}, "val": val, "test": test}
 
 
 def run_rating(args) -> dict:
     data = rating_data(args.data, args.val_share, args.seed)
     log(f"rating: {len(data.splits['train']['label']):,} train / {len(data.splits['val']['label']):,} val / "
         f"{len(data.splits['test']['label']):,} test rows")
-    models = [name for name, card in REGISTRY.items() if "rating" in card.tasks]
+    models = [name for name, card in REGISTRY.items() if "rating" in card.tasks and name in (args.models or [name])]
     results = {}
     for name in models:
         seconds = args.cf_seconds if name in ("mf", "autorec") else args.other_seconds
         log(f"rating: tuning {name} ({seconds:.0f}s)")
         results[name] = tune(REGISTRY[name], {}, data, "rmse", seconds, args)
-    return results
+    ensemble = blend(results, data, "rmse")
+    log(f"rating: ensemble {ensemble}")
+    return {**results, "ensemble": ensemble}
 
 
 def run_implicit(args) -> dict:
@@ -161,6 +177,7 @@ def run_implicit(args) -> dict:
     for label, name, fixed in IMPLICIT_RUNS:
         log(f"implicit: tuning {label} ({args.implicit_seconds:.0f}s)")
         results[label] = tune(REGISTRY[name], fixed, data, "ndcg@10", args.implicit_seconds, args)
+        results[label].pop("outputs")
     return results
 
 
@@ -169,11 +186,16 @@ def markdown(results: dict) -> str:
     if "rating" in results:
         lines += ["| model | trials | val RMSE | test RMSE | test MAE | default config test RMSE |",
                   "|---|---|---|---|---|---|"]
-        for name, r in sorted(results["rating"].items(), key=lambda kv: kv[1]["best"]["test"]["rmse"]
-                              if kv[1]["best"] else math.inf):
+        models = {name: r for name, r in results["rating"].items() if name != "ensemble"}
+        for name, r in sorted(models.items(), key=lambda kv: kv[1]["best"]["test"]["rmse"] if kv[1]["best"] else math.inf):
             b, d = r["best"], r["default"]
             lines.append(f"| {name} | {r['trials']} | {b['val']['rmse']:.4f} | {b['test']['rmse']:.4f} | "
                          f"{b['test']['mae']:.4f} | {d['test'].get('rmse', math.nan) if d else math.nan:.4f} |")
+        blended = results["rating"].get("ensemble")
+        if blended:
+            weights = ", ".join(f"{n} {w:.0%}" for n, w in blended["weights"].items())
+            lines.append(f"| ensemble ({weights}) | - | {blended['val']['rmse']:.4f} | {blended['test']['rmse']:.4f} | "
+                         f"{blended['test']['mae']:.4f} | - |")
         lines.append("")
     if "implicit" in results:
         lines += ["| model | trials | val NDCG@10 | test HR@10 | test NDCG@10 | test MRR |", "|---|---|---|---|---|---|"]
@@ -192,6 +214,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--other-seconds", type=float, default=25, help="rating budget for every other model")
     parser.add_argument("--implicit-seconds", type=float, default=60, help="implicit budget per model")
     parser.add_argument("--max-trials", type=int, default=30)
+    parser.add_argument("--models", type=lambda text: text.split(","), default=None,
+                        help="comma-separated rating models (default: every rating-capable model)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--val-share", type=float, default=0.05)
