@@ -37,7 +37,7 @@ class AFM(RecModel):
 
 def afm_space(t: ScopedTrial, spec: DataSpec) -> dict:
     return {
-        **common_space(t),
+        **common_space(t, spec),
         "attention_size": t.categorical("attention_size", [4, 8, 16, 32, 64, 128, 256]),
         "dropout": t.float("dropout", 0.0, 0.7),
     }

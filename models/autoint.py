@@ -60,7 +60,7 @@ class AutoInt(RecModel):
 
 def autoint_space(t: ScopedTrial, spec: DataSpec) -> dict:
     params = {
-        **common_space(t),
+        **common_space(t, spec),
         "attention_layers": t.int("attention_layers", 1, 4),
         "heads": t.int("heads", 1, 4),
         "attention_dim": t.categorical("attention_dim", [8, 16, 32, 64]),

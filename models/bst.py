@@ -49,7 +49,7 @@ class BST(HistoryModel):
 
 def bst_space(t: ScopedTrial, spec: DataSpec) -> dict:
     return {
-        **history_space(t),
+        **history_space(t, spec),
         "blocks": t.int("blocks", 1, 3),
         "heads": t.categorical("heads", [1, 2, 4, 8]),
         "position": t.categorical("position", ["time_gap", "position"]),

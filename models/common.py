@@ -8,19 +8,19 @@ from models.spec import DataSpec
 HIDDEN_CHOICES = ["64", "128-64", "256-128", "256-128-64", "400-400-400", "1024-512-256"]
 
 
-def common_space(t: ScopedTrial, embed: bool = True, numeric: bool = True,
+def common_space(t: ScopedTrial, spec: DataSpec | None, embed: bool = True,
                  l2_range: tuple[float, float] = (1e-8, 1e-3)) -> dict:
-    """Optimizer, learning rate, batch size, L2 on the embeddings used, and (unless the model
-    reads ids only, ``numeric=False``) how numeric columns enter the model (``raw``
-    standardized values, ``bucketize``d into categorical fields that take part in crossing,
-    or ``both``)."""
+    """Optimizer, learning rate, batch size, L2 on the embeddings used, and, when ``spec`` has
+    numeric columns (``spec`` is None for models that read ids only), how they enter the model
+    (``raw`` standardized values, ``bucketize``d into categorical fields that take part in
+    crossing, or ``both``)."""
     params = {
         "optimizer": t.categorical("optimizer", ["adam", "adamw", "adagrad"]),
         "lr": t.float("lr", 1e-4, 3e-2, log=True),
         "batch_size": t.categorical("batch_size", [256, 512, 1024, 2048, 4096]),
         "l2": t.float("l2", *l2_range, log=True),
     }
-    if numeric:
+    if spec is not None and spec.numeric:
         params["numeric_mode"] = t.categorical("numeric_mode", ["raw", "bucketize", "both"])
     if embed:
         params["embed_dim"] = t.categorical("embed_dim", [4, 8, 10, 16, 32, 64])

@@ -39,7 +39,7 @@ class DCNv2(RecModel):
 
 def dcnv2_space(t: ScopedTrial, spec: DataSpec) -> dict:
     return {
-        **common_space(t),
+        **common_space(t, spec),
         **mlp_space(t),
         "structure": t.categorical("structure", ["stacked", "parallel"]),
         "cross_layers": t.int("cross_layers", 1, 6),

@@ -33,7 +33,7 @@ class DeepCrossing(RecModel):
 
 def deep_crossing_space(t: ScopedTrial, spec: DataSpec) -> dict:
     return {
-        **common_space(t),
+        **common_space(t, spec),
         "residual_units": t.int("residual_units", 1, 5),
         "inner_width": t.categorical("inner_width", [64, 128, 256, 512]),
     }

@@ -47,7 +47,7 @@ class DIEN(HistoryModel):
 
 def dien_space(t: ScopedTrial, spec: DataSpec) -> dict:
     return {
-        **history_space(t),
+        **history_space(t, spec),
         "evolving": t.categorical("evolving", ["augru", "agru", "aigru"]),
         "aux_weight": t.categorical("aux_weight", [1.0, 0.5, 0.0]),
         "gru_hidden": t.categorical("gru_hidden", [16, 32, 64]),

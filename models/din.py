@@ -26,7 +26,7 @@ class DIN(HistoryModel):
 
 
 def din_space(t: ScopedTrial, spec: DataSpec) -> dict:
-    params = {**history_space(t), "pooling": t.categorical("pooling", ["attention", "sum"])}
+    params = {**history_space(t, spec), "pooling": t.categorical("pooling", ["attention", "sum"])}
     if params["pooling"] == "attention":
         params["interaction"] = t.categorical("interaction", list(INTERACTIONS))
         params["normalization"] = t.categorical("normalization", ["none", "softmax"])

@@ -52,6 +52,6 @@ def behavior_dim(spec: DataSpec, params: dict) -> int:
     return params["embed_dim"] * len(spec.history.field_index)
 
 
-def history_space(t: ScopedTrial) -> dict:
+def history_space(t: ScopedTrial, spec: DataSpec) -> dict:
     """The common options and the MLP's, whose widths include the DIN/DIEN papers' 200-80."""
-    return {**common_space(t), **mlp_space(t, ["200-80", *HIDDEN_CHOICES])}
+    return {**common_space(t, spec), **mlp_space(t, ["200-80", *HIDDEN_CHOICES])}

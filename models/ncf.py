@@ -98,7 +98,7 @@ NCF_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "l2": 1e-8, 
 
 
 def ncf_space(t, spec: DataSpec, tower: bool) -> dict:
-    params = common_space(t, numeric=False)
+    params = common_space(t, None)
     if tower:
         params.update(mlp_layers=t.int("mlp_layers", 1, 4), dropout=t.float("dropout", 0.0, 0.5))
     return params

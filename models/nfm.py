@@ -34,7 +34,7 @@ class NFM(RecModel):
 
 def nfm_space(t: ScopedTrial, spec: DataSpec) -> dict:
     params = {
-        **common_space(t),
+        **common_space(t, spec),
         "hidden_layers": t.int("hidden_layers", 0, 3),
         "batch_norm": t.categorical("batch_norm", [False, True]),
         "bi_dropout": t.float("bi_dropout", 0.0, 0.7),

@@ -64,7 +64,7 @@ class PNN(RecModel):
 
 
 def pnn_space(t: ScopedTrial, spec: DataSpec) -> dict:
-    params = {**common_space(t), **mlp_space(t), "product": t.categorical("product", ["inner", "outer", "both"])}
+    params = {**common_space(t, spec), **mlp_space(t), "product": t.categorical("product", ["inner", "outer", "both"])}
     if params["product"] != "inner":
         params["opnn_sum_pooling"] = t.categorical("opnn_sum_pooling", [False, True])
         if not params["opnn_sum_pooling"]:

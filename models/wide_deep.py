@@ -58,7 +58,7 @@ class WideDeep(RecModel):
 
 
 def wide_deep_space(t: ScopedTrial, spec: DataSpec) -> dict:
-    params = {**common_space(t), **mlp_space(t)}
+    params = {**common_space(t, spec), **mlp_space(t)}
     params["cross_source"] = t.categorical("cross_source", ["user", "auto"]) if spec.user_pairs else "auto"
     if params["cross_source"] == "auto":
         params["n_crosses"] = t.int("n_crosses", 0, min(MAX_AUTO_CROSSES, len(spec.ranked_pairs)))

@@ -36,7 +36,7 @@ class XDeepFM(RecModel):
 
 def xdeepfm_space(t: ScopedTrial, spec: DataSpec) -> dict:
     return {
-        **common_space(t),
+        **common_space(t, spec),
         **mlp_space(t),
         "cin_layers": t.categorical("cin_layers", CIN_CHOICES),
         "split_half": t.categorical("split_half", [True, False]),

@@ -98,3 +98,14 @@ def test_card_describes_itself(name):
     assert card.describe()["name"] == name and card.title and card.family
     reason = card.unavailable_reason("ctr", {"fields"})
     assert reason is None or "needs" in reason or "does not support the ctr task" in reason
+
+
+@pytest.mark.parametrize("name", ["deepfm", "fm", "pnn"])
+def test_numeric_mode_is_searched_only_where_the_data_has_numeric_columns(name):
+    card = REGISTRY[name]
+    with_numeric, without = planted_ctr_data().spec, planted_rating_data().spec
+    assert with_numeric.numeric and not without.numeric
+    assert "numeric_mode" in card.search_space(ScopedTrial(optuna.trial.FixedTrial(card.enqueue_params()), name),
+                                               with_numeric)
+    assert "numeric_mode" not in card.search_space(ScopedTrial(optuna.trial.FixedTrial(card.enqueue_params()), name),
+                                                   without)
