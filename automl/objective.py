@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 
 import optuna
 import torch
@@ -13,7 +14,7 @@ from safetensors.torch import save as save_safetensors
 
 from automl import ensemble
 from automl.features import EncodedData
-from automl.train import TrainingDiverged, TrialOutcome, train_and_evaluate
+from automl.train import STOP, TrainingDiverged, TrialOutcome, train_and_evaluate
 from models import REGISTRY
 from models.card import ScopedTrial
 from models.common import task_space
@@ -39,9 +40,13 @@ def failure_reason(error: BaseException) -> str:
 
 
 class Objective:
-    def __init__(self, store: Store, study: StudyRow, config, data: EncodedData, worker_id: int):
+    """``deadline``: the study's time limit (``time.time()`` seconds) or None; a trial running when
+    it comes stops after its epoch and keeps its best epoch so far."""
+
+    def __init__(self, store: Store, study: StudyRow, config, data: EncodedData, worker_id: int,
+                 deadline: float | None = None):
         self.store, self.study, self.config = store, study, config
-        self.data, self.spec, self.worker_id = data, data.spec, worker_id
+        self.data, self.spec, self.worker_id, self.deadline = data, data.spec, worker_id, deadline
 
     def __call__(self, trial: optuna.Trial) -> float:
         name = trial.suggest_categorical("model", self.config.models)
@@ -56,7 +61,9 @@ class Objective:
             if not math.isnan(value):
                 trial.report(value, epoch)
             self.store.update_worker(self.worker_id, epoch=epoch)
-            return trial.should_prune()
+            if trial.should_prune():
+                return True
+            return STOP if self.deadline is not None and time.time() >= self.deadline else False
 
         try:
             missing = card.unavailable_reason(self.spec.task, self.spec.available())

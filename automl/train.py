@@ -21,8 +21,11 @@ PREDICT_BATCH = 16_384
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad,
               "sgd": torch.optim.SGD}
 
-# reporter(epoch, value of the study metric, all validation metrics) -> True to stop (pruned)
-Reporter = Callable[[int, float, dict], bool]
+# reporter(epoch, value of the study metric, all validation metrics) -> True to stop as pruned,
+# STOP to stop and keep the best epoch so far (e.g. the study's time limit has come), else False
+Reporter = Callable[[int, float, dict], bool | str]
+STOP = "stop"
+TIME_LIMIT_NOTE = "stopped by the time limit after epoch"
 
 
 class TrainingDiverged(Exception):
@@ -106,7 +109,7 @@ class EpochLoop:
         self.best_value, self.best_epoch, self.best_val = None, 0, {}
         self.best_outputs: np.ndarray | None = None       # the validation outputs of the best epoch
         self.history: list[dict] = []
-        self.pruned = False
+        self.pruned, self.stopped = False, False    # stopped: the reporter said STOP
 
     def after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray, seconds: float) -> tuple[bool, bool]:
         """-> (improved, stop)."""
@@ -122,10 +125,18 @@ class EpochLoop:
         if improved:
             self.best_value, self.best_epoch, self.best_val = value, epoch, val
             self.best_outputs = val_outputs
-        if self.reporter is not None and self.reporter(epoch, value, val):
+        verdict = self.reporter(epoch, value, val) if self.reporter is not None else False
+        if verdict == STOP:
+            self.stopped = True
+            return improved, True
+        if verdict:
             self.pruned = True
             return improved, True
         return improved, epoch - self.best_epoch >= self.patience
+
+    def notes(self) -> dict[str, float]:
+        """What the loop itself has to say about the trial (the epoch a STOP came after)."""
+        return {TIME_LIMIT_NOTE: len(self.history)} if self.stopped else {}
 
     def evaluate(self, val_outputs: np.ndarray) -> dict[str, float]:
         """The validation metrics of one epoch's outputs."""
@@ -198,7 +209,7 @@ def _fit_torch(card, params, data, metric, max_epochs, patience, reporter, feed=
         train_seconds=train_seconds, n_params=sum(p.numel() for p in model.parameters()),
         latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
         state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
-        notes={} if loop.pruned else source.notes(), outputs=kept_outputs(loop, test_outputs),
+        notes={} if loop.pruned else {**source.notes(), **loop.notes()}, outputs=kept_outputs(loop, test_outputs),
     )
 
 
@@ -250,6 +261,6 @@ def _fit_trees(card, params, data, metric, max_epochs, patience, reporter) -> Tr
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=model.n_params(), latency_ms_per_1k=latency,
-        device="cpu (scikit-learn)", pruned=loop.pruned, history=loop.history,
+        device="cpu (scikit-learn)", pruned=loop.pruned, history=loop.history, notes=loop.notes(),
         outputs=kept_outputs(loop, test_outputs),
     )

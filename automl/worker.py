@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -106,7 +107,8 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         budget = Budget(store, study_row.id, config.n_trials)
         timeout = seconds_left(study_row, config)
         if not budget.exhausted(study) and (timeout is None or timeout > 0):
-            study.optimize(Objective(store, study_row, config, data, worker_id), timeout=timeout,
+            deadline = None if timeout is None else time.time() + timeout
+            study.optimize(Objective(store, study_row, config, data, worker_id, deadline), timeout=timeout,
                            callbacks=[budget], catch=TRIAL_FAILURES, gc_after_trial=False)
         store.update_worker(worker_id, status="finished", trial_number=None, model=None, epoch=None)
     except CrossBoardError as error:

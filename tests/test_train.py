@@ -11,7 +11,7 @@ import torch
 from synth import planted_ctr_data
 
 from automl import metrics
-from automl.train import TrainingDiverged, predict, train_and_evaluate
+from automl.train import STOP, TIME_LIMIT_NOTE, TrainingDiverged, predict, train_and_evaluate
 from models import REGISTRY
 
 FM = REGISTRY["fm"]
@@ -43,6 +43,13 @@ def test_a_reporter_can_prune_and_then_test_is_not_scored():
     outcome = train_and_evaluate(FM, PARAMS, planted_ctr_data(), metric="auc", max_epochs=5, reporter=reporter)
     assert outcome.pruned and outcome.epochs == 2 and [e for e, _ in seen] == [1, 2]
     assert outcome.test == {} and math.isnan(outcome.latency_ms_per_1k)
+
+
+def test_a_stop_from_the_reporter_keeps_the_best_epoch_and_scores_test():
+    outcome = train_and_evaluate(FM, PARAMS, planted_ctr_data(), metric="auc", max_epochs=5,
+                                 reporter=lambda epoch, value, val: STOP if epoch == 2 else False)
+    assert not outcome.pruned and outcome.epochs == 2 and outcome.best_epoch in (1, 2)
+    assert outcome.test["auc"] > 0.5 and outcome.notes == {TIME_LIMIT_NOTE: 2}
 
 
 def test_a_diverging_configuration_ends_with_a_reason():

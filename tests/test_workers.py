@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ from optuna.trial import TrialState
 
 from automl.demo import demo_frame
 from automl.study import optuna_storage
+from automl.train import TIME_LIMIT_NOTE
 from storage import Store
 
 pytestmark = pytest.mark.slow
@@ -76,3 +78,17 @@ def test_a_worker_killed_mid_trial_leaves_no_trial_running(home, dataset, store)
     workers = {w.id: w for w in store.workers(store.find_study("kill").id)}
     assert workers[victim.id].status == "lost"
     assert [w.status for w in workers.values() if w.id != victim.id] == ["finished"]
+
+
+def test_the_time_limit_stops_a_running_trial_which_keeps_its_best_epoch(home, dataset, store):
+    started = time.time()
+    done = crossboard(home, "tune", dataset, "--models", "fm", "--trials", "5", "--minutes", "0.1",
+                      "--epochs", "100000", "--patience", "100000", "--pruner", "none", "--name", "limited",
+                      timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.time() - started < 120                 # 100,000 epochs would take far longer
+    results = store.results(store.find_study("limited").id)
+    assert len(results) == 1 and results[0].state == "COMPLETE"
+    notes = json.loads(results[0].extra_json)["notes"]
+    assert notes[TIME_LIMIT_NOTE] == results[0].epochs < 100000
+    assert json.loads(results[0].test_json)["auc"] > 0
