@@ -221,11 +221,16 @@ def kept_outputs(loop: EpochLoop, test_outputs: np.ndarray | None) -> dict[str, 
 
 
 def user_ids(batch: dict, spec) -> np.ndarray | None:
-    """Each row's user code (for GAUC; users unseen in training share code 0), or None."""
+    """Each row's user code for GAUC, or None without a user column. Users unseen in training all
+    share code 0, so each such row gets a group of its own (-1, -2, ...), which GAUC skips as
+    one-class, instead of pooling strangers into one user."""
     if spec.user_field is None:
         return None
     ids = batch["cat"][:, spec.user_field]
-    return ids.cpu().numpy() if isinstance(ids, torch.Tensor) else ids
+    ids = (ids.cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)).astype(np.int64)
+    unseen = ids == 0
+    ids[unseen] = -1 - np.arange(unseen.sum())
+    return ids
 
 
 def _score_test(predict_fn, labels: np.ndarray, task: str, device, users: np.ndarray | None = None

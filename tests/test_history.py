@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from synth import planted_history_data
@@ -13,6 +16,7 @@ from automl.features import EncodingOptions, encode
 from automl.history import age_buckets, derive_history, given_history, item_history_column
 from automl.inference import infer_schema
 from automl.metrics import compute, gauc
+from automl.train import user_ids
 
 
 def reference_history(users, attributes, times, eligible, max_len):
@@ -126,3 +130,13 @@ def test_gauc_weights_each_users_auc_by_impressions_and_skips_one_class_users():
     logits = np.log(p / (1 - p))
     assert compute("ctr", y, logits, users)["gauc"] == pytest.approx(0.8)
     assert "gauc" not in compute("ctr", y, logits)
+
+
+def test_users_unseen_in_training_are_not_pooled_into_one_gauc_group():
+    spec = SimpleNamespace(user_field=0)
+    codes = torch.tensor([[3], [3], [0], [0], [0]])
+    users = user_ids({"cat": codes}, spec)
+    assert users[:2].tolist() == [3, 3] and len(set(users[2:].tolist())) == 3 and (users[2:] < 0).all()
+    assert codes[:, 0].tolist() == [3, 3, 0, 0, 0]                         # the batch is left as it was
+    y, p = np.array([1, 0, 1, 0, 1]), np.array([0.9, 0.1, 0.1, 0.9, 0.2])
+    assert gauc(y, p, users) == pytest.approx(1.0)          # pooled, the strangers would give 0.4
