@@ -15,8 +15,8 @@ from automl.device import describe, synchronize
 from automl.features import EncodedData
 from automl.implicit import DEFAULT_NEG_RATIO, contains, interaction_keys
 from automl.negatives import ItemTable, NegativeSampler
-from automl.ranking import candidate_scores, cutoffs, pessimistic_ranks, ranking_metrics
-from automl.train import EpochLoop, Reporter, TrialOutcome, _fit_torch, kept_outputs, predict
+from automl.ranking import candidate_width, cutoffs, held_out_ranks, ranking_metrics
+from automl.train import EpochLoop, Reporter, TrialOutcome, _fit_torch, kept_outputs
 from models.card import ModelCard
 
 EVAL_SPLITS = ("val", "test")
@@ -37,9 +37,9 @@ class ImplicitFeed:
     """The implicit task's counterpart of ``automl.train.Pointwise``.
 
     Each epoch: the training positives plus ``neg_ratio`` fresh negatives per positive (none
-    for a model with ``in_batch_negatives``). A split's outputs: float64 [U, 1 + C], the score
-    of each held-out row, then of its C candidates (the split's ``cand`` or, when the data has
-    none, every item, with the user's other known items masked out).
+    for a model with ``in_batch_negatives``). A split's outputs: float64 [U], the rank of each
+    held-out row's item among its C candidates (the split's ``cand`` or, when the data has none,
+    every item but the user's other known items).
     """
 
     def __init__(self, model, params: dict, data: EncodedData, metric: str = "ndcg@10"):
@@ -51,39 +51,39 @@ class ImplicitFeed:
         self.ratio = 0 if model.in_batch_negatives else int(params.get("neg_ratio", DEFAULT_NEG_RATIO))
         self.rows_of = {s: {k: v for k, v in data.splits[s].items() if k != "cand"} for s in EVAL_SPLITS}
         self.candidates = {s: data.splits[s].get("cand") for s in EVAL_SPLITS}
-        self.valid = {s: self._valid(s) for s in EVAL_SPLITS}
+        self.known = interaction_keys(data) if any(c is None for c in self.candidates.values()) else None
 
-    def _valid(self, split: str) -> np.ndarray:
-        """bool [U, C]: candidates that count (not padding; in the full corpus, not touched)."""
+    def valid(self, split: str, start: int, stop: int) -> np.ndarray:
+        """bool [stop - start, C]: which candidates of user rows start..stop count (not padding;
+        in the full corpus, not the user's other known items)."""
         if self.candidates[split] is not None:
-            return self.candidates[split].cpu().numpy() > 0
-        spec = self.data.spec
+            return self.candidates[split][start:stop].cpu().numpy() > 0
         n_items = self.table.n_items
-        users = self.rows_of[split]["cat"][:, spec.user_field].cpu().numpy()
-        return ~contains(interaction_keys(self.data), users[:, None] * n_items + np.arange(1, n_items))
+        users = self.rows_of[split]["cat"][start:stop, self.data.spec.user_field].cpu().numpy()
+        return ~contains(self.known, users[:, None] * n_items + np.arange(1, n_items))
 
     def rows(self, epoch: int) -> dict[str, torch.Tensor]:
         return self.model.training_data(self.sampler.epoch_rows(self.ratio))
 
     def outputs(self, split: str) -> np.ndarray:
-        rows = self.rows_of[split]
-        held_out = predict(self.model, rows)
-        return np.c_[held_out, candidate_scores(self.model, rows, self.table, self.candidates[split])]
+        return held_out_ranks(self.model, self.rows_of[split], self.table, self.candidates[split],
+                              lambda start, stop: self.valid(split, start, stop))
 
-    def evaluate(self, split: str, outputs: np.ndarray) -> dict[str, float]:
-        return ranking_metrics(pessimistic_ranks(outputs, self.valid[split]), self.ks)
+    def evaluate(self, split: str, ranks: np.ndarray) -> dict[str, float]:
+        return ranking_metrics(ranks, self.ks)
 
     def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
         return RankingLoop(self, metric, patience, reporter)
 
     def test(self) -> tuple[dict, float, np.ndarray]:
-        """(test metrics, scoring latency in ms per 1,000 (user, item) pairs, the outputs [U, 1 + C])."""
+        """(test metrics, scoring latency in ms per 1,000 (user, item) pairs, the ranks [U])."""
         synchronize(self.data.device)
         tick = time.perf_counter()
-        outputs = self.outputs("test")
+        ranks = self.outputs("test")
         synchronize(self.data.device)
-        latency = (time.perf_counter() - tick) / max(outputs.size, 1) * 1000 * 1000
-        return self.evaluate("test", outputs), latency, outputs
+        pairs = len(ranks) * (1 + candidate_width(self.table, self.candidates["test"]))
+        latency = (time.perf_counter() - tick) / max(pairs, 1) * 1000 * 1000
+        return self.evaluate("test", ranks), latency, ranks
 
     def notes(self) -> dict[str, float]:
         return self.model.notes(self.rows_of["test"])

@@ -1,7 +1,7 @@
 """Top-K ranking metrics, and a model's scores for each held-out row against its candidates.
 
-Scores come as one matrix per split, ``scores`` [U, 1 + C]: column 0 the held-out item of user
-row u, columns 1.. its C candidates; ``valid`` [U, C] marks the candidates that count (False for
+Scores come as matrices ``scores`` [U, 1 + C] (a chunk of users at a time when ranking a split):
+column 0 the held-out item of user row u, columns 1.. its C candidates; ``valid`` [U, C] marks the candidates that count (False for
 padding and, in full-corpus ranking, for the user's other known items). Ties are ranked
 pessimistically: the held-out item's rank is 1 + the number of valid candidates scoring >= it,
 so a model that scores everything alike gets no credit.
@@ -11,6 +11,8 @@ equals HR@K; both are reported under their usual names.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -61,17 +63,42 @@ def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = (DEFAULT_K,)) -> di
     return out
 
 
-@torch.inference_mode()
 def candidate_scores(model, rows: dict[str, torch.Tensor], table: ItemTable,
                      candidates: torch.Tensor | None) -> np.ndarray:
     """float64 [U, C]: the model's score of each user row (``rows``, U rows) with each of its
-    candidate items (``candidates`` [U, C] item codes; None = every item 1..I-1).
+    candidate items (``candidates`` [U, C] item codes; None = every item 1..I-1)."""
+    parts = [scores for _, scores in scored_chunks(model, rows, table, candidates)]
+    return np.concatenate(parts) if parts else np.zeros((0, candidate_width(table, candidates)))
 
-    A model with ``item_vectors(item_codes) -> [I, d]`` and ``score_items(rows, vectors,
-    candidates) -> [U, C]`` (the two-tower model) embeds every item once per call; any other
-    model scores the candidate rows built by ``ItemTable.rows_for``. Users go in chunks of
-    about EXPANDED_ROWS (user, candidate) pairs.
-    """
+
+def held_out_ranks(model, rows: dict[str, torch.Tensor], table: ItemTable, candidates: torch.Tensor | None,
+                   valid: Callable[[int, int], np.ndarray]) -> np.ndarray:
+    """float64 [U]: the pessimistic rank of each user row's held-out item among its candidates
+    (``valid(start, stop)`` -> bool [stop - start, C] marks those that count), NaN for a row with a
+    score that is not finite. Scored in chunks of users, so [U, C] never exists at once (the full
+    corpus of a large catalogue would not fit)."""
+    held_out = predict(model, rows)
+    ranks = np.empty(len(held_out))
+    for start, scores in scored_chunks(model, rows, table, candidates):
+        stop = start + len(scores)
+        both = np.c_[held_out[start:stop], scores]
+        ranks[start:stop] = np.where(np.isfinite(both).all(axis=1), pessimistic_ranks(both, valid(start, stop)),
+                                     np.nan)
+    return ranks
+
+
+def candidate_width(table: ItemTable, candidates: torch.Tensor | None) -> int:
+    """C: candidates per user row."""
+    return table.n_items - 1 if candidates is None else candidates.shape[1]
+
+
+@torch.inference_mode()
+def scored_chunks(model, rows: dict[str, torch.Tensor], table: ItemTable,
+                  candidates: torch.Tensor | None) -> Iterator[tuple[int, np.ndarray]]:
+    """(first user row, float64 [n, C] scores) for chunks of about EXPANDED_ROWS (user, candidate)
+    pairs. A model with ``item_vectors(item_codes) -> [I, d]`` and ``score_items(rows, vectors,
+    candidates) -> [U, C]`` (the two-tower model) embeds every item once per call; any other model
+    scores the candidate rows built by ``ItemTable.rows_for``."""
     model.eval()
     n_users = rows["label"].shape[0]
     if candidates is None:
@@ -86,6 +113,5 @@ def candidate_scores(model, rows: dict[str, torch.Tensor], table: ItemTable,
         def score(chunk, items):
             return predict(model, table.rows_for(chunk, items)).reshape(-1, width)
     step = max(1, EXPANDED_ROWS // max(width, 1))
-    parts = [score({k: v[s:s + step] for k, v in rows.items()}, candidates[s:s + step])
-             for s in range(0, n_users, step)]
-    return np.concatenate(parts) if parts else np.zeros((0, width))
+    for s in range(0, n_users, step):
+        yield s, score({k: v[s:s + step] for k, v in rows.items()}, candidates[s:s + step])

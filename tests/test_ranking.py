@@ -16,9 +16,10 @@ from automl.implicit import leave_one_out, positive_rows, sample_candidates
 from automl.implicit_fit import ImplicitFeed
 from automl.inference import infer_schema
 from automl.negatives import ItemTable, NegativeSampler
+from automl import ranking
 from automl.ranking import candidate_scores, hit_rate, mrr, ndcg, pessimistic_ranks, ranking_metrics
 from automl.splits import TEST, TRAIN, VAL
-from automl.train import train_and_evaluate
+from automl.train import TrainingDiverged, predict, train_and_evaluate
 from models import REGISTRY
 
 
@@ -166,7 +167,7 @@ def test_full_corpus_ranking_leaves_out_the_users_known_items():
     assert 0 < outcome.test["hr@10"] < sampled.test["hr@10"]        # 159 rivals are harder than 99
     feed = ImplicitFeed(pop.build(data.spec, {}), {}, data)
     spec = data.spec
-    valid = feed.valid["test"]
+    valid = feed.valid("test", 0, 20)
     users = data.splits["test"]["cat"][:, spec.user_field].numpy()
     known = set().union(*(pairs(b, spec) for b in data.splits.values()))
     for row, user in enumerate(users[:20]):
@@ -178,3 +179,28 @@ def test_a_study_metric_with_another_cutoff_is_reported_beside_k_10():
     outcome = train_and_evaluate(REGISTRY["pop"], {}, planted_implicit_data(), metric="hr@5")
     assert {"hr@5", "ndcg@5", "hr@10", "ndcg@10", "mrr"} <= set(outcome.val)
     assert outcome.val["hr@5"] <= outcome.val["hr@10"]
+
+
+@pytest.mark.parametrize("n_candidates", [99, 0])
+def test_ranks_scored_in_chunks_equal_ranks_of_the_whole_score_matrix(n_candidates, monkeypatch):
+    data = planted_implicit_data(n_candidates=n_candidates)
+    card = REGISTRY["mf"]
+    model = card.build(data.spec, card.defaults)
+    feed = ImplicitFeed(model, card.defaults, data)
+    rows, cand = feed.rows_of["test"], feed.candidates["test"]
+    whole = np.c_[predict(model, rows), candidate_scores(model, rows, feed.table, cand)]
+    expected = pessimistic_ranks(whole, feed.valid("test", 0, len(whole)))
+    monkeypatch.setattr(ranking, "EXPANDED_ROWS", 7 * whole.shape[1])          # chunks of 7 users
+    assert np.array_equal(feed.outputs("test"), expected)
+
+
+def test_a_user_row_with_a_non_finite_score_gets_no_rank_and_the_trial_diverges():
+    data = planted_implicit_data()
+    card = REGISTRY["mf"]
+    model = card.build(data.spec, card.defaults)
+    with torch.no_grad():
+        model.factors.table.weight[:] = float("nan")
+    feed = ImplicitFeed(model, card.defaults, data)
+    assert np.isnan(feed.outputs("val")).all()
+    with pytest.raises(TrainingDiverged):
+        feed.loop("ndcg@10", 2, None).after_epoch(1, 0.5, feed.outputs("val"), 0.0)
