@@ -161,8 +161,9 @@ class Store:
         """Keep ``row`` as the model's best weights in the study if it beats the stored ones,
         with that trial's validation and test ``outputs`` (or none) in the same transaction."""
         with self.session() as s:
+            lock_study(s, row.study_id)
             current = s.scalar(sa.select(ArtifactRow).where(ArtifactRow.study_id == row.study_id,
-                                                            ArtifactRow.model == row.model).with_for_update())
+                                                            ArtifactRow.model == row.model))
             if current is not None:
                 better = row.value > current.value if maximize else row.value < current.value
                 if not better:
@@ -190,12 +191,20 @@ class Store:
     # -- ensembles ------------------------------------------------------------------------
     def save_ensemble(self, study_id: int, result_json: str) -> None:
         with self.session() as s:
+            lock_study(s, study_id)
             s.execute(sa.delete(EnsembleRow).where(EnsembleRow.study_id == study_id))
             s.add(EnsembleRow(study_id=study_id, result_json=result_json))
 
     def ensemble(self, study_id: int) -> EnsembleRow | None:
         with self.session() as s:
             return s.get(EnsembleRow, study_id)
+
+
+def lock_study(session, study_id: int) -> None:
+    """Hold the study's row until the transaction ends, so workers replacing one of its
+    one-per-study rows (best weights, ensemble) take turns instead of inserting twice
+    (PostgreSQL; SQLite transactions are serialized already)."""
+    session.execute(sa.select(StudyRow.id).where(StudyRow.id == study_id).with_for_update())
 
 
 def loads(text: str | None) -> dict:

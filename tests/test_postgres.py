@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cli_helpers import crossboard, start_crossboard
 
 from automl.demo import demo_frame
+from storage import Store
+from storage.tables import ArtifactRow, DatasetRow, StudyRow
 
 psycopg = pytest.importorskip("psycopg")
 ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
@@ -61,3 +65,28 @@ def test_two_machines_tune_one_study_through_postgres(tmp_path, postgres_url):
         workers_seen = conn.execute("SELECT count(DISTINCT worker_id) FROM cb_trial_results").fetchone()[0]
     assert "RUNNING" not in states and "WAITING" not in states
     assert workers_seen == 2
+    assert any(r["model"] == "ensemble" for r in board)                 # lr and fm each have a best trial
+
+
+def test_workers_replacing_a_studys_best_rows_at_once_take_turns(postgres_url):
+    store = Store(postgres_url)
+    store.add_dataset(DatasetRow(id="d" * 64, name="d", filename="d.csv", file_format="csv", n_rows=1, n_cols=1,
+                                 parquet_bytes=0, schema_json="{}"), b"")
+    study = store.add_study(StudyRow(name="s", optuna_name="s", dataset_id="d" * 64, task="rating", metric="rmse",
+                                     direction="minimize", config_json="{}"))
+    start = threading.Barrier(8)
+
+    def replace(worker: int) -> None:
+        start.wait()
+        for step in range(10):
+            value = 1.0 - 0.01 * (step * 8 + worker)
+            row = ArtifactRow(study_id=study.id, model="fm", trial_number=step * 8 + worker, value=value,
+                              config_json="{}", weights=b"w", sha256="0" * 64)
+            store.save_if_best(row, maximize=False, outputs=b"o")
+            store.save_ensemble(study.id, json.dumps({"step": step, "worker": worker}))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(replace, range(8)))                  # an IntegrityError in any thread is raised here
+    [best] = store.artifacts(study.id)
+    assert best.trial_number == 79 and [r.trial_number for r in store.best_outputs(study.id)] == [79]
+    assert store.ensemble(study.id) is not None
