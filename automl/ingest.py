@@ -25,7 +25,9 @@ from automl.errors import DataError, SettingsError
 DEFAULT_MAX_MB = 500
 MAX_LIBFM_COLUMNS = 1000
 DELIMITERS = (",", "\t", ";", "|")
-DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|": "'|' (pipe)"}
+DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|": "'|' (pipe)",
+                   "\x1f": "'::' (double colon)"}
+DOUBLE_COLON, STAND_IN = "::", "\x1f"   # MovieLens 1M/10M .dat files; read with a one-character stand-in
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 LIBFM_EXTENSIONS = (".libfm", ".libsvm", ".svm")
 SNIFF_CHARS = 1 << 20
@@ -288,6 +290,8 @@ def _read_delimited(
     """Read CSV/TSV (any of the sniffed delimiters) with a header line or the given ``names``."""
     body = text.lstrip("\r\n") if text[:1] in ("\r", "\n") else text
     lines_before = text[: len(text) - len(body)].count("\n")
+    if delimiter == DOUBLE_COLON or (delimiter is None and _double_colon_separated(body[:SNIFF_CHARS])):
+        body, delimiter = body.replace(DOUBLE_COLON, STAND_IN), STAND_IN
     sample = body[:SNIFF_CHARS]
     delimiter = _choose_delimiter(name, sample, delimiter)
     first = (_csv_rows(sample, delimiter, 1) or [[]])[0]
@@ -305,7 +309,13 @@ def _read_delimited(
     frame = _parse_rows(name, payload, delimiter, columns, names is None, lines_before)
     _check_rows(name, frame)
     file_format = "tsv" if delimiter == "\t" else "csv"
-    return RawTable(frame, file_format, encoding, delimiter, notes)
+    return RawTable(frame, file_format, encoding, DOUBLE_COLON if delimiter == STAND_IN else delimiter, notes)
+
+
+def _double_colon_separated(sample: str) -> bool:
+    """Every one of the first lines holds the same, non-zero number of '::' (MovieLens .dat)."""
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    return bool(lines) and all(line.count(DOUBLE_COLON) == lines[0].count(DOUBLE_COLON) > 0 for line in lines)
 
 
 def _choose_delimiter(name: str, sample: str, wanted: str | None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -138,3 +139,36 @@ def test_launch_creates_the_study_and_the_pages_follow_it(env, monkeypatch):
     assert best["model"].tolist() == ["fm", "gbdt", "lr"]
     assert best["vs_gbdt"].tolist() == pytest.approx([0.01, 0.0, -0.01])
     assert "rank 2 of 3" in "\n".join(i.value for i in at.info)
+
+
+def test_a_headerless_ratings_tsv_is_named_saved_and_tuned_as_implicit(env, monkeypatch):
+    import automl.worker
+
+    monkeypatch.setattr(automl.worker, "launch_workers", lambda *args: [])
+    rng = np.random.default_rng(0)
+    lines = [f"{u}\t{i}\t{r}\t{881250949 + n}" for n, (u, i, r) in
+             enumerate(zip(rng.integers(1, 40, 600), rng.integers(1, 60, 600), rng.integers(1, 6, 600), strict=True))]
+    at = started()
+    at.checkbox(key="data_headerless").check().run()
+    at.text_input(key="data_names").input("user_id, item_id, rating, timestamp").run()
+    at.file_uploader[0].set_value(("u.data", "\n".join(lines).encode(), "text/tab-separated-values")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("task_"))).value == "rating"
+    at.button(key="data_save").click().run()
+    store = Store(env)
+    dataset = store.find_dataset("u")
+    assert dataset is not None and json.loads(dataset.schema_json)["task"] == "rating"
+
+    at.switch_page(PAGES["new_study"]).run()
+    at.selectbox(key="study_dataset").set_value(dataset.id).run()
+    at.selectbox(key=f"study_task_{dataset.id}").set_value("implicit").run()
+    assert at.selectbox(key="study_metric_implicit").options[:2] == ["ndcg@10", "hr@10"]
+    at.button(key="models_none").click().run()
+    at.checkbox(key="model_mf").check()
+    at.checkbox(key="model_pop").check().run()
+    at.button(key="study_launch").click().run()
+    assert not at.exception, at.exception
+    (study,) = store.studies()
+    assert (study.task, study.metric) == ("implicit", "ndcg@10")
+    assert set(json.loads(study.config_json)["models"]) == {"pop", "mf"}

@@ -51,6 +51,16 @@ def test_sniffs_delimiters(delimiter):
     assert raw.frame["click"].tolist() == [0, 1, 1]
 
 
+@pytest.mark.parametrize("delimiter", [None, "::"])
+def test_movielens_double_colon_files_are_read(delimiter):
+    data = b"1::1193::5::978300760\n1::661::3::978302109\n2::3068::4::978299000\n"
+    raw = read_table(data, "ratings.dat", names=["user_id", "item_id", "rating", "timestamp"], delimiter=delimiter)
+    assert raw.delimiter == "::" and raw.frame.shape == (3, 4)
+    assert raw.frame["item_id"].tolist() == [1193, 661, 3068] and raw.frame["rating"].tolist() == [5, 3, 4]
+    titles = read_table(b"id::title::genres\n1::Toy Story (1995)::Animation|Comedy\n2::Heat: A Tale::Crime\n", "m.dat")
+    assert titles.frame["title"].tolist() == ["Toy Story (1995)", "Heat: A Tale"]     # one ':' stays text
+
+
 def test_headerless_file_with_names_keeps_first_line_as_data():
     data = b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n"
     raw = read_table(data, "u.data", names=["user_id", "item_id", "rating", "timestamp"])

@@ -13,9 +13,9 @@ from automl.schema import ROLES, TASKS, Schema
 from automl.validation import validate
 from ui import common
 
-FILE_TYPES = ["csv", "tsv", "txt", "parquet", "pq", "libfm", "libsvm", "svm"]
+FILE_TYPES = ["csv", "tsv", "txt", "data", "dat", "parquet", "pq", "libfm", "libsvm", "svm"]   # + MovieLens
 DELIMITERS = {"auto-detect": None, "comma ,": ",", "tab": "\t", "semicolon ;": ";", "pipe |": "|",
-              "space": " "}
+              "space": " ", "double colon ::": "::"}
 PREVIEW_ROWS = 20
 
 
@@ -94,7 +94,8 @@ def save_form(inspection: datasets.Inspection, schema: Schema) -> None:
 
 def upload_section() -> None:
     upload = st.file_uploader("Upload an interaction table", type=FILE_TYPES, key="data_upload",
-                              help="CSV/TSV/TXT with a header line (or names below), Parquet, or libFM/libSVM.")
+                              help="CSV/TSV/TXT (also MovieLens .data and '::'-separated .dat) with a header "
+                                   "line (or names below), Parquet, or libFM/libSVM.")
     delimiter, names, label = reading_options()
     if upload is None:
         st.caption("Or use the bundled demo dataset, already listed below.")
