@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from synth_cf import implicit_data, implicit_log_frame, planted_implicit_data
 
+from automl import ranking
 from automl.implicit import leave_one_out, positive_rows, sample_candidates
 from automl.implicit_fit import ImplicitFeed
 from automl.inference import infer_schema
 from automl.negatives import ItemTable, NegativeSampler
-from automl import ranking
 from automl.ranking import candidate_scores, hit_rate, mrr, ndcg, pessimistic_ranks, ranking_metrics
 from automl.splits import TEST, TRAIN, VAL
 from automl.train import TrainingDiverged, predict, train_and_evaluate
