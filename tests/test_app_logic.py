@@ -172,3 +172,29 @@ def test_a_headerless_ratings_tsv_is_named_saved_and_tuned_as_implicit(env, monk
     (study,) = store.studies()
     assert (study.task, study.metric) == ("implicit", "ndcg@10")
     assert set(json.loads(study.config_json)["models"]) == {"pop", "mf"}
+
+
+def test_the_leaderboard_sets_the_ensemble_beside_the_best_single_model(env, monkeypatch):
+    import automl.worker
+
+    monkeypatch.setattr(automl.worker, "launch_workers", lambda *args: [])
+    at = started("new_study")
+    at.button(key="models_none").click().run()
+    at.checkbox(key="model_lr").check()
+    at.checkbox(key="model_fm").check().run()
+    at.button(key="study_launch").click().run()
+    store = Store(env)
+    (study,) = store.studies()
+    for number, (model, auc) in enumerate([("lr", 0.70), ("fm", 0.74)]):
+        store.save_result(TrialResultRow(
+            study_id=study.id, trial_number=number, model=model, state="COMPLETE", params_json="{}",
+            val_json=json.dumps({"auc": auc, "logloss": 0.5}), test_json=json.dumps({"auc": auc, "logloss": 0.5}),
+            epochs=2, train_seconds=1.0, n_params=10))
+    store.save_ensemble(study.id, json.dumps({"weights": {"fm": 0.75, "lr": 0.25}, "trials": {"fm": 1, "lr": 0},
+                                              "val": {"auc": 0.76, "logloss": 0.48},
+                                              "test": {"auc": 0.755, "logloss": 0.49}, "rounds": 4}))
+    at.switch_page(PAGES["leaderboard"]).run()
+    assert not at.exception, at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Ensemble, test auc"] == "0.7550" and shown["Best single model (fm), test auc"] == "0.7400"
+    assert "fm 75% (trial 1), lr 25% (trial 0)" in texts(at)
