@@ -55,7 +55,7 @@ def test_three_workers_share_sqlite_without_lock_errors(home, dataset, store):
 
 def test_a_worker_killed_mid_trial_leaves_no_trial_running(home, dataset, store):
     tune = start_crossboard(home, "tune", dataset, "--models", "deepfm", "--trials", "6", "--workers", "2",
-                            "--epochs", "4", "--patience", "9", "--pruner", "none", "--name", "kill",
+                            "--epochs", "40", "--patience", "99", "--pruner", "none", "--name", "kill",
                             CROSSBOARD_HEARTBEAT_S="1", CROSSBOARD_GRACE_S="3")
     victim = None
     deadline = time.time() + 180
