@@ -43,6 +43,14 @@ class AutoRec(RecModel):
             self.register_buffer(name, torch.zeros(size, dtype=dtype))
         self.register_buffer("stats", torch.tensor([spec.label_mean, spec.label_mean, spec.label_mean]))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Stored weights carry the training ratings, whose count a fresh model cannot know:
+        size the rating buffers to the stored ones before loading."""
+        for name in ("cols", "ratings"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def training_data(self, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Store ``rows``' ratings as compressed matrix rows (a pair rated twice keeps its last
         rating); -> the row indices with a rating."""

@@ -11,7 +11,8 @@ import torch
 from synth import history_rating_data, planted_ctr_data, planted_history_data, planted_rating_data
 from synth_cf import small_implicit_data
 
-from automl.train import train_and_evaluate
+from automl.implicit_fit import ImplicitFeed
+from automl.train import predict, train_and_evaluate
 from models import REGISTRY
 from models.card import ScopedTrial, search_options
 
@@ -109,3 +110,19 @@ def test_numeric_mode_is_searched_only_where_the_data_has_numeric_columns(name):
                                                with_numeric)
     assert "numeric_mode" not in card.search_space(ScopedTrial(optuna.trial.FixedTrial(card.enqueue_params()), name),
                                                    without)
+
+
+@pytest.mark.parametrize("name", [n for n, c in REGISTRY.items() if c.kind == "torch"])
+def test_stored_weights_load_into_a_fresh_model_and_predict_the_same(name):
+    card = REGISTRY[name]
+    task = home_task(card)
+    data = data_for(task, card)
+    params = {**card.defaults, **FAST}
+    outcome = train_and_evaluate(card, params, data, metric=STUDY_METRIC[task], max_epochs=1, patience=1)
+    fresh = card.build(data.spec, params)
+    fresh.load_state_dict(outcome.state_dict)
+    if task == "implicit":
+        again = ImplicitFeed(fresh, params, data).outputs("val")
+    else:
+        again = predict(fresh, data.splits["val"])
+    np.testing.assert_allclose(again, outcome.outputs["val"], rtol=1e-5, atol=1e-6)
