@@ -78,7 +78,11 @@ def table(records: list[dict], metric_names: tuple[str, ...]) -> pd.DataFrame:
                     "latency_ms_per_1k": r["latency_ms_per_1k"], "device": r["device"], "reason": r["reason"],
                     "notes": ", ".join(f"{k}={short(v)}" for k, v in r.get("notes", {}).items())})
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for column in ("trial", "epochs", "n_params"):      # whole numbers, blank where a row has none
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def short(value) -> str:
