@@ -82,7 +82,7 @@ def greedy_bag(candidates: dict[str, np.ndarray], score: Callable[[np.ndarray], 
         name = max(scores, key=lambda n: (scores[n], -list(candidates).index(n)))
         bag[name] += 1
         total = total + candidates[name]
-        if scores[name] > best_score:
+        if scores[name] > best_score or not best_bag:       # the first pick stands even if unscorable
             best_bag, best_score = Counter(bag), scores[name]
     return best_bag
 

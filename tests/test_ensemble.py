@@ -101,3 +101,8 @@ def test_no_ensemble_until_two_models_have_outputs_and_deleting_the_study_remove
     assert ensemble.refresh(store, study, data) is not None
     store.delete_study(study.id)
     assert store.best_outputs(study.id) == [] and store.ensemble(study.id) is None
+
+
+def test_a_validation_metric_that_is_undefined_everywhere_still_gives_a_bag():
+    bag = ensemble.greedy_bag({"a": np.zeros(3), "b": np.ones(3)}, lambda mean: -np.inf, rounds=3)
+    assert bag.total() == 1
