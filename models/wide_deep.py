@@ -6,13 +6,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.base import RecModel, numeric_inputs, output_bias
+from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.cross_product import CrossProductWeights
-from models.layers.embedding import FieldEmbedding, FirstOrder
 from models.layers.mlp import MLP
-from models.layers.stacking import stack, stacked_dim
+from models.layers.stacking import stack
 from models.spec import DataSpec
 
 MAX_AUTO_CROSSES = 10
@@ -28,13 +27,10 @@ def chosen_pairs(spec: DataSpec, params: dict) -> list[tuple[int, int]]:
 class WideDeep(RecModel):
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        use_buckets, self.use_raw = numeric_inputs(params)
-        dim = params["embed_dim"]
-        self.wide = FirstOrder(spec, use_buckets, self.use_raw, output_bias(spec))
+        inputs = field_inputs(spec, params, linear=True)
+        self.wide, self.embedding, self.use_raw = inputs.linear, inputs.embedding, inputs.use_raw
         self.crosses = CrossProductWeights([f.cardinality for f in spec.fields], chosen_pairs(spec, params))
-        self.embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
-        in_dim = stacked_dim(self.embedding.n_fields, dim, len(spec.numeric), self.use_raw)
-        self.dnn = MLP(in_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
+        self.dnn = MLP(inputs.width, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
         self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
 
     def parts(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
