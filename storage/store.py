@@ -91,11 +91,14 @@ class Store:
 
     def put_split(self, row: SplitRow) -> SplitRow:
         """Store a split unless another worker stored it first; returns the stored one."""
-        with self.session() as s:
-            existing = s.get(SplitRow, (row.dataset_id, row.key))
-            if existing is not None:
-                return existing
-            s.add(row)
+        try:
+            with self.session() as s:
+                existing = s.get(SplitRow, (row.dataset_id, row.key))
+                if existing is not None:
+                    return existing
+                s.add(row)
+        except sa.exc.IntegrityError:      # another worker stored it between our read and our write
+            return self.get_split(row.dataset_id, row.key)
         return row
 
     # -- studies --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from cli_helpers import crossboard, start_crossboard
 
 from automl.demo import demo_frame
 from storage import Store
-from storage.tables import ArtifactRow, DatasetRow, StudyRow
+from storage.tables import ArtifactRow, DatasetRow, SplitRow, StudyRow
 
 psycopg = pytest.importorskip("psycopg")
 ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
@@ -90,3 +90,19 @@ def test_workers_replacing_a_studys_best_rows_at_once_take_turns(postgres_url):
     [best] = store.artifacts(study.id)
     assert best.trial_number == 79 and [r.trial_number for r in store.best_outputs(study.id)] == [79]
     assert store.ensemble(study.id) is not None
+
+
+def test_workers_storing_a_split_at_once_all_get_the_first_one(postgres_url):
+    store = Store(postgres_url)
+    store.add_dataset(DatasetRow(id="d" * 64, name="d", filename="d.csv", file_format="csv", n_rows=1, n_cols=1,
+                                 parquet_bytes=0, schema_json="{}"), b"")
+    start = threading.Barrier(8)
+
+    def put(worker: int) -> bytes:
+        start.wait()
+        return store.put_split(SplitRow(dataset_id="d" * 64, key="k", method=f"m{worker}", counts_json="{}",
+                                        data=bytes([worker]))).data
+
+    with ThreadPoolExecutor(8) as pool:
+        stored = list(pool.map(put, range(8)))             # an IntegrityError in any thread is raised here
+    assert len(set(stored)) == 1 and stored[0] == store.get_split("d" * 64, "k").data
