@@ -88,9 +88,10 @@ class Objective:
             trial.set_user_attr(f"test_{key}", metric_value)
         trial.set_user_attr("n_params", outcome.n_params)
         self._save(trial, name, params, state, outcome=outcome, reason=reason)
-        if state == "COMPLETE" and outcome.state_dict:
-            if self._keep_if_best(trial.number, name, params, value, outcome):
-                ensemble.refresh(self.store, self.study, self.data)
+        best_so_far = state == "COMPLETE" and outcome.state_dict and self._keep_if_best(
+            trial.number, name, params, value, outcome)
+        if best_so_far:
+            ensemble.refresh(self.store, self.study, self.data)
         if outcome.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {outcome.epochs}")
         return value
