@@ -174,7 +174,7 @@ def run_implicit(args) -> dict:
     log(f"implicit: {len(data.splits['train']['label']):,} training positives, "
         f"{len(data.splits['test']['label']):,} users held out")
     results = {}
-    for label, name, fixed in IMPLICIT_RUNS:
+    for label, name, fixed in [run for run in IMPLICIT_RUNS if run[1] in (args.models or [run[1]])]:
         log(f"implicit: tuning {label} ({args.implicit_seconds:.0f}s)")
         results[label] = tune(REGISTRY[name], fixed, data, "ndcg@10", args.implicit_seconds, args)
         results[label].pop("outputs")
@@ -215,7 +215,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--implicit-seconds", type=float, default=60, help="implicit budget per model")
     parser.add_argument("--max-trials", type=int, default=30)
     parser.add_argument("--models", type=lambda text: text.split(","), default=None,
-                        help="comma-separated rating models (default: every rating-capable model)")
+                        help="comma-separated models to run (default: every rating-capable model; on implicit, "
+                             "the models of IMPLICIT_RUNS)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--val-share", type=float, default=0.05)
