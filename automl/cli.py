@@ -14,7 +14,7 @@ from pathlib import Path
 
 from automl import datasets
 from automl.errors import CrossBoardError, SettingsError
-from automl.schema import METRICS, ROLES, TASKS
+from automl.schema import METRICS, ROLES, TASKS, Schema
 from storage import Store, default_home, resolve_url
 
 POLL_S = 1.0
@@ -44,6 +44,9 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
     width = max(len(c.name) for c in schema.columns)
     for c in schema.columns:
         print(f"  {c.name:<{width}}  {c.role:<11}  {c.reason}")
+    stored = Schema.from_json(row.schema_json)
+    if stored.item_history:
+        print(f"  behavior history: {stored.item_history!r} lists past item ids (DIN, DIEN and BST read it)")
     return 0
 
 

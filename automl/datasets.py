@@ -6,12 +6,13 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from automl.errors import DataError, NotFoundError
+from automl.history import item_history_column
 from automl.inference import infer_schema
 from automl.ingest import RawTable, read_table
 from automl.schema import Schema
@@ -66,6 +67,7 @@ def save(store: Store, inspection: Inspection, schema: Schema | None = None, nam
     """Validate ``schema`` (default: the inferred one) and store the dataset atomically."""
     schema = schema or inspection.schema
     validate(inspection.raw.frame, schema, inspection.filename)
+    schema = replace(schema, item_history=item_history_column(inspection.raw.frame, schema))
     name = unique_name(store, name or Path(inspection.filename).stem or "dataset")
     frame = inspection.raw.frame
     row = DatasetRow(id=inspection.digest, name=name, filename=inspection.filename,

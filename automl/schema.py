@@ -46,6 +46,9 @@ class Schema:
     columns: list[ColumnInfo]
     # For ``ctr``: the label value (as text) that means a positive event, e.g. "1", "+1", "yes".
     positive_label: str | None = None
+    # The sequence column that lists past item ids (``automl.history.item_history_column``), found
+    # when the dataset is saved: it lets the history models run without a timestamp.
+    item_history: str | None = None
 
     @property
     def label(self) -> str | None:

@@ -53,7 +53,7 @@ def schema_inputs(schema: Schema) -> set[str]:
     for role in ("user", "item", "sequence", "timestamp"):
         if schema.names(role):
             have.add(role)
-    if {"user", "item", "timestamp"} <= have or "sequence" in have:
+    if {"user", "item", "timestamp"} <= have or schema.item_history in schema.names("sequence"):
         have.add("history")
     return have
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from automl import datasets
 from automl.demo import DEMO_NAME, demo_frame, ensure_demo
 from automl.errors import DataError
+from automl.schema import Schema
+from automl.study import model_availability
 from storage import Store
 
 BAD_UPLOADS = {
@@ -73,3 +76,18 @@ def test_a_schema_problem_is_reported_for_the_user_to_fix_before_saving(store):
         datasets.save(store, inspection)
     fixed = inspection.schema.with_roles({"click": "label", "done": "ignore"})
     assert datasets.save(store, inspection, fixed).n_rows == 60
+
+
+def test_history_models_are_offered_only_where_a_history_can_be_built(store):
+    rng = np.random.default_rng(0)
+    items = rng.integers(0, 30, 300)
+    base = pd.DataFrame({"user_id": rng.integers(0, 20, 300), "item_id": items, "click": rng.integers(0, 2, 300),
+                         "tags": ["|".join(f"t{k}" for k in rng.integers(0, 9, 3)) for _ in range(300)]})
+    with_ids = base.assign(clicked_items=["|".join(str(k) for k in rng.integers(0, 30, 4)) for _ in range(300)])
+    tags_only = datasets.save(store, datasets.inspect(base.to_csv(index=False).encode(), "tags.csv"))
+    item_ids = datasets.save(store, datasets.inspect(with_ids.to_csv(index=False).encode(), "ids.csv"))
+    assert Schema.from_json(tags_only.schema_json).item_history is None
+    assert Schema.from_json(item_ids.schema_json).item_history == "clicked_items"
+    offered = {row.name: model_availability(Schema.from_json(row.schema_json)) for row in (tags_only, item_ids)}
+    assert offered["ids"]["din"] is None and offered["ids"]["bst"] is None
+    assert "behavior history" in offered["tags"]["din"] and offered["tags"]["deepfm"] is None
