@@ -88,9 +88,8 @@ class Objective:
             trial.set_user_attr(f"test_{key}", metric_value)
         trial.set_user_attr("n_params", outcome.n_params)
         self._save(trial, name, params, state, outcome=outcome, reason=reason)
-        best_so_far = state == "COMPLETE" and outcome.state_dict and self._keep_if_best(
-            trial.number, name, params, value, outcome)
-        if best_so_far:
+        keepable = outcome.state_dict or ensemble.keeps_outputs(self.spec.task, outcome.outputs)
+        if state == "COMPLETE" and keepable and self._keep_if_best(trial.number, name, params, value, outcome):
             ensemble.refresh(self.store, self.study, self.data)
         if outcome.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {outcome.epochs}")
@@ -109,12 +108,14 @@ class Objective:
         self.store.save_result(row)
 
     def _keep_if_best(self, number: int, model: str, params: dict, value: float, outcome: TrialOutcome) -> bool:
-        """Store the trial's weights (and outputs, for ensembles) if it is the model's best so far."""
-        weights = save_safetensors(outcome.state_dict)
+        """Store the trial's weights (and outputs, for ensembles) if it is the model's best so far.
+        Tree ensembles keep their outputs only: their fitted state is not stored (never pickle)."""
+        weights = save_safetensors(outcome.state_dict) if outcome.state_dict else b""
         outputs = (ensemble.encode_outputs(outcome.outputs)
                    if ensemble.keeps_outputs(self.spec.task, outcome.outputs) else None)
         config = {"model": model, "params": params, "trial": number, "metric": self.study.metric,
                   "value": value, "spec": spec_to_dict(self.spec)}
         row = ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,
-                          config_json=json.dumps(config), weights=weights, sha256=hashlib.sha256(weights).hexdigest())
+                          config_json=json.dumps(config), weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
+                          weights_format="safetensors" if outcome.state_dict else "none")
         return self.store.save_if_best(row, maximize=self.study.direction == "maximize", outputs=outputs)

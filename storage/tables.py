@@ -116,7 +116,8 @@ class TrialResultRow(Base):
 
 
 class ArtifactRow(Base):
-    """Best weights of one model in one study: safetensors bytes plus a JSON config. Never pickle."""
+    """Best weights of one model in one study: safetensors bytes plus a JSON config. Never pickle:
+    a model whose state safetensors cannot hold (GBDT's trees) has empty weights, format "none"."""
 
     __tablename__ = "cb_artifacts"
     __table_args__ = (sa.UniqueConstraint("study_id", "model"),)

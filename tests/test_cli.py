@@ -11,6 +11,7 @@ import pytest
 from cli_helpers import crossboard
 
 from automl.demo import demo_frame
+from storage import Store
 
 
 def unfamiliar(n_rows: int = 3000) -> pd.DataFrame:
@@ -43,6 +44,10 @@ def test_ingest_tune_leaderboard_end_to_end(home, tmp_path):
     best_lr = max(r["val"]["auc"] for r in done if r["model"] == "lr")
     assert best["model"] != "lr" and best["val"]["auc"] > best_lr + 0.02
     assert set(best["test"]) == {"auc", "gauc", "logloss"} and 0.5 < best["test"]["auc"] <= 1
+    study = Store().find_study("e2e")                # every model's best outputs, GBDT's included
+    assert {r.model for r in Store().best_outputs(study.id)} == {"lr", "fm", "deepfm", "gbdt"}
+    blend = records[-1]
+    assert blend["model"] == "ensemble" and blend["val"]["auc"] >= best["val"]["auc"]
 
     csv = crossboard(home, "leaderboard", "e2e", "--format", "csv")
     assert csv.stdout.splitlines()[0].startswith("trial,model,state,val_auc")
