@@ -110,12 +110,17 @@ def select(task: str, metric: str, members: dict[str, dict[str, np.ndarray]], la
     return bag, scored("val"), scored("test")
 
 
+def targets(data: EncodedData) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """(labels, users for GAUC) of the validation and test splits, what ``select`` scores against."""
+    return ({s: data.splits[s]["label"].cpu().numpy().astype(np.float64) for s in SPLITS},
+            {s: user_ids(data.splits[s], data.spec) for s in SPLITS})
+
+
 def refresh(store: Store, study: StudyRow, data: EncodedData) -> Ensemble | None:
     """Rebuild and store the study's ensemble from its models' stored best outputs (two at least)."""
     if data.spec.task not in ENSEMBLE_TASKS:
         return None
-    labels = {s: data.splits[s]["label"].cpu().numpy().astype(np.float64) for s in SPLITS}
-    users = {s: user_ids(data.splits[s], data.spec) for s in SPLITS}
+    labels, users = targets(data)
     rows = store.best_outputs(study.id)
     members = {r.model: decode_outputs(r.outputs) for r in rows}
     members = {name: m for name, m in members.items() if all(len(m[s]) == len(labels[s]) for s in SPLITS)}

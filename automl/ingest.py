@@ -25,9 +25,9 @@ from automl.errors import DataError, SettingsError
 DEFAULT_MAX_MB = 500
 MAX_LIBFM_COLUMNS = 1000
 DELIMITERS = (",", "\t", ";", "|")
-DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|": "'|' (pipe)",
-                   "\x1f": "'::' (double colon)"}
 DOUBLE_COLON, STAND_IN = "::", "\x1f"   # MovieLens 1M/10M .dat files; read with a one-character stand-in
+DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|": "'|' (pipe)",
+                   STAND_IN: "'::' (double colon)"}
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 LIBFM_EXTENSIONS = (".libfm", ".libsvm", ".svm")
 SNIFF_CHARS = 1 << 20

@@ -88,8 +88,7 @@ class Objective:
             trial.set_user_attr(f"test_{key}", metric_value)
         trial.set_user_attr("n_params", outcome.n_params)
         self._save(trial, name, params, state, outcome=outcome, reason=reason)
-        keepable = outcome.state_dict or ensemble.keeps_outputs(self.spec.task, outcome.outputs)
-        if state == "COMPLETE" and keepable and self._keep_if_best(trial.number, name, params, value, outcome):
+        if state == "COMPLETE" and self._keep_if_best(trial.number, name, params, value, outcome):
             ensemble.refresh(self.store, self.study, self.data)
         if outcome.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {outcome.epochs}")
@@ -108,11 +107,14 @@ class Objective:
         self.store.save_result(row)
 
     def _keep_if_best(self, number: int, model: str, params: dict, value: float, outcome: TrialOutcome) -> bool:
-        """Store the trial's weights (and outputs, for ensembles) if it is the model's best so far.
-        Tree ensembles keep their outputs only: their fitted state is not stored (never pickle)."""
-        weights = save_safetensors(outcome.state_dict) if outcome.state_dict else b""
+        """Store the trial's weights (and outputs, for ensembles) if it is the model's best so far;
+        -> whether it was. Tree ensembles keep their outputs only: their fitted state is not stored
+        (never pickle)."""
         outputs = (ensemble.encode_outputs(outcome.outputs)
                    if ensemble.keeps_outputs(self.spec.task, outcome.outputs) else None)
+        if not outcome.state_dict and outputs is None:
+            return False
+        weights = save_safetensors(outcome.state_dict) if outcome.state_dict else b""
         config = {"model": model, "params": params, "trial": number, "metric": self.study.metric,
                   "value": value, "spec": spec_to_dict(self.spec)}
         row = ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,

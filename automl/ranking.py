@@ -1,8 +1,8 @@
 """Top-K ranking metrics, and a model's scores for each held-out row against its candidates.
 
-Scores come as matrices ``scores`` [U, 1 + C] (a chunk of users at a time when ranking a split):
-column 0 the held-out item of user row u, columns 1.. its C candidates; ``valid`` [U, C] marks the candidates that count (False for
-padding and, in full-corpus ranking, for the user's other known items). Ties are ranked
+Scores come as matrices ``scores`` [U, 1 + C], a chunk of users at a time: column 0 the held-out
+item of user row u, columns 1.. its C candidates; ``valid`` [U, C] marks the candidates that count
+(False for padding and, in full-corpus ranking, for the user's other known items). Ties are ranked
 pessimistically: the held-out item's rank is 1 + the number of valid candidates scoring >= it,
 so a model that scores everything alike gets no credit.
 
@@ -63,14 +63,6 @@ def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = (DEFAULT_K,)) -> di
     return out
 
 
-def candidate_scores(model, rows: dict[str, torch.Tensor], table: ItemTable,
-                     candidates: torch.Tensor | None) -> np.ndarray:
-    """float64 [U, C]: the model's score of each user row (``rows``, U rows) with each of its
-    candidate items (``candidates`` [U, C] item codes; None = every item 1..I-1)."""
-    parts = [scores for _, scores in scored_chunks(model, rows, table, candidates)]
-    return np.concatenate(parts) if parts else np.zeros((0, candidate_width(table, candidates)))
-
-
 def held_out_ranks(model, rows: dict[str, torch.Tensor], table: ItemTable, candidates: torch.Tensor | None,
                    valid: Callable[[int, int], np.ndarray]) -> np.ndarray:
     """float64 [U]: the pessimistic rank of each user row's held-out item among its candidates
@@ -95,8 +87,9 @@ def candidate_width(table: ItemTable, candidates: torch.Tensor | None) -> int:
 @torch.inference_mode()
 def scored_chunks(model, rows: dict[str, torch.Tensor], table: ItemTable,
                   candidates: torch.Tensor | None) -> Iterator[tuple[int, np.ndarray]]:
-    """(first user row, float64 [n, C] scores) for chunks of about EXPANDED_ROWS (user, candidate)
-    pairs. A model with ``item_vectors(item_codes) -> [I, d]`` and ``score_items(rows, vectors,
+    """(first user row, float64 [n, C] scores of those user rows with each of their candidate items)
+    for chunks of about EXPANDED_ROWS (user, candidate) pairs; ``candidates`` [U, C] item codes, None
+    = every item 1..I-1. A model with ``item_vectors(item_codes) -> [I, d]`` and ``score_items(rows, vectors,
     candidates) -> [U, C]`` (the two-tower model) embeds every item once per call; any other model
     scores the candidate rows built by ``ItemTable.rows_for``."""
     model.eval()

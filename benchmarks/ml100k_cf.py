@@ -31,7 +31,7 @@ import optuna
 import pandas as pd
 import torch
 
-from automl.ensemble import select
+from automl.ensemble import select, targets
 from automl.features import EncodedData, encode
 from automl.implicit import encode_implicit, positive_rows
 from automl.inference import infer_schema
@@ -147,10 +147,9 @@ def tune(card, fixed: dict, data: EncodedData, metric: str, seconds: float, args
 def blend(results: dict, data: EncodedData, metric: str) -> dict | None:
     """The ensemble CrossBoard's studies build (``automl.ensemble``) over each model's best trial."""
     members = {name: r.pop("outputs") for name, r in results.items() if r.get("outputs") is not None}
-    labels = {s: data.splits[s]["label"].cpu().numpy().astype(np.float64) for s in ("val", "test")}
     if len(members) < 2:
         return None
-    bag, val, test = select(data.spec.task, metric, members, labels, {"val": None, "test": None})
+    bag, val, test = select(data.spec.task, metric, members, *targets(data))
     return {"weights": {n: c / bag.total() for n, c in bag.most_common()}, "val": val, "test": test}
 
 

@@ -185,7 +185,6 @@ class Store:
         with self.session() as s:
             return list(s.scalars(sa.select(ArtifactRow).where(ArtifactRow.study_id == study_id)))
 
-
     def best_outputs(self, study_id: int) -> list[BestOutputsRow]:
         with self.session() as s:
             return list(s.scalars(sa.select(BestOutputsRow).where(BestOutputsRow.study_id == study_id)

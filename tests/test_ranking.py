@@ -17,7 +17,7 @@ from automl.implicit import leave_one_out, positive_rows, sample_candidates
 from automl.implicit_fit import ImplicitFeed
 from automl.inference import infer_schema
 from automl.negatives import ItemTable, NegativeSampler
-from automl.ranking import candidate_scores, hit_rate, mrr, ndcg, pessimistic_ranks, ranking_metrics
+from automl.ranking import hit_rate, mrr, ndcg, pessimistic_ranks, ranking_metrics, scored_chunks
 from automl.splits import TEST, TRAIN, VAL
 from automl.train import TrainingDiverged, predict, train_and_evaluate
 from models import REGISTRY
@@ -142,6 +142,11 @@ def test_training_negatives_avoid_the_users_positives_and_copy_the_user_side():
 
 
 # --- evaluation -------------------------------------------------------------------------------------------
+
+
+def candidate_scores(model, rows, table, candidates) -> np.ndarray:
+    """float64 [U, C]: every chunk's scores, stacked."""
+    return np.concatenate([scores for _, scores in scored_chunks(model, rows, table, candidates)])
 
 
 def test_two_tower_scores_candidates_like_the_rows_built_for_them():
