@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from automl.demo import DEMO_NAME, ensure_demo
+from automl.data.demo import DEMO_NAME, ensure_demo
 from automl.errors import CrossBoardError
 from storage.db import resolve_url
 from ui import common

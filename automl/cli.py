@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-from automl import datasets
-from automl.errors import CrossBoardError, SettingsError
-from automl.schema import METRICS, ROLES, TASKS, Schema
+from automl.data import datasets
+from automl.data.schema import METRICS, ROLES, TASKS, Schema
+from automl.errors import CrossBoardError, NotFoundError, SettingsError
+from automl.features.topk_split import DEFAULT_CANDIDATES
+from automl.search.config import PRUNERS, StudyConfig
 from storage import Store, default_home, resolve_url
 
 POLL_S = 1.0
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"     # the Streamlit entry point beside the engine
 
 
 def parse_roles(items: list[str]) -> dict[str, str]:
@@ -50,9 +53,7 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
     return 0
 
 
-def study_config(args):
-    from automl.study import StudyConfig
-
+def study_config(args) -> StudyConfig:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     pairs = [p.split("*") for p in args.cross] if args.cross else []
     return StudyConfig(models=models or [], n_trials=args.trials, minutes=args.minutes, workers=args.workers,
@@ -61,13 +62,14 @@ def study_config(args):
 
 
 def cmd_tune(args, store: Store, home: Path) -> int:
-    from automl.progress import study_progress
-    from automl.study import create_study, model_availability
-    from automl.worker import launch_workers
+    from automl.reporting.progress import study_progress
+    from automl.search.capabilities import model_availability
+    from automl.search.control import launch_workers, request_stop
+    from automl.search.study import create_study
 
     dataset = datasets.get_dataset(store, args.dataset)
     if args.trials is None and args.minutes is None:
-        args.trials = 20
+        args.trials = StudyConfig.n_trials
     config = study_config(args)
     if not config.models:
         schema = datasets.schema_of(dataset)
@@ -89,7 +91,7 @@ def cmd_tune(args, store: Store, home: Path) -> int:
             time.sleep(POLL_S)
     except KeyboardInterrupt:
         print("stopping after the current trials…", flush=True)
-        store.update_study(study.id, stop_requested=True)
+        request_stop(store, study)
         for p in procs:
             p.wait()
     progress = study_progress(store, study)
@@ -102,11 +104,11 @@ def cmd_tune(args, store: Store, home: Path) -> int:
 
 
 def print_leaderboard(store: Store, study, fmt: str) -> None:
-    from automl.leaderboard import ensemble_record, ranked, table, to_json, trial_records
+    from automl.reporting.leaderboard import read_leaderboard, table, to_json
 
-    records = ranked(trial_records(store, study), study.metric)
-    blend = ensemble_record(store, study)
-    shown = records + ([blend] if blend else [])
+    board = read_leaderboard(store, study)
+    blend = board.ensemble
+    shown = board.trials + ([blend] if blend else [])
     if fmt == "json":
         print(to_json(shown))
         return
@@ -129,8 +131,6 @@ def cmd_leaderboard(args, store: Store, home: Path) -> int:
 
 
 def find_study(store: Store, ref: str):
-    from automl.errors import NotFoundError
-
     study = store.find_study(ref)
     if study is None:
         known = ", ".join(s.name for s in store.studies()) or "none yet (use `crossboard tune DATASET`)"
@@ -139,14 +139,16 @@ def find_study(store: Store, ref: str):
 
 
 def cmd_worker(args, store: Store, home: Path) -> int:
-    from automl.worker import run_worker
+    from automl.search.worker import run_worker
 
     return run_worker(store, find_study(store, args.study).id, home)
 
 
 def cmd_stop(args, store: Store, home: Path) -> int:
+    from automl.search.control import request_stop
+
     study = find_study(store, args.study)
-    store.update_study(study.id, stop_requested=True)
+    request_stop(store, study)
     print(f"stop requested for {study.name!r}: workers end after their current trial")
     return 0
 
@@ -173,16 +175,14 @@ def cmd_datasets(args, store: Store, home: Path) -> int:
 
 def max_upload_mb() -> int:
     """The upload cap in MB, the same for the browser and for ingestion."""
-    from automl.ingest import DEFAULT_MAX_MB
+    from automl.data.read import DEFAULT_MAX_MB
 
     return int(float(os.environ.get("CROSSBOARD_MAX_UPLOAD_MB", DEFAULT_MAX_MB)))
 
 
 def cmd_app(args, store: Store, home: Path) -> int:
-    import app
-
     env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": store.url}
-    command = [sys.executable, "-m", "streamlit", "run", app.__file__, "--server.port", str(args.port),
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(args.port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.maxUploadSize", str(max_upload_mb()), "--client.toolbarMode", "minimal"]
     print(f"CrossBoard on http://localhost:{args.port}  (data in {home})", flush=True)
@@ -213,15 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="comma-separated model names (default: every available model)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None)
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=StudyConfig.workers,
                    help="local worker processes; 0 creates the study for `crossboard worker` to join")
-    p.add_argument("--epochs", type=int, default=10, help="maximum epochs per trial")
-    p.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
-    p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=StudyConfig.max_epochs, help="maximum epochs per trial")
+    p.add_argument("--patience", type=int, default=StudyConfig.patience,
+                   help="epochs without improvement before stopping")
+    p.add_argument("--pruner", default=StudyConfig.pruner, choices=PRUNERS)
+    p.add_argument("--seed", type=int, default=StudyConfig.seed)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     p.add_argument("--cross", action="append", metavar="COL_A*COL_B", help="a column pair for Wide & Deep to cross")
-    p.add_argument("--candidates", type=int, default=99,
+    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
                    help="implicit: sampled unseen items ranked with each held-out item (0 = the full item corpus)")
     p.add_argument("--name", help="study name (default: dataset name and time)")
     p.set_defaults(func=cmd_tune)

@@ -15,3 +15,8 @@ class SettingsError(CrossBoardError):
 
 class NotFoundError(CrossBoardError):
     """A dataset or study named by the user does not exist."""
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters (an ellipsis marks the cut), for quoting a value in a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -4,13 +4,13 @@ budget on the real Frappe data, next to DeepCTR-Torch's counterparts with their 
 Data: the NFM/AFM libFM split of Frappe (= BARS Frappe_x1) in ``shared/data/frappe/``; the train file
 is missing there, so this benchmark trains on a stratified 80% of ``frappe.validation.libfm``,
 validates on the other 20% and tests on ``frappe.test.libfm``. Both files go through CrossBoard's
-own ingestion (``automl.ingest.read_table`` -> ``automl.inference.infer_schema``) and encoding
+own ingestion (``automl.data.read.read_table`` -> ``automl.data.infer_schema.infer_schema``) and encoding
 (``automl.features.encode``, vocabularies from the training rows only). The files are read in
 place, never copied.
 
-Tuning: one in-process Optuna study per model (no database): TPE (as ``automl.worker``), the
+Tuning: one in-process Optuna study per model (no database): TPE (as ``automl.search.sampling``), the
 model's paper defaults enqueued as trial 0, the median pruner (as ``crossboard tune``'s default),
-``automl.train.train_and_evaluate`` with early stopping on validation AUC; the test metrics are
+``automl.training.fit.train_and_evaluate`` with early stopping on validation AUC; the test metrics are
 read at the trial with the best validation AUC.
 
 DeepCTR-Torch (optional, when importable): DeepFM, WDL, NFM, PNN, DCNMix, AutoInt and xDeepFM with
@@ -47,14 +47,14 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from automl.features import EncodedData, encode
-from automl.inference import infer_schema
-from automl.ingest import read_table
-from automl.objective import TRIAL_FAILURES, failure_reason
-from automl.splits import SPLIT_NAMES, TEST, TRAIN, VAL
-from automl.study import schema_inputs
-from automl.train import train_and_evaluate
-from automl.validation import label_vector
+from automl.data.infer_schema import infer_schema
+from automl.data.read import read_table
+from automl.data.validate import label_vector
+from automl.features.encode import EncodedData, encode
+from automl.features.splits import SPLIT_NAMES, TEST, TRAIN, VAL
+from automl.search.capabilities import schema_inputs
+from automl.search.objective import TRIAL_FAILURES, failure_reason
+from automl.training.fit import train_and_evaluate
 from models import REGISTRY
 from models.card import ScopedTrial
 

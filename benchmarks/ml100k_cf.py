@@ -31,15 +31,15 @@ import optuna
 import pandas as pd
 import torch
 
-from automl.ensemble import select, targets
-from automl.features import EncodedData, encode
-from automl.implicit import encode_implicit, positive_rows
-from automl.inference import infer_schema
-from automl.metrics import direction
-from automl.objective import TRIAL_FAILURES
-from automl.prepare import make_assignment
-from automl.splits import TEST, TRAIN, VAL
-from automl.train import train_and_evaluate
+from automl.data.infer_schema import infer_schema
+from automl.evaluation.ensemble import select, targets
+from automl.evaluation.metrics import direction
+from automl.features.encode import EncodedData, encode
+from automl.features.prepare import make_assignment
+from automl.features.splits import TEST, TRAIN, VAL
+from automl.features.topk_split import encode_implicit, positive_rows
+from automl.search.objective import TRIAL_FAILURES
+from automl.training.fit import train_and_evaluate
 from models import REGISTRY
 from models.card import ScopedTrial
 from models.common import TASK_DEFAULTS, task_space
@@ -145,7 +145,7 @@ def tune(card, fixed: dict, data: EncodedData, metric: str, seconds: float, args
 
 
 def blend(results: dict, data: EncodedData, metric: str) -> dict | None:
-    """The ensemble CrossBoard's studies build (``automl.ensemble``) over each model's best trial."""
+    """The ensemble CrossBoard's studies build (``automl.evaluation.ensemble``) over each model's best trial."""
     members = {name: r.pop("outputs") for name, r in results.items() if r.get("outputs") is not None}
     if len(members) < 2:
         return None

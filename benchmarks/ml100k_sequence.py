@@ -19,12 +19,12 @@ import optuna
 import pandas as pd
 import torch
 
-from automl.features import EncodedData, EncodingOptions, encode, timestamps_of
-from automl.inference import infer_schema
-from automl.metrics import compute
-from automl.splits import make_split
-from automl.train import train_and_evaluate, user_ids
-from automl.validation import label_vector
+from automl.data.infer_schema import infer_schema
+from automl.data.validate import label_vector
+from automl.evaluation.metrics import compute, user_ids
+from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
+from automl.features.splits import make_split
+from automl.training.fit import train_and_evaluate
 from models import REGISTRY
 from models.card import ScopedTrial
 

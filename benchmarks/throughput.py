@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from automl.train import loss_function, make_optimizers, predict, train_epoch
+from automl.training.loop import loss_function, make_optimizers, train_epoch
+from automl.training.predict import predict
 from models.deepfm import DEEPFM_CARD
 from models.spec import DataSpec, FieldInfo
 

@@ -7,8 +7,8 @@ from torch import nn
 from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.attention_pooling import AttentionPairPooling
-from models.layers.pairs import pair_matrix
+from models.layers.attention.attention_pooling import AttentionPairPooling
+from models.layers.interactions.pairs import pair_matrix
 from models.spec import DataSpec
 
 
@@ -44,13 +44,8 @@ def afm_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 AFM_CARD = ModelCard(
-    name="afm",
-    title="AFM (Xiao et al., 2017)",
-    family="factorization",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=afm_space,
-    build=AFM,
+    "afm", "AFM (Xiao et al., 2017)", "factorization",
+    search_space=afm_space, build=AFM,
     # The authors' optimal run: attention factor 8, dropout 0.5 on the pooled vector (embedding 256
     # there; 64 is the largest size offered here).
     defaults={**COMMON_DEFAULTS, "embed_dim": 64, "attention_size": 8, "dropout": 0.5},

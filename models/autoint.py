@@ -8,10 +8,10 @@ from torch import nn
 from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.head import score_head
-from models.layers.mlp import MLP
-from models.layers.self_attention import InteractingLayer
-from models.layers.stacking import stack
+from models.layers.attention.self_attention import InteractingLayer
+from models.layers.blocks.head import score_head
+from models.layers.blocks.mlp import MLP
+from models.layers.blocks.stacking import stack
 from models.spec import DataSpec
 
 
@@ -73,13 +73,8 @@ def autoint_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 AUTOINT_CARD = ModelCard(
-    name="autoint",
-    title="AutoInt (Song et al., 2019)",
-    family="deep crossing",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=autoint_space,
-    build=AutoInt,
+    "autoint", "AutoInt (Song et al., 2019)", "deep crossing",
+    search_space=autoint_space, build=AutoInt,
     defaults={**COMMON_DEFAULTS, "embed_dim": 16, "attention_layers": 3, "heads": 2, "attention_dim": 32,
               "residual": True, "dnn": False},
     key_options=("attention_layers", "heads", "attention_dim", "dnn"),

@@ -111,9 +111,8 @@ class AutoRec(RecModel):
 
 
 AUTOREC_CARD = ModelCard(
-    name="autorec",
-    title="AutoRec (Sedhain et al., 2015)",
-    family="collaborative filtering",
+    "autorec", "AutoRec (Sedhain et al., 2015)", "collaborative filtering",
+    build=AutoRec,
     tasks=frozenset({"rating"}),
     requires=frozenset({"user", "item"}),
     search_space=lambda t, spec: {
@@ -126,7 +125,6 @@ AUTOREC_CARD = ModelCard(
         "f": t.categorical("f", list(ACTIVATIONS)),
         "lambda": t.float("lambda", 1e-1, 3e3, log=True),
     },
-    build=AutoRec,
     # the paper's I-AutoRec (500 sigmoid units, identity output); lambda and the Adam learning rate
     # are where it fits ML-100K best in docs/BENCHMARKS.md (the paper tuned lambda and used L-BFGS)
     defaults={"optimizer": "adam", "lr": 1e-4, "batch_size": 64, "item_based": True, "hidden_units": 500,

@@ -8,30 +8,44 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.layers.embedding import FieldEmbedding, FirstOrder
-from models.layers.stacking import stacked_dim
+from models.layers.blocks.stacking import stacked_dim
+from models.layers.embeddings.embedding import FieldEmbedding, FirstOrder
 from models.spec import DataSpec
 
 
 class RecModel(nn.Module):
     """``forward(batch) -> [B]``: logits for ``ctr`` and ``implicit``, ratings for ``rating``.
 
-    Two optional hooks, both read by ``automl.train`` and ``automl.diagnostics``:
-    ``aux_loss()`` returns extra training loss terms of the last forward pass (embedding L2 by
-    default); ``interactions(batch)`` returns named interaction terms for diagnostics
-    (e.g. ``"pair_strength"`` [F, F]); ``parameter_groups()`` splits parameters between
-    optimizers (e.g. Wide & Deep's wide part), default one group ``"main"``.
+    Optional hooks: ``aux_loss()`` returns extra training loss terms of the last forward pass
+    (embedding L2 by default); ``interactions(batch)`` returns named interaction terms for
+    diagnostics (e.g. ``"pair_strength"`` [F, F]); ``parameter_groups()`` splits parameters
+    between optimizers (e.g. Wide & Deep's wide part), default one group ``"main"``.
 
     Training hooks for models that do not learn from one labeled row at a time (read by
-    ``automl.train``): ``training_data(rows)`` turns the training rows into what an epoch
+    ``automl.training``): ``training_data(rows)`` turns the training rows into what an epoch
     iterates over (AutoRec: one entry per rating-matrix row); ``training_loss(batch, loss_fn)``
     is the loss of one such batch (two-tower: in-batch softmax); ``notes(batch)`` gives numbers
     about the predictions on a split worth recording (AutoRec: fallbacks to the global mean).
     ``in_batch_negatives = True`` asks the implicit task for positives only (the model makes
     its own negatives from the batch).
+
+    Scoring many items at once (the idea of RecBole's ``full_sort_predict``): a model with
+    ``scores_items_in_bulk = True`` embeds every item once with ``item_vectors`` and scores
+    user rows against candidate lists with ``score_items``; any other model is scored on one
+    (user, item) row per candidate.
     """
 
     in_batch_negatives = False
+    scores_items_in_bulk = False
+
+    def item_vectors(self, item_codes: torch.Tensor) -> torch.Tensor:
+        """int64 [I, c] item-side codes of every item -> [I, d] item vectors."""
+        raise NotImplementedError(f"{type(self).__name__} scores (user, item) rows one at a time")
+
+    def score_items(self, rows: dict[str, torch.Tensor], vectors: torch.Tensor,
+                    candidates: torch.Tensor) -> torch.Tensor:
+        """User rows (batch dict of U rows), ``item_vectors`` [I, d], candidates [U, C] item codes -> [U, C]."""
+        raise NotImplementedError(f"{type(self).__name__} scores (user, item) rows one at a time")
 
     def training_data(self, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from models.base import RecModel
-from models.card import ModelCard
+from models.card import ModelCard, ModelKind
 from models.spec import DataSpec
 
 
@@ -42,24 +42,11 @@ def no_options(t, spec: DataSpec) -> dict:
     return {}
 
 
-POP_CARD = ModelCard(
-    name="pop",
-    title="Item popularity",
-    family="baseline",
-    tasks=frozenset({"implicit"}),
-    requires=frozenset({"item"}),
-    search_space=no_options,
-    build=Popularity,
-    kind="baseline",
-)
+def baseline_card(name: str, title: str, build) -> ModelCard:
+    """An implicit-task baseline: no options, fitted once on the training positives."""
+    return ModelCard(name, title, "baseline", search_space=no_options, build=build, tasks=frozenset({"implicit"}),
+                     requires=frozenset({"item"}), kind=ModelKind.BASELINE)
 
-RANDOM_CARD = ModelCard(
-    name="random",
-    title="Random ranking",
-    family="baseline",
-    tasks=frozenset({"implicit"}),
-    requires=frozenset({"item"}),
-    search_space=no_options,
-    build=RandomScores,
-    kind="baseline",
-)
+
+POP_CARD = baseline_card("pop", "Item popularity", Popularity)
+RANDOM_CARD = baseline_card("random", "Random ranking", RandomScores)

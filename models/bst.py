@@ -9,8 +9,8 @@ from torch import nn
 
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS
-from models.history_model import HistoryModel, behavior_dim, history_space
-from models.layers.transformer import TransformerBlock
+from models.history_model import HISTORY_NEEDS, HistoryModel, behavior_dim, history_space
+from models.layers.attention.transformer import TransformerBlock
 from models.spec import DataSpec
 
 
@@ -58,13 +58,8 @@ def bst_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 BST_CARD = ModelCard(
-    name="bst",
-    title="BST (Chen et al., 2019)",
-    family="behavior sequence",
-    tasks=frozenset({"ctr", "rating"}),
-    requires=frozenset({"fields", "history"}),
-    search_space=bst_space,
-    build=BST,
+    "bst", "BST (Chen et al., 2019)", "behavior sequence",
+    search_space=bst_space, build=BST, **HISTORY_NEEDS,
     defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "1024-512-256", "dropout": 0.2, "batch_norm": False,
               "blocks": 1, "heads": 8, "position": "time_gap", "attention_dropout": 0.2},
     key_options=("blocks", "heads", "position", "embed_dim"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from models.spec import DataSpec, FieldInfo
@@ -17,6 +18,18 @@ REQUIREMENT_TEXT = {
     "history": ("a behavior history: user, item and timestamp columns to derive it from, "
                 "or a column of delimited past item ids"),
 }
+
+
+ALL_TASKS = frozenset({"ctr", "rating", "implicit"})
+
+
+class ModelKind(StrEnum):
+    """How a model is fitted: ``torch`` (the epoch loop), ``sklearn`` (tree stages on the CPU) or
+    ``baseline`` (fitted once, no training: popularity, random)."""
+
+    TORCH = "torch"
+    SKLEARN = "sklearn"
+    BASELINE = "baseline"
 
 
 class ScopedTrial:
@@ -38,16 +51,19 @@ class ScopedTrial:
 
 @dataclass(frozen=True)
 class ModelCard:
+    """Name, title and family come first, so a card reads as one line of the registry; a
+    field-crossing model (every task, any schema with fields) needs no ``tasks`` or ``requires``."""
+
     name: str                     # registry key, also the leaderboard's model name
     title: str                    # e.g. "DeepFM (Guo et al., 2017)"
     family: str                   # "baseline", "factorization", "deep crossing", ...
-    tasks: frozenset[str]
-    requires: frozenset[str]
     search_space: Callable[[ScopedTrial, DataSpec], dict]   # -> params (unprefixed names)
     build: Callable[[DataSpec, dict], Any]                  # -> RecModel (torch) or estimator
     defaults: dict = field(default_factory=dict)           # the paper's configuration, tried first
     key_options: tuple[str, ...] = ()                       # shown on the leaderboard
-    kind: str = "torch"                                     # "torch", "sklearn" or "baseline" (no training)
+    tasks: frozenset[str] = ALL_TASKS
+    requires: frozenset[str] = frozenset({"fields"})        # see REQUIREMENT_TEXT
+    kind: ModelKind = ModelKind.TORCH
     # Models whose trained weights this one starts from when its ``pretrain`` option is on
     # (NeuMF: GMF and MLP); the built model then has ``load_pretrained({name: state_dict})``.
     pretrain: tuple[ModelCard, ...] = ()
@@ -75,7 +91,7 @@ class ModelCard:
             "requires": sorted(self.requires),
             "defaults": self.defaults,
             "key_options": list(self.key_options),
-            "kind": self.kind,
+            "kind": str(self.kind),
             "pretrain": [part.name for part in self.pretrain],
         }
 

@@ -7,10 +7,10 @@ import torch
 from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.cross import CrossNetwork
-from models.layers.head import score_head
-from models.layers.mlp import MLP
-from models.layers.stacking import stack
+from models.layers.blocks.head import score_head
+from models.layers.blocks.mlp import MLP
+from models.layers.blocks.stacking import stack
+from models.layers.interactions.cross import CrossNetwork
 from models.spec import DataSpec
 
 RANKS = ["full", "8", "16", "32", "64"]   # "full": W is d x d; "r": W = U V^T of rank r
@@ -48,13 +48,8 @@ def dcnv2_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 DCNV2_CARD = ModelCard(
-    name="dcnv2",
-    title="DCN-V2 (Wang et al., 2021)",
-    family="deep crossing",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=dcnv2_space,
-    build=DCNv2,
+    "dcnv2", "DCN-V2 (Wang et al., 2021)", "deep crossing",
+    search_space=dcnv2_space, build=DCNv2,
     defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "400-400-400", "dropout": 0.0, "batch_norm": False,
               "structure": "stacked", "cross_layers": 3, "rank": "full"},
     key_options=("structure", "cross_layers", "rank", "hidden"),

@@ -7,9 +7,9 @@ from torch import nn
 from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.head import score_head
-from models.layers.residual import ResidualUnit
-from models.layers.stacking import stack
+from models.layers.blocks.head import score_head
+from models.layers.blocks.residual import ResidualUnit
+from models.layers.blocks.stacking import stack
 from models.spec import DataSpec
 
 
@@ -40,13 +40,8 @@ def deep_crossing_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 DEEP_CROSSING_CARD = ModelCard(
-    name="deep_crossing",
-    title="Deep Crossing (Shan et al., 2016)",
-    family="deep crossing",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=deep_crossing_space,
-    build=DeepCrossing,
+    "deep_crossing", "Deep Crossing (Shan et al., 2016)", "deep crossing",
+    search_space=deep_crossing_space, build=DeepCrossing,
     defaults={**COMMON_DEFAULTS, "embed_dim": 32, "residual_units": 5, "inner_width": 256},
     key_options=("residual_units", "inner_width", "embed_dim", "numeric_mode"),
 )

@@ -7,9 +7,9 @@ from torch import nn
 from models.base import RecModel, field_inputs
 from models.card import ModelCard
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.fm import fm_interaction, pairwise_dots
-from models.layers.mlp import MLP
-from models.layers.stacking import stack
+from models.layers.blocks.mlp import MLP
+from models.layers.blocks.stacking import stack
+from models.layers.interactions.fm import fm_interaction, pairwise_dots
 from models.spec import DataSpec
 
 
@@ -34,13 +34,9 @@ class DeepFM(RecModel):
 
 
 DEEPFM_CARD = ModelCard(
-    name="deepfm",
-    title="DeepFM (Guo et al., 2017)",
-    family="deep crossing",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=lambda t, spec: {**common_space(t, spec), **mlp_space(t)},
+    "deepfm", "DeepFM (Guo et al., 2017)", "deep crossing",
     build=DeepFM,
+    search_space=lambda t, spec: {**common_space(t, spec), **mlp_space(t)},
     defaults={**COMMON_DEFAULTS, "embed_dim": 10, "hidden": "400-400-400", "dropout": 0.5, "batch_norm": False},
     key_options=("embed_dim", "hidden", "dropout", "numeric_mode"),
 )

@@ -8,10 +8,10 @@ from torch import nn
 
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS
-from models.history_model import HistoryModel, behavior_dim, history_space
-from models.layers.attention_gru import AttentionGRU
-from models.layers.behavior import masked_softmax
-from models.layers.next_behavior import NextBehaviorLoss
+from models.history_model import HISTORY_NEEDS, HistoryModel, behavior_dim, history_space
+from models.layers.sequence.attention_gru import AttentionGRU
+from models.layers.sequence.behavior import masked_softmax
+from models.layers.sequence.next_behavior import NextBehaviorLoss
 from models.spec import DataSpec
 
 
@@ -55,13 +55,8 @@ def dien_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 DIEN_CARD = ModelCard(
-    name="dien",
-    title="DIEN (Zhou et al., 2019)",
-    family="behavior sequence",
-    tasks=frozenset({"ctr", "rating"}),
-    requires=frozenset({"fields", "history"}),
-    search_space=dien_space,
-    build=DIEN,
+    "dien", "DIEN (Zhou et al., 2019)", "behavior sequence",
+    search_space=dien_space, build=DIEN, **HISTORY_NEEDS,
     defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "200-80", "dropout": 0.0, "batch_norm": False,
               "evolving": "augru", "aux_weight": 1.0, "gru_hidden": 32},
     key_options=("evolving", "aux_weight", "gru_hidden", "embed_dim"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS
-from models.history_model import HistoryModel, behavior_dim, history_space
-from models.layers.activation_unit import INTERACTIONS, ActivationUnit
+from models.history_model import HISTORY_NEEDS, HistoryModel, behavior_dim, history_space
+from models.layers.attention.activation_unit import INTERACTIONS, ActivationUnit
 from models.spec import DataSpec
 
 
@@ -35,13 +35,8 @@ def din_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 DIN_CARD = ModelCard(
-    name="din",
-    title="DIN (Zhou et al., 2018)",
-    family="behavior sequence",
-    tasks=frozenset({"ctr", "rating"}),
-    requires=frozenset({"fields", "history"}),
-    search_space=din_space,
-    build=DIN,
+    "din", "DIN (Zhou et al., 2018)", "behavior sequence",
+    search_space=din_space, build=DIN, **HISTORY_NEEDS,
     defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "200-80", "dropout": 0.0, "batch_norm": False,
               "pooling": "attention", "interaction": "product+difference", "normalization": "none",
               "activation": "dice"},

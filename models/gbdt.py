@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from models.card import ModelCard, ScopedTrial
+from models.card import ModelCard, ModelKind, ScopedTrial
 from models.spec import DataSpec
 
 MAX_NATIVE_CATEGORIES = 255
@@ -70,14 +70,10 @@ def gbdt_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 GBDT_CARD = ModelCard(
-    name="gbdt",
-    title="Gradient-boosted trees (scikit-learn HistGradientBoosting)",
-    family="baseline",
+    "gbdt", "Gradient-boosted trees (scikit-learn HistGradientBoosting)", "baseline",
+    search_space=gbdt_space, build=GradientBoosting,
     tasks=frozenset({"ctr", "rating"}),
-    requires=frozenset({"fields"}),
-    search_space=gbdt_space,
-    build=GradientBoosting,
     defaults={"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 1e-6},
     key_options=("learning_rate", "max_leaf_nodes"),
-    kind="sklearn",
+    kind=ModelKind.SKLEARN,
 )

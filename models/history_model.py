@@ -8,11 +8,14 @@ import torch
 from models.base import RecModel, field_inputs, output_bias
 from models.card import ScopedTrial
 from models.common import HIDDEN_CHOICES, common_space, hidden_sizes, mlp_space
-from models.layers.behavior import behavior_vectors
-from models.layers.head import score_head
-from models.layers.mlp import MLP
-from models.layers.stacking import stack
+from models.layers.blocks.head import score_head
+from models.layers.blocks.mlp import MLP
+from models.layers.blocks.stacking import stack
+from models.layers.sequence.behavior import behavior_vectors
 from models.spec import DataSpec
+
+# what the behavior-sequence cards share: labeled rows and a behavior history
+HISTORY_NEEDS = {"tasks": frozenset({"ctr", "rating"}), "requires": frozenset({"fields", "history"})}
 
 
 class HistoryModel(RecModel):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from models.base import RecModel, field_inputs, numeric_inputs, output_bias
 from models.card import ModelCard
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.embedding import FirstOrder
-from models.layers.fm import fm_interaction, pairwise_dots
+from models.layers.embeddings.embedding import FirstOrder
+from models.layers.interactions.fm import fm_interaction, pairwise_dots
 from models.spec import DataSpec
 
 
@@ -38,25 +38,17 @@ class FactorizationMachine(RecModel):
 
 
 LR_CARD = ModelCard(
-    name="lr",
-    title="Logistic / linear regression",
-    family="baseline",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=lambda t, spec: common_space(t, spec, embed=False),
+    "lr", "Logistic / linear regression", "baseline",
     build=LogisticRegression,
+    search_space=lambda t, spec: common_space(t, spec, embed=False),
     defaults={**COMMON_DEFAULTS, "lr": 1e-2},
     key_options=("optimizer", "lr", "numeric_mode"),
 )
 
 FM_CARD = ModelCard(
-    name="fm",
-    title="Factorization Machine (Rendle, 2010)",
-    family="factorization",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=lambda t, spec: common_space(t, spec),
+    "fm", "Factorization Machine (Rendle, 2010)", "factorization",
     build=FactorizationMachine,
+    search_space=lambda t, spec: common_space(t, spec),
     defaults={**COMMON_DEFAULTS, "embed_dim": 10},
     key_options=("embed_dim", "lr", "numeric_mode"),
 )

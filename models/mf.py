@@ -8,7 +8,7 @@ from torch import nn
 from models.base import RecModel, output_bias
 from models.card import ModelCard
 from models.common import common_space
-from models.layers.ids import user_item
+from models.layers.embeddings.ids import user_item
 from models.spec import DataSpec
 
 
@@ -28,14 +28,12 @@ class MatrixFactorization(RecModel):
 
 
 MF_CARD = ModelCard(
-    name="mf",
-    title="Matrix factorization with biases (Koren et al., 2009)",
-    family="collaborative filtering",
+    "mf", "Matrix factorization with biases (Koren et al., 2009)", "collaborative filtering",
+    build=MatrixFactorization,
     tasks=frozenset({"rating", "implicit"}),
     requires=frozenset({"user", "item"}),
     search_space=lambda t, spec: {**common_space(t, None, l2_range=(1e-6, 1e-1)),
                                   "init_std": t.float("init_std", 0.01, 0.3, log=True)},
-    build=MatrixFactorization,
     defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-2, "embed_dim": 32, "init_std": 0.1},
     key_options=("embed_dim", "l2", "lr"),
 )

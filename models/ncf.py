@@ -14,8 +14,8 @@ from torch import nn
 from models.base import RecModel, output_bias
 from models.card import ModelCard
 from models.common import common_space
-from models.layers.ids import user_item
-from models.layers.mlp import MLP
+from models.layers.blocks.mlp import MLP
+from models.layers.embeddings.ids import user_item
 from models.spec import DataSpec
 
 ALPHA = 0.5     # NeuMF pretraining: the joint head starts as alpha * GMF head ++ (1 - alpha) * MLP head
@@ -95,6 +95,7 @@ class NeuMF(NCFModel):
 
 
 NCF_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "l2": 1e-8, "embed_dim": 8}
+NCF_NEEDS = {"tasks": frozenset({"implicit"}), "requires": frozenset({"user", "item"})}
 
 
 def ncf_space(t, spec: DataSpec, tower: bool) -> dict:
@@ -105,38 +106,22 @@ def ncf_space(t, spec: DataSpec, tower: bool) -> dict:
 
 
 GMF_CARD = ModelCard(
-    name="gmf",
-    title="GMF, generalized matrix factorization (He et al., 2017)",
-    family="collaborative filtering",
-    tasks=frozenset({"implicit"}),
-    requires=frozenset({"user", "item"}),
-    search_space=lambda t, spec: ncf_space(t, spec, tower=False),
-    build=build_gmf,
-    defaults=NCF_DEFAULTS,
-    key_options=("embed_dim", "lr"),
+    "gmf", "GMF, generalized matrix factorization (He et al., 2017)", "collaborative filtering",
+    search_space=lambda t, spec: ncf_space(t, spec, tower=False), build=build_gmf, **NCF_NEEDS,
+    defaults=NCF_DEFAULTS, key_options=("embed_dim", "lr"),
 )
 
 MLP_CARD = ModelCard(
-    name="mlp",
-    title="MLP over user and item embeddings (He et al., 2017)",
-    family="collaborative filtering",
-    tasks=frozenset({"implicit"}),
-    requires=frozenset({"user", "item"}),
-    search_space=lambda t, spec: ncf_space(t, spec, tower=True),
-    build=build_mlp,
-    defaults={**NCF_DEFAULTS, "mlp_layers": 3, "dropout": 0.0},
-    key_options=("embed_dim", "mlp_layers", "lr"),
+    "mlp", "MLP over user and item embeddings (He et al., 2017)", "collaborative filtering",
+    search_space=lambda t, spec: ncf_space(t, spec, tower=True), build=build_mlp, **NCF_NEEDS,
+    defaults={**NCF_DEFAULTS, "mlp_layers": 3, "dropout": 0.0}, key_options=("embed_dim", "mlp_layers", "lr"),
 )
 
 NEUMF_CARD = ModelCard(
-    name="neumf",
-    title="NeuMF, GMF + MLP (He et al., 2017)",
-    family="collaborative filtering",
-    tasks=frozenset({"implicit"}),
-    requires=frozenset({"user", "item"}),
+    "neumf", "NeuMF, GMF + MLP (He et al., 2017)", "collaborative filtering",
+    build=NeuMF, **NCF_NEEDS,
     search_space=lambda t, spec: {**ncf_space(t, spec, tower=True),
                                   "pretrain": t.categorical("pretrain", [False, True])},
-    build=NeuMF,
     defaults={**NCF_DEFAULTS, "mlp_layers": 3, "dropout": 0.0, "pretrain": True},
     key_options=("embed_dim", "mlp_layers", "pretrain"),
     pretrain=(GMF_CARD, MLP_CARD),

@@ -7,8 +7,8 @@ from torch import nn
 from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.fm import bi_interaction
-from models.layers.mlp import MLP
+from models.layers.blocks.mlp import MLP
+from models.layers.interactions.fm import bi_interaction
 from models.spec import DataSpec
 
 
@@ -46,13 +46,8 @@ def nfm_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 NFM_CARD = ModelCard(
-    name="nfm",
-    title="NFM (He & Chua, 2017)",
-    family="factorization",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=nfm_space,
-    build=NFM,
+    "nfm", "NFM (He & Chua, 2017)", "factorization",
+    search_space=nfm_space, build=NFM,
     defaults={**COMMON_DEFAULTS, "embed_dim": 64, "hidden_layers": 1, "hidden_width": 64, "dropout": 0.2,
               "batch_norm": True, "bi_dropout": 0.5},
     key_options=("hidden_layers", "batch_norm", "bi_dropout", "embed_dim"),

@@ -7,13 +7,13 @@ import torch
 from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.head import score_head
-from models.layers.inner_product import inner_products
-from models.layers.mlp import MLP
-from models.layers.outer_product import KERNELS, OuterProduct
-from models.layers.pairs import pair_matrix
-from models.layers.stacking import stack
-from models.layers.sum_outer_product import SumOuterProduct
+from models.layers.blocks.head import score_head
+from models.layers.blocks.mlp import MLP
+from models.layers.blocks.stacking import stack
+from models.layers.interactions.inner_product import inner_products
+from models.layers.interactions.outer_product import KERNELS, OuterProduct
+from models.layers.interactions.pairs import pair_matrix
+from models.layers.interactions.sum_outer_product import SumOuterProduct
 from models.spec import DataSpec
 
 
@@ -73,13 +73,8 @@ def pnn_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 PNN_CARD = ModelCard(
-    name="pnn",
-    title="PNN (Qu et al., 2016)",
-    family="deep crossing",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=pnn_space,
-    build=PNN,
+    "pnn", "PNN (Qu et al., 2016)", "deep crossing",
+    search_space=pnn_space, build=PNN,
     defaults={**COMMON_DEFAULTS, "embed_dim": 10, "hidden": "400-400-400", "dropout": 0.5, "batch_norm": False,
               "product": "inner"},
     key_options=("product", "kernel", "opnn_sum_pooling", "hidden"),

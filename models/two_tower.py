@@ -19,10 +19,10 @@ from torch import nn
 from models.base import RecModel, output_bias
 from models.card import ModelCard
 from models.common import common_space
-from models.layers.ids import ColumnEmbedding
-from models.layers.item_frequency import ItemFrequency
-from models.layers.mlp import MLP
-from models.layers.sides import item_columns, user_columns
+from models.layers.blocks.item_frequency import ItemFrequency
+from models.layers.blocks.mlp import MLP
+from models.layers.embeddings.ids import ColumnEmbedding
+from models.layers.embeddings.sides import item_columns, user_columns
 from models.spec import DataSpec
 
 TOWER_CHOICES = ["", "64", "128-64", "256-128"]
@@ -36,6 +36,8 @@ def tower(in_dim: int, hidden: str, out_dim: int, dropout: float) -> nn.Sequenti
 
 
 class TwoTower(RecModel):
+    scores_items_in_bulk = True
+
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
         k, d = params["embed_dim"], params["out_dim"]
@@ -111,9 +113,9 @@ def scoring_space(t) -> dict:
 
 
 TWO_TOWER_CARD = ModelCard(
-    name="two_tower",
-    title="Two-tower retrieval with sampling-bias correction (Yi et al., 2019)",
-    family="collaborative filtering",
+    "two_tower", "Two-tower retrieval with sampling-bias correction (Yi et al., 2019)",
+    "collaborative filtering",
+    build=TwoTower,
     tasks=frozenset({"implicit"}),
     requires=frozenset({"user", "item"}),
     search_space=lambda t, spec: {
@@ -124,7 +126,6 @@ TWO_TOWER_CARD = ModelCard(
         **scoring_space(t),
         "loss": t.categorical("loss", ["pointwise", "softmax"]),
     },
-    build=TwoTower,
     defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "embed_dim": 32, "tower": "128-64",
               "out_dim": 32, "dropout": 0.0, "scoring": "cosine", "temperature": 0.05, "loss": "softmax"},
     key_options=("scoring", "loss", "tower", "out_dim"),

@@ -9,9 +9,9 @@ from torch import nn
 from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.cross_product import CrossProductWeights
-from models.layers.mlp import MLP
-from models.layers.stacking import stack
+from models.layers.blocks.mlp import MLP
+from models.layers.blocks.stacking import stack
+from models.layers.interactions.cross_product import CrossProductWeights
 from models.spec import DataSpec
 
 MAX_AUTO_CROSSES = 10
@@ -64,13 +64,8 @@ def wide_deep_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 WIDE_DEEP_CARD = ModelCard(
-    name="wide_deep",
-    title="Wide & Deep (Cheng et al., 2016)",
-    family="deep crossing",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=wide_deep_space,
-    build=WideDeep,
+    "wide_deep", "Wide & Deep (Cheng et al., 2016)", "deep crossing",
+    search_space=wide_deep_space, build=WideDeep,
     defaults={**COMMON_DEFAULTS, "optimizer": "adagrad", "lr": 0.01, "embed_dim": 32, "hidden": "1024-512-256",
               "dropout": 0.0, "batch_norm": False, "n_crosses": 3, "wide_optimizer": "adagrad", "wide_lr": 0.05},
     key_options=("n_crosses", "cross_source", "hidden", "wide_optimizer"),

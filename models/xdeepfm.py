@@ -8,9 +8,9 @@ from torch import nn
 from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
-from models.layers.cin import CIN
-from models.layers.mlp import MLP
-from models.layers.stacking import stack
+from models.layers.blocks.mlp import MLP
+from models.layers.blocks.stacking import stack
+from models.layers.interactions.cin import CIN
 from models.spec import DataSpec
 
 CIN_CHOICES = ["100-100", "100-100-100", "128-128", "200-200", "200-200-200"]
@@ -44,13 +44,8 @@ def xdeepfm_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 XDEEPFM_CARD = ModelCard(
-    name="xdeepfm",
-    title="xDeepFM (Lian et al., 2018)",
-    family="deep crossing",
-    tasks=frozenset({"ctr", "rating", "implicit"}),
-    requires=frozenset({"fields"}),
-    search_space=xdeepfm_space,
-    build=XDeepFM,
+    "xdeepfm", "xDeepFM (Lian et al., 2018)", "deep crossing",
+    search_space=xdeepfm_space, build=XDeepFM,
     defaults={**COMMON_DEFAULTS, "embed_dim": 10, "l2": 1e-4, "batch_size": 4096, "hidden": "400-400-400",
               "dropout": 0.0, "batch_norm": False, "cin_layers": "200-200-200", "split_half": True},
     key_options=("cin_layers", "split_half", "hidden"),

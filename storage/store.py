@@ -123,12 +123,6 @@ class Store:
         with self.session() as s:
             s.execute(sa.update(StudyRow).where(StudyRow.id == study_id).values(**values))
 
-    def delete_study(self, study_id: int) -> None:
-        with self.session() as s:
-            for table in (TrialResultRow, WorkerRow, ArtifactRow, BestOutputsRow, EnsembleRow):
-                s.execute(sa.delete(table).where(table.study_id == study_id))
-            s.execute(sa.delete(StudyRow).where(StudyRow.id == study_id))
-
     # -- workers --------------------------------------------------------------------------
     def add_worker(self, study_id: int, host: str, pid: int) -> int:
         with self.session() as s:

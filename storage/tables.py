@@ -115,16 +115,21 @@ class TrialResultRow(Base):
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ArtifactRow(Base):
-    """Best weights of one model in one study: safetensors bytes plus a JSON config. Never pickle:
-    a model whose state safetensors cannot hold (GBDT's trees) has empty weights, format "none"."""
+class ModelBest:
+    """Columns of a row kept for one model's best trial in one study (one row per study and model)."""
 
-    __tablename__ = "cb_artifacts"
     __table_args__ = (sa.UniqueConstraint("study_id", "model"),)
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(sa.String(50))
     trial_number: Mapped[int]
+
+
+class ArtifactRow(ModelBest, Base):
+    """Best weights of one model in one study: safetensors bytes plus a JSON config. Never pickle:
+    a model whose state safetensors cannot hold (GBDT's trees) has empty weights, format "none"."""
+
+    __tablename__ = "cb_artifacts"
     value: Mapped[float]
     config_json: Mapped[str] = mapped_column(sa.Text)
     weights: Mapped[bytes] = mapped_column(sa.LargeBinary)
@@ -133,21 +138,17 @@ class ArtifactRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class BestOutputsRow(Base):
+class BestOutputsRow(ModelBest, Base):
     """Validation and test outputs of one model's best trial (the artifact's trial): safetensors
-    bytes holding float32 ``val`` [n_val] and ``test`` [n_test]; what ensembles are built from."""
+    bytes holding float32 ``val`` [n_val] and ``test`` [n_test]; what ensembles are built from. A
+    table of its own, so that reading them for an ensemble never loads the weights."""
 
     __tablename__ = "cb_best_outputs"
-    __table_args__ = (sa.UniqueConstraint("study_id", "model"),)
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
-    model: Mapped[str] = mapped_column(sa.String(50))
-    trial_number: Mapped[int]
     outputs: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 
 class EnsembleRow(Base):
-    """A study's current ensemble of its models' best trials, as JSON (``automl.ensemble``)."""
+    """A study's current ensemble of its models' best trials, as JSON (``automl.search.ensembles``)."""
 
     __tablename__ = "cb_ensembles"
     study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), primary_key=True)

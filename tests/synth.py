@@ -7,11 +7,11 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from automl.demo import demo_frame
-from automl.features import EncodedData, EncodingOptions, encode, timestamps_of
-from automl.inference import infer_schema
-from automl.splits import make_split
-from automl.validation import label_vector
+from automl.data.demo import demo_frame
+from automl.data.infer_schema import infer_schema
+from automl.data.validate import label_vector
+from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
+from automl.features.splits import make_split
 
 
 def encode_frame(frame: pd.DataFrame, options: EncodingOptions | None = None, temporal: bool = False,

@@ -8,10 +8,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from automl.features import EncodedData, EncodingOptions
-from automl.implicit import encode_implicit, positive_rows
-from automl.inference import infer_schema
-from automl.prepare import make_assignment
+from automl.data.infer_schema import infer_schema
+from automl.features.encode import EncodedData, EncodingOptions
+from automl.features.prepare import make_assignment
+from automl.features.topk_split import encode_implicit, positive_rows
 
 
 def implicit_log_frame(n_users: int = 200, n_items: int = 160, per_user: int = 16, seed: int = 0) -> pd.DataFrame:

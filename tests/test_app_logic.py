@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from automl.demo import DEMO_NAME, demo_frame
+from automl.data.demo import DEMO_NAME, demo_frame
 from models import REGISTRY
 from storage import Store
 from storage.tables import TrialResultRow
@@ -57,9 +57,9 @@ def test_pages_without_studies_say_so(env, page):
 
 
 def test_new_study_lists_every_model_with_reasons(env, monkeypatch):
-    import automl.study
+    import automl.search.capabilities
 
-    real = automl.study.model_availability
+    real = automl.search.capabilities.model_availability
 
     seen = {}
 
@@ -67,7 +67,7 @@ def test_new_study_lists_every_model_with_reasons(env, monkeypatch):
         seen.update(real(schema, task), afm="afm needs a behavior sequence column")
         return dict(seen)
 
-    monkeypatch.setattr(automl.study, "model_availability", with_one_unavailable)
+    monkeypatch.setattr(automl.search.capabilities, "model_availability", with_one_unavailable)
     at = started("new_study")
     boxes = {box.label: box for box in at.checkbox}
     assert set(REGISTRY) <= set(boxes)
@@ -104,10 +104,10 @@ def test_bad_upload_shows_an_error_and_stores_nothing(env):
 
 
 def test_launch_creates_the_study_and_the_pages_follow_it(env, monkeypatch):
-    import automl.worker
+    import automl.search.control
 
     launched = []
-    monkeypatch.setattr(automl.worker, "launch_workers", lambda *args: launched.append(args) or [])
+    monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: launched.append(args) or [])
     at = started("new_study")
     at.button(key="models_none").click().run()
     at.checkbox(key="model_lr").check()
@@ -142,9 +142,9 @@ def test_launch_creates_the_study_and_the_pages_follow_it(env, monkeypatch):
 
 
 def test_a_headerless_ratings_tsv_is_named_saved_and_tuned_as_implicit(env, monkeypatch):
-    import automl.worker
+    import automl.search.control
 
-    monkeypatch.setattr(automl.worker, "launch_workers", lambda *args: [])
+    monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: [])
     rng = np.random.default_rng(0)
     lines = [f"{u}\t{i}\t{r}\t{881250949 + n}" for n, (u, i, r) in
              enumerate(zip(rng.integers(1, 40, 600), rng.integers(1, 60, 600), rng.integers(1, 6, 600), strict=True))]
@@ -175,9 +175,9 @@ def test_a_headerless_ratings_tsv_is_named_saved_and_tuned_as_implicit(env, monk
 
 
 def test_the_leaderboard_sets_the_ensemble_beside_the_best_single_model(env, monkeypatch):
-    import automl.worker
+    import automl.search.control
 
-    monkeypatch.setattr(automl.worker, "launch_workers", lambda *args: [])
+    monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: [])
     at = started("new_study")
     at.button(key="models_none").click().run()
     at.checkbox(key="model_lr").check()

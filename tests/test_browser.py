@@ -130,7 +130,7 @@ def shoot(page, tmp_path: Path, name: str) -> Path:
 
 def test_upload_launch_and_leaderboard(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    from automl.demo import demo_frame
+    from automl.data.demo import demo_frame
     from storage import Store
 
     base, url, home = server

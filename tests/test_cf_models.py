@@ -9,7 +9,7 @@ import torch
 from synth import planted_rating_data
 from synth_cf import planted_implicit_data
 
-from automl.train import train_and_evaluate
+from automl.training.fit import train_and_evaluate
 from models import REGISTRY
 from models.autorec import AutoRec
 from models.ncf import build_gmf, build_mlp

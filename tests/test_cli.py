@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from cli_helpers import crossboard
 
-from automl.demo import demo_frame
+from automl.data.demo import demo_frame
 from storage import Store
 
 

@@ -6,16 +6,16 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from models.layers.attention_pooling import AttentionPairPooling
-from models.layers.cin import CIN
-from models.layers.cross import CrossLayer, CrossNetwork
-from models.layers.fm import bi_interaction
-from models.layers.inner_product import inner_products
-from models.layers.outer_product import OuterProduct
-from models.layers.pairs import pair_index, pair_matrix
-from models.layers.residual import ResidualUnit
-from models.layers.self_attention import InteractingLayer
-from models.layers.sum_outer_product import SumOuterProduct
+from models.layers.attention.attention_pooling import AttentionPairPooling
+from models.layers.attention.self_attention import InteractingLayer
+from models.layers.blocks.residual import ResidualUnit
+from models.layers.interactions.cin import CIN
+from models.layers.interactions.cross import CrossLayer, CrossNetwork
+from models.layers.interactions.fm import bi_interaction
+from models.layers.interactions.inner_product import inner_products
+from models.layers.interactions.outer_product import OuterProduct
+from models.layers.interactions.pairs import pair_index, pair_matrix
+from models.layers.interactions.sum_outer_product import SumOuterProduct
 
 B, F, K = 3, 4, 5
 

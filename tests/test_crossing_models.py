@@ -7,7 +7,7 @@ import pytest
 import torch
 from synth import planted_ctr_data
 
-from automl.train import train_and_evaluate
+from automl.training.fit import train_and_evaluate
 from models import REGISTRY
 from models.spec import DataSpec, FieldInfo
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from automl.datasets import inspect, save
-from automl.demo import demo_frame
-from automl.study import StudyConfig, create_study
+from automl.data.datasets import inspect, save
+from automl.data.demo import demo_frame
+from automl.search.config import StudyConfig
+from automl.search.study import create_study
 
 
 def free_port() -> int:

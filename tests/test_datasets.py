@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl import datasets
-from automl.demo import DEMO_NAME, demo_frame, ensure_demo
+from automl.data import datasets
+from automl.data.demo import DEMO_NAME, demo_frame, ensure_demo
+from automl.data.schema import Schema
 from automl.errors import DataError
-from automl.schema import Schema
-from automl.study import model_availability
+from automl.search.capabilities import model_availability
 from storage import Store
 
 BAD_UPLOADS = {

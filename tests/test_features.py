@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automl.features import (
+from automl.data.infer_schema import infer_schema
+from automl.features.encode import (
     EncodingOptions,
     encode,
     encode_categorical,
     encode_numeric,
     encode_sequence,
 )
-from automl.inference import infer_schema
-from automl.prepare import read_cache, write_cache
+from automl.features.prepare import read_cache, write_cache
 
 
 def test_categorical_codes_come_from_training_rows_with_oov_zero():

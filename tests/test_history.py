@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from synth import planted_history_data
 
-from automl.features import EncodingOptions, encode
-from automl.history import age_buckets, derive_history, given_history, item_history_column
-from automl.inference import infer_schema
-from automl.metrics import compute, gauc
-from automl.train import user_ids
+from automl.data.history_column import item_history_column
+from automl.data.infer_schema import infer_schema
+from automl.evaluation.metrics import compute, gauc, user_ids
+from automl.features.encode import EncodingOptions, encode
+from automl.features.history import age_buckets, derive_history, given_history
 
 
 def reference_history(users, attributes, times, eligible, max_len):

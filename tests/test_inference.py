@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from automl.data.infer_schema import infer_schema, parse_timestamps, positive_value
+from automl.data.schema import Schema
 from automl.errors import DataError, SettingsError
-from automl.inference import infer_schema, parse_timestamps, positive_value
-from automl.schema import Schema
 
 
 def _roles(schema: Schema) -> dict[str, str]:

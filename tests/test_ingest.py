@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from automl.data.read import read_table
 from automl.errors import DataError
-from automl.ingest import read_table
 
 CSV = b"user_id,item_id,click\n1,10,0\n2,11,1\n3,10,1\n"
 

@@ -7,9 +7,9 @@ import itertools
 import torch
 
 from models.deepfm import DEEPFM_CARD
-from models.layers.cross_product import CrossProductWeights
-from models.layers.embedding import FieldEmbedding, FirstOrder
-from models.layers.fm import bi_interaction, fm_interaction, pairwise_dots
+from models.layers.embeddings.embedding import FieldEmbedding, FirstOrder
+from models.layers.interactions.cross_product import CrossProductWeights
+from models.layers.interactions.fm import bi_interaction, fm_interaction, pairwise_dots
 from models.linear import FM_CARD
 from models.spec import DataSpec, FieldInfo, SequenceInfo
 from models.wide_deep import WIDE_DEEP_CARD

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from cli_helpers import crossboard, start_crossboard
 
-from automl.demo import demo_frame
+from automl.data.demo import demo_frame
 from storage import Store
 from storage.tables import ArtifactRow, DatasetRow, SplitRow, StudyRow
 

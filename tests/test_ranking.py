@@ -12,14 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from synth_cf import implicit_data, implicit_log_frame, planted_implicit_data
 
-from automl import ranking
-from automl.implicit import leave_one_out, positive_rows, sample_candidates
-from automl.implicit_fit import ImplicitFeed
-from automl.inference import infer_schema
-from automl.negatives import ItemTable, NegativeSampler
-from automl.ranking import hit_rate, mrr, ndcg, pessimistic_ranks, ranking_metrics, scored_chunks
-from automl.splits import TEST, TRAIN, VAL
-from automl.train import TrainingDiverged, predict, train_and_evaluate
+from automl.data.infer_schema import infer_schema
+from automl.evaluation.ranking import hit_rate, mrr, ndcg, pessimistic_ranks, ranking_metrics
+from automl.features.negatives import ItemTable, NegativeSampler
+from automl.features.splits import TEST, TRAIN, VAL
+from automl.features.topk_split import leave_one_out, positive_rows, sample_candidates
+from automl.training import candidates as candidate_scoring
+from automl.training.candidates import scored_chunks
+from automl.training.fit import train_and_evaluate
+from automl.training.implicit import ImplicitFeed
+from automl.training.loop import TrainingDiverged
+from automl.training.predict import predict
 from models import REGISTRY
 
 
@@ -195,7 +198,7 @@ def test_ranks_scored_in_chunks_equal_ranks_of_the_whole_score_matrix(n_candidat
     rows, cand = feed.rows_of["test"], feed.candidates["test"]
     whole = np.c_[predict(model, rows), candidate_scores(model, rows, feed.table, cand)]
     expected = pessimistic_ranks(whole, feed.valid("test", 0, len(whole)))
-    monkeypatch.setattr(ranking, "EXPANDED_ROWS", 7 * whole.shape[1])          # chunks of 7 users
+    monkeypatch.setattr(candidate_scoring, "EXPANDED_ROWS", 7 * whole.shape[1])          # chunks of 7 users
     assert np.array_equal(feed.outputs("test"), expected)
 
 

@@ -11,8 +11,9 @@ import torch
 from synth import history_rating_data, planted_ctr_data, planted_history_data, planted_rating_data
 from synth_cf import small_implicit_data
 
-from automl.implicit_fit import ImplicitFeed
-from automl.train import predict, train_and_evaluate
+from automl.training.fit import train_and_evaluate
+from automl.training.implicit import ImplicitFeed
+from automl.training.predict import predict
 from models import REGISTRY
 from models.card import ScopedTrial, search_options
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from synth import history_ctr_data
 
-from automl.train import train_and_evaluate
+from automl.training.fit import train_and_evaluate
 from models import REGISTRY
-from models.layers.attention_gru import AttentionGRU
+from models.layers.sequence.attention_gru import AttentionGRU
 from models.spec import DataSpec, FieldInfo, HistoryInfo
 
 N_ITEMS, N_CATS = 30, 6

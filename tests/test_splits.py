@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from automl.errors import DataError
-from automl.splits import TEST, TRAIN, VAL, make_split
+from automl.features.splits import TEST, TRAIN, VAL, make_split
 
 
 def test_temporal_split_puts_the_newest_rows_in_test():
@@ -34,9 +34,9 @@ def test_too_few_rows_is_refused_with_a_reason():
 
 
 def test_the_split_is_made_once_and_stored(store, home):
-    from automl.datasets import inspect, save
-    from automl.demo import demo_frame
-    from automl.prepare import stored_split
+    from automl.data.datasets import inspect, save
+    from automl.data.demo import demo_frame
+    from automl.features.prepare import stored_split
 
     row = save(store, inspect(demo_frame(300, 30, 20).to_csv(index=False).encode(), "log.csv"))
     first = stored_split(store, row, home)

@@ -10,8 +10,10 @@ import pytest
 import torch
 from synth import planted_ctr_data
 
-from automl import metrics
-from automl.train import STOP, TIME_LIMIT_NOTE, TrainingDiverged, predict, train_and_evaluate
+from automl.evaluation import metrics
+from automl.training.fit import train_and_evaluate
+from automl.training.loop import STOP, TIME_LIMIT_NOTE, TrainingDiverged
+from automl.training.predict import predict
 from models import REGISTRY
 
 FM = REGISTRY["fm"]

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl import validation
+from automl.data import validate as validation
+from automl.data.infer_schema import infer_schema
+from automl.data.schema import ColumnInfo, Schema
+from automl.data.validate import label_vector, validate
 from automl.errors import DataError
-from automl.inference import infer_schema
-from automl.schema import ColumnInfo, Schema
-from automl.validation import label_vector, validate
 
 
 def _schema(task: str, roles: dict[str, str], positive: str | None = None, **delimiters: str) -> Schema:

@@ -12,9 +12,9 @@ import pytest
 from cli_helpers import crossboard, start_crossboard
 from optuna.trial import TrialState
 
-from automl.demo import demo_frame
-from automl.study import optuna_storage
-from automl.train import TIME_LIMIT_NOTE
+from automl.data.demo import demo_frame
+from automl.search.optuna_storage import optuna_storage
+from automl.training.loop import TIME_LIMIT_NOTE
 from storage import Store
 
 pytestmark = pytest.mark.slow

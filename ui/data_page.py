@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from automl import datasets
+from automl.data import datasets
+from automl.data.schema import ROLES, TASKS, Schema
+from automl.data.validate import validate
 from automl.errors import CrossBoardError
-from automl.schema import ROLES, TASKS, Schema
-from automl.validation import validate
 from ui import common
 
 FILE_TYPES = ["csv", "tsv", "txt", "data", "dat", "parquet", "pq", "libfm", "libsvm", "svm"]   # + MovieLens

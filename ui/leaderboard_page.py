@@ -7,9 +7,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from automl.ensemble import ENSEMBLE_TASKS
-from automl.leaderboard import best_per_model, ensemble_record, ranked, table, trial_records
-from automl.schema import MAXIMIZE, METRICS
+from automl.data.schema import MAXIMIZE, METRICS
+from automl.evaluation.ensemble import ENSEMBLE_TASKS
+from automl.reporting.leaderboard import read_leaderboard, table
 from models import REGISTRY
 from ui import common
 
@@ -116,7 +116,7 @@ def board(study_id: int) -> None:
         st.session_state["board_was_active"] = False
         st.rerun()  # the study ended: one last full render, then no more polling
     metric, names = study.metric, METRICS[study.task]
-    records = trial_records(store, study)
+    records = read_leaderboard(store, study).trials
     if not records:
         st.info(f"No trial of **{study.name}** has finished yet ({study.status}). Results appear here as "
                 "soon as a trial ends.")
@@ -125,18 +125,19 @@ def board(study_id: int) -> None:
         return
     present = sorted({r["model"] for r in records})
     shown = st.multiselect("Models", present, default=present, key=f"leaderboard_models_{study.id}")
-    records = [r for r in records if r["model"] in shown]
+    chosen = read_leaderboard(store, study, models=shown)
+    records = chosen.trials
     if not records:
         st.info("No model selected.")
         return
-    frame = with_family(table(ranked(records, metric), names))
-    best = versus_baseline(with_family(table(best_per_model(records, metric), names)), metric)
+    frame = with_family(table(records, names))
+    best = versus_baseline(with_family(table(chosen.best, names)), metric)
     st.caption(f"Ranked on validation {metric} ({study.direction}); test metrics are for reading only. "
                f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
     if not best.empty and study.task != "implicit":    # implicit studies have their own baselines, pop and random
         baseline_note(best, metric)
     if not best.empty:
-        ensemble_panel(ensemble_record(store, study), best, metric, study.task)
+        ensemble_panel(chosen.ensemble, best, metric, study.task)
     all_tab, best_tab = st.tabs(["All trials", "Best per model"])
     with all_tab:
         st.dataframe(frame, hide_index=True, width="stretch")

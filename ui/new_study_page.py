@@ -6,22 +6,25 @@ import os
 
 import streamlit as st
 
-from automl.datasets import schema_of
-from automl.schema import METRICS
-from automl.study import PRUNERS, StudyConfig, create_study, model_availability
-from automl.worker import launch_workers
+from automl.data.datasets import schema_of
+from automl.data.schema import METRICS
+from automl.search.capabilities import model_availability
+from automl.search.config import PRUNERS, StudyConfig
+from automl.search.control import launch_workers
+from automl.search.study import create_study
 from models import REGISTRY
 from ui import common
 
 MAX_WORKERS = os.cpu_count() or 1
-DEFAULTS = {"trials": 20, "minutes": 0.0, "epochs": 10, "workers": 1, "pruner": "median"}
-QUICK = {"trials": 6, "minutes": 0.0, "epochs": 2, "workers": 1, "pruner": "median"}
+DEFAULTS = {"trials": StudyConfig.n_trials, "minutes": 0.0, "epochs": StudyConfig.max_epochs,
+            "workers": StudyConfig.workers, "pruner": StudyConfig.pruner}
+QUICK = {**DEFAULTS, "trials": 6, "epochs": 2}
 QUICK_MODELS = ("lr", "fm", "gbdt", "deepfm")
 
 
 @st.cache_resource(show_spinner=False)
 def device_found() -> str:
-    from automl.device import describe, pick_device
+    from automl.training.device import describe, pick_device
 
     return describe(pick_device())
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from automl.progress import fmt_seconds, study_progress
-from automl.study import StudyConfig
-from automl.worker import ACTIVE, alive, settle_study
+from automl.reporting.progress import fmt_seconds, study_progress
+from automl.search.config import StudyConfig
+from automl.search.control import request_stop
+from automl.search.liveness import ACTIVE, alive, settle_study
 from ui import common
 
 POLL_S = 2.0
@@ -86,7 +87,7 @@ def main() -> None:
         if study.stop_requested:
             row.caption("Stop requested: the workers end after their current trial.")
         elif row.button("Stop", key="study_stop", help="workers stop after their current trial"):
-            store.update_study(study.id, stop_requested=True)
+            request_stop(store, study)
             st.rerun()
     row.page_link(common.PAGES["leaderboard"], label="Leaderboard", icon=":material/leaderboard:",
                   query_params={common.STUDY_PARAM: str(study.id)})

@@ -1,0 +1,112 @@
+"""Registering an upload as a dataset, and getting its table back on any machine."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from automl.data.history_column import item_history_column
+from automl.data.infer_schema import infer_schema
+from automl.data.read import RawTable, read_table
+from automl.data.schema import Schema
+from automl.data.validate import validate
+from automl.errors import DataError, NotFoundError
+from storage import Store
+from storage.tables import DatasetRow
+
+
+@dataclass
+class Inspection:
+    """An upload read and understood, not yet stored: what the Data page shows before saving."""
+
+    raw: RawTable
+    schema: Schema
+    digest: str                  # SHA-256 of the uploaded bytes and the reading options
+    filename: str
+    warnings: list[str] = field(default_factory=list)
+    problem: str | None = None   # why the inferred schema cannot be saved as it is (the user may fix it)
+
+
+def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, label: str | None = None,
+            task: str | None = None, roles: dict[str, str] | None = None, delimiter: str | None = None,
+            names: list[str] | None = None, max_bytes: int | None = None) -> Inspection:
+    """Read ``source`` and infer its schema (with the user's overrides). Writes nothing.
+    A file that cannot be read raises; a schema that does not validate is returned with its
+    ``problem``, so the user can change roles before ``save`` validates again."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes() if Path(source).is_file() else None
+    if data is None:
+        raise DataError(f"{source}: no such file; check the path")
+    filename = filename or (Path(source).name if not isinstance(source, bytes) else "upload")
+    raw = read_table(data, filename, delimiter=delimiter, names=names, max_bytes=max_bytes)
+    schema = infer_schema(raw.frame, label=label, task=task, roles=roles)
+    options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
+    digest = hashlib.sha256(data + options).hexdigest()
+    try:
+        return Inspection(raw, schema, digest, filename, validate(raw.frame, schema, filename))
+    except DataError as error:
+        return Inspection(raw, schema, digest, filename, problem=str(error))
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """The immutable copy. Mixed-type text columns are stored as strings."""
+    frame = frame.copy()
+    for name in frame.columns[frame.dtypes == object]:
+        frame[name] = frame[name].astype("string")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def save(store: Store, inspection: Inspection, schema: Schema | None = None, name: str | None = None) -> DatasetRow:
+    """Validate ``schema`` (default: the inferred one) and store the dataset atomically."""
+    schema = schema or inspection.schema
+    validate(inspection.raw.frame, schema, inspection.filename)
+    schema = replace(schema, item_history=item_history_column(inspection.raw.frame, schema))
+    name = unique_name(store, name or Path(inspection.filename).stem or "dataset")
+    frame = inspection.raw.frame
+    row = DatasetRow(id=inspection.digest, name=name, filename=inspection.filename,
+                     file_format=inspection.raw.file_format, n_rows=len(frame), n_cols=frame.shape[1],
+                     parquet_bytes=0, schema_json=schema.to_json())
+    parquet = to_parquet_bytes(frame)
+    row.parquet_bytes = len(parquet)
+    stored = store.add_dataset(row, parquet)
+    if stored.schema_json != schema.to_json():
+        store.update_schema(stored.id, schema.to_json())
+        stored.schema_json = schema.to_json()
+    return stored
+
+
+def unique_name(store: Store, name: str) -> str:
+    candidate, n = name, 2
+    while store.name_taken(candidate):
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
+def get_dataset(store: Store, ref: str) -> DatasetRow:
+    row = store.find_dataset(ref)
+    if row is None:
+        known = ", ".join(d.name for d in store.datasets()) or "none yet (use `crossboard ingest PATH`)"
+        raise NotFoundError(f"no dataset called {ref!r}; the datasets are: {known}")
+    return row
+
+
+def load_frame(store: Store, row: DatasetRow, home: Path) -> pd.DataFrame:
+    """The stored table, from the local cache or else fetched from the database."""
+    path = Path(home) / "datasets" / f"{row.id}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(store.dataset_parquet(row.id))
+        partial.replace(path)
+    return pd.read_parquet(path)
+
+
+def schema_of(row: DatasetRow) -> Schema:
+    return Schema.from_json(row.schema_json)

@@ -1,0 +1,461 @@
+"""Guessing a Schema from a table: the task, the label and every column's role, each with a reason.
+
+All heuristics are vectorised pandas; type and uniqueness checks run on a sample of at most
+``SAMPLE_ROWS`` rows, counts (missing, distinct) on the whole column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from automl.data.schema import TASKS, ColumnInfo, Schema
+from automl.errors import DataError, SettingsError, clip
+
+SAMPLE_ROWS = 200_000
+ROW_ID_MIN_ROWS = 1000  # below this, an all-distinct column is not called a row id
+FEW_VALUES = 10  # integer columns with at most this many values are categorical
+LONG_TEXT_CHARS = 40
+SEQUENCE_DELIMITERS = ("|", "^", ";", ",", " ")
+SEQUENCE_MIN_SHARE = 0.05  # share of values that must contain the delimiter
+EPOCH_SECONDS = (315_532_800, 4_102_444_800)  # 1980-01-01 .. 2100-01-01
+MS_THRESHOLD = 100_000_000_000  # integer times above this are milliseconds
+
+LABEL_NAMES = ("label", "click", "clicked", "clk", "is_click", "is_clicked", "y", "target", "rating",
+               "score", "purchase", "converted", "like", "liked")
+USER_NAMES = ("user_id", "userid", "user", "uid", "u_id", "customer_id", "customerid", "member_id",
+              "memberid", "member", "visitor_id", "account_id", "client_id", "reader_id", "buyer_id")
+ITEM_NAMES = ("item_id", "itemid", "item", "iid", "i_id", "movie_id", "movieid", "product_id", "productid",
+              "adgroup_id", "ad_id", "adid", "app_id", "appid", "article_id", "song_id", "track_id",
+              "book_id", "video_id", "news_id", "post_id", "business_id", "sku", "sku_id", "asin",
+              "goods_id", "poi_id", "course_id", "movie", "product", "song", "article", "book")
+TIME_NAMES = ("timestamp", "time", "ts", "datetime", "date", "time_stamp", "event_time", "date_time",
+              "unix_time", "unixtime", "unix_timestamp", "epoch", "created_at", "event_date", "dt")
+TIME_SUFFIXES = ("_time", "_timestamp", "_ts", "_date", "_at")
+ID_TOKENS = {"id", "ids", "key", "code", "uuid", "guid", "hash"}
+NOT_ID_WORDS = {"paid", "valid", "invalid", "said", "rapid", "fluid", "void", "grid", "avoid", "android",
+                "hybrid", "covid", "solid", "liquid", "acid", "mid", "bid", "kid", "lid", "did"}
+CATEGORICAL_WORDS = {"zip", "zipcode", "postcode", "city", "country", "region", "state", "province",
+                     "category", "cate", "genre", "brand", "gender", "sex", "occupation", "job", "type",
+                     "group", "segment", "channel", "site", "domain", "device", "os", "platform",
+                     "browser", "pid", "campaign", "customer", "shop", "store", "seller", "language",
+                     "color", "model", "publisher", "advertiser", "banner", "position", "slot", "source"}
+TRUE_WORDS = {"true", "t", "yes", "y", "click", "clicked", "positive", "pos", "buy", "bought",
+              "purchase", "purchased", "like", "liked", "converted"}
+FALSE_WORDS = {"false", "f", "no", "n", "noclick", "no_click", "not_click", "nonclick", "not_clicked",
+               "unclicked", "negative", "neg", "dislike", "not_converted"}
+
+
+@dataclass(eq=False)
+class _Profile:
+    """What the heuristics need to know about one column."""
+
+    name: str
+    kind: str  # "bool" | "int" | "float" | "text" | "datetime" | "other"
+    dtype: str
+    n_rows: int
+    n_missing: int
+    n_unique: int
+    examples: list[str]
+    values: pd.Series  # non-missing values of the sample
+    integral: bool  # numbers that are all whole
+
+    def info(self, role: str, reason: str, delimiter: str | None = None) -> ColumnInfo:
+        return ColumnInfo(self.name, role, reason, self.dtype, self.n_unique, self.n_missing,
+                          self.examples, delimiter)
+
+    @property
+    def unique_share(self) -> float:
+        return self.n_unique / max(self.n_rows - self.n_missing, 1)
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    *,
+    label: str | None = None,
+    task: str | None = None,
+    roles: dict[str, str] | None = None,
+) -> Schema:
+    """Guess the task and each column's role; ``label``, ``task`` and ``roles`` override the guesses."""
+    roles = roles or {}
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise DataError("the table has no rows or no columns; upload a file with a header and data rows.")
+    if frame.columns.duplicated().any():
+        dups = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DataError(f"the table has duplicate column names ({', '.join(dups)}); rename them.")
+    sample = frame
+    if len(frame) > SAMPLE_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(len(frame), SAMPLE_ROWS, replace=False))
+        sample = frame.iloc[rows]
+    profiles = {str(c): _profile(frame[c], sample[c]) for c in frame.columns}
+    label_name, label_reason = _pick_label(profiles, label, roles)
+    if label_name is None:
+        schema = Schema("implicit", "", _assign_roles(profiles, None, ""))
+    else:
+        task, task_reason, positive = _pick_task(profiles[label_name], task)
+        schema = Schema(task, task_reason, _assign_roles(profiles, label_name, label_reason), positive)
+    schema = _apply_overrides(schema, roles, profiles) if roles else schema
+    return _implicit_without_label(schema, task) if label_name is None else schema
+
+
+# --- profiling ------------------------------------------------------------------------------------------
+
+
+def _profile(column: pd.Series, sample: pd.Series) -> _Profile:
+    """Counts on the whole column, kinds and examples from the sample."""
+    kind = _kind(column)
+    values = sample.dropna()
+    if kind == "text":
+        values = values[values.astype(str).str.strip() != ""]
+    integral = kind == "int" or (kind == "float" and bool((values == np.round(values)).all()))
+    return _Profile(
+        name=str(column.name),
+        kind=kind,
+        dtype=str(column.dtype),
+        n_rows=len(column),
+        n_missing=int(column.isna().sum()),
+        n_unique=_count_distinct(column, kind),
+        examples=[_fmt(v) for v in values.head(1000).drop_duplicates().head(5)],
+        values=values,
+        integral=integral,
+    )
+
+
+def _count_distinct(column: pd.Series, kind: str) -> int:
+    """Distinct non-missing values (floats by sorting, which beats hashing for them)."""
+    if kind == "float":
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return len(np.unique(values[~np.isnan(values)]))
+    return int(column.nunique())
+
+
+def _kind(column: pd.Series) -> str:
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "text"
+    return "other"
+
+
+def _fmt(value) -> str:
+    """A value as a person would write it (whole floats without '.0')."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _norm(name: str) -> str:
+    """'userId' / 'User ID' → 'user_id'."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def _looks_like_id(name: str) -> bool:
+    tokens = _norm(name).split("_")
+    return any(t in ID_TOKENS or (t.endswith("id") and 3 <= len(t) <= 10 and t not in NOT_ID_WORDS)
+               for t in tokens)
+
+
+def _looks_categorical(name: str) -> bool:
+    return _looks_like_id(name) or bool(CATEGORICAL_WORDS & set(_norm(name).split("_")))
+
+
+# --- label and task -------------------------------------------------------------------------------------
+
+
+def _pick_label(profiles: dict[str, _Profile], label: str | None, roles: dict[str, str]) -> tuple[str | None, str]:
+    """The label column and why: the user's choice, a label-like name, else a 0/1-valued column;
+    (None, "") when there is none."""
+    chosen = [name for name, role in roles.items() if role == "label"] or ([label] if label else [])
+    if chosen:
+        if chosen[-1] not in profiles:
+            raise DataError(f"label column {chosen[-1]!r} is not in the table; the columns are: "
+                            f"{', '.join(profiles)}.")
+        return chosen[-1], "set by you"
+    by_name = {_norm(name): name for name in reversed(profiles)}
+    for wanted in LABEL_NAMES:
+        if wanted in by_name:
+            return by_name[wanted], f"name {by_name[wanted]!r} looks like a label"
+    for p in profiles.values():
+        classes = _classes(p.values)
+        if len(classes) == 2 and p.kind in ("bool", "int", "float") and positive_value(classes):
+            return p.name, f"only the values {_fmt(classes[0])} and {_fmt(classes[1])} → label"
+    return None, ""
+
+
+def _implicit_without_label(schema: Schema, task: str | None) -> Schema:
+    """A table without a label is a log of positive interactions (task implicit) when it has a
+    user and an item column; otherwise the label is missing."""
+    user, item = schema.names("user"), schema.names("item")
+    if task in (None, "implicit") and user and item:
+        reason = (f"no label column, but user {user[0]!r} and item {item[0]!r} → implicit feedback "
+                  "(every row is a positive interaction; top-K ranking)")
+        return replace(schema, task_reason="set by you" if task else reason)
+    raise DataError(
+        f"no label column found in the table (columns: {', '.join(schema.all_names())}); name it with "
+        "--label COLUMN (CLI) or pick it on the Data page; a log of positive interactions without a label "
+        "needs a user and an item column (--role COLUMN=user --role COLUMN=item)."
+    )
+
+
+def _classes(values: pd.Series, limit: int = 3) -> list:
+    """Up to ``limit`` distinct values, sorted when they are comparable."""
+    distinct = values.drop_duplicates().head(limit).tolist()
+    try:
+        return sorted(distinct)
+    except TypeError:
+        return distinct
+
+
+def positive_value(classes: list) -> str | None:
+    """The value (as text) that means a positive event among <= 2 label classes, or None.
+
+    {0,1} and {-1,1} → "1"; booleans → "True"; two yes/no-like words → the positive word as written.
+    """
+    if len(classes) > 2 or not classes:
+        return None
+    if all(isinstance(c, bool | np.bool_) for c in classes):
+        return "True"
+    numbers = pd.to_numeric(pd.Series([str(c).strip() for c in classes]), errors="coerce")
+    if numbers.notna().all():
+        return "1" if set(numbers) <= {0, 1} or set(numbers) <= {-1, 1} else None
+    words = [str(c).strip().lower() for c in classes]
+    positives = [c for c, w in zip(classes, words, strict=True) if w in TRUE_WORDS]
+    negatives = [w for w in words if w in FALSE_WORDS]
+    if len(positives) == 1 and len(positives) + len(negatives) == len(classes):
+        return str(positives[0]).strip()
+    return None
+
+
+def _pick_task(label: _Profile, task: str | None) -> tuple[str, str, str | None]:
+    """The task, why, and (for ctr) the positive label value."""
+    classes = _classes(label.values)
+    positive = positive_value(classes)
+    if task is not None:
+        if task not in TASKS:
+            raise SettingsError(f"task {task!r} is unknown; use one of {', '.join(TASKS)}")
+        return task, "set by you", positive if task in ("ctr", "implicit") else None
+    name = label.name
+    if positive is not None:
+        shown = " and ".join(repr(_fmt(c)) for c in classes)
+        return "ctr", f"label {name!r} holds only {shown} → ctr (positive = {positive!r})", positive
+    if label.values.empty:
+        return "ctr", f"label {name!r} is empty in every row", None
+    numbers = label.values
+    if label.kind not in ("int", "float"):
+        numbers = pd.to_numeric(label.values, errors="coerce")
+    if numbers.notna().all():
+        low, high = _fmt(numbers.min()), _fmt(numbers.max())
+        return "rating", f"label {name!r} holds {label.n_unique:,} numbers from {low} to {high} → rating", None
+    shown = ", ".join(repr(_fmt(c)) for c in classes)
+    return "ctr", f"label {name!r} holds text ({shown}) that is not yes/no-like; recode it for ctr", None
+
+
+# --- feature roles --------------------------------------------------------------------------------------
+
+
+def _assign_roles(profiles: dict[str, _Profile], label: str, label_reason: str) -> list[ColumnInfo]:
+    """Every column's ColumnInfo, in file order; at most one user, item and timestamp column."""
+    others = [p for name, p in profiles.items() if name != label]
+    user = _by_name([p for p in others if p.n_unique > 1], USER_NAMES)
+    item = _by_name([p for p in others if p.n_unique > 1 and p is not user], ITEM_NAMES)
+    time, time_reason = _pick_timestamp([p for p in others if p not in (user, item)])
+    columns = []
+    for name, p in profiles.items():
+        if name == label:
+            columns.append(p.info("label", label_reason))
+        elif p is user or p is item:
+            role = "user" if p is user else "item"
+            article = "a user" if p is user else "an item"
+            columns.append(p.info(role, f"name {name!r} looks like {article} id; {p.n_unique:,} distinct values"))
+        elif p is time:
+            columns.append(p.info("timestamp", time_reason))
+        else:
+            columns.append(p.info(*_feature_role(p)))
+    return columns
+
+
+def _by_name(profiles: list[_Profile], names: tuple[str, ...]) -> _Profile | None:
+    """The column whose normalised name comes first in ``names``."""
+    ranked = [(names.index(_norm(p.name)), i, p) for i, p in enumerate(profiles) if _norm(p.name) in names]
+    return min(ranked, key=lambda r: r[:2])[2] if ranked else None
+
+
+def _pick_timestamp(profiles: list[_Profile]) -> tuple[_Profile | None, str]:
+    """The first datetime column, or time-named column whose values are epoch times or dates."""
+    for p in profiles:
+        if p.kind == "datetime" and p.n_unique > 1:
+            return p, "date/time values → timestamp"
+        norm = _norm(p.name)
+        if (norm in TIME_NAMES or norm.endswith(TIME_SUFFIXES)) and p.n_missing == 0 and p.n_unique > 1:
+            what = _time_values(p)
+            if what:
+                return p, f"name {p.name!r} looks like a time and the values are {what} → timestamp"
+    return None, ""
+
+
+def _time_values(p: _Profile) -> str | None:
+    """'epoch seconds' / 'epoch milliseconds' / 'dates' when the values are that, else None."""
+    values = p.values
+    if p.kind == "text":
+        numbers = pd.to_numeric(values, errors="coerce")
+        values = numbers if numbers.notna().all() else values
+    if pd.api.types.is_numeric_dtype(values.dtype) and p.kind != "bool":
+        low, high = float(values.min()), float(values.max())
+        if EPOCH_SECONDS[0] <= low and high <= EPOCH_SECONDS[1]:
+            return "epoch seconds"
+        if EPOCH_SECONDS[0] * 1000 <= low and high <= EPOCH_SECONDS[1] * 1000:
+            return "epoch milliseconds"
+        return None
+    try:
+        parse_timestamps(values)
+    except DataError:
+        return None
+    return "dates"
+
+
+def _feature_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
+    """(role, reason[, delimiter]) for a column that is not the label, user, item or timestamp."""
+    if p.n_unique == 0:
+        return "ignore", "empty in every row → ignored"
+    if p.n_unique == 1:
+        return "ignore", "a single value in every row → ignored"
+    if p.kind == "text":
+        return _text_role(p)
+    if p.kind in ("int", "float"):
+        return _number_role(p)
+    return "categorical", f"{p.n_unique:,} distinct values → categorical"
+
+
+def _is_row_id(p: _Profile) -> bool:
+    return p.n_rows >= ROW_ID_MIN_ROWS and p.unique_share >= 0.99
+
+
+def _row_id_reason(p: _Profile) -> str:
+    every = "every" if p.n_unique == p.n_rows else "almost every"
+    return f"{every} value is different (a row id) → ignored"
+
+
+def _text_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
+    text = p.values.astype(str)
+    delimiter = _sequence_delimiter(text, SEQUENCE_MIN_SHARE)
+    if delimiter is not None:
+        example = text[text.str.contains(delimiter, regex=False)].iloc[0]
+        shown = "space" if delimiter == " " else repr(delimiter)
+        return "sequence", f"values like {clip(example, 30)!r}: {shown}-delimited lists → sequence", delimiter
+    lengths = text.str.len()
+    if lengths.median() >= LONG_TEXT_CHARS and text.str.contains(" ", regex=False).mean() > 0.5:
+        return "ignore", f"long free text (about {int(lengths.median())} characters) → ignored"
+    if _is_row_id(p):
+        return "ignore", _row_id_reason(p)
+    return "categorical", f"text with {p.n_unique:,} distinct values → categorical"
+
+
+def _number_role(p: _Profile) -> tuple[str, str]:
+    if _looks_categorical(p.name):
+        if _is_row_id(p):
+            return "ignore", _row_id_reason(p)
+        return "categorical", f"name {p.name!r} looks like an id or category; {p.n_unique:,} distinct values"
+    if not p.integral:
+        return "numeric", f"float values with {p.n_unique:,} distinct values → numeric"
+    if p.n_unique <= FEW_VALUES:
+        return "categorical", f"whole numbers with only {p.n_unique} distinct values → categorical"
+    if _is_row_id(p):
+        return "ignore", _row_id_reason(p)
+    return "numeric", f"whole numbers with {p.n_unique:,} distinct values → numeric"
+
+
+def _sequence_delimiter(text: pd.Series, min_share: float, check_tokens: bool = True) -> str | None:
+    """The delimiter splitting the values into id-like lists in more than ``min_share`` of the rows."""
+    text = text.head(10_000)
+    best, best_share = None, min_share
+    for delimiter in SEQUENCE_DELIMITERS:
+        has = text.str.contains(delimiter, regex=False)
+        share = float(has.mean()) if len(text) else 0.0
+        if share > best_share and (not check_tokens or _tokens_ok(text[has], delimiter)):
+            best, best_share = delimiter, share
+    return best
+
+
+def _tokens_ok(text: pd.Series, delimiter: str) -> bool:
+    """Tokens are short and non-empty; with ',' they hold no spaces, with ' ' they are numbers."""
+    tokens = text.str.strip().str.split(delimiter, regex=False).explode().str.strip()
+    if (tokens == "").mean() > 0.05 or (tokens.str.len() > LONG_TEXT_CHARS).any():
+        return False
+    if delimiter == ",":
+        return not tokens.str.contains(r"\s").any()
+    if delimiter == " ":
+        return bool(tokens.str.fullmatch(r"-?\d+").all())
+    return True
+
+
+
+# --- user overrides -------------------------------------------------------------------------------------
+
+
+def _apply_overrides(schema: Schema, roles: dict[str, str], profiles: dict[str, _Profile]) -> Schema:
+    """Apply the user's roles last; a user/item pick demotes the guessed one; find sequence delimiters."""
+    for role in ("user", "item"):
+        picked = [name for name, r in roles.items() if r == role]
+        for c in schema.columns:
+            if picked and c.role == role and c.name not in roles:
+                c.role, c.reason = "categorical", f"{c.reason}; you picked {picked[0]!r} instead → categorical"
+    schema = schema.with_roles(roles)
+    for c in schema.columns:
+        if c.role == "sequence" and c.delimiter is None:
+            c.delimiter = _sequence_delimiter(profiles[c.name].values.astype(str), 0.0, check_tokens=False)
+    return schema
+
+
+# --- timestamps -----------------------------------------------------------------------------------------
+
+
+def parse_timestamps(series: pd.Series) -> np.ndarray:
+    """int64 seconds since the epoch from epoch seconds, epoch milliseconds or date strings.
+
+    Raises DataError naming the column and the first bad row (data rows counted from 1).
+    """
+    name = series.name
+    missing = series.isna().to_numpy()
+    if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+        missing = missing | (series.astype(str).str.strip() == "").to_numpy()
+    if missing.any():
+        n = int(missing.sum())
+        raise DataError(
+            f"timestamp column {name!r} is empty in {n:,} row{'s' * (n != 1)} (first: row "
+            f"{int(np.argmax(missing)) + 1}); fill or drop those rows, or set its role to ignore."
+        )
+    if pd.api.types.is_bool_dtype(series.dtype):
+        raise DataError(f"timestamp column {name!r} holds true/false values, not times; set another role.")
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return _seconds(pd.to_datetime(series, utc=True))
+    numbers = pd.to_numeric(series, errors="coerce") if not pd.api.types.is_numeric_dtype(series) else series
+    if numbers.notna().all():
+        values = numbers.to_numpy(dtype=np.float64)
+        if values.max() >= MS_THRESHOLD:
+            values = values / 1000
+        return np.floor(values).astype(np.int64)
+    parsed = pd.to_datetime(series, errors="coerce", utc=True)
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"timestamp column {name!r} has values that are not dates or epoch times (e.g. "
+            f"{clip(str(series.iloc[first]), 30)!r} in row {first + 1}); fix them or set its role to "
+            "categorical or ignore."
+        )
+    return _seconds(parsed)
+
+
+def _seconds(parsed: pd.Series) -> np.ndarray:
+    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)

@@ -1,0 +1,492 @@
+"""Reading an uploaded file (CSV/TSV, Parquet or libFM) into a pandas DataFrame.
+
+Every problem with the file raises :class:`DataError` with a message that names the file and says
+what to do; no pandas/pyarrow exception escapes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from automl.errors import DataError, SettingsError, clip
+
+DEFAULT_MAX_MB = 500
+MAX_LIBFM_COLUMNS = 1000
+DELIMITERS = (",", "\t", ";", "|")
+DOUBLE_COLON, STAND_IN = "::", "\x1f"   # MovieLens 1M/10M .dat files; read with a one-character stand-in
+DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|": "'|' (pipe)",
+                   STAND_IN: "'::' (double colon)"}
+PARQUET_EXTENSIONS = (".parquet", ".pq")
+LIBFM_EXTENSIONS = (".libfm", ".libsvm", ".svm")
+SNIFF_CHARS = 1 << 20
+_MB = 1024 * 1024
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_LIBFM_LINE = rf"^\s*{_NUMBER}(?:\s+\d+:{_NUMBER})*\s*$"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_ENCODING_NOTES = {
+    "latin-1": "decoded as Latin-1 (not valid UTF-8)",
+    "cp1252": "decoded as Windows-1252 (not valid UTF-8)",
+    "utf-16": "decoded as UTF-16",
+    "utf-16-le": "decoded as UTF-16",
+    "utf-16-be": "decoded as UTF-16",
+}
+_GARBAGE = (
+    "{name} does not look like a text table (CSV/TSV), a Parquet file or a libFM file "
+    "({why}); upload the data as CSV, TSV, Parquet or libFM."
+)
+
+
+@dataclass
+class RawTable:
+    """A file as read, before any role is guessed."""
+
+    frame: pd.DataFrame
+    file_format: str  # "csv" | "tsv" | "parquet" | "libfm"
+    encoding: str | None
+    delimiter: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def read_table(
+    source: bytes | str | os.PathLike,
+    filename: str | None = None,
+    *,
+    delimiter: str | None = None,
+    names: list[str] | None = None,
+    max_bytes: int | None = None,
+) -> RawTable:
+    """Read ``source`` (upload bytes or a path) into a :class:`RawTable`."""
+    name, ext, data = _load(source, filename, _size_cap(max_bytes))
+    if not data or data.isspace():
+        raise DataError(f"{name} is empty; upload a file with a header line and at least one data row.")
+    if ext in PARQUET_EXTENSIONS or data[:4] == b"PAR1":
+        return _read_parquet(name, data)
+    text, encoding, notes = _decode(name, data)
+    if not text or text.isspace():
+        raise DataError(f"{name} is empty; upload a file with a header line and at least one data row.")
+    if ext in LIBFM_EXTENSIONS or (delimiter is None and names is None and _looks_libfm(text)):
+        return RawTable(_read_libfm(name, text), "libfm", encoding, None, notes)
+    return _read_delimited(name, data, text, encoding, notes, delimiter, names)
+
+
+# --- loading and size cap -------------------------------------------------------------------------
+
+
+def _size_cap(max_bytes: int | None) -> int:
+    """The upload limit in bytes: the argument, else $CROSSBOARD_MAX_UPLOAD_MB, else DEFAULT_MAX_MB."""
+    if max_bytes is not None:
+        return max_bytes
+    env = os.environ.get("CROSSBOARD_MAX_UPLOAD_MB")
+    if not env:
+        return DEFAULT_MAX_MB * _MB
+    try:
+        return int(float(env) * _MB)
+    except ValueError:
+        raise SettingsError(f"CROSSBOARD_MAX_UPLOAD_MB={env!r} is not a number of megabytes; e.g. 1000") from None
+
+
+def _load(source: bytes | str | os.PathLike, filename: str | None, cap: int) -> tuple[str, str, bytes]:
+    """The name for messages, the lower-case extension and the bytes; refuses files over ``cap``."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        name = f"'{filename}'" if filename else "the upload"
+        _check_size(name, len(source), cap)
+        return name, Path(filename or "").suffix.lower(), bytes(source)
+    path = Path(source)
+    name = f"'{filename or path.name}'"
+    if not path.is_file():
+        raise DataError(f"{name} was not found at {str(path)!r}; check the path.")
+    _check_size(name, path.stat().st_size, cap)
+    return name, Path(filename or path.name).suffix.lower(), path.read_bytes()
+
+
+def _check_size(name: str, size: int, cap: int) -> None:
+    if size > cap:
+        raise DataError(
+            f"{name} is {_size(size)}, over the upload limit of {_size(cap)}; upload a "
+            "smaller sample or raise the limit with the environment variable CROSSBOARD_MAX_UPLOAD_MB "
+            "(e.g. CROSSBOARD_MAX_UPLOAD_MB=2000)."
+        )
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / _MB:,.1f} MB" if n_bytes >= _MB / 10 else f"{n_bytes:,} bytes"
+
+
+# --- text decoding ----------------------------------------------------------------------------------
+
+
+def _decode(name: str, data: bytes) -> tuple[str, str, list[str]]:
+    """Decode text as UTF-8, UTF-16 or Latin-1 (Windows-1252); refuse binary garbage."""
+    encoding = _marked_encoding(name, data)
+    try:
+        text = data.decode(encoding or "utf-8")
+    except UnicodeDecodeError as exc:
+        if encoding is not None:
+            shown = "UTF-8" if encoding == "utf-8-sig" else encoding.upper()
+            raise DataError(
+                f"{name} could not be decoded as {shown} (bad bytes at offset {exc.start}); save it again "
+                "as UTF-8 text and upload it again."
+            ) from None
+        text, encoding = _decode_8bit(data)
+    sample = text[:SNIFF_CHARS]
+    controls = len(_CONTROL.findall(sample))
+    if controls > 0.01 * len(sample):
+        why = f"{controls:,} control characters in the first {len(sample):,} characters"
+        raise DataError(_GARBAGE.format(name=name, why=why))
+    notes = [_ENCODING_NOTES[encoding]] if encoding in _ENCODING_NOTES else []
+    return text, encoding or "utf-8", notes
+
+
+def _marked_encoding(name: str, data: bytes) -> str | None:
+    """UTF-8-with-BOM or UTF-16 from a byte-order mark or the NUL pattern; None for plain 8-bit text."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    head = np.frombuffer(data[:4096], dtype=np.uint8)
+    zeros_even, zeros_odd = int((head[0::2] == 0).sum()), int((head[1::2] == 0).sum())
+    if zeros_odd > 0.3 * len(head) / 2 and zeros_even < zeros_odd / 10:
+        return "utf-16-le"
+    if zeros_even > 0.3 * len(head) / 2 and zeros_odd < zeros_even / 10:
+        return "utf-16-be"
+    if zeros_even or zeros_odd or b"\x00" in data:
+        raise DataError(_GARBAGE.format(name=name, why="it contains NUL bytes"))
+    return None
+
+
+def _decode_8bit(data: bytes) -> tuple[str, str]:
+    """Text that is not UTF-8: Windows-1252 when it uses bytes 0x80-0x9f and decodes so, else Latin-1."""
+    if re.search(rb"[\x80-\x9f]", data):
+        try:
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return data.decode("latin-1"), "latin-1"
+
+
+# --- Parquet ------------------------------------------------------------------------------------------
+
+
+def _read_parquet(name: str, data: bytes) -> RawTable:
+    """Read Parquet; list columns become '|'-joined text, dictionary columns plain values."""
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(
+            f"{name} could not be read as Parquet ({_short(exc)}); the file may be truncated or "
+            "corrupted: export it again, or upload it as CSV."
+        ) from None
+    notes: list[str] = []
+    columns = []
+    for col_name, column in zip(table.column_names, table.columns, strict=True):
+        columns.append(_flatten_parquet_column(name, str(col_name), column, notes))
+    names = [str(n).strip() for n in table.column_names]
+    _check_names(name, names)
+    frame = pa.table(columns, names=[f"c{i}" for i in range(len(names))]).to_pandas()
+    frame.columns = names
+    _check_rows(name, frame)
+    return RawTable(frame, "parquet", None, None, notes)
+
+
+def _flatten_parquet_column(
+    name: str, col_name: str, column: pa.ChunkedArray, notes: list[str]
+) -> pa.ChunkedArray:
+    """A column pandas can hold as plain values."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        return column.cast(kind.value_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        notes.append(f"list column {col_name!r} was joined into '|'-delimited text")
+        return pc.binary_join(column.cast(pa.list_(pa.string())), "|")
+    if pa.types.is_nested(kind):
+        raise DataError(
+            f"column {col_name!r} of {name} holds nested records ({kind}); flatten it into plain "
+            "columns and upload it again."
+        )
+    return column
+
+
+# --- libFM --------------------------------------------------------------------------------------------
+
+
+def _looks_libfm(text: str) -> bool:
+    """True when the first lines are ``label idx:val ...`` rows with at least one pair."""
+    lines = [ln for ln in text[:SNIFF_CHARS].splitlines()[:20] if ln.strip()][:5]
+    return any(":" in ln for ln in lines) and all(re.match(_LIBFM_LINE, ln) for ln in lines)
+
+
+def _read_libfm(name: str, text: str) -> pd.DataFrame:
+    """Parse libFM/libSVM lines into ``label`` + ``f1..fN`` tokens or dense ``x<idx>`` columns."""
+    lines = pa.array(text.split("\n")).cast(pa.string())
+    lines = pc.utf8_rtrim(lines, characters="\r")
+    numbers = np.flatnonzero(pc.utf8_length(pc.utf8_trim_whitespace(lines)).to_numpy() > 0) + 1
+    lines = lines.take(pa.array(numbers - 1))
+    if len(lines) == 0:
+        raise DataError(f"{name} has no data rows; upload a libFM file with lines like '1 3:1 17:1'.")
+    ok = pc.match_substring_regex(lines, _LIBFM_LINE).to_numpy(zero_copy_only=False)
+    if not ok.all():
+        bad = int(np.argmin(ok))
+        raise DataError(
+            f"line {numbers[bad]} of {name} is not a libFM row ('label index:value ...'): "
+            f"{clip(lines[bad].as_py(), 60)!r}; fix or remove that line and upload again."
+        )
+    tokens = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))
+    counts = pc.list_value_length(tokens).to_numpy() - 1
+    pairs = pc.split_pattern(pc.list_flatten(pc.list_slice(tokens, 1)), ":")
+    index = pc.list_element(pairs, 0)
+    value = pc.list_element(pairs, 1).cast(pa.float64()).to_numpy()
+    label = _as_int_if_integral(pc.list_element(tokens, 0).cast(pa.float64()).to_numpy())
+    if len(set(counts.tolist())) == 1 and counts[0] > 0 and (value == 1).all():
+        fields = index.to_numpy(zero_copy_only=False).reshape(len(counts), counts[0])
+        frame = pd.DataFrame({f"f{j + 1}": pd.array(fields[:, j], dtype="str") for j in range(counts[0])})
+    else:
+        frame = _dense_libfm(name, index.cast(pa.int64()).to_numpy(), value, counts)
+    frame.insert(0, "label", label)
+    return frame
+
+
+def _dense_libfm(name: str, index: np.ndarray, value: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """Dense float columns ``x<idx>`` (absent → 0.0) when there are few distinct indices."""
+    distinct = np.unique(index)
+    if len(distinct) > MAX_LIBFM_COLUMNS:
+        raise DataError(
+            f"{name} uses {len(distinct):,} distinct feature indices with a varying number of features "
+            f"per row; CrossBoard can expand libFM into at most {MAX_LIBFM_COLUMNS:,} dense columns. "
+            "Convert it to a CSV with one column per field and upload that."
+        )
+    matrix = np.zeros((len(counts), len(distinct)), dtype=np.float64)
+    matrix[np.repeat(np.arange(len(counts)), counts), np.searchsorted(distinct, index)] = value
+    return pd.DataFrame(matrix, columns=[f"x{i}" for i in distinct])
+
+
+def _as_int_if_integral(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.int64) if np.all(values == np.round(values)) else values
+
+
+# --- delimited text -------------------------------------------------------------------------------------
+
+
+def _read_delimited(
+    name: str,
+    data: bytes,
+    text: str,
+    encoding: str,
+    notes: list[str],
+    delimiter: str | None,
+    names: list[str] | None,
+) -> RawTable:
+    """Read CSV/TSV (any of the sniffed delimiters) with a header line or the given ``names``."""
+    body = text.lstrip("\r\n") if text[:1] in ("\r", "\n") else text
+    lines_before = text[: len(text) - len(body)].count("\n")
+    if delimiter == DOUBLE_COLON or (delimiter is None and _double_colon_separated(body[:SNIFF_CHARS])):
+        body, delimiter = body.replace(DOUBLE_COLON, STAND_IN), STAND_IN
+    sample = body[:SNIFF_CHARS]
+    delimiter = _choose_delimiter(name, sample, delimiter)
+    first = (_csv_rows(sample, delimiter, 1) or [[]])[0]
+    if names is None:
+        columns = _header_names(first, notes)
+    else:
+        columns = [str(n) for n in names]
+        if len(columns) != len(first):
+            raise DataError(
+                f"you gave {len(columns)} column names but the first line of {name} has {len(first)} "
+                f"fields (split on {DELIMITER_NAMES.get(delimiter, repr(delimiter))}); give one name per field."
+            )
+    _check_names(name, columns)
+    payload = data if encoding == "utf-8" and body is text else body.encode("utf-8")
+    frame = _parse_rows(name, payload, delimiter, columns, names is None, lines_before)
+    _check_rows(name, frame)
+    file_format = "tsv" if delimiter == "\t" else "csv"
+    return RawTable(frame, file_format, encoding, DOUBLE_COLON if delimiter == STAND_IN else delimiter, notes)
+
+
+def _double_colon_separated(sample: str) -> bool:
+    """Every one of the first lines holds the same, non-zero number of '::' (MovieLens .dat)."""
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    return bool(lines) and all(line.count(DOUBLE_COLON) == lines[0].count(DOUBLE_COLON) > 0 for line in lines)
+
+
+def _choose_delimiter(name: str, sample: str, wanted: str | None) -> str:
+    """The user's delimiter (checked against the sniffed one) or the sniffed one."""
+    sniffed, n_fields = _sniff(sample)
+    if wanted is None:
+        return sniffed
+    wanted = {"\\t": "\t", "tab": "\t"}.get(wanted, wanted)
+    if len(wanted) != 1:
+        raise DataError(f"the delimiter for {name} must be one character, not {wanted!r}.")
+    if wanted != sniffed and n_fields > 1 and _field_counts(sample, wanted)[0] == 1:
+        raise DataError(
+            f"{name} has a single column when split on {DELIMITER_NAMES.get(wanted, repr(wanted))}, but it "
+            f"seems to use {DELIMITER_NAMES[sniffed]} ({n_fields} columns); choose that delimiter or "
+            "leave it on auto-detect."
+        )
+    return wanted
+
+
+def _sniff(sample: str) -> tuple[str, int]:
+    """The candidate delimiter whose field count is most consistent (and largest) over the sample."""
+    best, best_key = ",", (0.0, 1)
+    for candidate in DELIMITERS:
+        n_fields, share = _field_counts(sample, candidate)
+        if n_fields > 1 and (share, n_fields) > best_key:
+            best, best_key = candidate, (share, n_fields)
+    return best, best_key[1]
+
+
+def _field_counts(sample: str, delimiter: str) -> tuple[int, float]:
+    """The most common number of fields per row in ``sample`` and the share of rows having it."""
+    lines = sample[: sample.rfind("\n") + 1] or sample
+    counts = [len(row) for row in _csv_rows(lines, delimiter, 200)]
+    if not counts:
+        return 1, 0.0
+    values, freq = np.unique(counts, return_counts=True)
+    return int(values[np.argmax(freq)]), float(freq.max() / len(counts))
+
+
+def _csv_rows(sample: str, delimiter: str, limit: int) -> list[list[str]]:
+    """Up to ``limit`` non-empty rows of ``sample`` split by the csv module (as far as it can)."""
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(sample), delimiter=delimiter):
+            if row:
+                rows.append(row)
+            if len(rows) >= limit:
+                break
+    except csv.Error:
+        pass
+    return rows
+
+
+def _header_names(first: list[str], notes: list[str]) -> list[str]:
+    """Header cells stripped of whitespace; empty ones become ``column_<n>``."""
+    columns = [cell.strip() for cell in first]
+    empty = [i for i, c in enumerate(columns) if not c]
+    for i in empty:
+        columns[i] = f"column_{i + 1}"
+    if empty:
+        notes.append(f"empty header cells were named {', '.join(columns[i] for i in empty)}")
+    if columns and all(re.fullmatch(_NUMBER, c) for c in columns):
+        notes.append("the header line looks like data (all numbers); if the file has no header, give the "
+                     "column names")
+    return columns
+
+
+def _check_names(name: str, columns: list[str]) -> None:
+    """Refuse duplicate column names (pandas would silently rename them)."""
+    seen, dups = set(), []
+    for col in columns:
+        if col in seen and col not in dups:
+            dups.append(col)
+        seen.add(col)
+    if dups:
+        raise DataError(
+            f"{name} has duplicate column names: {', '.join(repr(d) for d in dups)}; rename them so every "
+            "column has its own name and upload again."
+        )
+
+
+def _check_rows(name: str, frame: pd.DataFrame) -> None:
+    if len(frame) == 0:
+        raise DataError(f"{name} has a header but no data rows; upload a file with at least one row of data.")
+
+
+def _parse_rows(
+    name: str, payload: bytes, delimiter: str, columns: list[str], header: bool, lines_before: int
+) -> pd.DataFrame:
+    """Parse the rows with pyarrow as text, then convert columns that are all numbers."""
+    keys = [f"c{i}" for i in range(len(columns))]
+    try:
+        table, bad = _read_text_columns(payload, delimiter, keys, header, use_threads=True)
+        if bad is not None:  # read again on one thread, where the first bad row is met first
+            table, bad = _read_text_columns(payload, delimiter, keys, header, use_threads=False)
+    except pa.ArrowException as exc:
+        raise DataError(f"{name} could not be parsed as a table ({_short(exc)}); check the file.") from None
+    if bad is not None:
+        raise _ragged_error(name, payload, bad, lines_before)
+    converted = []
+    while table.num_columns:  # drop each text column once converted, to bound peak memory
+        converted.append(_convert(table.column(0)))
+        table = table.remove_column(0)
+    frame = pa.table(converted, names=keys).to_pandas(self_destruct=True)
+    frame.columns = columns
+    return frame
+
+
+def _read_text_columns(payload: bytes, delimiter: str, keys: list[str], header: bool, use_threads: bool):
+    """(table of text columns, None), or (None, the invalid row) when a row has the wrong field count."""
+    bad = []
+
+    def on_bad_row(row):
+        bad.append(row)
+        return "error"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(payload),
+            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=int(header), use_threads=use_threads),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=b'"' in payload, invalid_row_handler=on_bad_row
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(keys, pa.string()), strings_can_be_null=True
+            ),
+        )
+    except pa.ArrowInvalid:
+        if bad:
+            return None, bad[0]
+        raise
+    return table, None
+
+
+def _ragged_error(name: str, payload: bytes, row, lines_before: int) -> DataError:
+    """A DataError naming the physical line of the bad row and its field counts."""
+    line = _line_number(payload, row.text.encode("utf-8"), row.number) + lines_before
+    return DataError(
+        f"line {line} of {name} has {row.actual_columns} fields but the header has {row.expected_columns}; "
+        "fix that row (a stray delimiter or an unquoted value containing one?) and upload again."
+    )
+
+
+def _line_number(payload: bytes, row_text: bytes, record: int | None) -> int:
+    """The 1-based line at which ``row_text`` starts as a whole line (else the record number)."""
+    start = 0
+    while (pos := payload.find(row_text, start)) >= 0:
+        end = pos + len(row_text)
+        if (pos == 0 or payload[pos - 1] in b"\r\n") and (end == len(payload) or payload[end] in b"\r\n"):
+            return payload.count(b"\n", 0, pos) + 1
+        start = pos + 1
+    return record or 0
+
+
+def _convert(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Integers, else floats, when every non-empty value parses as one (allowing spaces and a '+')."""
+    numbers = _as_numbers(column)
+    if numbers is None:
+        numbers = _as_numbers(pc.utf8_ltrim(pc.utf8_trim_whitespace(column), characters="+"))
+    return column if numbers is None else numbers
+
+
+def _as_numbers(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    for kind in (pa.int64(), pa.float64()):
+        try:
+            return column.cast(kind)
+        except pa.ArrowInvalid:
+            continue
+    return None
+
+
+def _short(exc: Exception) -> str:
+    return clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 120)
+

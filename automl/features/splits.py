@@ -1,0 +1,58 @@
+"""Train/validation/test assignment, made once per dataset and stored.
+
+Temporal when the schema has a timestamp (oldest rows train, newest rows test), otherwise
+stratified random on the label for ``ctr`` and plain random for ``rating``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from automl.data.schema import Schema
+from automl.errors import DataError
+
+TRAIN, VAL, TEST = 0, 1, 2
+SPLIT_NAMES = ("train", "val", "test")
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+MIN_ROWS = 30
+
+
+def split_key(schema: Schema, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> str:
+    """Identifies a split: what it depends on, hashed."""
+    timestamp = schema.names("timestamp")
+    basis = {"label": schema.label, "timestamp": timestamp, "task": schema.task,
+             "fractions": list(fractions), "seed": seed}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def make_split(labels: np.ndarray, task: str, timestamps: np.ndarray | None = None,
+               fractions=DEFAULT_FRACTIONS, seed: int = 0) -> tuple[np.ndarray, str]:
+    """-> (int8 [n] with 0 train / 1 val / 2 test, method name)."""
+    n = len(labels)
+    if n < MIN_ROWS:
+        raise DataError(f"the table has {n} usable rows; CrossBoard needs at least {MIN_ROWS} to split it "
+                        "into training, validation and test rows. Upload more rows.")
+    n_val, n_test = round(n * fractions[1]), round(n * fractions[2])
+    assignment = np.zeros(n, dtype=np.int8)
+    if timestamps is not None:
+        order = np.argsort(timestamps, kind="stable")
+        assignment[order[n - n_val - n_test: n - n_test]] = VAL
+        assignment[order[n - n_test:]] = TEST
+        return assignment, "temporal"
+    rows = np.arange(n)
+    stratify = labels if task == "ctr" and np.bincount(labels.astype(np.int64)).min() >= 3 else None
+    rest, test = train_test_split(rows, test_size=n_test, random_state=seed, stratify=stratify)
+    _, val = train_test_split(rest, test_size=n_val, random_state=seed + 1,
+                                  stratify=None if stratify is None else labels[rest])
+    assignment[val], assignment[test] = VAL, TEST
+    return assignment, "stratified random" if stratify is not None else "random"
+
+
+def split_counts(assignment: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(assignment, minlength=3)
+    return {name: int(counts[i]) for i, name in enumerate(SPLIT_NAMES)}
+

@@ -1,0 +1,110 @@
+"""Leaderboard rows from stored trial results (the UI and the CLI read the same rows)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import pandas as pd
+
+from automl.data.schema import MAXIMIZE
+from automl.evaluation.metrics import is_better
+from automl.search import ensembles
+from models import REGISTRY
+from storage import Store
+from storage.store import loads
+from storage.tables import StudyRow
+
+
+def trial_records(store: Store, study: StudyRow) -> list[dict]:
+    """One dict per recorded trial: trial, model, state, params, val, test, n_params,
+    train_seconds, epochs, best_epoch, latency_ms_per_1k, device, reason, key_options, notes
+    (e.g. AutoRec's fallbacks to the global mean)."""
+    records = []
+    for r in store.results(study.id):
+        params = loads(r.params_json)
+        card = REGISTRY.get(r.model)
+        key = {k: params[k] for k in (card.key_options if card else ()) if k in params}
+        records.append({
+            "trial": r.trial_number, "model": r.model, "state": r.state, "params": params,
+            "val": loads(r.val_json), "test": loads(r.test_json), "n_params": r.n_params,
+            "train_seconds": r.train_seconds, "epochs": r.epochs, "best_epoch": r.best_epoch,
+            "latency_ms_per_1k": r.latency_ms_per_1k, "device": r.device, "reason": r.reason,
+            "key_options": key, "notes": loads(r.extra_json).get("notes", {}), "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        })
+    return records
+
+
+def ensemble_record(store: Store, study: StudyRow) -> dict | None:
+    """The study's ensemble (``automl.search.ensembles``) as a record shaped like a trial's: model
+    "ensemble", state "ENSEMBLE", no trial number; params hold the weights and member trials."""
+    found = ensembles.stored(store, study.id)
+    if found is None:
+        return None
+    return {"trial": None, "model": "ensemble", "state": "ENSEMBLE",
+            "params": {"weights": found.weights, "trials": found.trials, "rounds": found.rounds},
+            "val": found.val, "test": found.test, "n_params": None, "train_seconds": None, "epochs": None,
+            "best_epoch": None, "latency_ms_per_1k": None, "device": "", "reason": "",
+            "key_options": {name: round(weight, 3) for name, weight in found.weights.items()}, "notes": {},
+            "finished_at": None}
+
+
+@dataclass
+class Leaderboard:
+    trials: list[dict]          # every recorded trial (of the chosen models), ``ranked``
+    best: list[dict]            # the best completed trial of each model, best first
+    ensemble: dict | None       # ``ensemble_record``, None until two models have a best trial
+
+
+def read_leaderboard(store: Store, study: StudyRow, models: Collection[str] | None = None) -> Leaderboard:
+    """What the CLI prints and the UI shows, optionally for some ``models`` only."""
+    records = [r for r in trial_records(store, study) if models is None or r["model"] in models]
+    return Leaderboard(ranked(records, study.metric), best_per_model(records, study.metric),
+                       ensemble_record(store, study))
+
+
+def ranked(records: list[dict], metric: str) -> list[dict]:
+    """Completed trials first, best validation ``metric`` first; then the rest by trial number."""
+    done = [r for r in records if r["state"] == "COMPLETE" and not math.isnan(r["val"].get(metric, math.nan))]
+    rest = [r for r in records if r not in done]
+    sign = -1 if metric in MAXIMIZE else 1
+    return sorted(done, key=lambda r: sign * r["val"][metric]) + sorted(rest, key=lambda r: r["trial"])
+
+
+def best_per_model(records: list[dict], metric: str) -> list[dict]:
+    """The best completed trial of each model, best first."""
+    best: dict[str, dict] = {}
+    for r in records:
+        if r["state"] == "COMPLETE" and is_better(metric, r["val"].get(metric), best.get(r["model"], {}).get("val", {}).get(metric)):
+            best[r["model"]] = r
+    return ranked(list(best.values()), metric)
+
+
+def table(records: list[dict], metric_names: tuple[str, ...]) -> pd.DataFrame:
+    """A flat frame: one row per trial, val_/test_ metric columns, key options as text."""
+    rows = []
+    for r in records:
+        row = {"trial": r["trial"], "model": r["model"], "state": r["state"]}
+        row.update({f"val_{m}": r["val"].get(m) for m in metric_names})
+        row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
+        row.update({"options": ", ".join(f"{k}={short(v)}" for k, v in r["key_options"].items()),
+                    "epochs": r["epochs"], "n_params": r["n_params"], "train_seconds": r["train_seconds"],
+                    "latency_ms_per_1k": r["latency_ms_per_1k"], "device": r["device"], "reason": r["reason"],
+                    "notes": ", ".join(f"{k}={short(v)}" for k, v in r.get("notes", {}).items())})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in ("trial", "epochs", "n_params"):      # whole numbers, blank where a row has none
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def short(value) -> str:
+    """Floats with 3 significant digits, anything else as text."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def to_json(records: list[dict]) -> str:
+    return json.dumps(records, indent=2, default=str)

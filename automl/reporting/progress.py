@@ -1,0 +1,68 @@
+"""What a running study is doing now, from the database alone (UI and CLI poll this)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from automl.reporting.leaderboard import best_per_model, trial_records
+from automl.search.config import StudyConfig
+from storage import Store
+from storage.store import age_seconds
+from storage.tables import StudyRow
+
+COUNTED_STATES = ("COMPLETE", "PRUNED", "FAIL")
+
+
+@dataclass
+class Progress:
+    status: str
+    done: int
+    total: int | None
+    elapsed_s: float
+    eta_s: float | None
+    best_value: float | None = None
+    best_model: str | None = None
+    running: list[dict] = field(default_factory=list)   # per active worker: id, trial, model, epoch, device
+    workers: list[dict] = field(default_factory=list)   # every worker: id, host, pid, status, message
+    message: str = ""
+
+    def line(self, metric: str) -> str:
+        """One line for a terminal."""
+        total = f"/{self.total}" if self.total else ""
+        best = f"best {metric} {self.best_value:.4f} ({self.best_model})" if self.best_value is not None else "no result yet"
+        now = "; ".join(f"w{r['id']}: trial {r['trial']} {r['model']} epoch {r['epoch']}" for r in self.running)
+        eta = f" · eta {fmt_seconds(self.eta_s)}" if self.eta_s is not None else ""
+        return f"[{self.status}] trials {self.done}{total} · {best} · elapsed {fmt_seconds(self.elapsed_s)}{eta}" + (
+            f" · {now}" if now else "")
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def study_progress(store: Store, study: StudyRow) -> Progress:
+    study = store.find_study(study.id)
+    config = StudyConfig.from_json(study.config_json)
+    records = trial_records(store, study)
+    done = sum(r["state"] in COUNTED_STATES for r in records)
+    elapsed = age_seconds(study.started_at) or 0.0
+    if study.finished_at and study.started_at:
+        elapsed = (study.finished_at - study.started_at).total_seconds()
+    etas = []
+    if config.n_trials and done:
+        etas.append(elapsed / done * max(config.n_trials - done, 0))
+    if config.minutes:
+        etas.append(max(config.minutes * 60 - elapsed, 0))
+    best = best_per_model(records, study.metric)
+    workers = store.workers(study.id)
+    return Progress(
+        status=study.status, done=done, total=config.n_trials, elapsed_s=elapsed,
+        eta_s=min(etas) if etas and study.status == "running" else None,
+        best_value=best[0]["val"][study.metric] if best else None, best_model=best[0]["model"] if best else None,
+        running=[{"id": w.id, "trial": w.trial_number, "model": w.model, "epoch": w.epoch, "device": w.device}
+                 for w in workers if w.status == "running" and w.trial_number is not None],
+        workers=[{"id": w.id, "host": w.host, "pid": w.pid, "status": w.status, "device": w.device,
+                  "message": w.message} for w in workers],
+        message=study.message,
+    )

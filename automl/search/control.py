@@ -1,0 +1,31 @@
+"""What a person does to a study, the same from the CLI and the UI: start workers, ask them to stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from storage import Store
+from storage.tables import StudyRow
+
+
+def launch_workers(url: str, study_id: int, home: Path, count: int) -> list[subprocess.Popen]:
+    """Start ``count`` worker processes that outlive the caller (own session, logs in home/logs)."""
+    logs = Path(home) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for n in range(count):
+        with open(logs / f"study-{study_id}-worker-{os.getpid()}-{n}.log", "ab") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "automl.cli", "--home", str(home), "--db", url, "worker", str(study_id)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=str(Path(__file__).resolve().parents[2]),     # the project root: ``-m automl.cli`` resolves
+            ))
+    return procs
+
+
+def request_stop(store: Store, study: StudyRow) -> None:
+    """Ask the study's workers, wherever they run, to stop after their current trial."""
+    store.update_study(study.id, stop_requested=True)

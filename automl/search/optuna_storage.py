@@ -1,0 +1,31 @@
+"""Optuna's RDB storage in CrossBoard's own database, with the heartbeat that re-queues the trials
+of workers that stopped beating."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from storage.db import engine_kwargs, serialize_sqlite_writes
+
+
+def heartbeat_seconds() -> tuple[int, int]:
+    """(heartbeat interval, grace period) for stale-trial detection, from the environment."""
+    interval = int(os.environ.get("CROSSBOARD_HEARTBEAT_S", "10"))
+    return interval, int(os.environ.get("CROSSBOARD_GRACE_S", str(interval * 3)))
+
+
+def optuna_storage(url: str) -> RDBStorage:
+    """Optuna's RDB storage in the same database (``optuna-dashboard URL`` opens it). A trial
+    whose worker stops beating is failed and re-queued (at most twice)."""
+    interval, grace = heartbeat_seconds()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = RDBStorage(url, engine_kwargs=engine_kwargs(url), heartbeat_interval=interval,
+                             grace_period=grace,
+                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+    serialize_sqlite_writes(storage.engine)
+    return storage

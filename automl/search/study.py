@@ -1,0 +1,65 @@
+"""Creating a study: its settings, its Optuna study (with each model's paper defaults enqueued
+first), and the CrossBoard row that the UI and the workers read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+
+import optuna
+
+from automl.data.datasets import schema_of
+from automl.data.schema import METRICS, RANKING_METRICS
+from automl.errors import SettingsError
+from automl.evaluation.metrics import direction
+from automl.search.capabilities import schema_inputs
+from automl.search.config import StudyConfig, check_config
+from automl.search.optuna_storage import optuna_storage
+from models import REGISTRY
+from models.card import ModelKind
+from models.common import TASK_DEFAULTS
+from storage import Store
+from storage.tables import DatasetRow, StudyRow
+
+
+def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task: str | None = None,
+                 metric: str | None = None, name: str | None = None) -> StudyRow:
+    """Create the Optuna study and the CrossBoard row; on any failure neither remains."""
+    schema = schema_of(dataset)
+    task = task or schema.task
+    if task != schema.task and task != "implicit":
+        raise SettingsError(f"dataset {dataset.name!r} is set up for the {schema.task} task; "
+                            f"change its task on the Data page (or re-ingest with --task {task}) first")
+    if task == "implicit" and not {"user", "item"} <= schema_inputs(schema):
+        raise SettingsError(f"the implicit task ranks items for users: dataset {dataset.name!r} needs a user and "
+                            "an item column (set their roles on the Data page)")
+    metric = metric or METRICS[task][0]
+    allowed = RANKING_METRICS if task == "implicit" else METRICS[task]
+    if metric not in allowed:
+        raise SettingsError(f"metric {metric!r} does not fit the {task} task; use one of {', '.join(allowed)}")
+    if config.candidates < 0:
+        raise SettingsError("candidates must be 0 (rank against every item) or a positive number of sampled items")
+    if metric == "gauc" and not schema.names("user"):
+        raise SettingsError("gauc needs a user column; set one on the Data page (or --role COL=user), or use auc")
+    check_config(config, schema, task)
+    name = name or f"{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    if store.find_study(name) is not None:
+        raise SettingsError(f"a study called {name!r} exists already; choose another --name")
+    optuna_name = f"crossboard:{name}"
+    study = optuna.create_study(study_name=optuna_name, storage=optuna_storage(store.url),
+                                direction=direction(metric))
+    try:
+        study.set_user_attr("crossboard_dataset", dataset.name)
+        study.set_user_attr("metric", metric)
+        for model in config.models:
+            card = REGISTRY[model]
+            task_options = TASK_DEFAULTS.get(task, {}) if card.kind is ModelKind.TORCH else {}
+            study.enqueue_trial({**card.enqueue_params(), **{f"{model}.{k}": v for k, v in task_options.items()}})
+        row = store.add_study(StudyRow(name=name, optuna_name=optuna_name, dataset_id=dataset.id, task=task,
+                                       metric=metric, direction=direction(metric),
+                                       config_json=json.dumps(asdict(config))))
+    except Exception:
+        optuna.delete_study(study_name=optuna_name, storage=optuna_storage(store.url))
+        raise
+    return row

@@ -1,0 +1,80 @@
+"""A long-lived worker process: loads the data once, then runs trials of one study until the
+budget is spent, the deadline passes or a stop is requested (after the current trial).
+
+Start one with ``crossboard worker STUDY`` (any machine that reaches the database URL) or let
+``crossboard tune`` / the UI start several (``automl.search.control.launch_workers``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import torch
+
+from automl.data.datasets import get_dataset
+from automl.errors import CrossBoardError, NotFoundError
+from automl.features.prepare import prepared_data
+from automl.search.budget import Budget, seconds_left
+from automl.search.config import StudyConfig
+from automl.search.liveness import settle_study
+from automl.search.objective import TRIAL_FAILURES, Objective
+from automl.search.optuna_storage import optuna_storage
+from automl.search.sampling import make_pruner, make_sampler
+from automl.training.device import describe, pick_device
+from storage import Store
+from storage.tables import utcnow
+
+
+def worker_threads(local_workers: int) -> int:
+    """``$CROSSBOARD_THREADS``, else the cores shared fairly among this machine's workers."""
+    share = (os.cpu_count() or 1) // max(local_workers, 1)
+    return int(os.environ.get("CROSSBOARD_THREADS", max(1, share)))
+
+
+def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
+    """Run trials for the study; returns a process exit code (0 also when stopped)."""
+    study_row = store.find_study(study_ref)
+    if study_row is None:
+        raise NotFoundError(f"no study called {study_ref!r}; see `crossboard leaderboard` for the studies")
+    config = StudyConfig.from_json(study_row.config_json)
+    worker_id = store.add_worker(study_row.id, socket.gethostname(), os.getpid())
+    code = 0
+    try:
+        torch.set_num_threads(worker_threads(config.workers))
+        device = pick_device(config.device)
+        store.update_worker(worker_id, status="loading", device=describe(device))
+        data = prepared_data(store, get_dataset(store, study_row.dataset_id), home, task=study_row.task,
+                             candidates=config.candidates)
+        names = [f.name for f in data.spec.fields]
+        pairs = tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in config.wide_pairs)
+        data = data.with_spec(replace(data.spec, user_pairs=pairs)).to(device)
+        if study_row.started_at is None:
+            store.update_study(study_row.id, status="running", started_at=utcnow())
+            study_row = store.find_study(study_row.id)
+        study = optuna.load_study(study_name=study_row.optuna_name, storage=optuna_storage(store.url),
+                                  sampler=make_sampler(config.seed * 1000 + worker_id), pruner=make_pruner(config))
+        budget = Budget(store, study_row.id, config.n_trials)
+        timeout = seconds_left(study_row, config)
+        if not budget.exhausted(study) and (timeout is None or timeout > 0):
+            deadline = None if timeout is None else time.time() + timeout
+            study.optimize(Objective(store, study_row, config, data, worker_id, deadline), timeout=timeout,
+                           callbacks=[budget], catch=TRIAL_FAILURES, gc_after_trial=False)
+        store.update_worker(worker_id, status="finished", trial_number=None, model=None, epoch=None)
+    except CrossBoardError as error:
+        store.update_worker(worker_id, status="failed", message=str(error))
+        store.update_study(study_row.id, message=str(error))
+        code = 2
+    except Exception as error:  # noqa: BLE001 -- an unexpected bug: keep the worker's story in the database
+        story = traceback.format_exc()
+        print(story, file=sys.stderr, flush=True)
+        store.update_worker(worker_id, status="failed", message=f"{error!r}\n{story[-4000:]}")
+        code = 1
+    finally:
+        settle_study(store, study_row.id, exclude=worker_id)
+    return code

@@ -1,0 +1,136 @@
+"""Fitting on the implicit top-K task: the same epoch loop as ctr and rating (``automl.training.loop``),
+fed with fresh negatives each epoch and judged by ranking each held-out item among its
+candidates; plus the two things only this task has: parameter-free baselines (popularity,
+random) and NeuMF-style pretraining of a model's parts inside the trial."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from automl.evaluation.ranking import cutoffs, ranking_metrics
+from automl.features.encode import EncodedData
+from automl.features.negatives import ItemTable, NegativeSampler
+from automl.features.topk_split import DEFAULT_NEG_RATIO, contains, interaction_keys
+from automl.training.candidates import candidate_width, held_out_ranks
+from automl.training.device import describe
+from automl.training.loop import EpochLoop, Reporter, TrialOutcome, fit_torch, kept_outputs
+from automl.training.predict import ms_per_1k, timed
+from models.card import ModelCard, ModelKind
+
+EVAL_SPLITS = ("val", "test")
+
+
+class RankingLoop(EpochLoop):
+    """EpochLoop whose validation metrics come from ``evaluate(outputs)`` of the feed."""
+
+    def __init__(self, feed: ImplicitFeed, metric: str, patience: int, reporter: Reporter | None):
+        super().__init__("implicit", metric, np.zeros(0), patience, reporter)
+        self.feed = feed
+
+    def evaluate(self, val_outputs: np.ndarray) -> dict[str, float]:
+        return self.feed.evaluate("val", val_outputs)
+
+
+class ImplicitFeed:
+    """``automl.training.loop.Feed`` of the implicit task (``automl.training.pointwise.Pointwise``
+    is the ctr and rating one).
+
+    Each epoch: the training positives plus ``neg_ratio`` fresh negatives per positive (none
+    for a model with ``in_batch_negatives``). A split's outputs: float64 [U], the rank of each
+    held-out row's item among its C candidates (the split's ``cand`` or, when the data has none,
+    every item but the user's other known items).
+    """
+
+    def __init__(self, model, params: dict, data: EncodedData, metric: str = "ndcg@10"):
+        spec, train = data.spec, data.splits["train"]
+        self.model, self.data, self.ks = model, data, cutoffs(metric)
+        self.table = ItemTable(spec, train["cat"])
+        seed = int(torch.randint(0, 2**62, ()).item())           # follows the trial's torch seed
+        self.sampler = NegativeSampler(spec, train, self.table, seed)
+        self.ratio = 0 if model.in_batch_negatives else int(params.get("neg_ratio", DEFAULT_NEG_RATIO))
+        self.rows_of = {s: {k: v for k, v in data.splits[s].items() if k != "cand"} for s in EVAL_SPLITS}
+        self.candidates = {s: data.splits[s].get("cand") for s in EVAL_SPLITS}
+        self.known = interaction_keys(data) if any(c is None for c in self.candidates.values()) else None
+
+    def valid(self, split: str, start: int, stop: int) -> np.ndarray:
+        """bool [stop - start, C]: which candidates of user rows start..stop count (not padding;
+        in the full corpus, not the user's other known items)."""
+        if self.candidates[split] is not None:
+            return self.candidates[split][start:stop].cpu().numpy() > 0
+        n_items = self.table.n_items
+        users = self.rows_of[split]["cat"][start:stop, self.data.spec.user_field].cpu().numpy()
+        return ~contains(self.known, users[:, None] * n_items + np.arange(1, n_items))
+
+    def rows(self, epoch: int) -> dict[str, torch.Tensor]:
+        return self.model.training_data(self.sampler.epoch_rows(self.ratio))
+
+    def outputs(self, split: str) -> np.ndarray:
+        return held_out_ranks(self.model, self.rows_of[split], self.table, self.candidates[split],
+                              lambda start, stop: self.valid(split, start, stop))
+
+    def evaluate(self, split: str, ranks: np.ndarray) -> dict[str, float]:
+        return ranking_metrics(ranks, self.ks)
+
+    def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
+        return RankingLoop(self, metric, patience, reporter)
+
+    def test(self) -> tuple[dict, float, np.ndarray]:
+        """(test metrics, scoring latency in ms per 1,000 (user, item) pairs, the ranks [U])."""
+        ranks, seconds = timed(lambda: self.outputs("test"), self.data.device)
+        pairs = len(ranks) * (1 + candidate_width(self.table, self.candidates["test"]))
+        return self.evaluate("test", ranks), ms_per_1k(seconds, pairs), ranks
+
+    def notes(self) -> dict[str, float]:
+        return self.model.notes(self.rows_of["test"])
+
+
+def fit_implicit(card: ModelCard, params: dict, data: EncodedData, metric: str, max_epochs: int,
+                 patience: int, reporter: Reporter | None) -> TrialOutcome:
+    """``automl.training.fit.train_and_evaluate`` for implicit data."""
+    def feed(model, p, d):
+        return ImplicitFeed(model, p, d, metric)
+
+    if card.kind is ModelKind.BASELINE:
+        return fit_baseline(card, params, data, metric, feed, reporter)
+    if card.pretrain and params.get("pretrain"):
+        return fit_pretrained(card, params, data, metric, max_epochs, patience, reporter, feed)
+    return fit_torch(card, params, data, metric, max_epochs, patience, reporter, feed=feed)
+
+
+def fit_pretrained(card, params, data, metric, max_epochs, patience, reporter, feed) -> TrialOutcome:
+    """Fit each of ``card.pretrain``'s parts with the same ``params`` and data, then the model,
+    built from the parts' best weights (``load_pretrained``). The parts' validation metrics go
+    to the notes; their time counts in the trial's training time."""
+    parts = {part.name: fit_torch(part, params, data, metric, max_epochs, patience, None, feed=feed)
+             for part in card.pretrain}
+    states = {name: outcome.state_dict for name, outcome in parts.items()}
+
+    def build(spec, p):
+        return card.build(spec, p).load_pretrained(states)
+
+    outcome = fit_torch(replace(card, build=build), params, data, metric, max_epochs, patience, reporter, feed=feed)
+    outcome.train_seconds += sum(o.train_seconds for o in parts.values())
+    outcome.notes.update({f"pretrained {name} val {metric}": o.val.get(metric, float("nan"))
+                          for name, o in parts.items()})
+    return outcome
+
+
+def fit_baseline(card, params, data, metric, feed, reporter) -> TrialOutcome:
+    """A parameter-free model: ``fit(positives)`` once, one validation "epoch", then test."""
+    model = card.build(data.spec, params).to(data.device)
+    source = feed(model, params, data)
+    loop = source.loop(metric, 1, reporter)
+    tick = time.perf_counter()
+    model.fit(data.splits["train"])
+    loop.after_epoch(1, 0.0, source.outputs("val"), time.perf_counter() - tick)
+    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test()
+    return TrialOutcome(
+        val=loop.best_val, test=test_metrics, best_epoch=1, epochs=1, train_seconds=time.perf_counter() - tick,
+        n_params=sum(b.numel() for b in model.buffers()), latency_ms_per_1k=latency,
+        device=describe(data.device), pruned=loop.pruned, history=loop.history,
+        outputs=kept_outputs(loop, test_outputs),
+    )

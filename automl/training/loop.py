@@ -1,0 +1,197 @@
+"""The one epoch loop of every neural model: epochs over device-resident tensors, validation after
+each epoch (reported for pruning and early stopping), the test split scored once at the best epoch.
+What an epoch trains on and how a split is judged comes from a ``Feed`` (``automl.training.pointwise``
+for ctr and rating, ``automl.training.implicit`` for top-K)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from automl.evaluation import metrics
+from automl.features.encode import EncodedData
+from automl.training.device import describe
+from models.card import ModelCard
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad,
+              "sgd": torch.optim.SGD}
+
+# reporter(epoch, value of the study metric, all validation metrics) -> True to stop as pruned,
+# STOP to stop and keep the best epoch so far (e.g. the study's time limit has come), else False
+Reporter = Callable[[int, float, dict], bool | str]
+STOP = "stop"
+TIME_LIMIT_NOTE = "stopped by the time limit after epoch"
+
+
+class TrainingDiverged(Exception):
+    """The loss or the predictions stopped being finite; the message says when and what to try."""
+
+
+@dataclass
+class TrialOutcome:
+    val: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    epochs: int
+    train_seconds: float
+    n_params: int
+    latency_ms_per_1k: float
+    device: str
+    pruned: bool = False
+    history: list[dict] = field(default_factory=list)     # per epoch: train loss, val metrics, seconds
+    notes: dict[str, float] = field(default_factory=dict)  # e.g. AutoRec's fallbacks to the global mean
+    state_dict: dict[str, torch.Tensor] | None = None      # best weights (torch models)
+    outputs: dict[str, np.ndarray] | None = None           # "val" (best epoch) and "test" outputs
+
+
+def make_optimizers(model: nn.Module, params: dict) -> list[torch.optim.Optimizer]:
+    """One optimizer per parameter group: ``main`` uses ``optimizer``/``lr``, a group ``g``
+    uses ``g_optimizer``/``g_lr`` (e.g. Wide & Deep's wide part)."""
+    optimizers = []
+    for group, group_params in model.parameter_groups().items():
+        if not group_params:
+            continue
+        prefix = "" if group == "main" else f"{group}_"
+        name = params.get(f"{prefix}optimizer", params.get("optimizer", "adam"))
+        optimizers.append(OPTIMIZERS[name](group_params, lr=params.get(f"{prefix}lr", params.get("lr", 1e-3))))
+    return optimizers
+
+
+def loss_function(task: str):
+    return nn.BCEWithLogitsLoss() if task in ("ctr", "implicit") else nn.MSELoss()
+
+
+def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batch_size: int) -> float:
+    """One pass over a fresh permutation of the training rows; returns the mean batch loss.
+    The last incomplete batch is dropped (the permutation differs each epoch)."""
+    model.train()
+    n = train["label"].shape[0]
+    perm = torch.randperm(n, device=train["label"].device)
+    starts = range(0, n - batch_size + 1, batch_size) if n >= batch_size else [0]
+    total = torch.zeros((), device=train["label"].device)
+    for start in starts:
+        idx = perm[start:start + batch_size]
+        batch = {k: v[idx] for k, v in train.items()}
+        loss = model.training_loss(batch, loss_fn)
+        aux = model.aux_loss()
+        if aux is not None:
+            loss = loss + aux
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+        total += loss.detach()
+    return total.item() / len(starts)
+
+
+class EpochLoop:
+    """Validation, early stopping and reporting shared by neural and tree models."""
+
+    def __init__(self, task: str, metric: str, y_val: np.ndarray, patience: int, reporter: Reporter | None,
+                 users_val: np.ndarray | None = None):
+        self.task, self.metric, self.y_val, self.users_val = task, metric, y_val, users_val
+        self.patience, self.reporter = patience, reporter
+        self.best_value, self.best_epoch, self.best_val = None, 0, {}
+        self.best_outputs: np.ndarray | None = None       # the validation outputs of the best epoch
+        self.history: list[dict] = []
+        self.pruned, self.stopped = False, False    # stopped: the reporter said STOP
+
+    def after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray, seconds: float) -> tuple[bool, bool]:
+        """-> (improved, stop)."""
+        if not math.isfinite(train_loss) or not np.isfinite(val_outputs).all():
+            raise TrainingDiverged(
+                f"the training loss became {train_loss} at epoch {epoch} (non-finite); "
+                "this configuration diverged, try a lower learning rate"
+            )
+        val = self.evaluate(val_outputs)
+        self.history.append({"epoch": epoch, "train_loss": train_loss, "seconds": seconds, **val})
+        value = val[self.metric]
+        improved = metrics.is_better(self.metric, value, self.best_value)
+        if improved:
+            self.best_value, self.best_epoch, self.best_val = value, epoch, val
+            self.best_outputs = val_outputs
+        verdict = self.reporter(epoch, value, val) if self.reporter is not None else False
+        if verdict == STOP:
+            self.stopped = True
+            return improved, True
+        if verdict:
+            self.pruned = True
+            return improved, True
+        return improved, epoch - self.best_epoch >= self.patience
+
+    def notes(self) -> dict[str, float]:
+        """What the loop itself has to say about the trial (the epoch a STOP came after)."""
+        return {TIME_LIMIT_NOTE: len(self.history)} if self.stopped else {}
+
+    def evaluate(self, val_outputs: np.ndarray) -> dict[str, float]:
+        """The validation metrics of one epoch's outputs."""
+        return metrics.compute(self.task, self.y_val, val_outputs, self.users_val)
+
+
+class Feed(Protocol):
+    """What one task trains on and how it judges a split; built as ``feed(model, params, data)``."""
+
+    def rows(self, epoch: int) -> dict[str, torch.Tensor]:
+        """The batch dict an epoch iterates over."""
+
+    def outputs(self, split: str) -> np.ndarray:
+        """float64 [n] outputs on ``split`` ("val" or "test"), what the loop's metrics read."""
+
+    def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
+        """The EpochLoop that judges validation outputs."""
+
+    def test(self) -> tuple[dict, float, np.ndarray]:
+        """(test metrics, latency in ms per 1,000 scored rows, test outputs)."""
+
+    def notes(self) -> dict[str, float]:
+        """The model's remarks about the test split (e.g. AutoRec's fallbacks)."""
+
+
+FeedFactory = Callable[[nn.Module, dict, EncodedData], Feed]
+
+
+def fit_torch(card: ModelCard, params: dict, data: EncodedData, metric: str, max_epochs: int, patience: int,
+              reporter: Reporter | None, feed: FeedFactory) -> TrialOutcome:
+    """Build ``card``'s model, run up to ``max_epochs`` epochs of ``feed``, keep the best epoch's weights."""
+    device = data.device
+    model = card.build(data.spec, params).to(device)
+    optimizers, loss_fn = make_optimizers(model, params), loss_function(data.spec.task)
+    source = feed(model, params, data)
+    loop = source.loop(metric, patience, reporter)
+    best_state, started, epoch = None, time.perf_counter(), 0
+    for epoch in range(1, max_epochs + 1):
+        tick = time.perf_counter()
+        train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"])
+        improved, stop = loop.after_epoch(epoch, train_loss, source.outputs("val"), time.perf_counter() - tick)
+        if improved:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if stop:
+            break
+    train_seconds = time.perf_counter() - started
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test()
+    return TrialOutcome(
+        val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
+        train_seconds=train_seconds, n_params=sum(p.numel() for p in model.parameters()),
+        latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
+        state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
+        notes={} if loop.pruned else {**source.notes(), **loop.notes()}, outputs=kept_outputs(loop, test_outputs),
+    )
+
+
+def kept_outputs(loop: EpochLoop, test_outputs: np.ndarray | None) -> dict[str, np.ndarray] | None:
+    """The best epoch's validation outputs and the test outputs, or None for a pruned trial."""
+    if loop.pruned or test_outputs is None or loop.best_outputs is None:
+        return None
+    return {"val": loop.best_outputs, "test": test_outputs}
+
+

@@ -1,0 +1,45 @@
+"""A trained model's outputs: batched inference, and timed scoring of a test split."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from automl.evaluation import metrics
+from automl.training.device import synchronize
+
+PREDICT_BATCH = 16_384
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, batch: dict[str, torch.Tensor], batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """Model outputs for every row of ``batch`` (logits or ratings) as float64 [n]."""
+    model.eval()
+    n = batch["label"].shape[0]
+    outs = [model({k: v[s:s + batch_size] for k, v in batch.items()}) for s in range(0, n, batch_size)]
+    return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
+
+
+def timed(score: Callable[[], np.ndarray], device: torch.device) -> tuple[np.ndarray, float]:
+    """(``score()``'s outputs, the seconds it took), the device synchronized on both sides."""
+    synchronize(device)
+    tick = time.perf_counter()
+    outputs = score()
+    synchronize(device)
+    return outputs, time.perf_counter() - tick
+
+
+def ms_per_1k(seconds: float, rows: int) -> float:
+    """Latency in milliseconds per 1,000 scored rows."""
+    return seconds / max(rows, 1) * 1000 * 1000
+
+
+def score_test(score: Callable[[], np.ndarray], labels: np.ndarray, task: str, device: torch.device,
+               users: np.ndarray | None = None) -> tuple[dict, float, np.ndarray]:
+    """(test metrics, inference latency in ms per 1,000 rows, the outputs) for ``score() -> outputs``."""
+    outputs, seconds = timed(score, device)
+    return metrics.compute(task, labels, outputs, users), ms_per_1k(seconds, len(outputs)), outputs

@@ -1,0 +1,26 @@
+"""AFM's attention-based pooling of the pairwise interactions (Xiao et al., 2017)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.layers.interactions.pairs import elementwise_pairs
+
+
+class AttentionPairPooling(nn.Module):
+    """[B, F, k] -> (pooled [B, k], weights [B, P]), pairs in ``pairs`` order:
+
+    a_ij = softmax over pairs of h^T ReLU(W (e_i ⊙ e_j) + b), W in R^{t x k} (t = attention size);
+    pooled = sum_{i<j} a_ij (e_i ⊙ e_j).
+    """
+
+    def __init__(self, dim: int, attention_size: int):
+        super().__init__()
+        self.project = nn.Linear(dim, attention_size)
+        self.h = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = elementwise_pairs(emb)
+        weights = torch.softmax(self.h(torch.relu(self.project(pairs))).squeeze(-1), dim=1)
+        return (weights.unsqueeze(-1) * pairs).sum(dim=1), weights

@@ -1,0 +1,1 @@
+"""Generic blocks: MLP, residual unit, the stacking layer, Dice, output heads, item frequencies for the in-batch softmax correction."""

@@ -1,0 +1,1 @@
+"""Behavior sequences: history vectors and masks, (attention-steered) GRUs, DIEN's next-behavior loss."""
