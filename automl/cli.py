@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 from automl.data import datasets
-from automl.data.schema import METRICS, ROLES, TASKS, Schema
+from automl.data.schema import DEFAULT_CANDIDATES, METRICS, ROLES, TASKS, Schema
 from automl.errors import CrossBoardError, NotFoundError, SettingsError
-from automl.features.topk_split import DEFAULT_CANDIDATES
 from automl.search.config import PRUNERS, StudyConfig
 from storage import Store, default_home, resolve_url
 

@@ -21,6 +21,7 @@ TOP_K = (1, 3, 5, 10, 20, 50, 100)
 RANKING_METRICS = (*(f"{name}@{k}" for k in TOP_K for name in ("ndcg", "hr", "recall")), "mrr")
 METRICS["implicit"] = ("ndcg@10", "hr@10", "recall@10", "mrr")
 MAXIMIZE = {"auc", "gauc", *RANKING_METRICS}
+DEFAULT_CANDIDATES = 99     # implicit: sampled items ranked with each held-out one (He et al., 2017)
 
 
 @dataclass

@@ -16,11 +16,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from automl.data.datasets import load_frame, schema_of
-from automl.data.schema import Schema
+from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.validate import label_vector
 from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
 from automl.features.splits import make_split, split_counts, split_key
-from automl.features.topk_split import DEFAULT_CANDIDATES, encode_implicit, leave_one_out, positive_rows
+from automl.features.topk_split import encode_implicit, leave_one_out, positive_rows
 from models.spec import spec_from_dict, spec_to_dict
 from storage import Store
 from storage.tables import DatasetRow, SplitRow

@@ -21,14 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automl.data.schema import Schema
+from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.validate import label_vector
 from automl.errors import DataError
 from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
 from automl.features.splits import TEST, TRAIN, VAL
 
 MIN_USER_ROWS = 3           # users with fewer positives stay all-train
-DEFAULT_CANDIDATES = 99     # sampled negatives per held-out item (He et al., 2017)
 DEFAULT_NEG_RATIO = 4       # training negatives per positive, the default of the search
 MAX_ROUNDS = 8              # rejection-sampling rounds before the exact fallback
 

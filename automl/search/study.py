@@ -10,17 +10,40 @@ from datetime import datetime
 import optuna
 
 from automl.data.datasets import schema_of
-from automl.data.schema import METRICS, RANKING_METRICS
+from automl.data.schema import METRICS, RANKING_METRICS, Schema
 from automl.errors import SettingsError
 from automl.evaluation.metrics import direction
-from automl.search.capabilities import schema_inputs
-from automl.search.config import StudyConfig, check_config
+from automl.search.capabilities import model_availability, schema_inputs
+from automl.search.config import PRUNERS, StudyConfig
 from automl.search.optuna_storage import optuna_storage
 from models import REGISTRY
 from models.card import ModelKind
 from models.common import TASK_DEFAULTS
 from storage import Store
 from storage.tables import DatasetRow, StudyRow
+
+
+def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
+    available = model_availability(schema, task)
+    if not config.models:
+        raise SettingsError("no models chosen; pick at least one (see `crossboard models`)")
+    for name in config.models:
+        if name not in available:
+            raise SettingsError(f"unknown model {name!r}; the models are: {', '.join(available)}")
+        if available[name]:
+            raise SettingsError(f"{available[name]}; leave it out of --models")
+    if config.n_trials is None and config.minutes is None:
+        raise SettingsError("give a budget: a number of trials, minutes, or both")
+    if config.n_trials is not None and config.n_trials < 1 or config.minutes is not None and config.minutes <= 0:
+        raise SettingsError("the budget must be positive (trials >= 1, minutes > 0)")
+    if not 0 <= config.workers <= 64:
+        raise SettingsError("workers must be between 0 (start them yourself with `crossboard worker`) and 64")
+    if config.pruner not in PRUNERS:
+        raise SettingsError(f"pruner {config.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
+    columns = set(schema.names("user", "item", "categorical"))
+    for pair in config.wide_pairs:
+        if len(pair) != 2 or not set(pair) <= columns:
+            raise SettingsError(f"cross pair {pair} must name two categorical columns among {sorted(columns)}")
 
 
 def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task: str | None = None,
