@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from automl.data import datasets
-from automl.data.schema import DEFAULT_CANDIDATES, METRICS, ROLES, TASKS, Schema
+from automl.data.schema import DEFAULT_CANDIDATES, ROLES, SHOWN_METRICS, TASKS, Schema
 from automl.errors import CrossBoardError, NotFoundError, SettingsError
 from automl.search.config import PRUNERS, StudyConfig
 from storage import Store, default_home, resolve_url
@@ -57,11 +57,13 @@ def study_config(args) -> StudyConfig:
     pairs = [p.split("*") for p in args.cross] if args.cross else []
     return StudyConfig(models=models or [], n_trials=args.trials, minutes=args.minutes, workers=args.workers,
                        max_epochs=args.epochs, patience=args.patience, pruner=args.pruner, seed=args.seed,
-                       device=args.device, wide_pairs=pairs, candidates=args.candidates)
+                       device=args.device, wide_pairs=pairs, candidates=args.candidates,
+                       trial_minutes=args.trial_minutes, seeds=args.seeds)
 
 
 def cmd_tune(args, store: Store, home: Path) -> int:
     from automl.reporting.progress import study_progress
+    from automl.search.allocation import MIN_TRIALS
     from automl.search.capabilities import model_availability
     from automl.search.control import launch_workers, request_stop
     from automl.search.study import create_study
@@ -76,6 +78,10 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
     print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
           f"{config.workers} worker(s)")
+    if config.n_trials is not None and config.n_trials < MIN_TRIALS * len(config.models):
+        print(f"note: {config.n_trials} trials for {len(config.models)} models give each model "
+              f"{config.n_trials // len(config.models)} or {config.n_trials // len(config.models) + 1}, fewer than the "
+              f"{MIN_TRIALS} of a fair comparison; use --trials {MIN_TRIALS * len(config.models)} or fewer --models")
     if config.workers == 0:
         print(f"no local workers started; on each machine run: crossboard --db URL worker {study.name}")
         return 0
@@ -102,16 +108,17 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     return 0 if progress.done else 2
 
 
-def print_leaderboard(store: Store, study, fmt: str) -> None:
+def print_leaderboard(store: Store, study, fmt: str, best: bool = False) -> None:
+    """Every trial (or, with ``best``, each model's best with its spread over seeds), then the ensemble."""
     from automl.reporting.leaderboard import read_leaderboard, table, to_json
 
     board = read_leaderboard(store, study)
     blend = board.ensemble
-    shown = board.trials + ([blend] if blend else [])
+    shown = (board.best if best else board.trials) + ([blend] if blend else [])
     if fmt == "json":
         print(to_json(shown))
         return
-    frame = table(shown, METRICS[study.task])
+    frame = table(shown, SHOWN_METRICS[study.task], study.metric)
     if fmt == "csv":
         print(frame.to_csv(index=False), end="")
     elif frame.empty:
@@ -125,7 +132,22 @@ def print_leaderboard(store: Store, study, fmt: str) -> None:
 
 def cmd_leaderboard(args, store: Store, home: Path) -> int:
     study = find_study(store, args.study)
-    print_leaderboard(store, study, args.format)
+    print_leaderboard(store, study, args.format, best=args.best)
+    return 0
+
+
+def cmd_reseed(args, store: Store, home: Path) -> int:
+    from automl.search.config import StudyConfig
+    from automl.search.reseed import run_reseeds
+    from automl.search.worker import study_data
+    from automl.training.device import pick_device
+
+    study = find_study(store, args.study)
+    config = StudyConfig.from_json(study.config_json)
+    data = study_data(store, study, config, home, pick_device(config.device))
+    ran = run_reseeds(store, study, config, data, args.seeds, top=args.top)
+    print(f"{ran} rerun(s) of the best trials of the top {args.top} models ({args.seeds} extra seeds each)")
+    print_leaderboard(store, study, "table", best=True)
     return 0
 
 
@@ -214,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=None)
     p.add_argument("--workers", type=int, default=StudyConfig.workers,
                    help="local worker processes; 0 creates the study for `crossboard worker` to join")
+    p.add_argument("--trial-minutes", type=float, default=None,
+                   help="training time cap of one trial (default: with --minutes, two fair shares of the budget)")
+    p.add_argument("--seeds", type=int, default=StudyConfig.seeds,
+                   help=f"when the budget is spent, train the best trial of the top {StudyConfig.top_models} models again "
+                        "with this many more seeds (0: none)")
     p.add_argument("--epochs", type=int, default=StudyConfig.max_epochs, help="maximum epochs per trial")
     p.add_argument("--patience", type=int, default=StudyConfig.patience,
                    help="epochs without improvement before stopping")
@@ -229,7 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="print a study's results")
     p.add_argument("study")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.add_argument("--best", action="store_true",
+                   help="each model's best trial with its spread over seeds and whether it ties with the leader")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("reseed", help="train the best trial of the top models again with more seeds")
+    p.add_argument("study")
+    p.add_argument("--seeds", type=int, default=StudyConfig.seeds, help="extra seeds per model")
+    p.add_argument("--top", type=int, default=StudyConfig.top_models, help="how many of the best models")
+    p.set_defaults(func=cmd_reseed)
 
     p = sub.add_parser("worker", help="join a study as one more worker")
     p.add_argument("study")

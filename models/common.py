@@ -5,12 +5,14 @@ from __future__ import annotations
 from models.card import ScopedTrial
 from models.spec import DataSpec
 
+WEIGHT_DECAYS = [0.0, 1e-6, 1e-5, 1e-4, 1e-3]
 HIDDEN_CHOICES = ["64", "128-64", "256-128", "256-128-64", "400-400-400", "1024-512-256"]
 
 
 def common_space(t: ScopedTrial, spec: DataSpec | None, embed: bool = True,
                  l2_range: tuple[float, float] = (1e-8, 1e-3)) -> dict:
-    """Optimizer, learning rate, batch size, L2 on the embeddings used, and, when ``spec`` has
+    """Optimizer, learning rate, batch size, L2 on the embeddings used, weight decay of the dense
+    weight matrices (``automl.training.loop.make_optimizers``), and, when ``spec`` has
     numeric columns (``spec`` is None for models that read ids only), how they enter the model
     (``raw`` standardized values, ``bucketize``d into categorical fields that take part in
     crossing, or ``both``)."""
@@ -19,6 +21,7 @@ def common_space(t: ScopedTrial, spec: DataSpec | None, embed: bool = True,
         "lr": t.float("lr", 1e-4, 3e-2, log=True),
         "batch_size": t.categorical("batch_size", [256, 512, 1024, 2048, 4096]),
         "l2": t.float("l2", *l2_range, log=True),
+        "weight_decay": t.categorical("weight_decay", WEIGHT_DECAYS),
     }
     if spec is not None and spec.numeric:
         params["numeric_mode"] = t.categorical("numeric_mode", ["raw", "bucketize", "both"])
@@ -41,7 +44,8 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in str(text).split("-") if x and int(x) > 0)
 
 
-COMMON_DEFAULTS = {"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "numeric_mode": "raw"}
+COMMON_DEFAULTS = {"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "weight_decay": 0.0,
+                   "numeric_mode": "raw"}
 
 
 def task_space(t: ScopedTrial, spec: DataSpec) -> dict:

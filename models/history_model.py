@@ -21,7 +21,8 @@ HISTORY_NEEDS = {"tasks": frozenset({"ctr", "rating"}), "requires": frozenset({"
 class HistoryModel(RecModel):
     """y = head(MLP(concat(e_1..e_F, num, v_U))): every field embedding (user profile, context and
     the candidate's id and item-side attributes), raw numerics (by ``numeric_mode``) and the
-    interest vector v_U [B, interest_dim] from ``interest``."""
+    interest vector v_U [B, interest_dim] from ``interest``. The MLP's activation is the model's
+    ``activation`` option where it has one (DIN: Dice, as in the paper's final MLP), else PReLU."""
 
     def __init__(self, spec: DataSpec, params: dict, interest_dim: int):
         super().__init__()
@@ -29,7 +30,7 @@ class HistoryModel(RecModel):
         self.history = spec.history
         self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
         self.dnn = MLP(inputs.width + interest_dim, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"],
-                       activation="prelu")
+                       activation=params.get("activation", "prelu"))
         self.head = score_head(self.dnn.out_dim, output_bias(spec))
 
     def interest(self, candidate: torch.Tensor, steps: torch.Tensor, mask: torch.Tensor, batch: dict

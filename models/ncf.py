@@ -94,7 +94,7 @@ class NeuMF(NCFModel):
         return self
 
 
-NCF_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "l2": 1e-8, "embed_dim": 8}
+NCF_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "l2": 1e-8, "weight_decay": 0.0, "embed_dim": 8}
 NCF_NEEDS = {"tasks": frozenset({"implicit"}), "requires": frozenset({"user", "item"})}
 
 

@@ -126,7 +126,7 @@ TWO_TOWER_CARD = ModelCard(
         **scoring_space(t),
         "loss": t.categorical("loss", ["pointwise", "softmax"]),
     },
-    defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "embed_dim": 32, "tower": "128-64",
-              "out_dim": 32, "dropout": 0.0, "scoring": "cosine", "temperature": 0.05, "loss": "softmax"},
+    defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "weight_decay": 0.0, "embed_dim": 32,
+              "tower": "128-64", "out_dim": 32, "dropout": 0.0, "scoring": "cosine", "temperature": 0.05, "loss": "softmax"},
     key_options=("scoring", "loss", "tower", "out_dim"),
 )

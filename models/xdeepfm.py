@@ -46,7 +46,9 @@ def xdeepfm_space(t: ScopedTrial, spec: DataSpec) -> dict:
 XDEEPFM_CARD = ModelCard(
     "xdeepfm", "xDeepFM (Lian et al., 2018)", "deep crossing",
     search_space=xdeepfm_space, build=XDeepFM,
-    defaults={**COMMON_DEFAULTS, "embed_dim": 10, "l2": 1e-4, "batch_size": 4096, "hidden": "400-400-400",
-              "dropout": 0.0, "batch_norm": False, "cin_layers": "200-200-200", "split_half": True},
+    # the paper's: Adam at lr 0.001, L2 0.0001 on the embeddings and on the network's weights
+    defaults={**COMMON_DEFAULTS, "embed_dim": 10, "lr": 1e-3, "l2": 1e-4, "weight_decay": 1e-4, "batch_size": 4096,
+              "hidden": "400-400-400", "dropout": 0.0, "batch_norm": False, "cin_layers": "200-200-200",
+              "split_half": True},
     key_options=("cin_layers", "split_half", "hidden"),
 )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +14,14 @@ from sqlalchemy.orm import sessionmaker
 
 from storage.db import get_engine, resolve_url
 from storage.tables import (
+    AllocationRow,
     ArtifactRow,
     Base,
     BestOutputsRow,
     DatasetChunkRow,
     DatasetRow,
     EnsembleRow,
+    SeedRunRow,
     SplitRow,
     StudyRow,
     TrialResultRow,
@@ -152,6 +155,52 @@ class Store:
         with self.session() as s:
             return list(s.scalars(sa.select(TrialResultRow).where(TrialResultRow.study_id == study_id)
                                   .order_by(TrialResultRow.trial_number)))
+
+    # -- allocation -----------------------------------------------------------------------
+    def allocate(self, study_id: int, trial_number: int, choose: Callable[[dict[str, int]], str]) -> str:
+        """The model of trial ``trial_number``: the one recorded for it, else ``choose(trials given
+        to each model so far)``, recorded in the same transaction under the study's lock, so that
+        two workers never decide on the same counts."""
+        with self.session() as s:
+            lock_study(s, study_id)
+            found = s.scalar(sa.select(AllocationRow.model).where(AllocationRow.study_id == study_id,
+                                                                  AllocationRow.trial_number == trial_number))
+            if found is not None:
+                return found
+            counts = dict(s.execute(sa.select(AllocationRow.model, sa.func.count()).where(
+                AllocationRow.study_id == study_id).group_by(AllocationRow.model)).all())
+            model = choose(counts)
+            s.add(AllocationRow(study_id=study_id, trial_number=trial_number, model=model))
+            return model
+
+    def allocations(self, study_id: int) -> dict[str, int]:
+        """Model -> trials given to it so far."""
+        with self.session() as s:
+            return dict(s.execute(sa.select(AllocationRow.model, sa.func.count()).where(
+                AllocationRow.study_id == study_id).group_by(AllocationRow.model)).all())
+
+    # -- seed runs ------------------------------------------------------------------------
+    def claim_seed_run(self, study_id: int, model: str, trial_number: int, seeds: list[int]) -> int | None:
+        """The first of ``seeds`` nobody has claimed for that trial, now claimed (state running), or None."""
+        with self.session() as s:
+            lock_study(s, study_id)
+            taken = set(s.scalars(sa.select(SeedRunRow.seed).where(SeedRunRow.study_id == study_id,
+                                                                   SeedRunRow.trial_number == trial_number)))
+            free = [seed for seed in seeds if seed not in taken]
+            if not free:
+                return None
+            s.add(SeedRunRow(study_id=study_id, model=model, trial_number=trial_number, seed=free[0]))
+            return free[0]
+
+    def finish_seed_run(self, study_id: int, trial_number: int, seed: int, **values) -> None:
+        with self.session() as s:
+            s.execute(sa.update(SeedRunRow).where(SeedRunRow.study_id == study_id, SeedRunRow.trial_number == trial_number,
+                                                  SeedRunRow.seed == seed).values(**values))
+
+    def seed_runs(self, study_id: int) -> list[SeedRunRow]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(SeedRunRow).where(SeedRunRow.study_id == study_id)
+                                  .order_by(SeedRunRow.trial_number, SeedRunRow.seed)))
 
     # -- artifacts ------------------------------------------------------------------------
     def save_if_best(self, row: ArtifactRow, maximize: bool, outputs: bytes | None = None) -> bool:

@@ -115,6 +115,37 @@ class TrialResultRow(Base):
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AllocationRow(Base):
+    """Which model a trial was given (``automl.search.allocation``), decided under the study's lock
+    so that workers on several machines share one plan."""
+
+    __tablename__ = "cb_allocations"
+    __table_args__ = (sa.UniqueConstraint("study_id", "trial_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
+    trial_number: Mapped[int]
+    model: Mapped[str] = mapped_column(sa.String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SeedRunRow(Base):
+    """One more run of a model's best trial with another seed (``automl.search.reseed``): what the
+    leaderboard's spread over seeds is computed from. ``state``: running, done or failed."""
+
+    __tablename__ = "cb_seed_runs"
+    __table_args__ = (sa.UniqueConstraint("study_id", "trial_number", "seed"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(sa.String(50))
+    trial_number: Mapped[int]
+    seed: Mapped[int]
+    state: Mapped[str] = mapped_column(sa.String(20), default="running")
+    val_json: Mapped[str] = mapped_column(sa.Text, default="{}")
+    test_json: Mapped[str] = mapped_column(sa.Text, default="{}")
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ModelBest:
     """Columns of a row kept for one model's best trial in one study (one row per study and model)."""
 

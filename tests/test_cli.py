@@ -43,7 +43,7 @@ def test_ingest_tune_leaderboard_end_to_end(home, tmp_path):
     best = max(done, key=lambda r: r["val"]["auc"])
     best_lr = max(r["val"]["auc"] for r in done if r["model"] == "lr")
     assert best["model"] != "lr" and best["val"]["auc"] > best_lr + 0.02
-    assert set(best["test"]) == {"auc", "gauc", "logloss"} and 0.5 < best["test"]["auc"] <= 1
+    assert set(best["test"]) == {"auc", "gauc", "logloss", "logloss_raw", "ece"} and 0.5 < best["test"]["auc"] <= 1
     study = Store().find_study("e2e")                # every model's best outputs, GBDT's included
     assert {r.model for r in Store().best_outputs(study.id)} == {"lr", "fm", "deepfm", "gbdt"}
     blend = records[-1]

@@ -21,7 +21,7 @@ from automl.training import candidates as candidate_scoring
 from automl.training.candidates import scored_chunks
 from automl.training.fit import train_and_evaluate
 from automl.training.implicit import ImplicitFeed
-from automl.training.loop import TrainingDiverged
+from automl.training.loop import FitSettings, TrainingDiverged
 from automl.training.predict import predict
 from models import REGISTRY
 
@@ -211,4 +211,4 @@ def test_a_user_row_with_a_non_finite_score_gets_no_rank_and_the_trial_diverges(
     feed = ImplicitFeed(model, card.defaults, data)
     assert np.isnan(feed.outputs("val")).all()
     with pytest.raises(TrainingDiverged):
-        feed.loop("ndcg@10", 2, None).after_epoch(1, 0.5, feed.outputs("val"), 0.0)
+        feed.loop(FitSettings("ndcg@10")).after_epoch(1, 0.5, feed.outputs("val"), 0.0)

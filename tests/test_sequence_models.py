@@ -140,3 +140,11 @@ def test_din_beats_its_sum_pooling_base_model_which_beats_deepfm_without_history
         auc[label] = train_and_evaluate(REGISTRY[name], params, data, metric="auc", max_epochs=10, patience=3,
                                         seed=0).test["auc"]
     assert auc["din"] > auc["base"] and auc["base"] > auc["deepfm"] + 0.02, auc
+
+
+@pytest.mark.parametrize("activation", ["dice", "prelu"])
+def test_dins_final_mlp_uses_its_activation_option(activation):
+    card = REGISTRY["din"]
+    model = card.build(SPEC, {**card.defaults, **SMALL, "activation": activation})
+    final = [type(m).__name__ for m in model.dnn.modules()]
+    assert ("Dice" in final) == (activation == "dice") and ("PReLU" in final) == (activation == "prelu")

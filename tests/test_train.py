@@ -31,8 +31,9 @@ def test_early_stopping_keeps_the_best_epoch_and_scores_test_with_it():
     model.load_state_dict(outcome.state_dict)
     val = metrics.compute("ctr", data.splits["val"]["label"].numpy(), predict(model, data.splits["val"]))
     assert val["auc"] == pytest.approx(outcome.val["auc"])          # the weights kept are the best epoch's
-    assert np.allclose(outcome.outputs["val"], predict(model, data.splits["val"]))   # outputs: the same epoch
-    assert np.allclose(outcome.outputs["test"], predict(model, data.splits["test"]))
+    calibrated = outcome.calibration.apply                                           # kept calibrated (ctr)
+    assert np.allclose(outcome.outputs["val"], calibrated(predict(model, data.splits["val"])))   # the same epoch
+    assert np.allclose(outcome.outputs["test"], calibrated(predict(model, data.splits["test"])))
 
 
 def test_a_reporter_can_prune_and_then_test_is_not_scored():

@@ -84,8 +84,8 @@ def test_a_worker_killed_mid_trial_leaves_no_trial_running(home, dataset, store)
 def test_the_time_limit_stops_a_running_trial_which_keeps_its_best_epoch(home, dataset, store):
     started = time.time()
     done = crossboard(home, "tune", dataset, "--models", "fm", "--trials", "5", "--minutes", "0.1",
-                      "--epochs", "100000", "--patience", "100000", "--pruner", "none", "--name", "limited",
-                      timeout=300)
+                      "--trial-minutes", "1", "--epochs", "100000", "--patience", "100000", "--pruner", "none",
+                      "--seeds", "0", "--name", "limited", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert time.time() - started < 120                 # 100,000 epochs would take far longer
     results = store.results(store.find_study("limited").id)
@@ -93,3 +93,31 @@ def test_the_time_limit_stops_a_running_trial_which_keeps_its_best_epoch(home, d
     notes = json.loads(results[0].extra_json)["notes"]
     assert notes[TIME_LIMIT_NOTE] == results[0].epochs < 100000
     assert json.loads(results[0].test_json)["auc"] > 0
+
+
+def test_two_workers_share_one_allocation_and_the_top_models_are_reseeded(home, dataset, store):
+    done = crossboard(home, "tune", dataset, "--models", "lr,fm,nfm", "--trials", "7", "--workers", "2",
+                      "--epochs", "2", "--pruner", "none", "--seeds", "2", "--name", "fair", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    study = store.find_study("fair")
+    results = store.results(study.id)
+    per_model = {m: sum(r.model == m for r in results) for m in ("lr", "fm", "nfm")}
+    assert all(count >= 7 // 3 for count in per_model.values()), per_model      # min(k, N // M) each
+    assert sum(store.allocations(study.id).values()) == len(optuna_trials(store, "fair"))
+
+    board = json.loads(crossboard(home, "leaderboard", "fair", "--best", "--format", "json").stdout)
+    models = [r for r in board if r["state"] == "COMPLETE"]
+    assert {r["model"] for r in models} == {"lr", "fm", "nfm"}
+    assert all(r["seeds"] == 3 and r["test_sd"]["auc"] is not None for r in models)    # top 3: 2 more seeds each
+    assert models[0]["tied_with_leader"] is True
+    assert all(isinstance(r["tied_with_leader"], bool) for r in models)
+    assert all(0 < r["test_mean"]["auc"] <= 1 for r in models)
+
+    before = [(r["model"], r["trial"]) for r in models]
+    again = crossboard(home, "reseed", "fair", "--seeds", "3", "--top", "1")
+    assert again.returncode == 0, again.stderr
+    assert "1 rerun(s)" in again.stdout                        # only the third seed of the leader was new
+    after = json.loads(crossboard(home, "leaderboard", "fair", "--best", "--format", "json").stdout)
+    after = [r for r in after if r["state"] == "COMPLETE"]
+    assert [(r["model"], r["trial"]) for r in after] == before    # the study's best trials are unchanged
+    assert after[0]["seeds"] == 4 and len(store.results(study.id)) == len(results)

@@ -7,7 +7,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from automl.data.schema import MAXIMIZE, METRICS
+from automl.data.schema import MAXIMIZE, SHOWN_METRICS
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
 from automl.reporting.leaderboard import read_leaderboard, table
 from models import REGISTRY
@@ -115,7 +115,7 @@ def board(study_id: int) -> None:
     if st.session_state.get("board_was_active") and study.status not in common.ACTIVE_STUDY:
         st.session_state["board_was_active"] = False
         st.rerun()  # the study ended: one last full render, then no more polling
-    metric, names = study.metric, METRICS[study.task]
+    metric, names = study.metric, SHOWN_METRICS[study.task]
     records = read_leaderboard(store, study).trials
     if not records:
         st.info(f"No trial of **{study.name}** has finished yet ({study.status}). Results appear here as "
@@ -131,7 +131,7 @@ def board(study_id: int) -> None:
         st.info("No model selected.")
         return
     frame = with_family(table(records, names))
-    best = versus_baseline(with_family(table(chosen.best, names)), metric)
+    best = versus_baseline(with_family(table(chosen.best, names, metric)), metric)
     st.caption(f"Ranked on validation {metric} ({study.direction}); test metrics are for reading only. "
                f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
     if not best.empty and study.task != "implicit":    # implicit studies have their own baselines, pop and random

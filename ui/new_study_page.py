@@ -8,6 +8,7 @@ import streamlit as st
 
 from automl.data.datasets import schema_of
 from automl.data.schema import METRICS
+from automl.search.allocation import MIN_TRIALS
 from automl.search.capabilities import model_availability
 from automl.search.config import PRUNERS, StudyConfig
 from automl.search.control import launch_workers
@@ -115,6 +116,11 @@ def main() -> None:
     models = choose_models(availability)
     config = budget()
     config.models = models
+    if models and config.n_trials and config.n_trials < MIN_TRIALS * len(models):
+        st.warning(f"{config.n_trials} trials for {len(models)} models: each model gets "
+                   f"{config.n_trials // len(models)} or {config.n_trials // len(models) + 1} (its paper default "
+                   f"first), fewer than the {MIN_TRIALS} a fair comparison gives every model. Raise the trials "
+                   f"to {MIN_TRIALS * len(models)} or pick fewer models.")
     st.caption(f"Device: **{device_found()}** · each model's paper configuration is tried first, "
                "then Optuna's TPE sampler searches its options.")
     name = st.text_input("Study name (optional)", key="study_name", placeholder=f"{dataset.name}-<date>-<time>")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from automl.reporting.progress import fmt_seconds, study_progress
+from automl.search.allocation import ETA, MIN_TRIALS
 from automl.search.config import StudyConfig
 from automl.search.control import request_stop
 from automl.search.liveness import ACTIVE, alive, settle_study
@@ -46,6 +47,14 @@ def progress_panel(study_id: int) -> None:
     cols[3].metric("ETA", fmt_seconds(progress.eta_s) if progress.eta_s is not None else "—")
     if progress.message:
         st.error(progress.message)
+    st.markdown("**Models**")
+    st.dataframe(pd.DataFrame(progress.models), hide_index=True, width="stretch",
+                 column_config={"best": st.column_config.NumberColumn(f"best {study.metric}", format="%.4f"),
+                                "seconds": st.column_config.NumberColumn("compute s", format="%.1f"),
+                                "planned": st.column_config.NumberColumn(
+                                    "planned", help=f"trials in the model's current rung of the plan: every model "
+                                                    f"gets {MIN_TRIALS} first, then the better 1/{ETA} of the "
+                                                    f"models get {ETA}× as many")})
     st.markdown("**Running now**")
     if progress.running:
         st.dataframe(pd.DataFrame(progress.running), hide_index=True, width="stretch")

@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, roc_auc_score
 
 from automl.data.schema import MAXIMIZE
+from automl.evaluation.calibration import expected_calibration_error
 from models.spec import DataSpec
 
 
@@ -55,8 +56,9 @@ def gauc(y_true: np.ndarray, scores: np.ndarray, users: np.ndarray) -> float:
 
 
 def compute(task: str, y_true: np.ndarray, outputs: np.ndarray, users: np.ndarray | None = None) -> dict[str, float]:
-    """Metrics for ``task`` from the model outputs (logits for ctr, ratings for rating); for ctr
-    with ``users`` (the user id of each row) also GAUC.
+    """Metrics for ``task`` from the model outputs (logits for ctr, ratings for rating): for ctr
+    AUC, logloss and ECE (``automl.evaluation.calibration``), with ``users`` (the user id of each
+    row) also GAUC.
 
     AUC is NaN when the rows hold a single class (it is undefined there).
     """
@@ -64,10 +66,15 @@ def compute(task: str, y_true: np.ndarray, outputs: np.ndarray, users: np.ndarra
         p = sigmoid(np.asarray(outputs, dtype=np.float64))
         y = np.asarray(y_true, dtype=np.int64)
         auc = roc_auc_score(y, p) if 0 < y.sum() < len(y) else float("nan")
-        out = {"auc": float(auc), "logloss": float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))}
+        out = {"auc": float(auc), "logloss": logloss(y, p), "ece": expected_calibration_error(y, p)}
         return out if users is None else {**out, "gauc": gauc(y, p, users)}
     y, r = np.asarray(y_true, dtype=np.float64), np.asarray(outputs, dtype=np.float64)
     return {"rmse": float(math.sqrt(mean_squared_error(y, r))), "mae": float(mean_absolute_error(y, r))}
+
+
+def logloss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7]."""
+    return float(log_loss(y_true, np.clip(probabilities, 1e-7, 1 - 1e-7), labels=[0, 1]))
 
 
 def user_ids(batch: dict, spec: DataSpec) -> np.ndarray | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy.stats import ttest_ind
 
 from automl.data.schema import MAXIMIZE
 from automl.evaluation.metrics import is_better
@@ -51,18 +54,54 @@ def ensemble_record(store: Store, study: StudyRow) -> dict | None:
             "finished_at": None}
 
 
+def with_seed_spread(best: list[dict], runs: list, metric: str) -> list[dict]:
+    """``best`` (best first) with, for each model, ``seeds`` (its trial and the finished reruns of
+    it, ``automl.search.reseed``), ``test_mean`` and ``test_sd`` ({metric: value} over them; sd
+    None for one seed) and ``tied_with_leader`` (``tied`` on the test ``metric``; None unless both
+    the model and the leader have two seeds or more)."""
+    reruns: dict[int, list[dict]] = {}
+    for run in runs:
+        if run.state == "done":
+            reruns.setdefault(run.trial_number, []).append(loads(run.test_json))
+    tests_of = {r["trial"]: [r["test"], *reruns.get(r["trial"], [])] for r in best}
+    leader = [t.get(metric) for t in tests_of[best[0]["trial"]]] if best else []
+    spread = []
+    for record in best:
+        tests = tests_of[record["trial"]]
+        names = sorted(set.intersection(*(set(t) for t in tests)))
+        values = [t.get(metric) for t in tests]
+        spread.append({**record, "seeds": len(tests),
+                       "test_mean": {m: float(np.mean([t[m] for t in tests])) for m in names},
+                       "test_sd": {m: float(np.std([t[m] for t in tests], ddof=1)) if len(tests) > 1 else None
+                                   for m in names},
+                       "tied_with_leader": tied(leader, values)})
+    return spread
+
+
+def tied(leader: list[float | None], other: list[float | None], level: float = 0.05) -> bool | None:
+    """Whether Welch's t-test finds no difference between the two sets of values at ``level``;
+    None with fewer than two values on either side."""
+    if len(leader) < 2 or len(other) < 2 or any(v is None or math.isnan(v) for v in leader + other):
+        return None
+    if np.std(leader) == 0 and np.std(other) == 0:
+        return bool(np.mean(leader) == np.mean(other))
+    with warnings.catch_warnings():         # one side without spread (a deterministic model) is fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bool(ttest_ind(leader, other, equal_var=False).pvalue >= level)
+
+
 @dataclass
 class Leaderboard:
     trials: list[dict]          # every recorded trial (of the chosen models), ``ranked``
-    best: list[dict]            # the best completed trial of each model, best first
+    best: list[dict]            # the best completed trial of each model, best first, ``with_seed_spread``
     ensemble: dict | None       # ``ensemble_record``, None until two models have a best trial
 
 
 def read_leaderboard(store: Store, study: StudyRow, models: Collection[str] | None = None) -> Leaderboard:
     """What the CLI prints and the UI shows, optionally for some ``models`` only."""
     records = [r for r in trial_records(store, study) if models is None or r["model"] in models]
-    return Leaderboard(ranked(records, study.metric), best_per_model(records, study.metric),
-                       ensemble_record(store, study))
+    best = with_seed_spread(best_per_model(records, study.metric), store.seed_runs(study.id), study.metric)
+    return Leaderboard(ranked(records, study.metric), best, ensemble_record(store, study))
 
 
 def ranked(records: list[dict], metric: str) -> list[dict]:
@@ -82,20 +121,24 @@ def best_per_model(records: list[dict], metric: str) -> list[dict]:
     return ranked(list(best.values()), metric)
 
 
-def table(records: list[dict], metric_names: tuple[str, ...]) -> pd.DataFrame:
-    """A flat frame: one row per trial, val_/test_ metric columns, key options as text."""
+def table(records: list[dict], metric_names: tuple[str, ...], metric: str | None = None) -> pd.DataFrame:
+    """A flat frame: one row per trial, val_/test_ metric columns, key options as text; records
+    ``with_seed_spread`` add seeds, test_<metric>_mean / _sd (the study ``metric``) and tied_with_leader."""
     rows = []
     for r in records:
         row = {"trial": r["trial"], "model": r["model"], "state": r["state"]}
         row.update({f"val_{m}": r["val"].get(m) for m in metric_names})
         row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
+        if "seeds" in r and metric is not None:
+            row.update({"seeds": r["seeds"], f"test_{metric}_mean": r["test_mean"].get(metric),
+                        f"test_{metric}_sd": r["test_sd"].get(metric), "tied_with_leader": r["tied_with_leader"]})
         row.update({"options": ", ".join(f"{k}={short(v)}" for k, v in r["key_options"].items()),
                     "epochs": r["epochs"], "n_params": r["n_params"], "train_seconds": r["train_seconds"],
                     "latency_ms_per_1k": r["latency_ms_per_1k"], "device": r["device"], "reason": r["reason"],
                     "notes": ", ".join(f"{k}={short(v)}" for k, v in r.get("notes", {}).items())})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for column in ("trial", "epochs", "n_params"):      # whole numbers, blank where a row has none
+    for column in ("trial", "epochs", "n_params", "seeds"):      # whole numbers, blank where a row has none
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame

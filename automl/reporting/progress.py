@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from automl.reporting.leaderboard import best_per_model, trial_records
+from automl.search.allocation import Allocator
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.store import age_seconds
@@ -24,6 +25,9 @@ class Progress:
     best_model: str | None = None
     running: list[dict] = field(default_factory=list)   # per active worker: id, trial, model, epoch, device
     workers: list[dict] = field(default_factory=list)   # every worker: id, host, pid, status, message
+    # per model: trials done (finished, pruned or failed), given so far, planned in its current rung,
+    # compute seconds, best validation value, whether the plan dropped it
+    models: list[dict] = field(default_factory=list)
     message: str = ""
 
     def line(self, metric: str) -> str:
@@ -56,6 +60,13 @@ def study_progress(store: Store, study: StudyRow) -> Progress:
         etas.append(max(config.minutes * 60 - elapsed, 0))
     best = best_per_model(records, study.metric)
     workers = store.workers(study.id)
+    models = []
+    for standing in Allocator(store, study, config.models).standings():
+        mine = [r for r in records if r["model"] == standing.model]
+        models.append({"model": standing.model, "done": sum(r["state"] in COUNTED_STATES for r in mine),
+                       "given": standing.given, "planned": standing.quota,
+                       "seconds": sum(r["train_seconds"] or 0.0 for r in mine), "best": standing.best,
+                       "dropped": standing.dropped})
     return Progress(
         status=study.status, done=done, total=config.n_trials, elapsed_s=elapsed,
         eta_s=min(etas) if etas and study.status == "running" else None,
@@ -64,5 +75,5 @@ def study_progress(store: Store, study: StudyRow) -> Progress:
                  for w in workers if w.status == "running" and w.trial_number is not None],
         workers=[{"id": w.id, "host": w.host, "pid": w.pid, "status": w.status, "device": w.device,
                   "message": w.message} for w in workers],
-        message=study.message,
+        message=study.message, models=models,
     )

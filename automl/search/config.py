@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from automl.data.schema import DEFAULT_CANDIDATES
 
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "halving", "none")
 
 
 @dataclass
@@ -24,6 +24,9 @@ class StudyConfig:
     device: str | None = None                       # None: CUDA when present, else CPU
     wide_pairs: list[list[str]] = field(default_factory=list)   # user-chosen column pairs to cross
     candidates: int = DEFAULT_CANDIDATES            # implicit: sampled items ranked with each held-out one, 0 = all
+    trial_minutes: float | None = None              # training time cap of one trial; None: from the budget
+    seeds: int = 2                                  # extra seeds for the top models' best trials at the end
+    top_models: int = 3                             # how many of the best models get them
 
     @classmethod
     def from_json(cls, text: str) -> StudyConfig:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import time
+from dataclasses import asdict
 
 import optuna
 import torch
@@ -14,6 +15,7 @@ from safetensors.torch import save as save_safetensors
 
 from automl.features.encode import EncodedData
 from automl.search import ensembles
+from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
 from automl.training.fit import train_and_evaluate
 from automl.training.loop import STOP, TrainingDiverged, TrialOutcome
 from models import REGISTRY
@@ -45,12 +47,13 @@ class Objective:
     it comes stops after its epoch and keeps its best epoch so far."""
 
     def __init__(self, store: Store, study: StudyRow, config, data: EncodedData, worker_id: int,
-                 deadline: float | None = None):
-        self.store, self.study, self.config = store, study, config
+                 allocator: Allocator, deadline: float | None = None):
+        self.store, self.study, self.config, self.allocator = store, study, config, allocator
         self.data, self.spec, self.worker_id, self.deadline = data, data.spec, worker_id, deadline
 
     def __call__(self, trial: optuna.Trial) -> float:
-        name = trial.suggest_categorical("model", self.config.models)
+        name = trial.suggest_categorical(MODEL_PARAM, self.config.models)
+        self.allocator.model_for(trial.number, fixed=name)       # enqueued trials count in the plan too
         card = REGISTRY[name]
         scoped = ScopedTrial(trial, name)
         params = card.search_space(scoped, self.spec)
@@ -72,7 +75,8 @@ class Objective:
                 raise ModelUnavailable(missing)
             outcome = train_and_evaluate(card, params, self.data, metric=self.study.metric,
                                          max_epochs=self.config.max_epochs, patience=self.config.patience,
-                                         reporter=reporter, seed=trial.number)
+                                         reporter=reporter, time_cap_s=trial_time_cap_s(self.config),
+                                         seed=trial.number)
         except TRIAL_FAILURES as error:
             reason = failure_reason(error)
             trial.set_user_attr(FAILURE_ATTR, reason)
@@ -101,7 +105,8 @@ class Objective:
                              params_json=json.dumps(params), reason=reason, worker_id=self.worker_id)
         if outcome is not None:
             row.val_json, row.test_json = json.dumps(outcome.val), json.dumps(outcome.test)
-            row.extra_json = json.dumps({"history": outcome.history, "notes": outcome.notes})
+            row.extra_json = json.dumps({"history": outcome.history, "notes": outcome.notes,
+                                         "calibration": asdict(outcome.calibration) if outcome.calibration else None})
             row.best_epoch, row.epochs, row.train_seconds = outcome.best_epoch, outcome.epochs, outcome.train_seconds
             row.n_params, row.device = outcome.n_params, outcome.device
             row.latency_ms_per_1k = None if math.isnan(outcome.latency_ms_per_1k) else outcome.latency_ms_per_1k
@@ -117,7 +122,8 @@ class Objective:
             return False
         weights = save_safetensors(outcome.state_dict) if outcome.state_dict else b""
         config = {"model": model, "params": params, "trial": number, "metric": self.study.metric,
-                  "value": value, "spec": spec_to_dict(self.spec)}
+                  "value": value, "spec": spec_to_dict(self.spec),
+                  "calibration": asdict(outcome.calibration) if outcome.calibration else None}
         row = ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,
                           config_json=json.dumps(config), weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
                           weights_format="safetensors" if outcome.state_dict else "none")

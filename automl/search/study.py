@@ -36,6 +36,8 @@ def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
         raise SettingsError("give a budget: a number of trials, minutes, or both")
     if config.n_trials is not None and config.n_trials < 1 or config.minutes is not None and config.minutes <= 0:
         raise SettingsError("the budget must be positive (trials >= 1, minutes > 0)")
+    if config.trial_minutes is not None and config.trial_minutes <= 0:
+        raise SettingsError("the time cap of a trial must be positive (--trial-minutes > 0), or left out")
     if not 0 <= config.workers <= 64:
         raise SettingsError("workers must be between 0 (start them yourself with `crossboard worker`) and 64")
     if config.pruner not in PRUNERS:

@@ -19,22 +19,35 @@ import torch
 
 from automl.data.datasets import get_dataset
 from automl.errors import CrossBoardError, NotFoundError
+from automl.features.encode import EncodedData
 from automl.features.prepare import prepared_data
+from automl.search.allocation import Allocator
 from automl.search.budget import Budget, seconds_left
 from automl.search.config import StudyConfig
 from automl.search.liveness import settle_study
 from automl.search.objective import TRIAL_FAILURES, Objective
 from automl.search.optuna_storage import optuna_storage
+from automl.search.reseed import run_reseeds
 from automl.search.sampling import make_pruner, make_sampler
 from automl.training.device import describe, pick_device
 from storage import Store
-from storage.tables import utcnow
+from storage.tables import StudyRow, utcnow
 
 
 def worker_threads(local_workers: int) -> int:
     """``$CROSSBOARD_THREADS``, else the cores shared fairly among this machine's workers."""
     share = (os.cpu_count() or 1) // max(local_workers, 1)
     return int(os.environ.get("CROSSBOARD_THREADS", max(1, share)))
+
+
+def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Path, device: torch.device) -> EncodedData:
+    """The study's split and encoded tensors (from the cache when present) on ``device``, with the
+    user's Wide & Deep crosses."""
+    data = prepared_data(store, get_dataset(store, study_row.dataset_id), home, task=study_row.task,
+                         candidates=config.candidates)
+    names = [f.name for f in data.spec.fields]
+    pairs = tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in config.wide_pairs)
+    return data.with_spec(replace(data.spec, user_pairs=pairs)).to(device)
 
 
 def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
@@ -49,22 +62,23 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         torch.set_num_threads(worker_threads(config.workers))
         device = pick_device(config.device)
         store.update_worker(worker_id, status="loading", device=describe(device))
-        data = prepared_data(store, get_dataset(store, study_row.dataset_id), home, task=study_row.task,
-                             candidates=config.candidates)
-        names = [f.name for f in data.spec.fields]
-        pairs = tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in config.wide_pairs)
-        data = data.with_spec(replace(data.spec, user_pairs=pairs)).to(device)
+        data = study_data(store, study_row, config, home, device)
         if study_row.started_at is None:
             store.update_study(study_row.id, status="running", started_at=utcnow())
             study_row = store.find_study(study_row.id)
+        allocator = Allocator(store, study_row, config.models)
         study = optuna.load_study(study_name=study_row.optuna_name, storage=optuna_storage(store.url),
-                                  sampler=make_sampler(config.seed * 1000 + worker_id), pruner=make_pruner(config))
+                                  sampler=make_sampler(config.seed * 1000 + worker_id, allocator),
+                                  pruner=make_pruner(config))
         budget = Budget(store, study_row.id, config.n_trials)
         timeout = seconds_left(study_row, config)
         if not budget.exhausted(study) and (timeout is None or timeout > 0):
             deadline = None if timeout is None else time.time() + timeout
-            study.optimize(Objective(store, study_row, config, data, worker_id, deadline), timeout=timeout,
+            study.optimize(Objective(store, study_row, config, data, worker_id, allocator, deadline), timeout=timeout,
                            callbacks=[budget], catch=TRIAL_FAILURES, gc_after_trial=False)
+        if config.seeds and not store.find_study(study_row.id).stop_requested:
+            store.update_worker(worker_id, status="running", trial_number=None, model="seed reruns", epoch=None)
+            run_reseeds(store, study_row, config, data, config.seeds, config.top_models)
         store.update_worker(worker_id, status="finished", trial_number=None, model=None, epoch=None)
     except CrossBoardError as error:
         store.update_worker(worker_id, status="failed", message=str(error))

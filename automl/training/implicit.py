@@ -17,7 +17,7 @@ from automl.features.negatives import ItemTable, NegativeSampler
 from automl.features.topk_split import DEFAULT_NEG_RATIO, contains, interaction_keys
 from automl.training.candidates import candidate_width, held_out_ranks
 from automl.training.device import describe
-from automl.training.loop import EpochLoop, Reporter, TrialOutcome, fit_torch, kept_outputs
+from automl.training.loop import EpochLoop, FeedFactory, FitSettings, TrialOutcome, fit_torch, kept_outputs
 from automl.training.predict import ms_per_1k, timed
 from models.card import ModelCard, ModelKind
 
@@ -27,8 +27,8 @@ EVAL_SPLITS = ("val", "test")
 class RankingLoop(EpochLoop):
     """EpochLoop whose validation metrics come from ``evaluate(outputs)`` of the feed."""
 
-    def __init__(self, feed: ImplicitFeed, metric: str, patience: int, reporter: Reporter | None):
-        super().__init__("implicit", metric, np.zeros(0), patience, reporter)
+    def __init__(self, feed: ImplicitFeed, settings: FitSettings):
+        super().__init__("implicit", settings.metric, np.zeros(0), settings.patience, settings.reporter)
         self.feed = feed
 
     def evaluate(self, val_outputs: np.ndarray) -> dict[str, float]:
@@ -75,10 +75,10 @@ class ImplicitFeed:
     def evaluate(self, split: str, ranks: np.ndarray) -> dict[str, float]:
         return ranking_metrics(ranks, self.ks)
 
-    def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
-        return RankingLoop(self, metric, patience, reporter)
+    def loop(self, settings: FitSettings) -> EpochLoop:
+        return RankingLoop(self, settings)
 
-    def test(self) -> tuple[dict, float, np.ndarray]:
+    def test(self, loop: EpochLoop) -> tuple[dict, float, np.ndarray]:
         """(test metrics, scoring latency in ms per 1,000 (user, item) pairs, the ranks [U])."""
         ranks, seconds = timed(lambda: self.outputs("test"), self.data.device)
         pairs = len(ranks) * (1 + candidate_width(self.table, self.candidates["test"]))
@@ -88,46 +88,52 @@ class ImplicitFeed:
         return self.model.notes(self.rows_of["test"])
 
 
-def fit_implicit(card: ModelCard, params: dict, data: EncodedData, metric: str, max_epochs: int,
-                 patience: int, reporter: Reporter | None) -> TrialOutcome:
+def fit_implicit(card: ModelCard, params: dict, data: EncodedData, settings: FitSettings) -> TrialOutcome:
     """``automl.training.fit.train_and_evaluate`` for implicit data."""
     def feed(model, p, d):
-        return ImplicitFeed(model, p, d, metric)
+        return ImplicitFeed(model, p, d, settings.metric)
 
     if card.kind is ModelKind.BASELINE:
-        return fit_baseline(card, params, data, metric, feed, reporter)
+        return fit_baseline(card, params, data, settings, feed)
     if card.pretrain and params.get("pretrain"):
-        return fit_pretrained(card, params, data, metric, max_epochs, patience, reporter, feed)
-    return fit_torch(card, params, data, metric, max_epochs, patience, reporter, feed=feed)
+        return fit_pretrained(card, params, data, settings, feed)
+    return fit_torch(card, params, data, settings, feed)
 
 
-def fit_pretrained(card, params, data, metric, max_epochs, patience, reporter, feed) -> TrialOutcome:
+def fit_pretrained(card: ModelCard, params: dict, data: EncodedData, settings: FitSettings,
+                   feed: FeedFactory) -> TrialOutcome:
     """Fit each of ``card.pretrain``'s parts with the same ``params`` and data, then the model,
     built from the parts' best weights (``load_pretrained``). The parts' validation metrics go
-    to the notes; their time counts in the trial's training time."""
-    parts = {part.name: fit_torch(part, params, data, metric, max_epochs, patience, None, feed=feed)
-             for part in card.pretrain}
+    to the notes; their time counts in the trial's training time (and against its time cap)."""
+    parts: dict[str, TrialOutcome] = {}
+    for part in card.pretrain:
+        spent = sum(o.train_seconds for o in parts.values())
+        cap = None if settings.time_cap_s is None else max(settings.time_cap_s - spent, 0.0)
+        parts[part.name] = fit_torch(part, params, data, replace(settings, reporter=None, time_cap_s=cap), feed)
     states = {name: outcome.state_dict for name, outcome in parts.items()}
 
     def build(spec, p):
         return card.build(spec, p).load_pretrained(states)
 
-    outcome = fit_torch(replace(card, build=build), params, data, metric, max_epochs, patience, reporter, feed=feed)
-    outcome.train_seconds += sum(o.train_seconds for o in parts.values())
-    outcome.notes.update({f"pretrained {name} val {metric}": o.val.get(metric, float("nan"))
+    spent = sum(o.train_seconds for o in parts.values())
+    cap = None if settings.time_cap_s is None else max(settings.time_cap_s - spent, 0.0)
+    outcome = fit_torch(replace(card, build=build), params, data, replace(settings, time_cap_s=cap), feed)
+    outcome.train_seconds += spent
+    outcome.notes.update({f"pretrained {name} val {settings.metric}": o.val.get(settings.metric, float("nan"))
                           for name, o in parts.items()})
     return outcome
 
 
-def fit_baseline(card, params, data, metric, feed, reporter) -> TrialOutcome:
+def fit_baseline(card: ModelCard, params: dict, data: EncodedData, settings: FitSettings,
+                 feed: FeedFactory) -> TrialOutcome:
     """A parameter-free model: ``fit(positives)`` once, one validation "epoch", then test."""
     model = card.build(data.spec, params).to(data.device)
     source = feed(model, params, data)
-    loop = source.loop(metric, 1, reporter)
+    loop = source.loop(replace(settings, patience=1))
     tick = time.perf_counter()
     model.fit(data.splits["train"])
     loop.after_epoch(1, 0.0, source.outputs("val"), time.perf_counter() - tick)
-    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test()
+    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test(loop)
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=1, epochs=1, train_seconds=time.perf_counter() - tick,
         n_params=sum(b.numel() for b in model.buffers()), latency_ms_per_1k=latency,

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from automl.evaluation import metrics
+from automl.evaluation.calibration import Platt, cross_fitted, expected_calibration_error
 from automl.features.encode import EncodedData
 from automl.training.device import describe
 from models.card import ModelCard
@@ -28,6 +29,21 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adagrad": t
 Reporter = Callable[[int, float, dict], bool | str]
 STOP = "stop"
 TIME_LIMIT_NOTE = "stopped by the time limit after epoch"
+TIME_CAP_NOTE = "stopped by the per-trial time cap in epoch"
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How long and on what one configuration is trained: the validation ``metric`` that picks
+    the epoch, at most ``max_epochs``, early stopping after ``patience`` epochs without
+    improvement, the ``reporter`` (pruning, the study's time limit) and ``time_cap_s``, the
+    training seconds after which the trial ends (inside an epoch if need be)."""
+
+    metric: str
+    max_epochs: int = 10
+    patience: int = 2
+    reporter: Reporter | None = None
+    time_cap_s: float | None = None
 
 
 class TrainingDiverged(Exception):
@@ -48,19 +64,32 @@ class TrialOutcome:
     history: list[dict] = field(default_factory=list)     # per epoch: train loss, val metrics, seconds
     notes: dict[str, float] = field(default_factory=dict)  # e.g. AutoRec's fallbacks to the global mean
     state_dict: dict[str, torch.Tensor] | None = None      # best weights (torch models)
-    outputs: dict[str, np.ndarray] | None = None           # "val" (best epoch) and "test" outputs
+    outputs: dict[str, np.ndarray] | None = None           # "val" (best epoch) and "test" outputs, calibrated
+    calibration: Platt | None = None                       # ctr: applied to the model's logits
+
+
+def dense_weights(model: nn.Module) -> set[int]:
+    """ids of the parameters weight decay applies to: weight matrices and kernels (two or more
+    dimensions) that are not embedding tables (those have their own L2 on the rows a batch uses)."""
+    tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    return {id(p) for p in model.parameters() if p.dim() >= 2 and id(p) not in tables}
 
 
 def make_optimizers(model: nn.Module, params: dict) -> list[torch.optim.Optimizer]:
     """One optimizer per parameter group: ``main`` uses ``optimizer``/``lr``, a group ``g``
-    uses ``g_optimizer``/``g_lr`` (e.g. Wide & Deep's wide part)."""
+    uses ``g_optimizer``/``g_lr`` (e.g. Wide & Deep's wide part); ``weight_decay`` applies to
+    the ``dense_weights`` only."""
+    decay, dense = params.get("weight_decay", 0.0), dense_weights(model)
     optimizers = []
     for group, group_params in model.parameter_groups().items():
         if not group_params:
             continue
         prefix = "" if group == "main" else f"{group}_"
         name = params.get(f"{prefix}optimizer", params.get("optimizer", "adam"))
-        optimizers.append(OPTIMIZERS[name](group_params, lr=params.get(f"{prefix}lr", params.get("lr", 1e-3))))
+        split = [{"params": [p for p in group_params if (id(p) in dense) == is_dense],
+                  "weight_decay": decay if is_dense else 0.0} for is_dense in (True, False)]
+        optimizers.append(OPTIMIZERS[name]([g for g in split if g["params"]],
+                                           lr=params.get(f"{prefix}lr", params.get("lr", 1e-3))))
     return optimizers
 
 
@@ -68,14 +97,16 @@ def loss_function(task: str):
     return nn.BCEWithLogitsLoss() if task in ("ctr", "implicit") else nn.MSELoss()
 
 
-def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batch_size: int) -> float:
+def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batch_size: int,
+                deadline: float | None = None) -> float:
     """One pass over a fresh permutation of the training rows; returns the mean batch loss.
-    The last incomplete batch is dropped (the permutation differs each epoch)."""
+    The last incomplete batch is dropped (the permutation differs each epoch). With a
+    ``deadline`` (``time.perf_counter()`` seconds) the pass ends after the batch that crosses it."""
     model.train()
     n = train["label"].shape[0]
     perm = torch.randperm(n, device=train["label"].device)
     starts = range(0, n - batch_size + 1, batch_size) if n >= batch_size else [0]
-    total = torch.zeros((), device=train["label"].device)
+    total, done = torch.zeros((), device=train["label"].device), 0
     for start in starts:
         idx = perm[start:start + batch_size]
         batch = {k: v[idx] for k, v in train.items()}
@@ -89,20 +120,32 @@ def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batc
         for opt in optimizers:
             opt.step()
         total += loss.detach()
-    return total.item() / len(starts)
+        done += 1
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+    return total.item() / done
 
 
 class EpochLoop:
-    """Validation, early stopping and reporting shared by neural and tree models."""
+    """Validation, early stopping and reporting shared by neural and tree models.
+
+    On ctr every epoch's validation logits are calibrated (``automl.evaluation.calibration``):
+    ``logloss`` and ``ece`` (and an epoch chosen on them) are those of the cross-fitted
+    calibration, ``logloss_raw`` the model's own; AUC and GAUC are unchanged by it. The best
+    epoch's calibration, fitted on all validation rows, maps the validation and test outputs that
+    are kept (``judge_test``)."""
 
     def __init__(self, task: str, metric: str, y_val: np.ndarray, patience: int, reporter: Reporter | None,
                  users_val: np.ndarray | None = None):
         self.task, self.metric, self.y_val, self.users_val = task, metric, y_val, users_val
         self.patience, self.reporter = patience, reporter
+        self.calibrates = task == "ctr"
         self.best_value, self.best_epoch, self.best_val = None, 0, {}
-        self.best_outputs: np.ndarray | None = None       # the validation outputs of the best epoch
+        self.best_outputs: np.ndarray | None = None       # the best epoch's validation outputs (calibrated)
+        self.best_calibration: Platt | None = None
         self.history: list[dict] = []
         self.pruned, self.stopped = False, False    # stopped: the reporter said STOP
+        self.capped = False                          # the per-trial time cap ended the trial
 
     def after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray, seconds: float) -> tuple[bool, bool]:
         """-> (improved, stop)."""
@@ -111,13 +154,19 @@ class EpochLoop:
                 f"the training loss became {train_loss} at epoch {epoch} (non-finite); "
                 "this configuration diverged, try a lower learning rate"
             )
-        val = self.evaluate(val_outputs)
+        val, calibration = self.evaluate(val_outputs), None
+        if self.calibrates:        # the ranking metrics stay the model's own; logloss and ECE are calibrated
+            honest, calibration = cross_fitted(val_outputs, self.y_val)
+            probabilities = metrics.sigmoid(honest)
+            val.update(logloss_raw=val["logloss"], logloss=metrics.logloss(self.y_val, probabilities),
+                       ece=expected_calibration_error(self.y_val, probabilities))
+            val_outputs = calibration.apply(val_outputs)        # one monotone map, as the test rows get
         self.history.append({"epoch": epoch, "train_loss": train_loss, "seconds": seconds, **val})
         value = val[self.metric]
         improved = metrics.is_better(self.metric, value, self.best_value)
         if improved:
             self.best_value, self.best_epoch, self.best_val = value, epoch, val
-            self.best_outputs = val_outputs
+            self.best_outputs, self.best_calibration = val_outputs, calibration
         verdict = self.reporter(epoch, value, val) if self.reporter is not None else False
         if verdict == STOP:
             self.stopped = True
@@ -128,12 +177,22 @@ class EpochLoop:
         return improved, epoch - self.best_epoch >= self.patience
 
     def notes(self) -> dict[str, float]:
-        """What the loop itself has to say about the trial (the epoch a STOP came after)."""
-        return {TIME_LIMIT_NOTE: len(self.history)} if self.stopped else {}
+        """What the loop itself has to say about the trial (the epoch a STOP or the time cap came in)."""
+        return {**({TIME_LIMIT_NOTE: len(self.history)} if self.stopped else {}),
+                **({TIME_CAP_NOTE: len(self.history)} if self.capped else {})}
 
     def evaluate(self, val_outputs: np.ndarray) -> dict[str, float]:
         """The validation metrics of one epoch's outputs."""
         return metrics.compute(self.task, self.y_val, val_outputs, self.users_val)
+
+    def judge_test(self, outputs: np.ndarray, labels: np.ndarray,
+                   users: np.ndarray | None = None) -> tuple[dict[str, float], np.ndarray]:
+        """(test metrics, test outputs) with the best epoch's calibration applied to ``outputs``."""
+        if self.best_calibration is None:
+            return metrics.compute(self.task, labels, outputs, users), outputs
+        calibrated = self.best_calibration.apply(outputs)
+        judged = metrics.compute(self.task, labels, calibrated, users)
+        return {**judged, "logloss_raw": metrics.logloss(labels, metrics.sigmoid(outputs))}, calibrated
 
 
 class Feed(Protocol):
@@ -145,11 +204,11 @@ class Feed(Protocol):
     def outputs(self, split: str) -> np.ndarray:
         """float64 [n] outputs on ``split`` ("val" or "test"), what the loop's metrics read."""
 
-    def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
+    def loop(self, settings: FitSettings) -> EpochLoop:
         """The EpochLoop that judges validation outputs."""
 
-    def test(self) -> tuple[dict, float, np.ndarray]:
-        """(test metrics, latency in ms per 1,000 scored rows, test outputs)."""
+    def test(self, loop: EpochLoop) -> tuple[dict, float, np.ndarray]:
+        """(test metrics, latency in ms per 1,000 scored rows, test outputs), judged by ``loop``."""
 
     def notes(self) -> dict[str, float]:
         """The model's remarks about the test split (e.g. AutoRec's fallbacks)."""
@@ -158,33 +217,38 @@ class Feed(Protocol):
 FeedFactory = Callable[[nn.Module, dict, EncodedData], Feed]
 
 
-def fit_torch(card: ModelCard, params: dict, data: EncodedData, metric: str, max_epochs: int, patience: int,
-              reporter: Reporter | None, feed: FeedFactory) -> TrialOutcome:
-    """Build ``card``'s model, run up to ``max_epochs`` epochs of ``feed``, keep the best epoch's weights."""
+def fit_torch(card: ModelCard, params: dict, data: EncodedData, settings: FitSettings,
+              feed: FeedFactory) -> TrialOutcome:
+    """Build ``card``'s model, run up to ``settings.max_epochs`` epochs of ``feed``, keep the best
+    epoch's weights; an epoch cut by the time cap is still validated."""
     device = data.device
     model = card.build(data.spec, params).to(device)
     optimizers, loss_fn = make_optimizers(model, params), loss_function(data.spec.task)
     source = feed(model, params, data)
-    loop = source.loop(metric, patience, reporter)
+    loop = source.loop(settings)
     best_state, started, epoch = None, time.perf_counter(), 0
-    for epoch in range(1, max_epochs + 1):
+    deadline = None if settings.time_cap_s is None else started + settings.time_cap_s
+    for epoch in range(1, settings.max_epochs + 1):
         tick = time.perf_counter()
-        train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"])
+        train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"], deadline)
         improved, stop = loop.after_epoch(epoch, train_loss, source.outputs("val"), time.perf_counter() - tick)
         if improved:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if not stop and deadline is not None and time.perf_counter() >= deadline:
+            loop.capped, stop = True, True
         if stop:
             break
     train_seconds = time.perf_counter() - started
     if best_state is not None:
         model.load_state_dict(best_state)
-    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test()
+    test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test(loop)
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=sum(p.numel() for p in model.parameters()),
         latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
         state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
         notes={} if loop.pruned else {**source.notes(), **loop.notes()}, outputs=kept_outputs(loop, test_outputs),
+        calibration=loop.best_calibration,
     )
 
 

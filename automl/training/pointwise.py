@@ -10,8 +10,8 @@ from torch import nn
 
 from automl.evaluation.metrics import user_ids
 from automl.features.encode import EncodedData
-from automl.training.loop import EpochLoop, Reporter
-from automl.training.predict import predict, score_test
+from automl.training.loop import EpochLoop, FitSettings
+from automl.training.predict import ms_per_1k, predict, timed
 
 
 class Pointwise:
@@ -28,15 +28,16 @@ class Pointwise:
     def outputs(self, split: str) -> np.ndarray:
         return predict(self.model, self.data.splits[split])
 
-    def loop(self, metric: str, patience: int, reporter: Reporter | None) -> EpochLoop:
+    def loop(self, settings: FitSettings) -> EpochLoop:
         val = self.data.splits["val"]
-        return EpochLoop(self.data.spec.task, metric, val["label"].cpu().numpy(), patience, reporter,
-                         user_ids(val, self.data.spec))
+        return EpochLoop(self.data.spec.task, settings.metric, val["label"].cpu().numpy(), settings.patience,
+                         settings.reporter, user_ids(val, self.data.spec))
 
-    def test(self) -> tuple[dict, float, np.ndarray]:
+    def test(self, loop: EpochLoop) -> tuple[dict, float, np.ndarray]:
         test = self.data.splits["test"]
-        return score_test(lambda: self.outputs("test"), test["label"].cpu().numpy(), self.data.spec.task,
-                          self.data.device, user_ids(test, self.data.spec))
+        outputs, seconds = timed(lambda: self.outputs("test"), self.data.device)
+        judged, outputs = loop.judge_test(outputs, test["label"].cpu().numpy(), user_ids(test, self.data.spec))
+        return judged, ms_per_1k(seconds, len(outputs)), outputs
 
     def notes(self) -> dict[str, float]:
         return self.model.notes(self.data.splits["test"])

@@ -1,4 +1,4 @@
-"""A trained model's outputs: batched inference, and timed scoring of a test split."""
+"""A trained model's outputs: batched inference, and its timing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from automl.evaluation import metrics
 from automl.training.device import synchronize
 
 PREDICT_BATCH = 16_384
@@ -36,10 +35,3 @@ def timed(score: Callable[[], np.ndarray], device: torch.device) -> tuple[np.nda
 def ms_per_1k(seconds: float, rows: int) -> float:
     """Latency in milliseconds per 1,000 scored rows."""
     return seconds / max(rows, 1) * 1000 * 1000
-
-
-def score_test(score: Callable[[], np.ndarray], labels: np.ndarray, task: str, device: torch.device,
-               users: np.ndarray | None = None) -> tuple[dict, float, np.ndarray]:
-    """(test metrics, inference latency in ms per 1,000 rows, the outputs) for ``score() -> outputs``."""
-    outputs, seconds = timed(score, device)
-    return metrics.compute(task, labels, outputs, users), ms_per_1k(seconds, len(outputs)), outputs

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from torch import nn
 
+from models.layers.blocks.dice import Dice
+
 ACTIVATIONS = {"relu": nn.ReLU, "prelu": nn.PReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU}
 
 
 class MLP(nn.Module):
     """[B, in_dim] -> [B, hidden[-1]] (or [B, in_dim] when ``hidden`` is empty).
 
-    Each layer: Linear -> (BatchNorm) -> activation -> (Dropout).
+    Each layer: Linear -> (BatchNorm) -> activation -> (Dropout); ``activation`` is one of
+    ``ACTIVATIONS`` or ``"dice"`` (DIN's, with statistics per unit).
     """
 
     def __init__(self, in_dim: int, hidden: tuple[int, ...], dropout: float = 0.0,
@@ -21,7 +24,7 @@ class MLP(nn.Module):
             layers.append(nn.Linear(in_dim, width))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(width))
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(Dice(width) if activation == "dice" else ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_dim = width
