@@ -16,6 +16,13 @@ class Base(DeclarativeBase):
     pass
 
 
+class OfStudy:
+    """The key of a row that belongs to one study (deleted with it)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
+
+
 class DatasetRow(Base):
     """An uploaded table; ``id`` is the SHA-256 of the uploaded bytes and the reading options."""
 
@@ -74,12 +81,10 @@ class StudyRow(Base):
     finished_at: Mapped[datetime | None]
 
 
-class WorkerRow(Base):
+class WorkerRow(OfStudy, Base):
     """One worker process; updated at each epoch so the UI can show what runs now."""
 
     __tablename__ = "cb_workers"
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
     host: Mapped[str] = mapped_column(sa.String(200))
     pid: Mapped[int]
     device: Mapped[str] = mapped_column(sa.String(200), default="")
@@ -92,11 +97,9 @@ class WorkerRow(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class TrialResultRow(Base):
+class TrialResultRow(OfStudy, Base):
     __tablename__ = "cb_trial_results"
     __table_args__ = (sa.UniqueConstraint("study_id", "trial_number"),)
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
     trial_number: Mapped[int]
     model: Mapped[str] = mapped_column(sa.String(50))
     state: Mapped[str] = mapped_column(sa.String(20))
@@ -115,27 +118,23 @@ class TrialResultRow(Base):
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class AllocationRow(Base):
+class AllocationRow(OfStudy, Base):
     """Which model a trial was given (``automl.search.allocation``), decided under the study's lock
     so that workers on several machines share one plan."""
 
     __tablename__ = "cb_allocations"
     __table_args__ = (sa.UniqueConstraint("study_id", "trial_number"),)
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
     trial_number: Mapped[int]
     model: Mapped[str] = mapped_column(sa.String(50))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class SeedRunRow(Base):
+class SeedRunRow(OfStudy, Base):
     """One more run of a model's best trial with another seed (``automl.search.reseed``): what the
     leaderboard's spread over seeds is computed from. ``state``: running, done or failed."""
 
     __tablename__ = "cb_seed_runs"
     __table_args__ = (sa.UniqueConstraint("study_id", "trial_number", "seed"),)
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(sa.String(50))
     trial_number: Mapped[int]
     seed: Mapped[int]
@@ -146,12 +145,10 @@ class SeedRunRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ModelBest:
+class ModelBest(OfStudy):
     """Columns of a row kept for one model's best trial in one study (one row per study and model)."""
 
     __table_args__ = (sa.UniqueConstraint("study_id", "model"),)
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(sa.String(50))
     trial_number: Mapped[int]
 
