@@ -34,9 +34,10 @@ def parse_roles(items: list[str]) -> dict[str, str]:
 
 def cmd_ingest(args, store: Store, home: Path) -> int:
     names = [n.strip() for n in args.names.split(",")] if args.names else None
+    parts = {part: (path, None) for part, path in (("valid", args.valid), ("test", args.test)) if path}
     inspection = datasets.inspect(args.path, label=args.label, task=args.task, roles=parse_roles(args.role),
                                   delimiter=args.delimiter, names=names,
-                                  max_bytes=int(args.max_mb * 2**20) if args.max_mb else None)
+                                  max_bytes=int(args.max_mb * 2**20) if args.max_mb else None, parts=parts)
     row = datasets.save(store, inspection, name=args.name)      # validates: raises on a problem
     schema = inspection.schema
     print(f"dataset {row.name!r} ({row.id[:12]}): {row.n_rows:,} rows, {row.n_cols} columns, "
@@ -101,6 +102,9 @@ def cmd_tune(args, store: Store, home: Path) -> int:
             p.wait()
     progress = study_progress(store, study)
     print(progress.line(study.metric))
+    print("trials per model (done/given, planned in its rung): " + ", ".join(
+        f"{m['model']} {m['done']}/{m['given']}" + (" dropped" if m["dropped"] else f" of {m['planned']}")
+        for m in progress.models))
     for worker in progress.workers:
         if worker["status"] == "failed":
             print(f"worker {worker['id']} failed: {worker['message']}", file=sys.stderr)
@@ -225,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
     p.add_argument("--names", help="comma-separated column names for a file without a header")
     p.add_argument("--max-mb", type=float, help="size cap in MB (default $CROSSBOARD_MAX_UPLOAD_MB or 500)")
+    p.add_argument("--valid", metavar="FILE", help="the validation rows of a given split (PATH holds the training rows)")
+    p.add_argument("--test", metavar="FILE", help="the test rows of a given split; they are never used to choose")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("tune", help="create a study and run it with local workers")

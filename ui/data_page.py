@@ -36,14 +36,28 @@ def reading_options() -> tuple[str | None, list[str] | None, str | None]:
     return delimiter, names, label or None
 
 
-def inspect_upload(upload, delimiter: str | None, names: list[str] | None, label: str | None) -> datasets.Inspection:
-    """Read and understand the upload once per file and reading options (kept for this tab)."""
-    key = (upload.file_id, delimiter, tuple(names) if names else None, label)
+def given_split_uploads() -> dict:
+    """Optional separate validation and test files (a published benchmark's own split)."""
+    with st.expander("Separate validation and test files (a benchmark's own split)"):
+        st.caption("The table above then holds the training rows; the files are joined by a `split` column, "
+                   "every study keeps that split, and test rows are never used to choose epochs or trials.")
+        left, right = st.columns(2)
+        files = {"valid": left.file_uploader("Validation rows", type=FILE_TYPES, key="data_upload_valid"),
+                 "test": right.file_uploader("Test rows", type=FILE_TYPES, key="data_upload_test")}
+    return {part: upload for part, upload in files.items() if upload is not None}
+
+
+def inspect_upload(upload, parts: dict, delimiter: str | None, names: list[str] | None,
+                   label: str | None) -> datasets.Inspection:
+    """Read and understand the upload (and its split files) once per file and reading options."""
+    key = (upload.file_id, tuple((p, f.file_id) for p, f in parts.items()), delimiter,
+           tuple(names) if names else None, label)
     cached = st.session_state.get("data_inspection")
     if cached is None or cached[0] != key:
         with st.spinner(f"Reading {upload.name}…"):
             inspection = datasets.inspect(upload.getvalue(), upload.name, delimiter=delimiter, names=names,
-                                          label=label)
+                                          label=label,
+                                          parts={p: (f.getvalue(), f.name) for p, f in parts.items()})
         st.session_state["data_inspection"] = cached = (key, inspection)
     return cached[1]
 
@@ -97,11 +111,12 @@ def upload_section() -> None:
                               help="CSV/TSV/TXT (also MovieLens .data and '::'-separated .dat) with a header "
                                    "line (or names below), Parquet, or libFM/libSVM.")
     delimiter, names, label = reading_options()
+    parts = given_split_uploads()
     if upload is None:
         st.caption("Or use the bundled demo dataset, already listed below.")
         return
     try:
-        inspection = inspect_upload(upload, delimiter, names, label)
+        inspection = inspect_upload(upload, parts, delimiter, names, label)
     except CrossBoardError as error:
         st.error(str(error))
         return

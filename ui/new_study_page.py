@@ -18,9 +18,12 @@ from ui import common
 
 MAX_WORKERS = os.cpu_count() or 1
 DEFAULTS = {"trials": StudyConfig.n_trials, "minutes": 0.0, "epochs": StudyConfig.max_epochs,
-            "workers": StudyConfig.workers, "pruner": StudyConfig.pruner}
-QUICK = {**DEFAULTS, "trials": 6, "epochs": 2}
+            "workers": StudyConfig.workers, "pruner": StudyConfig.pruner, "trial_minutes": 0.0,
+            "seeds": StudyConfig.seeds}
 QUICK_MODELS = ("lr", "fm", "gbdt", "deepfm")
+# the demo preset: the fair minimum of trials per model, early stopping (not an epoch cap) ending each
+# model's training within a one-minute budget (so a trial may train 10 s), no reruns
+QUICK = {**DEFAULTS, "trials": MIN_TRIALS * len(QUICK_MODELS), "minutes": 1.0, "epochs": 50, "seeds": 0}
 
 
 @st.cache_resource(show_spinner=False)
@@ -40,7 +43,7 @@ def set_models(names) -> None:
 
 
 def quick_preset(available: list[str]) -> None:
-    """The demo preset: a few fast models, few trials, two epochs, one worker."""
+    """The demo preset: a few fast models, their fair minimum of trials, a one-minute budget."""
     set_models([m for m in QUICK_MODELS if m in available])
     for field, value in QUICK.items():
         st.session_state[f"study_{field}"] = value
@@ -53,7 +56,8 @@ def choose_models(availability: dict[str, str | None]) -> list[str]:
     buttons.button("All", on_click=set_models, args=(available,), key="models_all")
     buttons.button("None", on_click=set_models, args=((),), key="models_none")
     buttons.button("Quick study", on_click=quick_preset, args=(available,), key="models_quick",
-                      help=f"{', '.join(QUICK_MODELS)}; {QUICK['trials']} trials, {QUICK['epochs']} epochs")
+                      help=f"{', '.join(QUICK_MODELS)}; {QUICK['trials']} trials within {QUICK['minutes']:g} minute, "
+                           "early stopping")
     families: dict[str, list] = {}
     for card in REGISTRY.values():
         families.setdefault(card.family, []).append(card)
@@ -82,14 +86,23 @@ def budget() -> StudyConfig:
     st.subheader("Budget")
     for field, value in DEFAULTS.items():  # defaults through session state, so the preset can set them
         st.session_state.setdefault(f"study_{field}", value)
-    cols = st.columns(5)
+    cols = st.columns(7)
     trials = cols[0].number_input("Trials (0 = no limit)", 0, 10_000, key="study_trials")
     minutes = cols[1].number_input("Minutes (0 = no limit)", 0.0, 10_000.0, step=5.0, key="study_minutes")
     workers = cols[2].number_input(f"Workers (1–{MAX_WORKERS})", 1, MAX_WORKERS, key="study_workers")
     epochs = cols[3].number_input("Max epochs per trial", 1, 500, key="study_epochs")
-    pruner = cols[4].selectbox("Pruner", PRUNERS, key="study_pruner")
+    trial_minutes = cols[4].number_input("Minutes per trial (0 = from the budget)", 0.0, 1_000.0, step=1.0,
+                                         key="study_trial_minutes",
+                                         help="a trial's training ends when it has run this long, inside an epoch "
+                                              "if need be; 0: two fair shares of the minutes, or no cap")
+    seeds = cols[5].number_input("Extra seeds", 0, 10, key="study_seeds",
+                                 help=f"at the end, the best trial of the top {StudyConfig.top_models} models runs "
+                                      "again with this many seeds: the leaderboard shows mean ± sd and ties")
+    pruner = cols[6].selectbox("Pruner", PRUNERS, key="study_pruner",
+                               help="a trial is compared only with earlier trials of its own model")
     return StudyConfig(models=[], n_trials=int(trials) or None, minutes=float(minutes) or None,
-                       workers=int(workers), max_epochs=int(epochs), pruner=pruner)
+                       workers=int(workers), max_epochs=int(epochs), pruner=pruner,
+                       trial_minutes=float(trial_minutes) or None, seeds=int(seeds))
 
 
 def main() -> None:

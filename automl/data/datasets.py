@@ -33,24 +33,62 @@ class Inspection:
     problem: str | None = None   # why the inferred schema cannot be saved as it is (the user may fix it)
 
 
-def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, label: str | None = None,
-            task: str | None = None, roles: dict[str, str] | None = None, delimiter: str | None = None,
-            names: list[str] | None = None, max_bytes: int | None = None) -> Inspection:
-    """Read ``source`` and infer its schema (with the user's overrides). Writes nothing.
-    A file that cannot be read raises; a schema that does not validate is returned with its
-    ``problem``, so the user can change roles before ``save`` validates again."""
+SPLIT_COLUMN = "split"        # the column that separate train / validation / test files are joined by
+
+
+def read_bytes(source: bytes | str | os.PathLike) -> bytes:
     data = source if isinstance(source, bytes) else Path(source).read_bytes() if Path(source).is_file() else None
     if data is None:
         raise DataError(f"{source}: no such file; check the path")
+    return data
+
+
+def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, label: str | None = None,
+            task: str | None = None, roles: dict[str, str] | None = None, delimiter: str | None = None,
+            names: list[str] | None = None, max_bytes: int | None = None,
+            parts: dict[str, tuple[bytes | str | os.PathLike, str | None]] | None = None) -> Inspection:
+    """Read ``source`` and infer its schema (with the user's overrides). Writes nothing.
+    A file that cannot be read raises; a schema that does not validate is returned with its
+    ``problem``, so the user can change roles before ``save`` validates again.
+
+    ``parts``: separate "valid" and "test" files (source, filename), read like ``source`` (the
+    training rows) and joined to it with a ``split`` column, so studies keep that split."""
+    data = read_bytes(source)
     filename = filename or (Path(source).name if not isinstance(source, bytes) else "upload")
     raw = read_table(data, filename, delimiter=delimiter, names=names, max_bytes=max_bytes)
-    schema = infer_schema(raw.frame, label=label, task=task, roles=roles)
     options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
-    digest = hashlib.sha256(data + options).hexdigest()
+    digest = hashlib.sha256(data + options)
+    if parts:
+        raw = joined_parts(raw, filename, parts, delimiter, names, max_bytes, digest)
+        roles = {**(roles or {}), SPLIT_COLUMN: "split"}
+    schema = infer_schema(raw.frame, label=label, task=task, roles=roles)
     try:
-        return Inspection(raw, schema, digest, filename, validate(raw.frame, schema, filename))
+        return Inspection(raw, schema, digest.hexdigest(), filename, validate(raw.frame, schema, filename))
     except DataError as error:
-        return Inspection(raw, schema, digest, filename, problem=str(error))
+        return Inspection(raw, schema, digest.hexdigest(), filename, problem=str(error))
+
+
+def joined_parts(train: RawTable, filename: str, parts: dict, delimiter: str | None, names: list[str] | None,
+                 max_bytes: int | None, digest) -> RawTable:
+    """The training table with the ``parts`` files appended, a ``split`` column naming each row's part;
+    every file must have the training file's columns. ``digest`` takes in every file's bytes."""
+    if SPLIT_COLUMN in train.frame.columns:
+        raise DataError(f"{filename} has a column named {SPLIT_COLUMN!r} already; give it a split role instead "
+                        "of separate files, or rename it")
+    frames = [train.frame.assign(**{SPLIT_COLUMN: "train"})]
+    for part, (source, part_name) in parts.items():
+        data = read_bytes(source)
+        part_name = part_name or (Path(source).name if not isinstance(source, bytes) else f"{part} upload")
+        table = read_table(data, part_name, delimiter=delimiter, names=names, max_bytes=max_bytes)
+        if list(table.frame.columns) != list(train.frame.columns):
+            extra = sorted(set(table.frame.columns) ^ set(train.frame.columns)) or ["(the same, in another order)"]
+            raise DataError(f"{part_name} ({part} rows) does not have the columns of {filename}: it differs in "
+                            f"{', '.join(map(str, extra[:5]))}; the files of one dataset need the same columns")
+        digest.update(part.encode() + data)
+        frames.append(table.frame.assign(**{SPLIT_COLUMN: part}))
+    frame = pd.concat(frames, ignore_index=True)
+    note = f"joined {filename} (train) with " + ", ".join(f"{part} rows" for part in parts) + f" by a {SPLIT_COLUMN!r} column"
+    return replace(train, frame=frame, notes=train.notes + [note])
 
 
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:

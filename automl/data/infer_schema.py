@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from automl.data.schema import TASKS, ColumnInfo, Schema
+from automl.data.schema import SPLIT_VALUES, TASKS, ColumnInfo, Schema
 from automl.errors import DataError, SettingsError, clip
 
 SAMPLE_ROWS = 200_000
@@ -346,7 +346,19 @@ def _row_id_reason(p: _Profile) -> str:
     return f"{every} value is different (a row id) → ignored"
 
 
+def _split_values(p: _Profile) -> list[str] | None:
+    """The column's distinct values when they all name a split (train and test at least), else None."""
+    if p.n_unique > len(SPLIT_VALUES):
+        return None
+    values = sorted(p.values.astype(str).str.strip().str.lower().unique())
+    parts = {SPLIT_VALUES.get(v) for v in values}
+    return values if None not in parts and {"train", "test"} <= parts and p.n_missing == 0 else None
+
+
 def _text_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
+    split = _split_values(p)
+    if split is not None:
+        return "split", f"values {', '.join(split)} name each row's part → the given split (train, validation, test)"
     text = p.values.astype(str)
     delimiter = _sequence_delimiter(text, SEQUENCE_MIN_SHARE)
     if delimiter is not None:

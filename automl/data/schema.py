@@ -11,7 +11,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 from automl.errors import SettingsError
 
-ROLES = ("label", "user", "item", "categorical", "numeric", "timestamp", "sequence", "ignore")
+ROLES = ("label", "user", "item", "categorical", "numeric", "timestamp", "sequence", "split", "ignore")
+# a ``split`` column names each row's part, as published benchmarks ship their own split
+SPLIT_VALUES = {"train": "train", "training": "train", "trn": "train", "valid": "val", "validation": "val",
+                "val": "val", "dev": "val", "test": "test", "testing": "test", "tst": "test"}
 TASKS = ("ctr", "rating", "implicit")
 # Roles whose values become categorical fields (embedded ids).
 CATEGORICAL_ROLES = ("user", "item", "categorical")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from automl.data.infer_schema import parse_timestamps, positive_value
-from automl.data.schema import CATEGORICAL_ROLES, Schema
+from automl.data.schema import CATEGORICAL_ROLES, SPLIT_VALUES, Schema
 from automl.errors import DataError
 
 MAX_VOCABULARY = 1_000_000
@@ -40,7 +40,31 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "the file") -> l
             )
         elif column.role in CATEGORICAL_ROLES:
             warnings += _check_vocabulary(series, column.name)
+        elif column.role == "split":
+            warnings += _check_split(series, column.name)
     return warnings
+
+
+def split_parts(series: pd.Series) -> pd.Series:
+    """A split column's values as "train" / "val" / "test" (NA where a value names no split)."""
+    return series.astype("string").str.strip().str.lower().map(SPLIT_VALUES)
+
+
+def _check_split(series: pd.Series, name: str) -> list[str]:
+    parts = split_parts(series)
+    bad = parts.isna().to_numpy()
+    if bad.any():
+        row = _first_row(bad)
+        raise DataError(f"column {name!r} is set as the split but row {row} holds {series.iloc[row - 1]!r}; "
+                        f"use train, valid or test ({', '.join(sorted(SPLIT_VALUES))}) or set another role.")
+    missing = {"train", "test"} - set(parts)
+    if missing:
+        raise DataError(f"the split column {name!r} has no {' and no '.join(sorted(missing))} rows; a comparison "
+                        "needs both (add them, or set the column's role to ignore to let CrossBoard split).")
+    if "val" not in set(parts):
+        return [(f"the split column {name!r} has no validation rows: the newest (else a stratified random) "
+                 "ninth of the training rows is held out to choose epochs and trials; test rows never choose")]
+    return []
 
 
 def label_vector(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -72,7 +96,7 @@ def _check_columns(frame: pd.DataFrame, schema: Schema, source: str) -> None:
             f"{source} has no column {missing[0]!r} named in the schema; upload the same file again or "
             "re-detect the columns."
         )
-    for role in ("label", "user", "item"):
+    for role in ("label", "user", "item", "split"):
         names = schema.names(role)
         if len(names) > 1:
             raise DataError(

@@ -17,9 +17,9 @@ from safetensors.torch import load_file, save_file
 
 from automl.data.datasets import load_frame, schema_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
-from automl.data.validate import label_vector
+from automl.data.validate import label_vector, split_parts
 from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
-from automl.features.splits import make_split, split_counts, split_key
+from automl.features.splits import given_split, make_split, split_counts, split_key
 from automl.features.topk_split import encode_implicit, leave_one_out, positive_rows
 from models.spec import spec_from_dict, spec_to_dict
 from storage import Store
@@ -42,11 +42,16 @@ def task_frame(store: Store, row: DatasetRow, home: Path, schema: Schema) -> pd.
 
 
 def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0) -> tuple[np.ndarray, str]:
-    """(split assignment, method): leave-one-out per user for implicit, else ``make_split``."""
+    """(split assignment, method): leave-one-out per user for implicit, the table's own split
+    when it has a split column, else ``make_split``."""
     if schema.task == "implicit":
         users = pd.factorize(frame[schema.names("user")[0]].astype("string"))[0]
         return leave_one_out(users, timestamps_of(frame, schema), seed)
-    return make_split(label_vector(frame, schema), schema.task, timestamps_of(frame, schema), seed=seed)
+    labels, times = label_vector(frame, schema), timestamps_of(frame, schema)
+    if schema.names("split"):
+        parts = split_parts(frame[schema.names("split")[0]]).to_numpy(dtype=object)
+        return given_split(parts, labels, schema.task, times, seed=seed)
+    return make_split(labels, schema.task, times, seed=seed)
 
 
 def stored_split(store: Store, row: DatasetRow, home: Path, seed: int = 0, task: str | None = None) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Train/validation/test assignment, made once per dataset and stored.
 
-Temporal when the schema has a timestamp (oldest rows train, newest rows test), otherwise
-stratified random on the label for ``ctr`` and plain random for ``rating``.
+The table's own split when it has a ``split`` column (a published benchmark's, or separate
+files); otherwise temporal when the schema has a timestamp (oldest rows train, newest rows test),
+else stratified random on the label for ``ctr`` and plain random for ``rating``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def split_key(schema: Schema, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> str
     timestamp = schema.names("timestamp")
     basis = {"label": schema.label, "timestamp": timestamp, "task": schema.task,
              "fractions": list(fractions), "seed": seed}
+    if schema.names("split"):
+        basis["split"] = schema.names("split")
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -56,3 +59,27 @@ def split_counts(assignment: np.ndarray) -> dict[str, int]:
     counts = np.bincount(assignment, minlength=3)
     return {name: int(counts[i]) for i, name in enumerate(SPLIT_NAMES)}
 
+
+
+def given_split(parts: np.ndarray, labels: np.ndarray, task: str, timestamps: np.ndarray | None = None,
+                fractions=DEFAULT_FRACTIONS, seed: int = 0) -> tuple[np.ndarray, str]:
+    """The table's own split: ``parts`` [n] of "train" / "val" / "test" -> (int8 [n], method).
+    Without validation rows, the newest (else a stratified random) share of the training rows,
+    fractions[1] / (fractions[0] + fractions[1]) of them, becomes validation; the test rows are
+    never touched."""
+    assignment = np.select([parts == "val", parts == "test"], [VAL, TEST], TRAIN).astype(np.int8)
+    if (assignment == VAL).any():
+        return assignment, "given"
+    train = np.flatnonzero(assignment == TRAIN)
+    n_val = round(len(train) * fractions[1] / (fractions[0] + fractions[1]))
+    if len(train) < MIN_ROWS or n_val < 1:
+        raise DataError(f"the given split has {len(train)} training rows and no validation rows; CrossBoard needs "
+                        f"at least {MIN_ROWS} training rows to hold some out for validation. Add validation rows.")
+    if timestamps is not None:
+        val = train[np.argsort(timestamps[train], kind="stable")[-n_val:]]
+    else:
+        y = labels[train]
+        stratify = y if task == "ctr" and np.bincount(y.astype(np.int64)).min() >= 3 else None
+        _, val = train_test_split(train, test_size=n_val, random_state=seed, stratify=stratify)
+    assignment[val] = VAL
+    return assignment, "given (validation taken from the training rows)"
