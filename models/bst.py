@@ -18,13 +18,17 @@ class BST(HistoryModel):
     """Tokens: the history steps then the candidate, projected to the model width (the behavior
     width rounded up to a multiple of ``heads``) plus an encoding of ``position``: the time gap
     bucket ``hist_age`` (``time_gap``, the paper's) or the rank from the newest (``position``);
-    the candidate's code is 0. v_U = the candidate token's output after ``blocks`` Transformer
-    blocks; its attention over the history (last block) is the diagnostic."""
+    the candidate's code is 0. v_U after ``blocks`` Transformer blocks: with ``output`` ``all`` (the
+    paper's) every position's output, concatenated in the order newest step first, padding steps zero,
+    the candidate's last: [B, (L + 1) · width]; with ``candidate`` the candidate token's output alone,
+    [B, width]. The candidate's attention over the history (last block) is the diagnostic."""
 
     def __init__(self, spec: DataSpec, params: dict):
         dim, heads = behavior_dim(spec, params), params["heads"]
         width = heads * math.ceil(dim / heads)
-        super().__init__(spec, params, width)
+        self.all_positions = params.get("output", "candidate") == "all"
+        super().__init__(spec, params, width * (spec.history.max_len + 1 if self.all_positions else 1))
+        self.max_len = spec.history.max_len
         self.project = nn.Linear(dim, width, bias=False)     # a bias would drown the small embeddings
         self.time_gap = params["position"] == "time_gap"
         codes = spec.history.n_age_buckets if self.time_gap else spec.history.max_len + 1
@@ -44,7 +48,16 @@ class BST(HistoryModel):
         padding = nn.functional.pad(~mask, (0, 1))
         for block in self.blocks:
             tokens, weights = block(tokens, padding)
-        return tokens[:, -1], weights[:, -1, :-1]
+        if not self.all_positions:
+            return tokens[:, -1], weights[:, -1, :-1]
+        # histories are left-aligned, oldest first: gather them newest first, so that slot k is the
+        # k-th newest step in every row whatever the padding
+        length, slots = batch["hist_len"].unsqueeze(1), torch.arange(mask.shape[1], device=mask.device)
+        newest = (length - 1 - slots).clamp(min=0)
+        steps = tokens[:, :-1].gather(1, newest.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+        steps = steps * (slots < length).unsqueeze(-1)
+        steps = nn.functional.pad(steps, (0, 0, 0, self.max_len - steps.shape[1]))[:, :self.max_len]
+        return torch.cat([steps.flatten(1), tokens[:, -1]], dim=1), weights[:, -1, :-1]
 
 
 def bst_space(t: ScopedTrial, spec: DataSpec) -> dict:
@@ -54,6 +67,7 @@ def bst_space(t: ScopedTrial, spec: DataSpec) -> dict:
         "heads": t.categorical("heads", [1, 2, 4, 8]),
         "position": t.categorical("position", ["time_gap", "position"]),
         "attention_dropout": t.float("attention_dropout", 0.0, 0.5),
+        "output": t.categorical("output", ["all", "candidate"]),
     }
 
 
@@ -61,6 +75,6 @@ BST_CARD = ModelCard(
     "bst", "BST (Chen et al., 2019)", "behavior sequence",
     search_space=bst_space, build=BST, **HISTORY_NEEDS,
     defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "1024-512-256", "dropout": 0.2, "batch_norm": False,
-              "blocks": 1, "heads": 8, "position": "time_gap", "attention_dropout": 0.2},
-    key_options=("blocks", "heads", "position", "embed_dim"),
+              "blocks": 1, "heads": 8, "position": "time_gap", "attention_dropout": 0.2, "output": "all"},
+    key_options=("blocks", "heads", "position", "output", "embed_dim"),
 )

@@ -148,3 +148,18 @@ def test_dins_final_mlp_uses_its_activation_option(activation):
     model = card.build(SPEC, {**card.defaults, **SMALL, "activation": activation})
     final = [type(m).__name__ for m in model.dnn.modules()]
     assert ("Dice" in final) == (activation == "dice") and ("PReLU" in final) == (activation == "prelu")
+
+
+def test_bst_feeds_every_positions_output_newest_first_or_the_candidates_alone():
+    card = REGISTRY["bst"]
+    short, long = padded_batches()
+    widths = {}
+    for output in ("all", "candidate"):
+        torch.manual_seed(0)
+        model = card.build(SPEC, {**card.defaults, **SMALL, "heads": 2, "output": output}).eval()
+        with torch.no_grad():
+            interest, _ = model.pooled(short)
+            widths[output] = interest.shape[1]
+            assert torch.allclose(interest, model.pooled(long)[0], atol=1e-6)   # padding changes nothing
+            assert torch.allclose(model(short), model(long), atol=1e-6)
+    assert widths["all"] == widths["candidate"] * (SPEC.history.max_len + 1)
