@@ -50,13 +50,15 @@ def test_every_model_gets_its_fair_share_before_any_is_dropped(n_trials, n_model
     assert all(given.get(m, 0) >= floor for m in models)
 
 
-def test_further_trials_go_to_the_better_half():
-    quality = {"lr": 0.60, "fm": 0.70, "deepfm": 0.80, "nfm": 0.65}
-    given = allocate(40, list(quality), quality)
-    assert given["lr"] == given["nfm"] == MIN_TRIALS            # the worse half stops at rung 0
-    assert given["deepfm"] > given["fm"] >= 2 * MIN_TRIALS      # the leader takes what is left
+def test_further_trials_go_to_the_better_half_and_the_last_two_share_the_rest():
+    quality = {"lr": 0.60, "fm": 0.70, "deepfm": 0.80, "nfm": 0.65, "afm": 0.75, "pnn": 0.78}
+    given = allocate(60, list(quality), quality)
+    assert given["lr"] == given["nfm"] == given["fm"] == MIN_TRIALS     # the worse half stops at rung 0
+    assert given["afm"] == 2 * MIN_TRIALS                               # the next halving drops it
+    assert given["deepfm"] + given["pnn"] == 60 - 3 * MIN_TRIALS - 2 * MIN_TRIALS
+    assert abs(given["deepfm"] - given["pnn"]) <= 2 * MIN_TRIALS        # leader and challenger, rung by rung
     final = {s.model: s for s in standings(list(quality), given, quality, maximize=True)}
-    assert final["lr"].dropped and final["nfm"].dropped and not final["deepfm"].dropped
+    assert final["lr"].dropped and final["afm"].dropped and not final["pnn"].dropped
 
 
 def test_a_model_without_a_completed_trial_ranks_last_and_minimize_is_honoured():

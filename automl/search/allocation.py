@@ -3,9 +3,10 @@
 The scheme is successive halving over models (Jamieson & Talwalkar, 2016, applied to the model
 choice rather than to epochs). Every chosen model first gets its paper default (enqueued when the
 study is created), then trials until it has ``k`` (rung 0). When every model of a rung has been
-given its quota, the better half of them by best validation value so far (at least one; a model
-without a completed trial ranks last) moves on to the next rung, whose quota is ``eta`` times
-larger; the others get no more trials. The next trial goes to the surviving model with the fewest
+given its quota, the better half of them by best validation value so far (a model without a
+completed trial ranks last) moves on to the next rung, whose quota is ``eta`` times larger; the
+others get no more trials. The last ``SURVIVORS`` models are never halved further: they keep
+taking rungs in turn, so the leader always meets a challenger. The next trial goes to the surviving model with the fewest
 trials so far (ties: the better best, then the study's model order). With fewer trials than
 ``k`` × models, every model gets ``trials // models`` or one more.
 
@@ -26,6 +27,7 @@ from storage.tables import StudyRow, TrialResultRow
 
 MIN_TRIALS = 3      # k: trials every model gets before any is dropped
 ETA = 2             # each rung keeps 1 / ETA of the models and gives them ETA times the trials
+SURVIVORS = 2       # models that keep getting trials to the end of the budget
 MODEL_PARAM = "model"   # the Optuna parameter that names a trial's model
 CAP_SHARES = 2      # a trial may train for this many fair shares of the time budget
 
@@ -66,13 +68,11 @@ def standings(models: list[str], given: dict[str, int], best: dict[str, float], 
     """Every model's standing in the successive-halving plan, in ``models`` order."""
     alive, quota = list(models), k
     dropped: dict[str, int] = {}
-    while len(alive) > 1 and all(given.get(m, 0) >= quota for m in alive):
+    while all(given.get(m, 0) >= quota for m in alive):
         order = sorted(alive, key=lambda m: (ranking_key(best.get(m), maximize), models.index(m)))
-        keep = order[:max(1, math.ceil(len(alive) / eta))]
+        keep = order[:max(SURVIVORS, math.ceil(len(alive) / eta))]
         dropped.update({m: quota for m in alive if m not in keep})
         alive, quota = keep, quota * eta
-    while len(alive) == 1 and given.get(alive[0], 0) >= quota:   # the last one standing takes the rest
-        quota *= eta
     return [Standing(m, given.get(m, 0), dropped.get(m, quota), best.get(m), m in dropped) for m in models]
 
 
