@@ -75,6 +75,9 @@ BST_CARD = ModelCard(
     "bst", "BST (Chen et al., 2019)", "behavior sequence",
     search_space=bst_space, build=BST, **HISTORY_NEEDS,
     defaults={**COMMON_DEFAULTS, "embed_dim": 16, "hidden": "1024-512-256", "dropout": 0.2, "batch_norm": False,
-              "blocks": 1, "heads": 8, "position": "time_gap", "attention_dropout": 0.2, "output": "all"},
+              "blocks": 1, "heads": 8, "position": "time_gap", "attention_dropout": 0.2,
+              # the paper concatenates every position's output ("all", searched); the candidate's alone is
+              # tried first: an MLP input (L + 1) times wider learns too slowly on small logs
+              "output": "candidate"},
     key_options=("blocks", "heads", "position", "output", "embed_dim"),
 )

@@ -38,12 +38,13 @@ def reading_options() -> tuple[str | None, list[str] | None, str | None]:
 
 def given_split_uploads() -> dict:
     """Optional separate validation and test files (a published benchmark's own split)."""
-    with st.expander("Separate validation and test files (a benchmark's own split)"):
-        st.caption("The table above then holds the training rows; the files are joined by a `split` column, "
-                   "every study keeps that split, and test rows are never used to choose epochs or trials.")
-        left, right = st.columns(2)
-        files = {"valid": left.file_uploader("Validation rows", type=FILE_TYPES, key="data_upload_valid"),
-                 "test": right.file_uploader("Test rows", type=FILE_TYPES, key="data_upload_test")}
+    if not st.checkbox("Separate validation and test files (a benchmark's own split)", key="data_given_split",
+                       help="the table above then holds the training rows; the files are joined by a `split` "
+                            "column, every study keeps that split, and test rows never choose epochs or trials"):
+        return {}
+    left, right = st.columns(2)
+    files = {"valid": left.file_uploader("Validation rows", type=FILE_TYPES, key="data_upload_valid"),
+             "test": right.file_uploader("Test rows", type=FILE_TYPES, key="data_upload_test")}
     return {part: upload for part, upload in files.items() if upload is not None}
 
 
