@@ -97,7 +97,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| ensemble | | | | | {fmt(result['ensemble_test'].get('auc'))} | | "
                      f"{fmt(result['ensemble_test'].get('logloss'))} | | |")
     lines.append(f"\nConstant predictor (training click rate): test logloss {result['constant_test_logloss']:.4f}. "
-                 f"`crossboard ingest {' '.join(result['ingest'])}`, `crossboard tune {' '.join(result['tune'])}`; "
+                 f"`crossboard ingest {' '.join(Path(a).name if '/' in a else a for a in result['ingest'])}`, "
+                 f"`crossboard tune {' '.join(result['tune'])}`; "
                  f"wall {result['wall_seconds']:.0f} s.")
     return "\n".join(lines)
 
