@@ -145,6 +145,11 @@ def board(study_id: int) -> None:
                            mime="text/csv", key="leaderboard_csv")
     with best_tab:
         st.dataframe(best, hide_index=True, width="stretch")
+        if "seeds" in best:
+            st.caption(f"seeds: the model's best trial and its reruns with other seeds (the top models' are re-run "
+                       f"when the budget is spent, or with `crossboard reseed`); test {metric} mean and sd over "
+                       "them; tied_with_leader: Welch's t-test finds no difference from the leader at the 5% level "
+                       "(blank below two seeds).")
     if best.empty:
         st.info("No complete trial yet: the charts appear with the first one.")
         return

@@ -127,11 +127,11 @@ def table(records: list[dict], metric_names: tuple[str, ...], metric: str | None
     rows = []
     for r in records:
         row = {"trial": r["trial"], "model": r["model"], "state": r["state"]}
-        row.update({f"val_{m}": r["val"].get(m) for m in metric_names})
-        row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
-        if "seeds" in r and metric is not None:
+        if "seeds" in r and metric is not None:       # the spread first: it says whether the ranking holds
             row.update({"seeds": r["seeds"], f"test_{metric}_mean": r["test_mean"].get(metric),
                         f"test_{metric}_sd": r["test_sd"].get(metric), "tied_with_leader": r["tied_with_leader"]})
+        row.update({f"val_{m}": r["val"].get(m) for m in metric_names})
+        row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
         row.update({"options": ", ".join(f"{k}={short(v)}" for k, v in r["key_options"].items()),
                     "epochs": r["epochs"], "n_params": r["n_params"], "train_seconds": r["train_seconds"],
                     "latency_ms_per_1k": r["latency_ms_per_1k"], "device": r["device"], "reason": r["reason"],
