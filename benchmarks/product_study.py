@@ -8,9 +8,9 @@ processes, the study's allocation, pruning, calibration and seed reruns, in a fr
 
 Data: a generated log with planted pairwise interactions and a history effect (``--demo-rows``), or
 the user's files, with a published benchmark's own split when ``--valid`` / ``--test`` are given.
-Writes one JSON file: per model the trials given, completed, pruned and failed, its best trial's
-test AUC and calibrated (and raw) test logloss, seeds and tie with the leader, the constant
-predictor's test logloss (the training click rate), and the raw `leaderboard --best` records.
+Writes one JSON file: per model the trials by state, its best trial's test figures (ctr:
+calibrated and raw logloss) with their mean and sd over seeds and the tie with the leader, the
+constant predictor's test figure, the ensemble's, and the raw `leaderboard --best` records.
 """
 
 from __future__ import annotations
@@ -43,11 +43,14 @@ def crossboard(home: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def constant_logloss(store: Store, home: Path) -> float:
-    """Test logloss of predicting the training click rate for every row."""
+def constant_figures(store: Store, home: Path) -> dict[str, float]:
+    """The test figures of a constant prediction from the training rows: the click rate (ctr:
+    logloss) or the mean rating (rating: RMSE)."""
     data = prepared_data(store, store.find_dataset(NAME), home)
-    train, test = (data.splits[s]["label"].numpy() for s in ("train", "test"))
-    return logloss(test, np.full(len(test), train.mean()))
+    train, test = (data.splits[s]["label"].numpy().astype(np.float64) for s in ("train", "test"))
+    if data.spec.task == "ctr":
+        return {"logloss": logloss(test, np.full(len(test), train.mean()))}
+    return {"rmse": float(np.sqrt(np.mean((test - train.mean()) ** 2)))}
 
 
 def run(ingest: list[str], tune: list[str], home: Path) -> dict:
@@ -59,47 +62,57 @@ def run(ingest: list[str], tune: list[str], home: Path) -> dict:
     best = json.loads(crossboard(home, "leaderboard", NAME, "--best", "--format", "json").stdout)
     trials = json.loads(crossboard(home, "leaderboard", NAME, "--format", "json").stdout)
     store = Store(resolve_url(None, home))
-    models = {}
+    return {"ingest": ingest, "tune": tune, "wall_seconds": seconds, "constant_test": constant_figures(store, home),
+            "models": per_model(trials, best), "ensemble_test": next((r["test"] for r in best
+                                                                      if r["state"] == "ENSEMBLE"), None),
+            "best": best, "tune_tail": tuned.stdout[-3000:]}
+
+
+def per_model(trials: list[dict], best: list[dict]) -> dict[str, dict]:
+    """Model -> trials by state, and its best trial's test figures with the spread over seeds."""
+    models: dict[str, dict] = {}
     for record in trials:
-        if record["state"] == "ENSEMBLE":
-            continue
-        entry = models.setdefault(record["model"], {"trials": 0, "COMPLETE": 0, "PRUNED": 0, "FAIL": 0})
-        entry["trials"] += 1
-        entry[record["state"]] += 1
+        if record["state"] != "ENSEMBLE":
+            entry = models.setdefault(record["model"], {"trials": 0, "COMPLETE": 0, "PRUNED": 0, "FAIL": 0})
+            entry["trials"] += 1
+            entry[record["state"]] += 1
     for record in best:
         if record["model"] in models:
-            models[record["model"]].update(best_trial=record["trial"], test_logloss=record["test"].get("logloss"),
-                                           test_logloss_raw=record["test"].get("logloss_raw"),
-                                           test_auc=record["test"].get("auc"), seeds=record.get("seeds"),
-                                           test_auc_mean=record.get("test_mean", {}).get("auc"),
-                                           test_auc_sd=record.get("test_sd", {}).get("auc"),
-                                           tied_with_leader=record.get("tied_with_leader"))
-    ensemble = next((r for r in best if r["state"] == "ENSEMBLE"), None)
-    return {"ingest": ingest, "tune": tune, "wall_seconds": seconds, "constant_test_logloss": constant_logloss(store, home),
-            "models": models, "ensemble_test": ensemble["test"] if ensemble else None, "best": best,
-            "tune_tail": tuned.stdout[-3000:]}
+            models[record["model"]].update({key: record.get(key) for key in
+                                            ("trial", "test", "test_mean", "test_sd", "seeds", "tied_with_leader")})
+    return models
+
+
+COLUMNS = {"ctr": ("auc", [("logloss", "test logloss (calibrated)"), ("logloss_raw", "raw")]),
+           "rating": ("rmse", [("mae", "test MAE")])}
 
 
 def markdown(result: dict) -> str:
-    header = "| model | trials | completed | pruned | failed | best test AUC | mean ± sd over seeds | test logloss (calibrated) | raw | tied |"
-    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    """The table of a saved run: one row per model, best first, then the ensemble."""
+    task = "ctr" if "logloss" in result["constant_test"] else "rating"
+    primary, others = COLUMNS[task]
+    sign = -1 if task == "ctr" else 1
+    lines = [f"| model | trials | completed | pruned | failed | best test {primary.upper()} | mean ± sd over seeds | "
+             + " | ".join(title for _, title in others) + " | tied with the leader |",
+             "|" + "---|" * (8 + len(others))]
 
     def fmt(v) -> str:
         return "—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
-    for name, m in sorted(result["models"].items(), key=lambda kv: -(kv[1].get("test_auc") or 0)):
-        spread = (f"{m['test_auc_mean']:.4f} ± {m['test_auc_sd']:.4f} ({m['seeds']})"
-                  if m.get("test_auc_sd") is not None else "—")
+    ranked = sorted(result["models"].items(), key=lambda kv: sign * ((kv[1].get("test") or {}).get(primary) or 0))
+    for name, m in ranked:
+        test, sd = m.get("test") or {}, (m.get("test_sd") or {}).get(primary)
+        spread = f"{m['test_mean'][primary]:.4f} ± {sd:.4f} ({m['seeds']})" if sd is not None else "—"
         lines.append(f"| {name} | {m['trials']} | {m['COMPLETE']} | {m['PRUNED']} | {m['FAIL']} | "
-                     f"{fmt(m.get('test_auc'))} | {spread} | {fmt(m.get('test_logloss'))} | "
-                     f"{fmt(m.get('test_logloss_raw'))} | {fmt(m.get('tied_with_leader'))} |")
+                     f"{fmt(test.get(primary))} | {spread} | " + " | ".join(fmt(test.get(k)) for k, _ in others)
+                     + f" | {fmt(m.get('tied_with_leader'))} |")
     if result.get("ensemble_test"):
-        lines.append(f"| ensemble | | | | | {fmt(result['ensemble_test'].get('auc'))} | | "
-                     f"{fmt(result['ensemble_test'].get('logloss'))} | | |")
-    lines.append(f"\nConstant predictor (training click rate): test logloss {result['constant_test_logloss']:.4f}. "
+        lines.append(f"| ensemble | | | | | {fmt(result['ensemble_test'].get(primary))} | | "
+                     + " | ".join(fmt(result["ensemble_test"].get(k)) for k, _ in others) + " | |")
+    constant = ", ".join(f"{k} {v:.4f}" for k, v in result["constant_test"].items())
+    lines.append(f"\nConstant predictor (from the training rows): test {constant}. "
                  f"`crossboard ingest {' '.join(Path(a).name if '/' in a else a for a in result['ingest'])}`, "
-                 f"`crossboard tune {' '.join(result['tune'])}`; "
-                 f"wall {result['wall_seconds']:.0f} s.")
+                 f"`crossboard tune {' '.join(result['tune'])}`; wall {result['wall_seconds']:.0f} s.")
     return "\n".join(lines)
 
 
@@ -109,6 +122,7 @@ def main() -> None:
     parser.add_argument("--train", type=Path, help="the table (the training rows, with --valid / --test)")
     parser.add_argument("--valid", type=Path)
     parser.add_argument("--test", type=Path)
+    parser.add_argument("--names", help="column names for files without a header line (passed to ingest)")
     parser.add_argument("--minutes", type=float, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models", help="comma-separated (default: every available model)")
@@ -126,6 +140,7 @@ def main() -> None:
     elif args.train:
         ingest = [str(args.train)] + [x for part in ("valid", "test") if getattr(args, part)
                                       for x in (f"--{part}", str(getattr(args, part)))]
+        ingest += ["--names", args.names] if args.names else []
     else:
         parser.error("give --demo-rows N or --train FILE")
     tune = ["--minutes", f"{args.minutes:g}", "--workers", str(args.workers)] + (
