@@ -35,8 +35,14 @@ def test_the_given_split_is_kept_row_for_row():
     assert method == "given" and np.array_equal(assignment, expected)
 
 
-def test_without_validation_rows_they_come_from_training_and_test_is_untouched():
-    frame = with_parts(demo_frame(n_rows=600, n_users=20, n_items=15), ["train"] * 4 + ["test"])
+@pytest.mark.parametrize("in_time", [False, True])
+def test_without_validation_rows_they_come_from_training_as_the_test_rows_did(in_time):
+    frame = demo_frame(n_rows=600, n_users=20, n_items=15)
+    times = pd.to_datetime(frame["timestamp"])
+    if in_time:                             # the test rows are the newest fifth: validation is taken in time too
+        frame["split"] = np.where(times >= times.quantile(0.8), "test", "train")
+    else:                                   # a random test split (MovieLens' u1.test): validation at random
+        frame = with_parts(frame, ["train"] * 4 + ["test"])
     schema = infer_schema(frame)
     assert any("no validation rows" in w for w in validate(frame, schema))
     assignment, method = make_assignment(frame, schema)
@@ -44,8 +50,8 @@ def test_without_validation_rows_they_come_from_training_and_test_is_untouched()
     assert "taken from the training rows" in method
     assert np.array_equal(assignment == TEST, test)
     assert (assignment[~test] == VAL).sum() == round((~test).sum() / 9)      # a ninth of the training rows
-    times = pd.to_datetime(frame["timestamp"]).to_numpy()
-    assert times[assignment == VAL].min() >= times[assignment == TRAIN].max()   # the newest of them
+    newest = times[assignment == VAL].min() >= times[assignment == TRAIN].max()
+    assert newest == in_time
 
 
 def test_a_split_value_that_names_no_part_is_refused_with_its_row():

@@ -62,8 +62,9 @@ def _check_split(series: pd.Series, name: str) -> list[str]:
         raise DataError(f"the split column {name!r} has no {' and no '.join(sorted(missing))} rows; a comparison "
                         "needs both (add them, or set the column's role to ignore to let CrossBoard split).")
     if "val" not in set(parts):
-        return [(f"the split column {name!r} has no validation rows: the newest (else a stratified random) "
-                 "ninth of the training rows is held out to choose epochs and trials; test rows never choose")]
+        return [(f"the split column {name!r} has no validation rows: a ninth of the training rows is held out "
+                 "to choose epochs and trials, the newest when the test rows come after them in time, else at "
+                 "random; test rows never choose")]
     return []
 
 

@@ -64,9 +64,10 @@ def split_counts(assignment: np.ndarray) -> dict[str, int]:
 def given_split(parts: np.ndarray, labels: np.ndarray, task: str, timestamps: np.ndarray | None = None,
                 fractions=DEFAULT_FRACTIONS, seed: int = 0) -> tuple[np.ndarray, str]:
     """The table's own split: ``parts`` [n] of "train" / "val" / "test" -> (int8 [n], method).
-    Without validation rows, the newest (else a stratified random) share of the training rows,
-    fractions[1] / (fractions[0] + fractions[1]) of them, becomes validation; the test rows are
-    never touched."""
+    Without validation rows, fractions[1] / (fractions[0] + fractions[1]) of the training rows
+    become validation, held out the way the test rows were: the newest when every test row is
+    newer than every training row (a split in time), else a (stratified) random share. The test
+    rows are never touched."""
     assignment = np.select([parts == "val", parts == "test"], [VAL, TEST], TRAIN).astype(np.int8)
     if (assignment == VAL).any():
         return assignment, "given"
@@ -75,7 +76,8 @@ def given_split(parts: np.ndarray, labels: np.ndarray, task: str, timestamps: np
     if len(train) < MIN_ROWS or n_val < 1:
         raise DataError(f"the given split has {len(train)} training rows and no validation rows; CrossBoard needs "
                         f"at least {MIN_ROWS} training rows to hold some out for validation. Add validation rows.")
-    if timestamps is not None:
+    test = assignment == TEST
+    if timestamps is not None and timestamps[test].min() >= timestamps[train].max():
         val = train[np.argsort(timestamps[train], kind="stable")[-n_val:]]
     else:
         y = labels[train]
