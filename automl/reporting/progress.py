@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from automl.data.schema import MAXIMIZE
 from automl.reporting.leaderboard import best_per_model, trial_records
-from automl.search.allocation import Allocator
+from automl.search.allocation import standings
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.store import age_seconds
@@ -61,7 +62,9 @@ def study_progress(store: Store, study: StudyRow) -> Progress:
     best = best_per_model(records, study.metric)
     workers = store.workers(study.id)
     models = []
-    for standing in Allocator(store, study, config.models).standings():
+    best_of = {r["model"]: r["val"][study.metric] for r in best}
+    plan = standings(config.models, store.allocations(study.id), best_of, study.metric in MAXIMIZE)
+    for standing in plan:
         mine = [r for r in records if r["model"] == standing.model]
         models.append({"model": standing.model, "done": sum(r["state"] in COUNTED_STATES for r in mine),
                        "given": standing.given, "planned": standing.quota,

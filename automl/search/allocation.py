@@ -113,14 +113,11 @@ class Allocator:
     def model_for(self, trial_number: int, fixed: str | None = None) -> str:
         """The model of trial ``trial_number``: ``fixed`` when the trial came with one (a paper
         default, a retried trial), else the plan's choice; recorded either way."""
-        best = best_values(self.store, self.study)
-        maximize = self.study.metric in MAXIMIZE
+        # read before the study's lock: on SQLite every transaction takes the write lock, so a read
+        # inside ``choose`` would wait for the transaction that called it
+        best = {} if fixed else best_values(self.store, self.study)
 
         def choose(given: dict[str, int]) -> str:
-            return fixed or next_model(self.models, given, best, maximize, self.k)
+            return fixed or next_model(self.models, given, best, self.study.metric in MAXIMIZE, self.k)
 
         return self.store.allocate(self.study.id, trial_number, choose)
-
-    def standings(self) -> list[Standing]:
-        return standings(self.models, self.store.allocations(self.study.id), best_values(self.store, self.study),
-                         self.study.metric in MAXIMIZE, self.k)
