@@ -236,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="create a study and run it with local workers")
     p.add_argument("dataset")
     p.add_argument("--task", choices=TASKS)
-    p.add_argument("--metric", help="the validation metric to optimize (default: the task's first, e.g. ndcg@10)")
+    p.add_argument("--metric", "--select", dest="metric",
+                   help="the validation metric that picks epochs and trials (default: the task's first, e.g. auc; "
+                        "ctr: logloss to choose on calibrated logloss)")
     p.add_argument("--models", help="comma-separated model names (default: every available model)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None)

@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models", help="comma-separated (default: every available model)")
+    parser.add_argument("--epochs", type=int, help="tune's maximum epochs per trial (default: tune's)")
+    parser.add_argument("--patience", type=int, help="tune's early-stopping patience (default: tune's)")
     parser.add_argument("--out", type=Path, help="the JSON file to write (under benchmarks/results/)")
     parser.add_argument("--table", type=Path, help="print the markdown table of a saved result and stop")
     args = parser.parse_args()
@@ -145,6 +147,8 @@ def main() -> None:
         parser.error("give --demo-rows N or --train FILE")
     tune = ["--minutes", f"{args.minutes:g}", "--workers", str(args.workers)] + (
         ["--models", args.models] if args.models else [])
+    tune += [x for option in ("epochs", "patience") if getattr(args, option) is not None
+             for x in (f"--{option}", str(getattr(args, option)))]
     result = run(ingest, tune, home)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

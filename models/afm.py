@@ -20,7 +20,7 @@ class AFM(RecModel):
         inputs = field_inputs(spec, params, linear=True)
         self.linear, self.embedding = inputs.linear, inputs.embedding
         dim = params["embed_dim"]
-        self.attention = AttentionPairPooling(dim, params["attention_size"])
+        self.attention = AttentionPairPooling(dim, params["attention_size"], params.get("attention_l2", 0.0))
         self.dropout = nn.Dropout(params["dropout"])
         self.head = nn.Linear(dim, 1, bias=False)
 
@@ -35,12 +35,18 @@ class AFM(RecModel):
         return {"pair_attention": pair_matrix(weights.mean(0), emb.shape[1])}
 
 
+# λ of the paper's L2 on the attention network's W, per batch (the loss is a batch mean)
+ATTENTION_L2 = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
+
+
 def afm_space(t: ScopedTrial, spec: DataSpec) -> dict:
     return {
         **common_space(t, spec),
         "attention_size": t.categorical("attention_size", [4, 8, 16, 32, 64, 128, 256]),
         "dropout": t.float("dropout", 0.0, 0.7),
+        "attention_l2": t.categorical("attention_l2", ATTENTION_L2),
     }
+
 
 
 AFM_CARD = ModelCard(
@@ -48,6 +54,7 @@ AFM_CARD = ModelCard(
     search_space=afm_space, build=AFM,
     # The authors' optimal run: attention factor 8, dropout 0.5 on the pooled vector (embedding 256
     # there; 64 is the largest size offered here).
-    defaults={**COMMON_DEFAULTS, "embed_dim": 64, "attention_size": 8, "dropout": 0.5},
+    defaults={**COMMON_DEFAULTS, "embed_dim": 64, "attention_size": 8, "dropout": 0.5,
+              "attention_l2": 0.0},
     key_options=("attention_size", "dropout", "embed_dim"),
 )

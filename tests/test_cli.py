@@ -90,3 +90,14 @@ def test_tune_refuses_an_unknown_model_and_leaves_no_study(home, tmp_path, store
     done = crossboard(home, "tune", "ok", "--models", "lr,nosuchmodel", "--trials", "2")
     assert done.returncode == 2 and "nosuchmodel" in done.stderr
     assert store.studies() == []
+
+
+def test_select_logloss_chooses_trials_on_calibrated_logloss(home, tmp_path):
+    path = tmp_path / "log.csv"
+    unfamiliar(1500).to_csv(path, index=False)
+    assert crossboard(home, "ingest", str(path), "--name", "sel").returncode == 0
+    tune = crossboard(home, "tune", "sel", "--models", "lr", "--trials", "2", "--workers", "1", "--epochs", "2",
+                      "--seeds", "0", "--select", "logloss", "--name", "by_logloss", timeout=300)
+    assert tune.returncode == 0, tune.stdout + tune.stderr
+    study = Store().find_study("by_logloss")
+    assert study.metric == "logloss" and study.direction == "minimize"

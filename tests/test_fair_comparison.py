@@ -205,3 +205,24 @@ def test_weight_decay_reaches_the_dense_weights_and_spares_embeddings_and_biases
     assert decayed | spared == {id(p) for p in model.parameters()} and not decayed & spared
     plain = make_optimizers(model, {**params, "weight_decay": 0.0})[0]
     assert all(g["weight_decay"] == 0.0 for g in plain.param_groups)
+
+
+def test_afm_attention_l2_penalises_the_attention_network_alone():
+    data = planted_ctr_data(500)
+    card = REGISTRY["afm"]
+    batch = {k: v[:64] for k, v in data.splits["train"].items()}
+    torch.manual_seed(0)
+    plain = card.build(data.spec, {**card.defaults, "attention_l2": 0.0})
+    torch.manual_seed(0)
+    penalised = card.build(data.spec, {**card.defaults, "attention_l2": 1e-2, "l2": 0.0})
+    plain(batch), penalised(batch)
+    weight = penalised.attention.project.weight
+    assert torch.isclose(penalised.aux_loss(), 1e-2 * weight.square().sum())
+    (grad,) = torch.autograd.grad(penalised.aux_loss(), weight)
+    assert torch.allclose(grad, 2e-2 * weight)
+    assert plain.attention.penalty is None
+
+
+def test_bst_default_heads_are_at_least_eight_wide():
+    card = REGISTRY["bst"]
+    assert card.defaults["embed_dim"] // card.defaults["heads"] >= 8

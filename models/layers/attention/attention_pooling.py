@@ -13,14 +13,20 @@ class AttentionPairPooling(nn.Module):
 
     a_ij = softmax over pairs of h^T ReLU(W (e_i ⊙ e_j) + b), W in R^{t x k} (t = attention size);
     pooled = sum_{i<j} a_ij (e_i ⊙ e_j).
+
+    ``l2`` > 0 regularises the attention network as the paper does: after each forward,
+    ``penalty`` = l2 · ‖W‖²_F, which the training loss adds (``RecModel.aux_loss``).
     """
 
-    def __init__(self, dim: int, attention_size: int):
+    def __init__(self, dim: int, attention_size: int, l2: float = 0.0):
         super().__init__()
         self.project = nn.Linear(dim, attention_size)
         self.h = nn.Linear(attention_size, 1, bias=False)
+        self.l2, self.penalty = l2, None
 
     def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.l2 > 0:
+            self.penalty = self.l2 * self.project.weight.square().sum()
         pairs = elementwise_pairs(emb)
         weights = torch.softmax(self.h(torch.relu(self.project(pairs))).squeeze(-1), dim=1)
         return (weights.unsqueeze(-1) * pairs).sum(dim=1), weights
