@@ -1,4 +1,4 @@
-"""``crossboard``: ingest, tune, leaderboard, worker, models, app — for headless use.
+"""``crossboard``: ingest, tune, leaderboard, diagnose, reseed, worker, models, app — for headless use.
 
 Every user error ends with a one-paragraph message and exit status 2, never a traceback."""
 
@@ -53,12 +53,21 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
     return 0
 
 
-def study_config(args) -> StudyConfig:
+def study_config(args, store: Store, schema: Schema) -> StudyConfig:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     pairs = [p.split("*") for p in args.cross] if args.cross else []
+    diagnosed = []
+    if args.crosses_from:
+        from automl.diagnostics.consensus import detected_crosses
+
+        source = find_study(store, args.crosses_from)
+        diagnosed = detected_crosses(store, source.id, set(schema.names("user", "item", "categorical")))
+        if not diagnosed:
+            raise SettingsError(f"study {source.name!r} has no diagnosed pairs of categorical columns yet "
+                                f"(see `crossboard diagnose {source.name}`)")
     return StudyConfig(models=models or [], n_trials=args.trials, minutes=args.minutes, workers=args.workers,
                        max_epochs=args.epochs, patience=args.patience, pruner=args.pruner, seed=args.seed,
-                       device=args.device, wide_pairs=pairs, candidates=args.candidates,
+                       device=args.device, wide_pairs=pairs, diagnosed_pairs=diagnosed, candidates=args.candidates,
                        trial_minutes=args.trial_minutes, seeds=args.seeds)
 
 
@@ -72,9 +81,9 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     dataset = datasets.get_dataset(store, args.dataset)
     if args.trials is None and args.minutes is None:
         args.trials = StudyConfig.n_trials
-    config = study_config(args)
+    schema = datasets.schema_of(dataset)
+    config = study_config(args, store, schema)
     if not config.models:
-        schema = datasets.schema_of(dataset)
         config.models = [m for m, why in model_availability(schema, args.task).items() if why is None]
     study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
     print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
@@ -153,6 +162,64 @@ def cmd_reseed(args, store: Store, home: Path) -> int:
     print(f"{ran} rerun(s) of the best trials of the top {args.top} models ({args.seeds} extra seeds each)")
     print_leaderboard(store, study, "table", best=True)
     return 0
+
+
+def cmd_diagnose(args, store: Store, home: Path) -> int:
+    from automl.reporting.diagnostics import chosen_trial, study_diagnostics, trial_view
+
+    study = find_study(store, args.study)
+    if args.model is None and args.trial is None:
+        result = study_diagnostics(store, study)
+        if args.json:
+            print(json.dumps(result, indent=2))
+            return 0
+        print(f"study {study.name!r}: field pairs by consensus over the models' best trials")
+        print_pairs(result["consensus"], extra=lambda p: f"  ({p['models']} models)")
+        print(f"\noptions ({study.metric} on validation across trials; Kruskal-Wallis p):")
+        for c in result["options"][:TOP_LINES]:
+            values = ", ".join(f"{v['value']}: {v['mean']:.4f} (n={v['count']})" for v in c["values"])
+            p = "—" if c["p_value"] is None else f"{c['p_value']:.3g}"
+            print(f"  {c['model']}.{c['option']}  p={p}  {values}")
+        print("\nparameter importance (PED-ANOVA, per model):")
+        for model, found in result["importance"].items():
+            top = sorted(found.items(), key=lambda kv: -kv[1])[:3]
+            print(f"  {model}: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+        return 0
+    number = chosen_trial(store, study, args.model, args.trial)
+    result = trial_view(store, study, home, number)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    if "error" in result:
+        raise SettingsError(f"trial {number}'s diagnostics failed: {result['error']}")
+    print(f"trial {number} ({result['model']}): {result['rows']:,} validation rows, {result['seconds']:.1f} s")
+    print("field pairs (ArchDetect mixed difference, share of the output's variance; band over repeats):")
+    print_pairs(result["pairs"])
+    print(f"\nfield importance (drop of validation {result['metric']} when the field is shuffled):")
+    for f in result["fields"][:TOP_LINES]:
+        print(f"  {f['field']:<30} {f['importance']:+.4f}  [{f['low']:+.4f}, {f['high']:+.4f}]")
+    for method, pairs in result["intrinsic"].items():
+        rho = result["agreement"].get(method)
+        print(f"\nthe model's own view: {method} (Spearman with the pairs above: "
+              f"{'—' if rho is None else f'{rho:.2f}'})")
+        for p in pairs[:5]:
+            print(f"  {' × '.join(p['fields']):<40} {p['strength']:.4g}")
+    if "share" in result:
+        print(f"\nshare of the logit's variance: wide {result['share']['wide']:.2f}, deep {result['share']['deep']:.2f}")
+    if "attention" in result:
+        recency = ", ".join("—" if w is None else f"{w:.2f}" for w in result["attention"]["by_recency"])
+        print(f"\nhistory attention, newest first (1 = uniform): {recency}")
+        for name, s in result["attention"]["by_attribute"].items():
+            print(f"  steps sharing the candidate's {name}: {s['same'] or 0:.2f}, others {s['other'] or 0:.2f}")
+    return 0
+
+
+TOP_LINES = 10
+
+
+def print_pairs(pairs: list[dict], extra=lambda p: "") -> None:
+    for p in pairs[:TOP_LINES]:
+        print(f"  {' × '.join(p['fields']):<40} {p['strength']:.4f}  [{p['low']:.4f}, {p['high']:.4f}]{extra(p)}")
 
 
 def find_study(store: Store, ref: str):
@@ -256,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=StudyConfig.seed)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     p.add_argument("--cross", action="append", metavar="COL_A*COL_B", help="a column pair for Wide & Deep to cross")
+    p.add_argument("--crosses-from", metavar="STUDY",
+                   help="give Wide & Deep the option cross_source=diagnosed: the field pairs this earlier "
+                        "study's diagnostics agree on (see `crossboard diagnose STUDY`)")
     p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
                    help="implicit: sampled unseen items ranked with each held-out item (0 = the full item corpus)")
     p.add_argument("--name", help="study name (default: dataset name and time)")
@@ -273,6 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=StudyConfig.seeds, help="extra seeds per model")
     p.add_argument("--top", type=int, default=StudyConfig.top_models, help="how many of the best models")
     p.set_defaults(func=cmd_reseed)
+
+    p = sub.add_parser("diagnose", help="which fields and field pairs a trial's model uses, or the study's consensus")
+    p.add_argument("study")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", help="the best trial of this model")
+    which.add_argument("--trial", type=int, help="this trial (computed on demand if not stored)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("worker", help="join a study as one more worker")
     p.add_argument("study")

@@ -20,6 +20,7 @@ from storage.tables import (
     BestOutputsRow,
     DatasetChunkRow,
     DatasetRow,
+    DiagnosticsRow,
     EnsembleRow,
     SeedRunRow,
     SplitRow,
@@ -232,6 +233,22 @@ class Store:
         with self.session() as s:
             return list(s.scalars(sa.select(BestOutputsRow).where(BestOutputsRow.study_id == study_id)
                                   .order_by(BestOutputsRow.model)))
+
+    # -- diagnostics ----------------------------------------------------------------------
+    def save_diagnostics(self, study_id: int, trial_number: int, model: str, result_json: str) -> None:
+        """Keep (or replace) one trial's diagnostics."""
+        with self.session() as s:
+            s.execute(sa.delete(DiagnosticsRow).where(DiagnosticsRow.study_id == study_id,
+                                                      DiagnosticsRow.trial_number == trial_number))
+            s.add(DiagnosticsRow(study_id=study_id, trial_number=trial_number, model=model, result_json=result_json))
+
+    def diagnostics(self, study_id: int, trial_number: int | None = None) -> list[DiagnosticsRow]:
+        """The study's stored diagnostics (one trial's, with ``trial_number``), by trial number."""
+        with self.session() as s:
+            query = sa.select(DiagnosticsRow).where(DiagnosticsRow.study_id == study_id)
+            if trial_number is not None:
+                query = query.where(DiagnosticsRow.trial_number == trial_number)
+            return list(s.scalars(query.order_by(DiagnosticsRow.trial_number)))
 
     # -- ensembles ------------------------------------------------------------------------
     def save_ensemble(self, study_id: int, result_json: str) -> None:

@@ -145,6 +145,17 @@ class SeedRunRow(OfStudy, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DiagnosticsRow(OfStudy, Base):
+    """One trial's feature-interaction diagnostics (``automl.diagnostics.trial``) as JSON."""
+
+    __tablename__ = "cb_diagnostics"
+    __table_args__ = (sa.UniqueConstraint("study_id", "trial_number"),)
+    trial_number: Mapped[int]
+    model: Mapped[str] = mapped_column(sa.String(50))
+    result_json: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ModelBest(OfStudy):
     """Columns of a row kept for one model's best trial in one study (one row per study and model)."""
 

@@ -91,3 +91,28 @@ def history_rating_data(n_rows: int = 4000, seed: int = 0) -> EncodedData:
     frame = rating_frame(n_rows, seed)
     frame["timestamp"] = stamps(1_735_689_600 + np.random.default_rng(seed).choice(30 * 86_400, n_rows))
     return encode_frame(frame, EncodingOptions(history_len=5))
+
+
+PLANTED_PAIRS = (("colour", "shape"), ("region", "channel"))
+
+
+def planted_pairs_frame(n_rows: int = 8000, seed: int = 0) -> pd.DataFrame:
+    """Clicks from main effects of five categorical fields and a numeric one, plus two planted
+    pairwise tables (``PLANTED_PAIRS``); ``noise_a`` and ``noise_b`` have no effect at all."""
+    rng = np.random.default_rng(seed)
+    sizes = {"colour": 6, "shape": 5, "region": 8, "channel": 4, "brand": 7, "noise_a": 9, "noise_b": 6}
+    codes = {name: rng.integers(0, k, n_rows) for name, k in sizes.items()}
+    level = rng.normal(0, 1, n_rows)
+    logit = -0.3 + 0.5 * level
+    for name in ("colour", "shape", "region", "channel", "brand"):
+        logit = logit + rng.normal(0, 0.4, sizes[name])[codes[name]]
+    for a, b in PLANTED_PAIRS:
+        logit = logit + rng.choice([-1.3, 1.3], size=(sizes[a], sizes[b]))[codes[a], codes[b]]
+    click = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({name: [f"{name[:2]}{v}" for v in values] for name, values in codes.items()})
+    return frame.assign(level=level, click=click)
+
+
+@lru_cache(maxsize=2)
+def planted_pairs_data(n_rows: int = 8000, seed: int = 0) -> EncodedData:
+    return encode_frame(planted_pairs_frame(n_rows, seed))

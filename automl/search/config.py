@@ -23,6 +23,7 @@ class StudyConfig:
     seed: int = 0
     device: str | None = None                       # None: CUDA when present, else CPU
     wide_pairs: list[list[str]] = field(default_factory=list)   # user-chosen column pairs to cross
+    diagnosed_pairs: list[list[str]] = field(default_factory=list)  # an earlier study's consensus pairs
     candidates: int = DEFAULT_CANDIDATES            # implicit: sampled items ranked with each held-out one, 0 = all
     trial_minutes: float | None = None              # training time cap of one trial; None: from the budget
     seeds: int = 2                                  # extra seeds for the top models' best trials at the end

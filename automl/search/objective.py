@@ -13,6 +13,7 @@ import optuna
 import torch
 from safetensors.torch import save as save_safetensors
 
+from automl.diagnostics.stored import store_diagnostics
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
@@ -95,6 +96,7 @@ class Objective:
         self._save(trial, name, params, state, outcome=outcome, reason=reason)
         if state == "COMPLETE" and self._keep_if_best(trial.number, name, params, value, outcome):
             ensembles.refresh(self.store, self.study, self.data)
+            self._diagnose(trial.number, name, outcome)
         if outcome.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {outcome.epochs}")
         return value
@@ -111,6 +113,17 @@ class Objective:
             row.n_params, row.device = outcome.n_params, outcome.device
             row.latency_ms_per_1k = None if math.isnan(outcome.latency_ms_per_1k) else outcome.latency_ms_per_1k
         self.store.save_result(row)
+
+    def _diagnose(self, number: int, model: str, outcome: TrialOutcome) -> None:
+        """The new best trial's diagnostics while its model is in memory; a fault in them is kept
+        as the trial's diagnostics error and costs neither the trial nor the worker."""
+        if outcome.model is None:
+            return
+        try:
+            store_diagnostics(self.store, self.study, number, model, outcome.model, self.data)
+        except Exception as error:   # noqa: BLE001 - any fault of the diagnostics is reported, not raised
+            self.store.save_diagnostics(self.study.id, number, model, json.dumps(
+                {"trial": number, "model": model, "error": f"{type(error).__name__}: {error}"}))
 
     def _keep_if_best(self, number: int, model: str, params: dict, value: float, outcome: TrialOutcome) -> bool:
         """Store the trial's weights (and outputs, for ensembles) if it is the model's best so far;

@@ -43,7 +43,7 @@ def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
     if config.pruner not in PRUNERS:
         raise SettingsError(f"pruner {config.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
     columns = set(schema.names("user", "item", "categorical"))
-    for pair in config.wide_pairs:
+    for pair in config.wide_pairs + config.diagnosed_pairs:
         if len(pair) != 2 or not set(pair) <= columns:
             raise SettingsError(f"cross pair {pair} must name two categorical columns among {sorted(columns)}")
 

@@ -42,12 +42,16 @@ def worker_threads(local_workers: int) -> int:
 
 def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Path, device: torch.device) -> EncodedData:
     """The study's split and encoded tensors (from the cache when present) on ``device``, with the
-    user's Wide & Deep crosses."""
+    user's and the diagnosed Wide & Deep crosses."""
     data = prepared_data(store, get_dataset(store, study_row.dataset_id), home, task=study_row.task,
                          candidates=config.candidates)
     names = [f.name for f in data.spec.fields]
-    pairs = tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in config.wide_pairs)
-    return data.with_spec(replace(data.spec, user_pairs=pairs)).to(device)
+
+    def indices(pairs: list[list[str]]) -> tuple[tuple[int, int], ...]:
+        return tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in pairs)
+
+    spec = replace(data.spec, user_pairs=indices(config.wide_pairs), diagnosed_pairs=indices(config.diagnosed_pairs))
+    return data.with_spec(spec).to(device)
 
 
 def run_worker(store: Store, study_ref: str | int, home: Path) -> int:

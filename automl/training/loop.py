@@ -66,6 +66,7 @@ class TrialOutcome:
     state_dict: dict[str, torch.Tensor] | None = None      # best weights (torch models)
     outputs: dict[str, np.ndarray] | None = None           # "val" (best epoch) and "test" outputs, calibrated
     calibration: Platt | None = None                       # ctr: applied to the model's logits
+    model: object | None = None                            # the fitted model at its best epoch (in memory only)
 
 
 def dense_weights(model: nn.Module) -> set[int]:
@@ -248,7 +249,7 @@ def fit_torch(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
         latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
         state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
         notes={} if loop.pruned else {**source.notes(), **loop.notes()}, outputs=kept_outputs(loop, test_outputs),
-        calibration=loop.best_calibration,
+        calibration=loop.best_calibration, model=model,
     )
 
 

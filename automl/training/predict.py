@@ -23,6 +23,13 @@ def predict(model: nn.Module, batch: dict[str, torch.Tensor], batch_size: int = 
     return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
 
 
+def model_outputs(model, batch: dict[str, torch.Tensor]) -> np.ndarray:
+    """The outputs of a torch model or a tree ensemble (``models.gbdt``) for ``batch``, float64 [n]."""
+    if isinstance(model, nn.Module):
+        return predict(model, batch)
+    return model.predict(model.features({k: v.cpu().numpy() for k, v in batch.items()}))
+
+
 def timed(score: Callable[[], np.ndarray], device: torch.device) -> tuple[np.ndarray, float]:
     """(``score()``'s outputs, the seconds it took), the device synchronized on both sides."""
     synchronize(device)

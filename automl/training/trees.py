@@ -44,5 +44,5 @@ def fit_trees(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=model.n_params(), latency_ms_per_1k=latency,
         device="cpu (scikit-learn)", pruned=loop.pruned, history=loop.history, notes=loop.notes(),
-        outputs=kept_outputs(loop, test_outputs), calibration=loop.best_calibration,
+        outputs=kept_outputs(loop, test_outputs), calibration=loop.best_calibration, model=model,
     )
