@@ -1,8 +1,9 @@
 """CrossBoard's Streamlit entry point: ``streamlit run app.py`` (or ``crossboard app``).
 
 Upload an interaction table (Data), launch an Optuna study over the model zoo (New study),
-watch it run (Study) and compare the results (Leaderboard). Every page reads the database only,
-so a refresh or a second browser tab shows the same state."""
+watch it run (Study), compare the results (Leaderboard) and see which fields and field pairs
+the models use (Diagnostics). Every page reads the database only, so a refresh or a second
+browser tab shows the same state."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def main() -> None:
         st.Page(common.PAGES["study"], title="Study", icon=":material/monitoring:", url_path="study"),
         st.Page(common.PAGES["leaderboard"], title="Leaderboard", icon=":material/leaderboard:",
                 url_path="leaderboard"),
+        st.Page(common.PAGES["diagnostics"], title="Diagnostics", icon=":material/hub:", url_path="diagnostics"),
     ])
     st.sidebar.caption(f"Data in `{common.home()}`")
     page.run()

@@ -85,6 +85,8 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     config = study_config(args, store, schema)
     if not config.models:
         config.models = [m for m, why in model_availability(schema, args.task).items() if why is None]
+    if config.diagnosed_pairs and "wide_deep" not in config.models:
+        raise SettingsError("--crosses-from gives Wide & Deep the diagnosed crosses; add wide_deep to --models")
     study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
     print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
           f"{config.workers} worker(s)")
@@ -186,12 +188,13 @@ def cmd_diagnose(args, store: Store, home: Path) -> int:
             print(f"  {model}: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
         return 0
     number = chosen_trial(store, study, args.model, args.trial)
-    result = trial_view(store, study, home, number)
+    result = trial_view(store, study, home, number, again=args.again)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     if "error" in result:
-        raise SettingsError(f"trial {number}'s diagnostics failed: {result['error']}")
+        raise SettingsError(f"trial {number}'s diagnostics failed: {result['error']}; "
+                            f"`crossboard diagnose {study.name} --trial {number} --again` computes them anew")
     print(f"trial {number} ({result['model']}): {result['rows']:,} validation rows, {result['seconds']:.1f} s")
     print("field pairs (ArchDetect mixed difference, share of the output's variance; band over repeats):")
     print_pairs(result["pairs"])
@@ -349,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", help="the best trial of this model")
     which.add_argument("--trial", type=int, help="this trial (computed on demand if not stored)")
+    p.add_argument("--again", action="store_true", help="compute the trial's diagnostics anew, even if stored")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diagnose)
 

@@ -8,7 +8,7 @@ from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
 from models.layers.attention.attention_pooling import AttentionPairPooling
-from models.layers.interactions.pairs import pair_matrix
+from models.layers.interactions.pairs import elementwise_pairs, pair_matrix
 from models.spec import DataSpec
 
 
@@ -29,10 +29,12 @@ class AFM(RecModel):
         return self.linear(batch) + self.head(self.dropout(pooled)).squeeze(1)
 
     def interactions(self, batch):
-        """``pair_attention`` [F, F]: each pair's attention weight a_ij averaged over the batch."""
+        """``pairs:afm`` [F, F]: the variance over rows (population) of each pair's logit term
+        a_ij p^T (e_i ⊙ e_j)."""
         emb = self.embedding(batch)
         _, weights = self.attention(emb)
-        return {"pair_attention": pair_matrix(weights.mean(0), emb.shape[1])}
+        terms = weights * (elementwise_pairs(emb) @ self.head.weight.squeeze(0))       # [B, P]
+        return {"pairs:afm": pair_matrix(terms.var(0, unbiased=False), emb.shape[1])}
 
 
 # λ of the paper's L2 on the attention network's W, per batch (the loss is a batch mean)

@@ -12,6 +12,7 @@ from models.layers.attention.self_attention import InteractingLayer
 from models.layers.blocks.head import score_head
 from models.layers.blocks.mlp import MLP
 from models.layers.blocks.stacking import stack
+from models.layers.interactions.pairs import symmetric_pairs
 from models.spec import DataSpec
 
 
@@ -53,9 +54,9 @@ class AutoInt(RecModel):
         return self.head(torch.cat(parts, dim=1)).squeeze(1)
 
     def interactions(self, batch):
-        """``field_attention`` [F, F]: the first layer's attention (row: querying field), where every
-        position is still one field's own embedding, averaged over heads and the batch."""
-        return {"field_attention": self.attend(self.embedding(batch))[1].mean(dim=(0, 1))}
+        """``pairs:attention`` [F, F]: the first layer's attention A (where every position is still
+        one field's own embedding) averaged over heads and rows, (A + A^T) / 2, zero diagonal."""
+        return {"pairs:attention": symmetric_pairs(self.attend(self.embedding(batch))[1].mean(dim=(0, 1)))}
 
 
 def autoint_space(t: ScopedTrial, spec: DataSpec) -> dict:

@@ -17,8 +17,8 @@ class RecModel(nn.Module):
     """``forward(batch) -> [B]``: logits for ``ctr`` and ``implicit``, ratings for ``rating``.
 
     Optional hooks: ``aux_loss()`` returns extra training loss terms of the last forward pass
-    (embedding L2 by default); ``interactions(batch)`` returns named interaction terms for
-    diagnostics (e.g. ``"pair_strength"`` [F, F]); ``parameter_groups()`` splits parameters
+    (embedding L2 by default); ``interactions(batch)`` returns the model's own view of its
+    interactions for diagnostics (see there); ``parameter_groups()`` splits parameters
     between optimizers (e.g. Wide & Deep's wide part), default one group ``"main"``.
 
     Training hooks for models that do not learn from one labeled row at a time (read by
@@ -62,7 +62,26 @@ class RecModel(nn.Module):
         terms = [m.penalty for m in self._penalized if m.penalty is not None]
         return sum(terms) if terms else None
 
+    def interaction_names(self) -> list[str]:
+        """The schema column of each row / column of the ``pairs:*`` matrices of ``interactions``
+        (default: ``embedding.names``; [] for a model without a ``FieldEmbedding``)."""
+        embedding = getattr(self, "embedding", None)
+        return list(embedding.names) if isinstance(embedding, FieldEmbedding) else []
+
     def interactions(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model's own interaction terms on ``batch`` (B rows), any of (default none):
+
+        - ``"pairs:<method>"`` [F, F] float, F = ``len(interaction_names())``: symmetric,
+          non-negative, zero diagonal; entry (i, j) the strength of that pair in the model's own
+          mechanism (``<method>``, see each model), comparable across pairs of one model only.
+        - ``"history_attention"`` [B, L]: the weight of each ``hist*`` step (same order: oldest
+          first, left-aligned) for the candidate; >= 0, each row summing to 1 over its real steps
+          (all 0 without history), 0 at padding.
+        - ``"wide_logit"``, ``"deep_logit"`` [B]: the two parts whose sum is ``forward(batch)``.
+
+        Called after ``eval()`` under ``torch.no_grad()``; it changes no buffer and no pending
+        penalty or auxiliary loss (modules set those only in training mode).
+        """
         return {}
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:

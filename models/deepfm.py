@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from models.base import RecModel, field_inputs
@@ -9,7 +10,7 @@ from models.card import ModelCard
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.blocks.mlp import MLP
 from models.layers.blocks.stacking import stack
-from models.layers.interactions.fm import fm_interaction, pairwise_dots
+from models.layers.interactions.fm import fm_interaction, fm_pair_variance
 from models.spec import DataSpec
 
 
@@ -24,13 +25,21 @@ class DeepFM(RecModel):
         self.dnn = MLP(inputs.width, hidden_sizes(params["hidden"]), params["dropout"], params["batch_norm"])
         self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
 
+    def parts(self, batch, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """emb [B, F, k] -> (wide logit [B]: linear (with the bias) + FM term, deep logit [B]: the DNN's)."""
+        wide = self.linear(batch) + fm_interaction(emb)
+        return wide, self.head(self.dnn(stack(emb, batch, self.use_raw))).squeeze(1)
+
     def forward(self, batch):
-        emb = self.embedding(batch)
-        deep_in = stack(emb, batch, self.use_raw)
-        return self.linear(batch) + fm_interaction(emb) + self.head(self.dnn(deep_in)).squeeze(1)
+        wide, deep = self.parts(batch, self.embedding(batch))
+        return wide + deep
 
     def interactions(self, batch):
-        return {"pair_strength": pairwise_dots(self.embedding(batch)).abs().mean(0)}
+        """``pairs:fm`` [F, F] of the FM part only (as ``FactorizationMachine``'s; the DNN's pairs
+        are seen only by model-agnostic measures), ``wide_logit`` and ``deep_logit`` [B] from ``parts``."""
+        emb = self.embedding(batch)
+        wide, deep = self.parts(batch, emb)
+        return {"pairs:fm": fm_pair_variance(emb), "wide_logit": wide, "deep_logit": deep}
 
 
 DEEPFM_CARD = ModelCard(

@@ -11,7 +11,7 @@ from models.common import HIDDEN_CHOICES, common_space, hidden_sizes, mlp_space
 from models.layers.blocks.head import score_head
 from models.layers.blocks.mlp import MLP
 from models.layers.blocks.stacking import stack
-from models.layers.sequence.behavior import behavior_vectors
+from models.layers.sequence.behavior import behavior_vectors, history_mask, normalized_weights
 from models.spec import DataSpec
 
 # what the behavior-sequence cards share: labeled rows and a behavior history
@@ -35,7 +35,8 @@ class HistoryModel(RecModel):
 
     def interest(self, candidate: torch.Tensor, steps: torch.Tensor, mask: torch.Tensor, batch: dict
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """candidate [B, d], steps [B, L, d], mask [B, L] -> (v_U [B, interest_dim], weights [B, L])."""
+        """candidate [B, d], steps [B, L, d], mask [B, L] -> (v_U [B, interest_dim], weights [B, L]
+        of the steps for the candidate, not necessarily normalized)."""
         raise NotImplementedError
 
     def pooled(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,8 +48,11 @@ class HistoryModel(RecModel):
         return self.head(self.dnn(x)).squeeze(1)
 
     def interactions(self, batch):
-        """``history_attention`` [B, L]: the weight of each past behavior for the candidate."""
-        return {"history_attention": self.pooled(batch)[1]}
+        """``history_attention`` [B, L]: the ``interest`` weights w of the steps, |w| / sum |w| over
+        each row's real steps (DIN's unnormalized activation-unit weights, BST's candidate attention
+        less its share on the candidate itself; DIEN's softmax is unchanged)."""
+        weights = self.pooled(batch)[1]
+        return {"history_attention": normalized_weights(weights, history_mask(batch["hist_len"], weights.shape[1]))}
 
 
 def behavior_dim(spec: DataSpec, params: dict) -> int:

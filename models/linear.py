@@ -6,7 +6,7 @@ from models.base import RecModel, field_inputs, numeric_inputs, output_bias
 from models.card import ModelCard
 from models.common import COMMON_DEFAULTS, common_space
 from models.layers.embeddings.embedding import FirstOrder
-from models.layers.interactions.fm import fm_interaction, pairwise_dots
+from models.layers.interactions.fm import fm_interaction, fm_pair_variance
 from models.spec import DataSpec
 
 
@@ -34,7 +34,8 @@ class FactorizationMachine(RecModel):
         return self.linear(batch) + fm_interaction(self.embedding(batch))
 
     def interactions(self, batch):
-        return {"pair_strength": pairwise_dots(self.embedding(batch)).abs().mean(0)}
+        """``pairs:fm`` [F, F]: the variance over rows of each pair's term <e_i, e_j>."""
+        return {"pairs:fm": fm_pair_variance(self.embedding(batch))}
 
 
 LR_CARD = ModelCard(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from models.base import RecModel, field_inputs
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space
-from models.layers.blocks.mlp import MLP
+from models.layers.blocks.mlp import MLP, first_linear
 from models.layers.interactions.fm import bi_interaction
+from models.layers.interactions.pairs import elementwise_pairs, pair_matrix
 from models.spec import DataSpec
 
 
@@ -30,6 +32,21 @@ class NFM(RecModel):
     def forward(self, batch):
         z = self.dnn(self.pooled(bi_interaction(self.embedding(batch))))
         return self.linear(batch) + self.head(z).squeeze(1)
+
+    def pooled_scale(self) -> torch.Tensor | float:
+        """[k] (or 1): what ``pooled`` multiplies f_BI by in eval mode, the BatchNorm's
+        gamma / sqrt(running var + eps) (its shift is shared by all pairs; dropout is off)."""
+        norm = self.pooled[0]
+        return norm.weight / (norm.running_var + norm.eps).sqrt() if isinstance(norm, nn.BatchNorm1d) else 1.0
+
+    def interactions(self, batch):
+        """``pairs:bi_interaction`` [F, F]: the mean over rows of ||W1 (s ⊙ e_i ⊙ e_j)||, each pair's
+        term as the first linear map W1 [H, k] reading f_BI sees it (the first hidden layer, or the
+        head without one; s = ``pooled_scale``)."""
+        emb = self.embedding(batch)
+        reader = first_linear(self.dnn, self.head).weight
+        response = (elementwise_pairs(emb) * self.pooled_scale()) @ reader.T      # [B, P, H]
+        return {"pairs:bi_interaction": pair_matrix(response.norm(dim=-1).mean(0), emb.shape[1])}
 
 
 def nfm_space(t: ScopedTrial, spec: DataSpec) -> dict:

@@ -8,7 +8,7 @@ from models.base import RecModel, field_inputs, output_bias
 from models.card import ModelCard, ScopedTrial
 from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.blocks.head import score_head
-from models.layers.blocks.mlp import MLP
+from models.layers.blocks.mlp import MLP, first_linear
 from models.layers.blocks.stacking import stack
 from models.layers.interactions.inner_product import inner_products
 from models.layers.interactions.outer_product import KERNELS, OuterProduct
@@ -30,6 +30,7 @@ class PNN(RecModel):
         self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
         dim, hidden = params["embed_dim"], hidden_sizes(params["hidden"])
         n, in_dim = self.embedding.n_fields, inputs.width
+        self.stack_width = inputs.width      # the products follow stack(e, num) in the MLP input
         self.inner = params["product"] in ("inner", "both")
         if self.inner:
             in_dim += n * (n - 1) // 2
@@ -54,13 +55,20 @@ class PNN(RecModel):
         return self.head(self.dnn(deep_in)).squeeze(1)
 
     def interactions(self, batch):
-        """``pair_strength`` [F, F]: mean over the batch of the summed |product| of each pair
-        (absent when the only product is the sum-pooled outer one, which has no pairs)."""
+        """``pairs:products`` [F, F]: the mean over rows of ||sum_x W1[:, x_ij] x_ij||, the first
+        MLP layer's pre-activation response to the pair's own products x (inner and/or outer, each
+        times its columns of W1 [H, in]). The sum-pooled outer product has no pairs: absent when
+        it is the only product."""
         emb = self.embedding(batch)
-        pairwise = [p.abs() for name, p in self.products(emb).items() if name != "outer_sum"]
-        if not pairwise:
+        weight = first_linear(self.dnn, self.head).weight
+        responses, start = [], self.stack_width
+        for name, product in self.products(emb).items():
+            if name != "outer_sum":
+                responses.append(product.unsqueeze(-1) * weight[:, start:start + product.shape[1]].T)  # [B, P, H]
+            start += product.shape[1]
+        if not responses:
             return {}
-        return {"pair_strength": pair_matrix(sum(pairwise).mean(0), emb.shape[1])}
+        return {"pairs:products": pair_matrix(sum(responses).norm(dim=-1).mean(0), emb.shape[1])}
 
 
 def pnn_space(t: ScopedTrial, spec: DataSpec) -> dict:

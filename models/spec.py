@@ -25,6 +25,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+BUCKET_SUFFIX = " (bucket)"     # the bucket field of numeric column c is named c + BUCKET_SUFFIX
+MISSING_SUFFIX = " is missing"  # its missing-value flag (in ``numeric``) c + MISSING_SUFFIX
+
+
+def column_name(encoded_name: str) -> str:
+    """The schema column an input comes from: "price (bucket)" / "price is missing" -> "price"."""
+    for suffix in (BUCKET_SUFFIX, MISSING_SUFFIX):
+        if encoded_name.endswith(suffix):
+            return encoded_name[: -len(suffix)]
+    return encoded_name
+
 
 @dataclass(frozen=True)
 class FieldInfo:
@@ -70,6 +81,8 @@ class DataSpec:
     # the crossed pair tells about the label beyond its two fields (Wide & Deep's auto crosses).
     ranked_pairs: tuple[tuple[int, int], ...] = ()
     user_pairs: tuple[tuple[int, int], ...] = ()   # field pairs the user asked to cross
+    # field pairs an earlier study's diagnostics found interacting, strongest first (``cross_source=diagnosed``)
+    diagnosed_pairs: tuple[tuple[int, int], ...] = ()
     history: HistoryInfo | None = None
 
     @property
@@ -107,6 +120,7 @@ def spec_from_dict(data: dict) -> DataSpec:
         "numeric": tuple(data["numeric"]),
         "ranked_pairs": tuple(tuple(p) for p in data["ranked_pairs"]),
         "user_pairs": tuple(tuple(p) for p in data["user_pairs"]),
+        "diagnosed_pairs": tuple(tuple(p) for p in data.get("diagnosed_pairs", ())),
         "history": None if data.get("history") is None else HistoryInfo(
             **{**data["history"], "field_index": tuple(data["history"]["field_index"])}),
     })

@@ -12,15 +12,19 @@ from models.common import COMMON_DEFAULTS, common_space, hidden_sizes, mlp_space
 from models.layers.blocks.mlp import MLP
 from models.layers.blocks.stacking import stack
 from models.layers.interactions.cross_product import CrossProductWeights
+from models.layers.interactions.pairs import pair_matrix
 from models.spec import DataSpec
 
 MAX_AUTO_CROSSES = 10
 
 
 def chosen_pairs(spec: DataSpec, params: dict) -> list[tuple[int, int]]:
-    """The user's field pairs, or the top ``n_crosses`` pairs ranked on the training split."""
+    """The user's field pairs, the top ``n_diagnosed`` pairs an earlier study's diagnostics found
+    (``cross_source="diagnosed"``), or the top ``n_crosses`` pairs ranked on the training split."""
     if params.get("cross_source") == "user":
         return list(spec.user_pairs)
+    if params.get("cross_source") == "diagnosed":
+        return list(spec.diagnosed_pairs[: params.get("n_diagnosed", len(spec.diagnosed_pairs))])
     return list(spec.ranked_pairs[: params.get("n_crosses", 0)])
 
 
@@ -34,7 +38,7 @@ class WideDeep(RecModel):
         self.head = nn.Linear(self.dnn.out_dim, 1, bias=False)
 
     def parts(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(wide logit [B], deep logit [B])."""
+        """(wide logit [B]: linear (with the bias) + crosses, deep logit [B]: the DNN's)."""
         deep_in = stack(self.embedding(batch), batch, self.use_raw)
         wide = self.wide(batch) + self.crosses(batch["cat"])
         return wide, self.head(self.dnn(deep_in)).squeeze(1)
@@ -44,8 +48,16 @@ class WideDeep(RecModel):
         return wide + deep
 
     def interactions(self, batch):
+        """``wide_logit`` and ``deep_logit`` [B] from ``parts``; with crosses, ``pairs:wide_crosses``
+        [F, F]: for each crossed pair the variance over rows (population) of the weight the row
+        looks up, 0 for the other pairs."""
         wide, deep = self.parts(batch)
-        return {"wide_logit": wide, "deep_logit": deep}
+        out = {"wide_logit": wide, "deep_logit": deep}
+        if self.crosses.n_pairs:
+            spread = self.crosses.pair_weights(batch["cat"]).var(0, unbiased=False)
+            out["pairs:wide_crosses"] = pair_matrix(spread, self.embedding.n_fields,
+                                                    (self.crosses.left, self.crosses.right))
+        return out
 
     def parameter_groups(self):
         wide = list(self.wide.parameters()) + list(self.crosses.parameters())
@@ -55,9 +67,12 @@ class WideDeep(RecModel):
 
 def wide_deep_space(t: ScopedTrial, spec: DataSpec) -> dict:
     params = {**common_space(t, spec), **mlp_space(t)}
-    params["cross_source"] = t.categorical("cross_source", ["user", "auto"]) if spec.user_pairs else "auto"
+    sources = ["user"] * bool(spec.user_pairs) + ["auto"] + ["diagnosed"] * bool(spec.diagnosed_pairs)
+    params["cross_source"] = t.categorical("cross_source", sources) if len(sources) > 1 else "auto"
     if params["cross_source"] == "auto":
         params["n_crosses"] = t.int("n_crosses", 0, min(MAX_AUTO_CROSSES, len(spec.ranked_pairs)))
+    elif params["cross_source"] == "diagnosed":
+        params["n_diagnosed"] = t.int("n_diagnosed", 1, min(MAX_AUTO_CROSSES, len(spec.diagnosed_pairs)))
     params["wide_optimizer"] = t.categorical("wide_optimizer", ["adagrad", "sgd", "adam"])
     params["wide_lr"] = t.float("wide_lr", 1e-3, 0.3, log=True)
     return params

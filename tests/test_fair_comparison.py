@@ -222,7 +222,3 @@ def test_afm_attention_l2_penalises_the_attention_network_alone():
     assert torch.allclose(grad, 2e-2 * weight)
     assert plain.attention.penalty is None
 
-
-def test_bst_default_heads_are_at_least_eight_wide():
-    card = REGISTRY["bst"]
-    assert card.defaults["embed_dim"] // card.defaults["heads"] >= 8

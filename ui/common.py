@@ -1,5 +1,5 @@
 """Helpers shared by the pages: the Store, the data directory, page paths, study selection,
-error display and the worker processes this server started."""
+error display, launching a study and the worker processes this server started."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 import streamlit as st
 
 from automl.errors import CrossBoardError
+from automl.search.config import StudyConfig
 from storage import Store
 from storage.db import default_home, resolve_url
-from storage.tables import StudyRow
+from storage.tables import DatasetRow, StudyRow
 
 # Page scripts, relative to app.py (st.switch_page and AppTest.switch_page take these paths).
 PAGES = {
@@ -20,8 +21,10 @@ PAGES = {
     "new_study": "ui/new_study_page.py",
     "study": "ui/study_page.py",
     "leaderboard": "ui/leaderboard_page.py",
+    "diagnostics": "ui/diagnostics_page.py",
 }
 STUDY_PARAM = "study"
+TRIAL_PARAM = "trial"        # the Diagnostics page's trial (?study=ID&trial=N)
 ACTIVE_STUDY = ("created", "running")
 
 # Worker processes started by this server process; polled so that finished ones are reaped.
@@ -63,14 +66,28 @@ def reap_workers() -> None:
             _LAUNCHED.remove(proc)
 
 
+def launch_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task: str | None = None,
+                 metric: str | None = None, name: str | None = None) -> None:
+    """Create the study (``automl.search.study.create_study``), start its ``config.workers`` workers on
+    this machine and open the Study page on it. Raises CrossBoardError on bad settings: call it
+    inside ``user_errors()``."""
+    # imported here, and launch_workers looked up at each call (the tests replace it)
+    from automl.search import control
+    from automl.search.study import create_study
+
+    row = create_study(store, dataset, config, task=task, metric=metric, name=name)
+    remember_workers(control.launch_workers(store.url, row.id, home(), config.workers))
+    st.switch_page(PAGES["study"], query_params={STUDY_PARAM: str(row.id)})
+
+
 def study_label(study: StudyRow) -> str:
     # No status here: a keyed selectbox keeps showing the label it first rendered.
     return f"{study.name} · #{study.id}"
 
 
-def select_study(store: Store, key: str) -> StudyRow | None:
+def select_study(store: Store, key: str, on_change=None) -> StudyRow | None:
     """A study picker: the one in the URL (?study=ID) if any, else the newest. The choice is
-    written back to the URL so that a refresh keeps it."""
+    written back to the URL so that a refresh keeps it; ``on_change`` runs when the user picks another."""
     studies = store.studies()
     if not studies:
         return None
@@ -78,7 +95,8 @@ def select_study(store: Store, key: str) -> StudyRow | None:
     ids = [s.id for s in studies]
     index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else 0
     by_id = {s.id: s for s in studies}
-    chosen = st.selectbox("Study", ids, index=index, key=key, format_func=lambda i: study_label(by_id[i]))
+    chosen = st.selectbox("Study", ids, index=index, key=key, format_func=lambda i: study_label(by_id[i]),
+                          on_change=on_change)
     st.query_params[STUDY_PARAM] = str(chosen)
     return by_id[chosen]
 

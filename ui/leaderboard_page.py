@@ -98,6 +98,21 @@ def ensemble_panel(record: dict | None, best: pd.DataFrame, metric: str, task: s
                "(Caruana et al., 2004), so its validation figure is optimistic; compare on test.")
 
 
+def diagnostics_link(study_id: int, frame: pd.DataFrame, rows: list[int]) -> None:
+    """Under the trials table: a link to the selected trial's diagnostics."""
+    if not rows or rows[0] >= len(frame):
+        st.caption("Select a trial (the box at the left of its row) to open its diagnostics: which fields and "
+                   "field pairs its model uses.")
+        return
+    row = frame.iloc[rows[0]]
+    trial, model, state = int(row["trial"]), row["model"], row["state"]
+    if state != "COMPLETE":
+        st.caption(f"Trial {trial} ({model}) is {state}: only completed trials have diagnostics.")
+        return
+    st.page_link(common.PAGES["diagnostics"], label=f"Diagnostics of trial {trial} ({model})", icon=":material/hub:",
+                 query_params={common.STUDY_PARAM: str(study_id), common.TRIAL_PARAM: str(trial)})
+
+
 def main() -> None:
     st.title("Leaderboard")
     study = common.select_study(common.store(), key="leaderboard_select")
@@ -140,7 +155,9 @@ def board(study_id: int) -> None:
         ensemble_panel(chosen.ensemble, best, metric, study.task)
     all_tab, best_tab = st.tabs(["All trials", "Best per model"])
     with all_tab:
-        st.dataframe(frame, hide_index=True, width="stretch")
+        event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
+                             selection_mode="single-row", key=f"leaderboard_trials_{study.id}")
+        diagnostics_link(study.id, frame, event.selection.rows)
         st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name=f"{study.name}.csv",
                            mime="text/csv", key="leaderboard_csv")
     with best_tab:
@@ -156,6 +173,8 @@ def board(study_id: int) -> None:
     left, right = st.columns(2)
     left.plotly_chart(history_chart(records, metric), width="stretch")
     right.plotly_chart(best_chart(best, metric), width="stretch")
+    st.page_link(common.PAGES["diagnostics"], label="Study diagnostics: the field pairs the models agree on",
+                 icon=":material/hub:", query_params={common.STUDY_PARAM: str(study.id)})
 
 if __name__ == "__main__":
     main()

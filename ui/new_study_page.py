@@ -11,8 +11,6 @@ from automl.data.schema import METRICS
 from automl.search.allocation import MIN_TRIALS
 from automl.search.capabilities import model_availability
 from automl.search.config import PRUNERS, StudyConfig
-from automl.search.control import launch_workers
-from automl.search.study import create_study
 from models import REGISTRY
 from ui import common
 
@@ -139,9 +137,7 @@ def main() -> None:
     name = st.text_input("Study name (optional)", key="study_name", placeholder=f"{dataset.name}-<date>-<time>")
     if st.button("Launch", type="primary", key="study_launch", disabled=not models):
         with common.user_errors():
-            row = create_study(store, dataset, config, task=task, metric=metric, name=name.strip() or None)
-            common.remember_workers(launch_workers(store.url, row.id, common.home(), config.workers))
-            st.switch_page(common.PAGES["study"], query_params={common.STUDY_PARAM: str(row.id)})
+            common.launch_study(store, dataset, config, task=task, metric=metric, name=name.strip() or None)
     if not models:
         st.caption("Pick at least one model to launch.")
 

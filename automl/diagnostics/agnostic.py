@@ -45,6 +45,9 @@ class Settings:
     seed: int = 0
 
 
+DEFAULT_SETTINGS = Settings()
+
+
 def band(values: list[float]) -> dict[str, float]:
     """{"strength", "low", "high"}: the mean and mean ± 2 standard errors over repeats."""
     mean = float(np.mean(values))

@@ -1,7 +1,8 @@
 """The study's consensus on which field pairs interact: the pair strengths of each model's best
 trial (its stored diagnostics), each scaled by that model's strongest pair (so every model counts
-once, whatever its scale), averaged over the models; a pair a model did not rank counts 0 for it.
-The band is mean ± 2 standard errors over the models."""
+once, whatever its scale), averaged over the models; a pair a model did not rank, or ranked below
+``NOISE_FLOOR`` (float rounding of an additive model), counts 0 for it. The band is mean ± 2
+standard errors over the models."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import json
 from automl.diagnostics.agnostic import band
 from models.wide_deep import MAX_AUTO_CROSSES
 from storage import Store
+
+NOISE_FLOOR = 1e-6      # a pair strength below this share of the output's variance is no interaction
 
 
 def model_best_pairs(store: Store, study_id: int) -> dict[str, list[dict]]:
@@ -29,10 +32,12 @@ def consensus_pairs(store: Store, study_id: int) -> list[dict]:
         top = max((p["strength"] for p in pairs), default=0.0)
         for p in pairs:
             key = tuple(sorted(p["fields"]))
-            scaled.setdefault(key, {})[model] = p["strength"] / top if top > 0 else 0.0
+            scaled.setdefault(key, {})[model] = p["strength"] / top if p["strength"] >= NOISE_FLOOR else 0.0
     ranked = []
     for key, by_model in scaled.items():
         values = [by_model.get(m, 0.0) for m in per_model]
+        if not any(values):
+            continue
         estimate = band(values)
         ranked.append({"fields": list(key), **estimate, "low": max(0.0, estimate["low"]),
                        "models": sum(v > 0 for v in by_model.values())})
@@ -42,5 +47,5 @@ def consensus_pairs(store: Store, study_id: int) -> list[dict]:
 def detected_crosses(store: Store, study_id: int, columns: set[str], limit: int = MAX_AUTO_CROSSES) -> list[list[str]]:
     """The consensus pairs of two ``columns`` (those Wide & Deep can cross), strongest first, at
     most ``limit``: what ``cross_source="diagnosed"`` crosses in a study tuned again."""
-    pairs = [p["fields"] for p in consensus_pairs(store, study_id) if p["strength"] > 0 and set(p["fields"]) <= columns]
+    pairs = [p["fields"] for p in consensus_pairs(store, study_id) if p["models"] and set(p["fields"]) <= columns]
     return pairs[:limit]

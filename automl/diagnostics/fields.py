@@ -10,10 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
-from models.spec import DataSpec
+from models.spec import DataSpec, column_name
 
-MISSING_SUFFIX = " is missing"
-BUCKET_SUFFIX = " (bucket)"
 Batch = dict[str, torch.Tensor]
 
 
@@ -23,14 +21,6 @@ class Field:
 
     name: str
     slots: tuple[tuple[str, int | None], ...]
-
-
-def column_name(encoded_name: str) -> str:
-    """"price (bucket)" / "price is missing" -> "price"; other names unchanged."""
-    for suffix in (BUCKET_SUFFIX, MISSING_SUFFIX):
-        if encoded_name.endswith(suffix):
-            return encoded_name[: -len(suffix)]
-    return encoded_name
 
 
 def history_name(spec: DataSpec) -> str:

@@ -9,7 +9,7 @@ import json
 
 from safetensors.torch import load as load_safetensors
 
-from automl.diagnostics.agnostic import Settings
+from automl.diagnostics.agnostic import DEFAULT_SETTINGS, Settings
 from automl.diagnostics.trial import diagnose
 from automl.errors import NotFoundError, SettingsError
 from automl.features.encode import EncodedData
@@ -20,7 +20,7 @@ from storage.tables import StudyRow, TrialResultRow
 
 
 def store_diagnostics(store: Store, study: StudyRow, trial_number: int, model_name: str, model,
-                      data: EncodedData, settings: Settings = Settings()) -> dict:
+                      data: EncodedData, settings: Settings = DEFAULT_SETTINGS) -> dict:
     """Compute ``model``'s diagnostics, keep them for ``trial_number``; -> the result."""
     result = {"trial": trial_number, "model": model_name, **diagnose(model, data, settings)}
     store.save_diagnostics(study.id, trial_number, model_name, json.dumps(result))
@@ -28,10 +28,11 @@ def store_diagnostics(store: Store, study: StudyRow, trial_number: int, model_na
 
 
 def trial_diagnostics(store: Store, study: StudyRow, data: EncodedData, trial_number: int,
-                      settings: Settings = Settings()) -> dict:
-    """The stored diagnostics of a completed trial, computed first if there are none."""
+                      settings: Settings = DEFAULT_SETTINGS, again: bool = False) -> dict:
+    """The stored diagnostics of a completed trial (a failed computation's ``{"error"}`` too),
+    computed first if there are none, or computed anew when ``again``."""
     stored = store.diagnostics(study.id, trial_number)
-    if stored:
+    if stored and not again:
         return json.loads(stored[0].result_json)
     row = next((r for r in store.results(study.id) if r.trial_number == trial_number), None)
     if row is None:

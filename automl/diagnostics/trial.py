@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from automl.diagnostics.agnostic import Settings, field_importance, pair_interactions
+from automl.diagnostics.agnostic import DEFAULT_SETTINGS, Settings, field_importance, pair_interactions
 from automl.diagnostics.fields import Batch, schema_fields, take
 from automl.features.encode import EncodedData
 from automl.training.predict import model_outputs
@@ -23,7 +23,7 @@ SAMPLE_ROWS = 8192          # validation rows the diagnostics draw from
 EXAMPLE_ROWS = 8            # rows whose history attention is kept for display
 
 
-def diagnose(model, data: EncodedData, settings: Settings = Settings()) -> dict:
+def diagnose(model, data: EncodedData, settings: Settings = DEFAULT_SETTINGS) -> dict:
     """{"rows", "seconds", "metric", "fields", "pairs", "intrinsic", "agreement", "attention"?, "share"?}
     for a fitted model (a ``RecModel`` or a tree ensemble) on ``data``'s validation split."""
     started = time.perf_counter()

@@ -109,12 +109,12 @@ def chosen_trial(store: Store, study: StudyRow, model: str | None = None, trial:
     return best[model]
 
 
-def trial_view(store: Store, study: StudyRow, home: Path, trial_number: int) -> dict:
-    """One trial's diagnostics (``automl.diagnostics.stored.trial_diagnostics``), with the study's
-    data loaded only when they must be computed."""
+def trial_view(store: Store, study: StudyRow, home: Path, trial_number: int, again: bool = False) -> dict:
+    """One trial's diagnostics (``automl.diagnostics.stored.trial_diagnostics``: stored, or computed
+    when there are none or ``again``), with the study's data loaded only when they must be computed."""
     stored = store.diagnostics(study.id, trial_number)
-    if stored:
+    if stored and not again:
         return json.loads(stored[0].result_json)
     config = StudyConfig.from_json(study.config_json)
     data = study_data(store, study, config, home, pick_device(config.device))
-    return trial_diagnostics(store, study, data, trial_number)
+    return trial_diagnostics(store, study, data, trial_number, again=again)

@@ -14,7 +14,7 @@ class AttentionPairPooling(nn.Module):
     a_ij = softmax over pairs of h^T ReLU(W (e_i ⊙ e_j) + b), W in R^{t x k} (t = attention size);
     pooled = sum_{i<j} a_ij (e_i ⊙ e_j).
 
-    ``l2`` > 0 regularises the attention network as the paper does: after each forward,
+    ``l2`` > 0 regularises the attention network as the paper does: after each training forward,
     ``penalty`` = l2 · ‖W‖²_F, which the training loss adds (``RecModel.aux_loss``).
     """
 
@@ -25,7 +25,7 @@ class AttentionPairPooling(nn.Module):
         self.l2, self.penalty = l2, None
 
     def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.l2 > 0:
+        if self.l2 > 0 and self.training:
             self.penalty = self.l2 * self.project.weight.square().sum()
         pairs = elementwise_pairs(emb)
         weights = torch.softmax(self.h(torch.relu(self.project(pairs))).squeeze(-1), dim=1)

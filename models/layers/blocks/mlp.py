@@ -33,3 +33,9 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.layers(x)
+
+
+def first_linear(mlp: MLP, head: nn.Linear) -> nn.Linear:
+    """The first linear map that reads ``mlp``'s input: its first layer, or ``head`` (the layer
+    after it) when it has no hidden layer."""
+    return mlp.layers[0] if len(mlp.layers) else head

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.spec import DataSpec
+from models.spec import DataSpec, column_name
 
 
 class FieldEmbedding(nn.Module):
@@ -14,7 +14,8 @@ class FieldEmbedding(nn.Module):
     bucket fields, then each sequence column mean-pooled over its non-padding tokens.
 
     Categorical and bucket fields share one table with per-field offsets (one gather per batch).
-    With ``l2 > 0`` the forward pass leaves ``penalty`` = l2 * mean over rows of the squared norm
+    ``names`` [F']: the schema column of each row (a bucket field is named after its numeric column).
+    With ``l2 > 0`` a training forward pass leaves ``penalty`` = l2 * mean over rows of the squared norm
     of the vectors it looked up (regularizing only what the batch used).
     """
 
@@ -31,6 +32,8 @@ class FieldEmbedding(nn.Module):
             nn.Embedding(s.cardinality, dim, padding_idx=0) for s in spec.sequences
         )
         self.n_fields = len(cards) + len(spec.sequences)
+        self.names = [f.name for f in spec.fields] + [column_name(b.name) for b in spec.buckets if use_buckets]
+        self.names += [s.name for s in spec.sequences]
         self.penalty = None
         nn.init.normal_(self.table.weight, std=0.01)
         for table in self.sequences:

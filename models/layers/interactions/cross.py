@@ -19,6 +19,13 @@ class CrossLayer(nn.Module):
         else:
             self.weight = nn.Sequential(nn.Linear(dim, rank, bias=False), nn.Linear(rank, dim))
 
+    def matrix(self) -> torch.Tensor:
+        """W [d, d] (U V^T for a low-rank layer)."""
+        if isinstance(self.weight, nn.Linear):
+            return self.weight.weight
+        down, up = self.weight
+        return up.weight @ down.weight
+
     def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return x0 * self.weight(x) + x
 
@@ -29,6 +36,13 @@ class CrossNetwork(nn.Module):
     def __init__(self, dim: int, n_layers: int, rank: int | None = None):
         super().__init__()
         self.layers = nn.ModuleList(CrossLayer(dim, rank) for _ in range(n_layers))
+
+    def block_norms(self, block: torch.Tensor, n_blocks: int) -> torch.Tensor:
+        """block [d] (the block 0..n-1 of each input coordinate) -> [n, n]: the Frobenius norm
+        of W[block a, block b] summed over the layers' W."""
+        squares = [layer.matrix().square() for layer in self.layers]
+        member = nn.functional.one_hot(block, n_blocks).to(squares[0].dtype)      # [d, n]
+        return sum((member.T @ square @ member).sqrt() for square in squares)
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
         x = x0

@@ -32,7 +32,11 @@ class CrossProductWeights(nn.Module):
         combined = cat[:, self.left] * self.right_card + cat[:, self.right]
         return combined % self.sizes + self.offsets
 
+    def pair_weights(self, cat: torch.Tensor) -> torch.Tensor:
+        """[B, F] -> [B, P]: the weight each row looks up for each pair."""
+        return self.weights(self.crossed_ids(cat)).squeeze(-1)
+
     def forward(self, cat: torch.Tensor) -> torch.Tensor:
         if self.n_pairs == 0:
             return cat.new_zeros(cat.shape[0], dtype=torch.float32)
-        return self.weights(self.crossed_ids(cat)).sum(dim=(1, 2))
+        return self.pair_weights(cat).sum(dim=1)

@@ -27,10 +27,19 @@ def elementwise_pairs(emb: torch.Tensor) -> torch.Tensor:
     return left * right
 
 
-def pair_matrix(values: torch.Tensor, n_fields: int) -> torch.Tensor:
-    """[P] per-pair values -> [F, F] symmetric matrix with a zero diagonal (diagnostics)."""
-    rows, cols = pair_index(n_fields, values.device)
+def pair_matrix(values: torch.Tensor, n_fields: int,
+                index: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """[P] per-pair values -> [F, F] symmetric matrix with a zero diagonal (diagnostics).
+
+    Value p goes to (rows[p], cols[p]) and (cols[p], rows[p]) of ``index`` (rows [P], cols [P]),
+    by default ``pair_index`` order; a pair listed twice gets the sum."""
+    rows, cols = pair_index(n_fields, values.device) if index is None else index
     out = values.new_zeros(n_fields, n_fields)
-    out[rows, cols] = values
-    out[cols, rows] = values
-    return out
+    out.index_put_((rows, cols), values, accumulate=True)
+    out.index_put_((cols, rows), values, accumulate=True)
+    return out.fill_diagonal_(0)
+
+
+def symmetric_pairs(matrix: torch.Tensor) -> torch.Tensor:
+    """[F, F] -> (M + M^T) / 2 with a zero diagonal (diagnostics)."""
+    return ((matrix + matrix.T) / 2).fill_diagonal_(0)

@@ -30,6 +30,13 @@ def behavior_vectors(embedding: FieldEmbedding, batch: dict[str, torch.Tensor], 
     return candidate, steps, history_mask(batch["hist_len"], ids.shape[1])
 
 
+def normalized_weights(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """weights [B, L], mask [B, L] -> |w| / sum |w| over each row's real steps, 0 at padding
+    (all 0 for a row without real steps or weight)."""
+    magnitude = weights.abs() * mask
+    return magnitude / magnitude.sum(1, keepdim=True).clamp(min=torch.finfo(magnitude.dtype).tiny)
+
+
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """scores [B, L], mask [B, L] -> softmax over the real steps, 0 at padding (all 0 for an
     empty history; finite gradients either way)."""

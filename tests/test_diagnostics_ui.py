@@ -1,0 +1,296 @@
+"""The Diagnostics page (and the leaderboard's link to it), run headless with AppTest on a tiny
+study really tuned in-process: lr and fm on a generated click table with one planted pair."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from automl.data import datasets
+from automl.diagnostics.consensus import detected_crosses
+from automl.reporting.diagnostics import study_diagnostics
+from automl.search.config import StudyConfig
+from automl.search.study import create_study
+from automl.search.worker import run_worker
+from storage import Store
+from storage.tables import TrialResultRow
+from ui.common import PAGES
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120
+HEATMAP_CAPTION = "the share of the model's output variance that the two fields carry only together"
+
+
+def planted_frame(n_rows: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """Clicks from a numeric main effect and a colour × shape table (no other interaction)."""
+    rng = np.random.default_rng(seed)
+    sizes = {"colour": 5, "shape": 4, "region": 6, "brand": 5}
+    codes = {name: rng.integers(0, k, n_rows) for name, k in sizes.items()}
+    level = rng.normal(size=n_rows)
+    logit = 0.5 * level + rng.choice([-1.5, 1.5], size=(5, 4))[codes["colour"], codes["shape"]]
+    click = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({name: [f"{name[:2]}{v}" for v in values] for name, values in codes.items()})
+    return frame.assign(level=level, click=click)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """(store, home, study): lr and fm, 8 trials of 2 epochs, tuned by one in-process worker."""
+    home = tmp_path_factory.mktemp("diagnostics_ui")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CROSSBOARD_HOME", str(home))
+        patch.setenv("CROSSBOARD_DB", f"sqlite:///{home / 'crossboard.db'}")
+        patch.setenv("CROSSBOARD_THREADS", "2")
+        store = Store()
+        dataset = datasets.save(store, datasets.inspect(planted_frame().to_csv(index=False).encode(), "planted.csv"))
+        study = create_study(store, dataset, StudyConfig(models=["lr", "fm"], n_trials=8, max_epochs=2, seeds=0),
+                             name="tiny")
+        assert run_worker(store, study.id, home) == 0
+        yield store, home, store.find_study(study.id)
+
+
+def started(study_id: int, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"study": str(study_id), **params})
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(PAGES["diagnostics"]).run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Diagnostics"]
+    return at
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def titled(at: AppTest, text: str) -> list[dict]:
+    return [f for f in figures(at) if text in f["layout"].get("title", {}).get("text", "")]
+
+
+def array(value) -> np.ndarray:
+    """A figure's data array: a list, or plotly's typed array {"dtype", "bdata", "shape"}."""
+    if isinstance(value, dict):
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")] if shape else -1).astype(float)
+    return np.array(value, dtype=float)
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def completed(store: Store, study) -> dict[int, str]:
+    return {r.trial_number: r.model for r in store.results(study.id) if r.state == "COMPLETE"}
+
+
+def test_the_study_view_shows_the_consensus_the_options_and_their_importance(tuned):
+    store, _, study = tuned
+    found = study_diagnostics(store, study)
+    assert found["consensus"], "the tiny study should have diagnosed pairs"
+    at = started(study.id)
+    assert at.radio(key=f"diagnostics_view_{study.id}").value == "Study"
+    (table,) = [d.value for d in at.dataframe if "models" in d.value]
+    assert table["pair"].tolist() == [" × ".join(p["fields"]) for p in found["consensus"]]
+    (bars,) = titled(at, "Consensus pairs")
+    assert bars["data"][0]["y"][0] == " × ".join(found["consensus"][0]["fields"])
+    assert "arrayminus" in bars["data"][0]["error_x"]
+    (heatmap,) = titled(at, "Consensus pair map")
+    z = array(heatmap["data"][0]["z"])
+    assert heatmap["data"][0]["x"] == heatmap["data"][0]["y"] and np.allclose(z, z.T, equal_nan=True)
+    boxes = titled(at, "p = ")
+    assert boxes and len(boxes) == min(len(found["options"]), 12)
+    first = found["options"][0]
+    assert boxes[0]["layout"]["title"]["text"].startswith(f"{first['model']}.{first['option']} · p = ")
+    assert all(trace["type"] == "box" for box in boxes for trace in box["data"])
+    assert found["importance"], "lr has the 4 completed trials that parameter importance needs"
+    assert {m for m in ("lr", "fm") if titled(at, f"{m}: option importance")} == set(found["importance"])
+    # every chart has its one line on how to read it
+    assert len(at.get("plotly_chart")) <= sum(c.value.startswith(("Bar", "Each")) for c in at.caption)
+    assert "Darker = stronger." in captions(at)
+
+
+def test_a_trial_chosen_in_the_url_shows_its_pairs_fields_and_own_view(tuned):
+    store, _, study = tuned
+    best_fm = next(a.trial_number for a in store.artifacts(study.id) if a.model == "fm")
+    at = started(study.id, trial=str(best_fm))
+    assert at.radio(key=f"diagnostics_view_{study.id}").value == "One trial"
+    assert at.selectbox(key=f"diagnostics_model_{study.id}").value == "fm"
+    assert at.selectbox(key=f"diagnostics_trial_{study.id}_fm").value == best_fm
+    assert not at.error, [e.value for e in at.error]
+    stored = json.loads(store.diagnostics(study.id, best_fm)[0].result_json)
+    (heatmap,) = titled(at, "Pair interaction map")
+    names = heatmap["data"][0]["x"]
+    assert names == heatmap["data"][0]["y"] and {f for p in stored["pairs"] for f in p["fields"]} == set(names)
+    z = array(heatmap["data"][0]["z"])
+    assert np.allclose(z, z.T, equal_nan=True) and np.isnan(np.diag(z)).all()
+    top = stored["pairs"][0]
+    assert z[names.index(top["fields"][0]), names.index(top["fields"][1])] == pytest.approx(top["strength"])
+    (importance,) = titled(at, "Field importance")
+    assert importance["data"][0]["y"] == [f["field"] for f in stored["fields"]]
+    assert importance["data"][0]["error_x"]["array"]
+    assert titled(at, "fm pair map"), "fm's own view (its pair term) should have a tab"
+    assert "Spearman" in "\n".join(m.value for m in at.markdown)
+    assert HEATMAP_CAPTION in captions(at)
+    assert "drops when the field's values are shuffled" in captions(at)
+
+
+def test_a_trial_without_stored_diagnostics_is_diagnosed_on_demand(tuned):
+    store, _, study = tuned
+    diagnosed = {d.trial_number for d in store.diagnostics(study.id)}
+    waiting = sorted(n for n in completed(store, study) if n not in diagnosed)
+    assert waiting, "some completed trial should not have been its model's best when it finished"
+    at = started(study.id, trial=str(waiting[0]))
+    assert not at.error, [e.value for e in at.error]
+    assert store.diagnostics(study.id, waiting[0]), "opening the trial should compute and keep its diagnostics"
+    assert titled(at, "Pair interaction map") and titled(at, "Field importance")
+
+
+def test_the_trial_view_defaults_to_the_leaderboards_best_model_and_its_best_trial(tuned):
+    store, _, study = tuned
+    at = started(study.id)
+    at.radio(key=f"diagnostics_view_{study.id}").set_value("One trial").run()
+    assert not at.exception, at.exception
+    artifacts = {a.model: (a.trial_number, a.value) for a in store.artifacts(study.id)}
+    leader = max(artifacts, key=lambda m: artifacts[m][1])            # auc: higher is better
+    assert at.selectbox(key=f"diagnostics_model_{study.id}").value == leader
+    assert at.query_params.get("trial") == str(artifacts[leader][0])
+    at.radio(key=f"diagnostics_view_{study.id}").set_value("Study").run()
+    assert "trial" not in at.query_params
+
+
+def test_tune_again_creates_a_study_with_the_detected_crosses(tuned, monkeypatch):
+    import automl.search.control
+
+    store, _, study = tuned
+    launched = []
+    monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: launched.append(args) or [])
+    expected = detected_crosses(store, study.id, {"colour", "shape", "region", "brand"})
+    assert expected
+    at = started(study.id)
+    button = at.button(key=f"diagnostics_tune_again_{study.id}")
+    assert not button.disabled
+    assert at.checkbox(key=f"diagnostics_add_wide_deep_{study.id}").value
+    button.click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    again = store.find_study("tiny-crossed")
+    assert again is not None and again.dataset_id == study.dataset_id
+    config = json.loads(again.config_json)
+    assert config["diagnosed_pairs"] == expected
+    assert config["models"] == ["lr", "fm", "wide_deep"]
+    original = json.loads(study.config_json)
+    assert {k: config[k] for k in ("n_trials", "max_epochs", "seeds")} == {k: original[k] for k in
+                                                                          ("n_trials", "max_epochs", "seeds")}
+    assert launched and launched[0][1] == again.id
+    assert [t.value for t in at.title] == ["Study"] and at.query_params.get("study") == str(again.id)
+
+
+def bare_study(store: Store, source, name: str, aucs: list[float]):
+    """A study on ``source``'s dataset with completed lr trials written directly (no model, no diagnostics)."""
+    bare = create_study(store, store.find_dataset(source.dataset_id), StudyConfig(models=["lr"], n_trials=2, seeds=0),
+                        name=name)
+    for number, auc in enumerate(aucs):
+        store.save_result(TrialResultRow(
+            study_id=bare.id, trial_number=number, model="lr", state="COMPLETE", params_json="{}",
+            val_json=json.dumps({"auc": auc}), test_json=json.dumps({"auc": auc}), epochs=1, train_seconds=1.0,
+            n_params=10))
+    return bare
+
+
+def test_tune_again_is_disabled_without_diagnosed_pairs(tuned):
+    store, _, study = tuned
+    bare = bare_study(store, study, "undiagnosed", [0.61, 0.63])
+    at = started(bare.id)
+    assert at.button(key=f"diagnostics_tune_again_{bare.id}").disabled
+    assert "nothing to cross" in captions(at)
+    assert "No model's best trial has diagnostics yet" in "\n".join(i.value for i in at.info)
+
+
+def test_a_selected_leaderboard_row_links_to_that_trials_diagnostics(tuned):
+    _, _, study = tuned
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["study"] = str(study.id)
+    at.run()
+    at.switch_page(PAGES["leaderboard"]).run()
+    assert not at.exception, at.exception
+    assert not [p for p in at.page_link if p.value.startswith("Diagnostics of trial")]
+    board = at.dataframe[0].value
+    at.session_state[f"leaderboard_trials_{study.id}"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    (link,) = [p for p in at.page_link if p.value.startswith("Diagnostics of trial")]
+    trial = int(board["trial"].iloc[1])
+    assert link.value == f"Diagnostics of trial {trial} ({board['model'].iloc[1]})"
+    assert f"trial={trial}" in link.proto.query_string and f"study={study.id}" in link.proto.query_string
+    assert link.proto.page == "diagnostics"
+
+
+SYNTHETIC = {
+    "trial": 0, "model": "lr", "rows": 100, "seconds": 0.5, "metric": "auc", "pair_fields": 3, "of_fields": 3,
+    "fields": [{"field": f, "importance": v, "low": v - 0.01, "high": v + 0.01} for f, v in
+               (("item", 0.2), ("category", 0.1), ("hour", 0.0))],
+    "pairs": [{"fields": ["item", "category"], "strength": 0.3, "low": 0.2, "high": 0.4},
+              {"fields": ["category", "hour"], "strength": 0.1, "low": 0.05, "high": 0.15},
+              {"fields": ["item", "hour"], "strength": 0.0, "low": 0.0, "high": 0.0}],
+    "intrinsic": {"attention": [{"fields": ["item", "category"], "strength": 0.7}]}, "agreement": {"attention": None},
+    "attention": {"by_recency": [1.6, 0.9, None],
+                  "by_attribute": {"category": {"same": 1.4, "other": 0.8, "same_steps": 10, "other_steps": 20}},
+                  "examples": [{"weights": [0.2, 0.8], "shares": [False, True], "attribute": "category"},
+                               {"weights": [0.1, 0.3, 0.6], "shares": [True, False, True], "attribute": "category"}]},
+    "share": {"wide": 0.25, "deep": 0.75, "correlation": 0.1},
+}
+
+
+def test_the_trial_view_shows_attention_and_the_wide_deep_share_and_a_failed_computation(tuned):
+    store, _, study = tuned
+    bare = bare_study(store, study, "synthetic", [0.61, 0.63])
+    store.save_diagnostics(bare.id, 0, "lr", json.dumps(SYNTHETIC))
+    store.save_diagnostics(bare.id, 1, "lr", json.dumps({"trial": 1, "model": "lr", "error": "ValueError: boom"}))
+    at = started(bare.id, trial="0")
+    assert not at.error, [e.value for e in at.error]
+    (recency,) = titled(at, "Attention by recency")
+    assert list(array(recency["data"][0]["x"])) == [0, 1]        # the step without data is left out
+    (attribute,) = titled(at, "sharing the candidate's attribute")
+    assert [list(array(t["y"])) for t in attribute["data"]] == [[1.4], [0.8]]
+    (strip,) = titled(at, "Example histories")
+    z = array(strip["data"][0]["z"])
+    assert z.shape == (2, 3) and np.isnan(z[0, 0]) and z[0, 2] == pytest.approx(0.8)   # newest step on the right
+    assert strip["data"][0]["text"] == [["", "", "●"], ["●", "", "●"]]
+    (share,) = titled(at, "Share of the logit's variance")
+    assert list(array(share["data"][0]["x"])) == [0.25, 0.75]
+    (own,) = titled(at, "attention pair map")
+    assert own["data"][0]["x"] == ["item", "category"]
+    assert "**—**" in "\n".join(m.value for m in at.markdown)      # no Spearman agreement: shown as a dash
+    assert len(at.get("plotly_chart")) <= len([c for c in at.caption if c.value.startswith(("Bar", "Each"))])
+    at.selectbox(key=f"diagnostics_trial_{bare.id}_lr").set_value(1).run()
+    assert not at.exception, at.exception
+    assert at.query_params.get("trial") == "1"
+    assert ["ValueError: boom" in e.value for e in at.error] == [True]
+    assert not titled(at, "Pair interaction map")
+    at.button(key=f"diagnostics_again_{bare.id}_1").click().run()      # the synthetic trial cannot be refitted
+    assert not at.exception, at.exception
+    assert any("diagnostics of trial 1 failed" in e.value for e in at.error[1:]), [e.value for e in at.error]
+
+
+def test_a_trial_in_the_url_follows_its_study(tuned):
+    store, _, study = tuned
+    other = bare_study(store, study, "other", [0.60, 0.62])
+    best_fm = next(a.trial_number for a in store.artifacts(study.id) if a.model == "fm")
+    at = started(study.id, trial=str(best_fm))
+    at.selectbox(key="diagnostics_select").set_value(other.id).run()       # another study, picked here
+    assert not at.exception, at.exception
+    assert "trial" not in at.query_params and at.radio(key=f"diagnostics_view_{other.id}").value == "Study"
+    at.switch_page(PAGES["leaderboard"]).run()
+    at.query_params.update({"study": str(other.id), "trial": "0"})          # a link from the leaderboard
+    at.switch_page(PAGES["diagnostics"]).run()
+    assert not at.exception, at.exception
+    assert at.radio(key=f"diagnostics_view_{other.id}").value == "One trial"
+    assert at.selectbox(key=f"diagnostics_trial_{other.id}_lr").value == 0

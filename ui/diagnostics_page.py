@@ -1,0 +1,508 @@
+"""Diagnostics: which fields and field pairs the models use. The study view: the pairs the models'
+best trials agree on, every discrete option compared across trials, the options' importance per
+model, and a new study that lets Wide & Deep cross the detected pairs. The trial view (?trial=N):
+one trial's pair interactions, field importance and the model's own views of them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from automl.data.datasets import schema_of
+from automl.data.schema import MAXIMIZE
+from automl.diagnostics.consensus import detected_crosses
+from automl.errors import CrossBoardError
+from automl.reporting.diagnostics import MIN_IMPORTANCE_TRIALS, study_diagnostics, trial_view
+from automl.reporting.leaderboard import read_leaderboard
+from automl.search.capabilities import model_availability
+from automl.search.config import StudyConfig
+from storage import Store
+from storage.tables import StudyRow
+from ui import common
+
+VIEWS = ("Study", "One trial")
+TOP_PAIRS = 15              # pairs in a ranked bar chart
+MAX_OPTION_PLOTS = 12       # option box plots shown at once (smallest p-value first)
+WIDE_DEEP = "wide_deep"     # the model that crosses the diagnosed pairs (cross_source="diagnosed")
+OWN_VIEWS = {               # what each model's own pair measure is
+    "fm": "the variance of the factorization machine's pair term ⟨v_a, v_b⟩·x_a·x_b over the rows",
+    "bi_interaction": "the size of the pair's element-wise product in the bi-interaction pooling",
+    "afm": "the variance of the pair's attention-weighted term over the rows",
+    "products": "the size of the pair's product in the product layer",
+    "cross_weights": "the norm of the cross network's weight block linking the two fields",
+    "attention": "the self-attention weight between the two fields, averaged over heads and rows",
+    "wide_crosses": "the spread of the wide part's weights on the pair's cross",
+}
+HEAT = "Blues"
+
+
+# -- figures ---------------------------------------------------------------------------------------
+
+def pair_label(fields: list[str]) -> str:
+    return " × ".join(fields)
+
+
+def band_error(rows: list[dict], value: str) -> dict:
+    """Plotly error bars from each row's ``low``/``high`` band around ``value``."""
+    return {"type": "data", "symmetric": False,
+            "array": [max(0.0, r["high"] - r[value]) for r in rows],
+            "arrayminus": [max(0.0, r[value] - r["low"]) for r in rows]}
+
+
+def field_order(pairs: list[dict], preferred: list[str] | None = None) -> list[str]:
+    """The fields the pairs name: in ``preferred``'s order where given, else by total strength."""
+    named = {f for p in pairs for f in p["fields"]}
+    if preferred:
+        return [f for f in preferred if f in named] + sorted(named - set(preferred))
+    total: dict[str, float] = {}
+    for p in pairs:
+        for f in p["fields"]:
+            total[f] = total.get(f, 0.0) + max(p["strength"], 0.0)
+    return sorted(named, key=lambda f: (-total[f], f))
+
+
+def pair_matrix(pairs: list[dict], names: list[str]) -> np.ndarray:
+    """Symmetric [F, F] strengths (NaN on the diagonal and for pairs not measured)."""
+    index = {name: k for k, name in enumerate(names)}
+    matrix = np.full((len(names), len(names)), np.nan)
+    for p in pairs:
+        a, b = p["fields"]
+        if a in index and b in index and a != b:
+            matrix[index[a], index[b]] = matrix[index[b], index[a]] = p["strength"]
+    return matrix
+
+
+def pair_heatmap(pairs: list[dict], names: list[str], title: str, colorbar: str = "strength") -> go.Figure:
+    matrix = pair_matrix(pairs, names)
+    signed = bool(np.nanmin(matrix) < 0) if np.isfinite(matrix).any() else False
+    figure = go.Figure(go.Heatmap(
+        z=matrix, x=names, y=names, colorscale="RdBu" if signed else HEAT, zmid=0 if signed else None,
+        zmin=None if signed else 0, colorbar={"title": colorbar}, hoverongaps=False,
+        hovertemplate="%{y} × %{x}: %{z:.4g}<extra></extra>"))
+    figure.update_layout(title=title, height=max(320, 60 + 32 * len(names)), yaxis_autorange="reversed",
+                         xaxis_tickangle=-40)
+    return figure
+
+
+def pair_bars(pairs: list[dict], title: str, top: int = TOP_PAIRS) -> go.Figure:
+    """The strongest pairs as horizontal bars (strongest on top) with their bands."""
+    shown = pairs[:top]
+    figure = go.Figure(go.Bar(
+        x=[p["strength"] for p in shown], y=[pair_label(p["fields"]) for p in shown], orientation="h",
+        error_x=band_error(shown, "strength"), marker_color="#1f77b4",
+        hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
+    figure.update_layout(title=title, height=max(280, 60 + 26 * len(shown)), yaxis_autorange="reversed",
+                         xaxis_title="strength")
+    return figure
+
+
+def importance_bars(fields: list[dict], metric: str) -> go.Figure:
+    figure = go.Figure(go.Bar(
+        x=[f["importance"] for f in fields], y=[f["field"] for f in fields], orientation="h",
+        error_x=band_error(fields, "importance"), marker_color="#2ca02c",
+        hovertemplate="%{y}: %{x:+.4f}<extra></extra>"))
+    figure.update_layout(title="Field importance", height=max(280, 60 + 26 * len(fields)),
+                         yaxis_autorange="reversed", xaxis_title=f"drop of validation {metric} when shuffled")
+    return figure
+
+
+def recency_chart(by_recency: list[float | None]) -> go.Figure:
+    steps = [k for k, w in enumerate(by_recency) if w is not None]
+    figure = go.Figure(go.Bar(x=steps, y=[by_recency[k] for k in steps], marker_color="#9467bd",
+                              hovertemplate="%{x} steps back: %{y:.2f}× uniform<extra></extra>"))
+    figure.add_hline(y=1.0, line_dash="dot", line_color="black", annotation_text="uniform")
+    figure.update_layout(title="Attention by recency", height=320, xaxis_title="steps back (0 = newest)",
+                         yaxis_title="weight ÷ uniform weight", xaxis_dtick=1)
+    return figure
+
+
+def attribute_chart(by_attribute: dict[str, dict]) -> go.Figure:
+    names = list(by_attribute)
+    figure = go.Figure()
+    for side, colour in (("same", "#d62728"), ("other", "#7f7f7f")):
+        figure.add_trace(go.Bar(
+            name=f"{side} as the candidate", x=names, y=[by_attribute[n][side] for n in names], marker_color=colour,
+            customdata=[by_attribute[n][f"{side}_steps"] for n in names],
+            hovertemplate="%{x}: %{y:.2f}× uniform over %{customdata} steps<extra></extra>"))
+    figure.add_hline(y=1.0, line_dash="dot", line_color="black")
+    figure.update_layout(title="Attention to steps sharing the candidate's attribute", barmode="group", height=320,
+                         yaxis_title="weight ÷ uniform weight", xaxis_title="attribute")
+    return figure
+
+
+def example_strip(examples: list[dict]) -> go.Figure:
+    """One row per example history, steps oldest (left) to newest (right), newest aligned; a dot
+    marks the steps sharing the candidate's attribute."""
+    width = max(len(e["weights"]) for e in examples)
+    weights = np.full((len(examples), width), np.nan)
+    marks = [[""] * width for _ in examples]
+    for row, example in enumerate(examples):
+        start = width - len(example["weights"])
+        weights[row, start:] = example["weights"]
+        for k, shared in enumerate(example["shares"]):
+            marks[row][start + k] = "●" if shared else ""
+    figure = go.Figure(go.Heatmap(
+        z=weights, x=[f"{width - 1 - k}" for k in range(width)], y=[f"row {r + 1}" for r in range(len(examples))],
+        text=marks, texttemplate="%{text}", colorscale="Purples", zmin=0, colorbar={"title": "weight"},
+        hoverongaps=False, hovertemplate="%{y}, %{x} steps back: weight %{z:.3f}<extra></extra>"))
+    figure.update_layout(title=f"Example histories (● shares the candidate's {examples[0]['attribute']})",
+                         height=max(240, 80 + 30 * len(examples)), yaxis_autorange="reversed",
+                         xaxis_title="steps back (oldest left, newest right)")
+    return figure
+
+
+def share_chart(share: dict) -> go.Figure:
+    figure = go.Figure(go.Bar(x=[share["wide"], share["deep"]], y=["wide", "deep"], orientation="h",
+                              marker_color=["#ff7f0e", "#1f77b4"], text=[f"{share['wide']:.0%}", f"{share['deep']:.0%}"],
+                              textposition="auto"))
+    figure.update_layout(title="Share of the logit's variance", height=200, xaxis_range=[0, 1],
+                         xaxis_tickformat=".0%", margin={"t": 40, "b": 30})
+    return figure
+
+
+def value_label(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def option_box(comparison: dict, metric: str) -> go.Figure:
+    figure = go.Figure()
+    for group in comparison["values"]:
+        figure.add_trace(go.Box(y=group["metrics"], name=f"{value_label(group['value'])} (n={group['count']})",
+                                boxpoints="all", jitter=0.3, pointpos=0, showlegend=False))
+    p = comparison["p_value"]
+    figure.update_layout(title=f"{comparison['model']}.{comparison['option']} · "
+                               f"p = {'—' if p is None else f'{p:.3g}'}",
+                         height=320, yaxis_title=f"validation {metric}")
+    return figure
+
+
+def parameter_chart(model: str, importances: dict[str, float]) -> go.Figure:
+    ranked = sorted(importances.items(), key=lambda kv: -kv[1])
+    figure = go.Figure(go.Bar(x=[v for _, v in ranked], y=[k for k, _ in ranked], orientation="h",
+                              marker_color="#8c564b", hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    figure.update_layout(title=f"{model}: option importance", height=max(220, 60 + 26 * len(ranked)),
+                         yaxis_autorange="reversed", xaxis_title="PED-ANOVA importance")
+    return figure
+
+
+def chart(figure: go.Figure, caption: str, key: str, where=st) -> None:
+    """A chart with the one line that says how to read it."""
+    where.plotly_chart(figure, width="stretch", key=key)
+    where.caption(caption)
+
+
+# -- the study view ------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner="Comparing the trials…", max_entries=32)
+def cached_study_diagnostics(url: str, study_id: int, stamp: tuple) -> dict:
+    """``study_diagnostics``, recomputed only when a trial or a diagnostics row is added (``stamp``)."""
+    store = common.store()
+    return study_diagnostics(store, store.find_study(study_id))
+
+
+def study_stamp(store: Store, study: StudyRow) -> tuple:
+    results = store.results(study.id)
+    return (len(results), sum(r.state == "COMPLETE" for r in results), len(store.diagnostics(study.id)))
+
+
+def study_view(store: Store, study: StudyRow) -> None:
+    found = cached_study_diagnostics(store.url, study.id, study_stamp(store, study))
+    consensus_panel(found["consensus"])
+    options_panel(found["options"], study.metric, study.id)
+    importance_panel(found["importance"])
+    tune_again_panel(store, study)
+
+
+def consensus_panel(consensus: list[dict]) -> None:
+    st.subheader("Field pairs the models agree on")
+    if not consensus:
+        st.info("No model's best trial has diagnostics yet: they are computed when a trial becomes its model's "
+                "best, so they appear with the first completed trials.")
+        return
+    st.caption("Each model's best trial ranks the field pairs by how much of its output only the two fields "
+               "together explain; each model is scaled by its strongest pair (1 = that pair), then the models "
+               "are averaged.")
+    left, right = st.columns(2)
+    with left:
+        chart(pair_bars(consensus, "Consensus pairs"),
+              "Bar: the pair's strength averaged over the models (1 = every model's strongest pair); "
+              "whisker: ±2 standard errors over the models.", key="consensus_bars")
+    with right:
+        chart(pair_heatmap(consensus, field_order(consensus), "Consensus pair map", colorbar="consensus"),
+              "Each cell: the pair's consensus strength (0 = no model finds the two fields interact). "
+              "Darker = stronger.", key="consensus_map")
+    table = pd.DataFrame([{"pair": pair_label(p["fields"]), "strength": p["strength"], "low": p["low"],
+                           "high": p["high"], "models": p["models"]} for p in consensus])
+    st.dataframe(table, hide_index=True, width="stretch", key="consensus_table",
+                 column_config={name: st.column_config.NumberColumn(format="%.3f")
+                                for name in ("strength", "low", "high")}
+                 | {"models": st.column_config.NumberColumn(help="models whose best trial finds the pair at all")})
+
+
+def options_panel(options: list[dict], metric: str, study_id: int) -> None:
+    st.subheader("Options compared across trials")
+    if not options:
+        st.info("No discrete option took two values in a model's completed trials yet.")
+        return
+    models = sorted({c["model"] for c in options})
+    chosen = st.selectbox("Model", ["all models", *models], key=f"diagnostics_option_model_{study_id}")
+    shown = [c for c in options if chosen == "all models" or c["model"] == chosen]
+    st.caption(f"Validation {metric} of each trial, grouped by the value of one option; p: Kruskal–Wallis test "
+               "over the values tried twice or more (small p: the values really differ; — : too few trials). "
+               "Smallest p first.")
+    columns = st.columns(2)
+    for k, comparison in enumerate(shown[:MAX_OPTION_PLOTS]):
+        chart(option_box(comparison, metric),
+              f"Each box: the validation {metric} of the trials with that value (dots: the trials); "
+              f"{'higher' if metric in MAXIMIZE else 'lower'} is better.",
+              key=f"option_{comparison['model']}_{comparison['option']}", where=columns[k % 2])
+    if len(shown) > MAX_OPTION_PLOTS:
+        st.caption(f"{len(shown) - MAX_OPTION_PLOTS} more option(s) with larger p; pick one model to narrow down.")
+
+
+def importance_panel(importance: dict[str, dict[str, float]]) -> None:
+    st.subheader("Which options mattered, per model")
+    if not importance:
+        st.info(f"Option importance needs at least {MIN_IMPORTANCE_TRIALS} completed trials of a model "
+                "(with different values of its options).")
+        return
+    columns = st.columns(min(3, len(importance)))
+    for k, (model, found) in enumerate(importance.items()):
+        chart(parameter_chart(model, found),
+              "Bar: how much the option explains where the model's best trials lie (PED-ANOVA; the options "
+              "of one model sum to 1). Longer = mattered more.", key=f"importance_{model}",
+              where=columns[k % len(columns)])
+
+
+def next_name(store: Store, name: str) -> str:
+    candidate, n = f"{name}-crossed", 2
+    while store.find_study(candidate) is not None:
+        candidate, n = f"{name}-crossed-{n}", n + 1
+    return candidate
+
+
+def tune_again_panel(store: Store, study: StudyRow) -> None:
+    st.subheader("Tune again with the detected crosses")
+    dataset = store.find_dataset(study.dataset_id)
+    if dataset is None:
+        st.caption("The study's dataset is no longer stored, so it cannot be tuned again.")
+        return
+    schema = schema_of(dataset)
+    crosses = detected_crosses(store, study.id, set(schema.names("user", "item", "categorical")))
+    config = StudyConfig.from_json(study.config_json)
+    config.diagnosed_pairs = crosses
+    config.workers = max(config.workers, 1)       # started here, as the New study page does
+    if crosses:
+        st.caption(f"A new study on **{dataset.name}** with this study's settings, in which Wide & Deep may also "
+                   f"cross these consensus pairs (option cross_source = diagnosed): "
+                   f"{', '.join(pair_label(p) for p in crosses)}.")
+    else:
+        st.caption("No pair of categorical columns has a consensus strength above 0 yet, so there is nothing to "
+                   "cross: the button is enabled once the models' best trials have diagnostics that find one.")
+    if WIDE_DEEP not in config.models:
+        why = model_availability(schema, study.task).get(WIDE_DEEP, "Wide & Deep is unknown")
+        add = st.checkbox("Add Wide & Deep (the model that crosses them)", value=why is None,
+                          key=f"diagnostics_add_wide_deep_{study.id}", disabled=why is not None or not crosses,
+                          help=why or "the diagnosed crosses are an option of Wide & Deep only")
+        if add and why is None:
+            config.models = [*config.models, WIDE_DEEP]
+        elif crosses:
+            st.caption("Without Wide & Deep the new study's models do not use the crosses"
+                       + (f" (Wide & Deep is unavailable: {why})." if why else "."))
+    if st.button("Tune again with the detected crosses", key=f"diagnostics_tune_again_{study.id}", type="primary",
+                 disabled=not crosses):
+        with common.user_errors():
+            common.launch_study(store, dataset, config, task=study.task, metric=study.metric,
+                                name=next_name(store, study.name))
+
+
+# -- the trial view -----------------------------------------------------------------------------
+
+def query_trial() -> int | None:
+    wanted = st.query_params.get(common.TRIAL_PARAM)
+    return int(wanted) if wanted and wanted.isdigit() else None
+
+
+def pick_trial(store: Store, study: StudyRow, board) -> int:
+    """Model (the leaderboard's best first) and trial (its completed ones, best first) pickers, the
+    trial in the URL (?trial=N) chosen first; the choice is written back to the URL."""
+    complete = [r for r in board.trials if r["state"] == "COMPLETE"]
+    by_number = {r["trial"]: r for r in complete}
+    models = [r["model"] for r in board.best] + sorted({r["model"] for r in complete} - {r["model"] for r in board.best})
+    wanted = query_trial()
+    if wanted is not None and wanted not in by_number:
+        st.warning(f"Trial {wanted} is not a completed trial of {study.name}; pick one below.")
+        wanted = None
+    left, right = st.columns(2)
+    default_model = by_number[wanted]["model"] if wanted is not None else models[0]
+    model = left.selectbox("Model", models, index=models.index(default_model), key=f"diagnostics_model_{study.id}",
+                           help="best first, as on the leaderboard")
+    numbers = [r["trial"] for r in complete if r["model"] == model]
+    best = {a.model: a.trial_number for a in store.artifacts(study.id)}.get(model, numbers[0])
+    best = best if best in numbers else numbers[0]
+    diagnosed = {d.trial_number for d in store.diagnostics(study.id)}
+    default = wanted if wanted in numbers else best
+
+    def label(number: int) -> str:
+        value = by_number[number]["val"].get(study.metric)
+        shown = "—" if value is None else f"{value:.4f}"
+        notes = [" · best" if number == best else "", "" if number in diagnosed else " · not diagnosed yet"]
+        return f"trial {number} · {study.metric} {shown}" + "".join(notes)
+
+    trial = right.selectbox("Trial", numbers, index=numbers.index(default), format_func=label,
+                            key=f"diagnostics_trial_{study.id}_{model}",
+                            help="the model's completed trials, best first; the best ones are diagnosed as they "
+                                 "finish, the others when first opened here (seconds to minutes)")
+    st.query_params[common.TRIAL_PARAM] = str(trial)
+    return trial
+
+
+def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) -> dict | None:
+    """The trial's diagnostics: the stored ones (a failed computation's error too), else, or when
+    ``again``, computed now with progress shown; None (the reason shown) when they cannot be."""
+    if store.diagnostics(study.id, number) and not again:
+        with common.user_errors():
+            return trial_view(store, study, common.home(), number)
+        return None
+    with st.status(f"Computing the diagnostics of trial {number}…", expanded=True) as status:
+        st.write("Loading the study's data and the trial's model (its stored weights, or a refit with its own "
+                 "seed), then scoring the validation rows with fields and pairs of fields replaced. This takes "
+                 "seconds to minutes, once: the result is kept.")
+        try:
+            result = trial_view(store, study, common.home(), number, again=again)
+        except CrossBoardError as error:
+            status.update(label=f"Trial {number}: no diagnostics", state="error")
+            st.error(str(error))
+            return None
+        except Exception as error:  # noqa: BLE001 - a fault of one trial's diagnostics is shown, not raised
+            status.update(label=f"Trial {number}: the diagnostics failed", state="error")
+            st.error(f"The diagnostics of trial {number} failed: {type(error).__name__}: {error}")
+            return None
+        status.update(label=f"Diagnostics of trial {number} computed", state="complete", expanded=False)
+    return result
+
+
+def trial_panel(store: Store, study: StudyRow, number: int) -> None:
+    result = load_trial(store, study, number)
+    if result is not None and "error" in result:
+        st.error(f"The diagnostics of trial {number} ({result.get('model', '?')}) failed: {result['error']}")
+        again = st.button("Compute again", key=f"diagnostics_again_{study.id}_{number}",
+                          help="compute this trial's diagnostics anew (its stored weights, or a refit with its seed)")
+        result = load_trial(store, study, number, again=True) if again else None
+        if result is not None and "error" not in result:
+            st.rerun()          # the new result is stored: show it without the old error
+    if result is None or "error" in result:
+        return
+    metric, pairs, fields = result["metric"], result["pairs"], result["fields"]
+    st.caption(f"trial {number} ({result['model']}) · {result.get('rows', 0):,} validation rows · computed in "
+               f"{result.get('seconds', 0.0):.1f} s · pairs among the {result.get('pair_fields', '?')} most "
+               f"important of {result.get('of_fields', '?')} fields")
+    st.subheader("Field pairs")
+    if pairs:
+        order = field_order(pairs, [f["field"] for f in fields])
+        left, right = st.columns(2)
+        with left:
+            chart(pair_heatmap(pairs, order, "Pair interaction map"),
+                  "Each cell: the share of the model's output variance that the two fields carry only together "
+                  "(0 = additive). Darker = stronger.", key="trial_pair_map")
+        with right:
+            chart(pair_bars(pairs, "Strongest pairs"),
+                  "Bar: the pair's share of the output variance (ArchDetect mixed difference); whisker: ±2 "
+                  "standard errors over repeated draws of rows.", key="trial_pair_bars")
+        with st.expander("All pairs"):
+            st.dataframe(pd.DataFrame([{"pair": pair_label(p["fields"]), "strength": p["strength"], "low": p["low"],
+                                        "high": p["high"]} for p in pairs]), hide_index=True, width="stretch")
+    else:
+        st.info("The trial has fewer than two fields, so no pairs.")
+    st.subheader("Fields")
+    chart(importance_bars(fields, metric),
+          f"Bar: how much validation {metric} drops when the field's values are shuffled across rows (0 or "
+          "below: the model does not use it); whisker: ±2 standard errors over the shuffles.",
+          key="trial_importance")
+    own_views(result)
+    attention_panel(result.get("attention"))
+    if "share" in result:
+        share = result["share"]
+        st.subheader("Wide and deep parts")
+        chart(share_chart(share),
+              "Bar: the share of the logit's variance from each part (the two add up to 100%); correlation "
+              f"between them {share['correlation']:+.2f} (near 0: they explain different things).",
+              key="trial_share")
+
+
+def own_views(result: dict) -> None:
+    intrinsic, agreement = result["intrinsic"], result["agreement"]
+    if not intrinsic:
+        return
+    st.subheader("The model's own view of the pairs")
+    tabs = st.tabs(list(intrinsic))
+    importance_order = [f["field"] for f in result["fields"]]      # the same axes as the agnostic map
+    for tab, (method, ranked) in zip(tabs, intrinsic.items(), strict=True):
+        with tab:
+            rho = agreement.get(method)
+            st.markdown(f"**{method}**: {OWN_VIEWS.get(method, 'the model’s own pair measure')}. "
+                        "Agreement with the pairs above (Spearman's ρ over the pairs both rank): "
+                        f"**{'—' if rho is None else f'{rho:+.2f}'}**")
+            chart(pair_heatmap(ranked, field_order(ranked, importance_order), f"{method} pair map", colorbar=method),
+                  "Each cell: the model's own strength for the pair, on its own scale (only the ranking compares "
+                  "with the map above; ρ near 1: the same pairs). Darker = stronger.", key=f"trial_own_{method}")
+
+
+def attention_panel(attention: dict | None) -> None:
+    if not attention:
+        return
+    st.subheader("Attention over the behavior history")
+    left, right = st.columns(2)
+    with left:
+        chart(recency_chart(attention["by_recency"]),
+              "Bar: the mean weight of the step that many steps back, over the uniform weight (1 = the dotted "
+              "line: no preference; above 1: favoured).", key="trial_recency")
+    if attention["by_attribute"]:
+        with right:
+            chart(attribute_chart(attention["by_attribute"]),
+                  "Bars: the mean weight (over the uniform weight) of the steps that share the candidate's "
+                  "attribute and of the others; red above grey: the model looks at similar past items.",
+                  key="trial_attribute")
+    if attention.get("examples"):
+        chart(example_strip(attention["examples"]),
+              "Each row: one validation row's history, oldest step left, newest right; darker = more weight; "
+              "● = the step shares the candidate's attribute.", key="trial_examples")
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+def forget_trial() -> None:
+    """Another study picked here: the trial in the URL is one of the study shown before."""
+    st.query_params.pop(common.TRIAL_PARAM, None)
+
+
+def main() -> None:
+    st.title("Diagnostics")
+    store = common.store()
+    study = common.select_study(store, key="diagnostics_select", on_change=forget_trial)
+    if study is None:
+        common.no_studies_yet()
+        return
+    board = read_leaderboard(store, study)
+    if not board.best:
+        st.info(f"No trial of **{study.name}** has completed yet ({study.status}): the diagnostics appear with "
+                "the first completed trials.")
+        st.page_link(common.PAGES["study"], label="Study progress", icon=":material/monitoring:",
+                     query_params={common.STUDY_PARAM: str(study.id)})
+        return
+    view = st.radio("View", VIEWS, index=1 if query_trial() is not None else 0, horizontal=True,
+                    key=f"diagnostics_view_{study.id}",
+                    help="Study: what the trials say together; One trial: what one trained model uses")
+    if view == VIEWS[0]:
+        st.query_params.pop(common.TRIAL_PARAM, None)
+        study_view(store, study)
+    else:
+        trial_panel(store, study, pick_trial(store, study, board))
+
+
+if __name__ == "__main__":
+    main()
