@@ -27,6 +27,8 @@ def demo_ready(url: str) -> str:
 
 def main() -> None:
     st.set_page_config(page_title="CrossBoard", page_icon=":material/leaderboard:", layout="wide")
+    if not common.signed_in():
+        return
     problem = demo_ready(resolve_url())
     if problem:
         st.warning(f"The demo dataset {DEMO_NAME!r} could not be registered: {problem}")

@@ -17,8 +17,10 @@ from automl.data.schema import DEFAULT_CANDIDATES, ROLES, SHOWN_METRICS, TASKS, 
 from automl.errors import CrossBoardError, NotFoundError, SettingsError
 from automl.search.config import PRUNERS, StudyConfig
 from storage import Store, default_home, resolve_url
+from storage.db import UnsupportedDatabase
 
 POLL_S = 1.0
+PASSWORD_ENV = "CROSSBOARD_PASSWORD"   # the app's password; required when it listens beyond this machine
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"     # the Streamlit entry point beside the engine
 
 
@@ -275,12 +277,30 @@ def max_upload_mb() -> int:
     return int(float(os.environ.get("CROSSBOARD_MAX_UPLOAD_MB", DEFAULT_MAX_MB)))
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and the loopback addresses (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_app(args, store: Store, home: Path) -> int:
+    if not is_loopback(args.host) and not os.environ.get(PASSWORD_ENV):
+        raise SettingsError(f"--host {args.host} opens CrossBoard to the network, so it needs a password: set "
+                            f"{PASSWORD_ENV} in the environment (never on the command line) and run again, or "
+                            "leave --host out to serve this machine only")
     env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": store.url}
     command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(args.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.maxUploadSize", str(max_upload_mb()), "--client.toolbarMode", "minimal"]
-    print(f"CrossBoard on http://localhost:{args.port}  (data in {home})", flush=True)
+    shown = "localhost" if is_loopback(args.host) else args.host
+    gate = "password required" if os.environ.get(PASSWORD_ENV) else "this machine only"
+    print(f"CrossBoard on http://{shown}:{args.port}  ({gate}; data in {home})", flush=True)
     return subprocess.call(command, env=env)
 
 
@@ -373,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="launch the web app")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1",
+                   help=f"the address to listen on (default 127.0.0.1: this machine only); any other needs "
+                        f"${PASSWORD_ENV}")
     p.set_defaults(func=cmd_app)
     return parser
 
@@ -383,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         home.mkdir(parents=True, exist_ok=True)
         return args.func(args, Store(resolve_url(args.db, home)), home)
-    except CrossBoardError as error:
+    except (CrossBoardError, UnsupportedDatabase) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

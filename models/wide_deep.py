@@ -82,6 +82,7 @@ WIDE_DEEP_CARD = ModelCard(
     "wide_deep", "Wide & Deep (Cheng et al., 2016)", "deep crossing",
     search_space=wide_deep_space, build=WideDeep,
     defaults={**COMMON_DEFAULTS, "optimizer": "adagrad", "lr": 0.01, "embed_dim": 32, "hidden": "1024-512-256",
-              "dropout": 0.0, "batch_norm": False, "n_crosses": 3, "wide_optimizer": "adagrad", "wide_lr": 0.05},
+              "dropout": 0.0, "batch_norm": False, "n_crosses": 3, "n_diagnosed": 3, "wide_optimizer": "adagrad",
+              "wide_lr": 0.05},
     key_options=("n_crosses", "cross_source", "hidden", "wide_optimizer"),
 )

@@ -1,9 +1,11 @@
 """Database URL resolution and engines.
 
-SQLite (the default) is opened in WAL mode with a long busy timeout, and every transaction
-starts with ``BEGIN IMMEDIATE``: a writer then waits for the lock instead of failing with
-"database is locked" when it upgrades a read transaction. Optuna's own engine gets the same
-settings once its storage is initialised (``serialize_sqlite_writes``).
+SQLite (the default) is opened in WAL mode with a long busy timeout. A transaction that may
+write starts with ``BEGIN IMMEDIATE``: a writer then waits for the lock instead of failing with
+"database is locked" when it upgrades a read transaction. A transaction opened on an engine with
+the ``READ_ONLY`` execution option (``Store.reading``) starts with a plain ``BEGIN``: under WAL it
+reads a snapshot and never waits for a writer. Optuna's own engine gets the same settings once its
+storage is initialised (``serialize_sqlite_writes``); all of its transactions count as writes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_S = 120
+READ_ONLY = "crossboard_read_only"      # execution option of transactions that only read
 
 
 def default_home() -> Path:
@@ -34,6 +37,26 @@ def resolve_url(url: str | None = None, home: Path | None = None) -> str:
     return f"sqlite:///{(home / 'crossboard.db').resolve()}"
 
 
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")      # the databases CrossBoard is tested on
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL of a kind CrossBoard does not support."""
+
+
+def check_url(url: str) -> str:
+    """``url`` if it names SQLite or PostgreSQL, else UnsupportedDatabase saying what to use."""
+    try:
+        dialect = sa.engine.make_url(url).get_backend_name()
+    except sa.exc.ArgumentError:
+        raise UnsupportedDatabase(f"{url!r} is not a database URL; use e.g. "
+                                  "postgresql+psycopg://user@host/crossboard or sqlite:////path/crossboard.db") from None
+    if dialect not in SUPPORTED_DIALECTS:
+        raise UnsupportedDatabase(f"{dialect} databases are not supported: CrossBoard runs and is tested on SQLite "
+                                  "(one machine) and PostgreSQL (several); use a postgresql+psycopg:// URL")
+    return url
+
+
 def engine_kwargs(url: str) -> dict:
     """Keyword arguments for ``create_engine`` (also handed to Optuna's RDBStorage)."""
     if url.startswith("sqlite"):
@@ -48,8 +71,8 @@ def get_engine(url: str) -> Engine:
 
 
 def serialize_sqlite_writes(engine: Engine) -> Engine:
-    """On SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so
-    concurrent writers queue on the lock instead of failing. Other databases: unchanged.
+    """On SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction that may
+    write, so concurrent writers queue on the lock instead of failing. Other databases: unchanged.
     Connections already pooled are dropped so every connection gets the settings."""
     if engine.dialect.name != "sqlite":
         return engine
@@ -71,4 +94,4 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 
 
 def _sqlite_on_begin(conn):
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")

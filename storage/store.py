@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from storage.db import get_engine, resolve_url
+from storage.db import READ_ONLY, check_url, get_engine, resolve_url
 from storage.tables import (
     AllocationRow,
     ArtifactRow,
@@ -35,17 +35,25 @@ CHUNK_BYTES = 8 * 2**20
 
 class Store:
     def __init__(self, url: str | None = None):
-        self.url = resolve_url(url)
+        self.url = check_url(resolve_url(url))
         database = sa.engine.make_url(self.url).database
         if self.url.startswith("sqlite") and database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = get_engine(self.url)
         Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @contextmanager
     def session(self):
+        """A transaction that may write (on SQLite it holds the write lock from its start)."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self):
+        """A transaction that only reads: on SQLite a snapshot that never waits for a writer."""
+        with self._reads.begin() as session:
             yield session
 
     # -- datasets -------------------------------------------------------------------------
@@ -62,12 +70,12 @@ class Store:
         return row
 
     def name_taken(self, name: str) -> bool:
-        with self.session() as s:
+        with self.reading() as s:
             return s.scalar(sa.select(DatasetRow.id).where(DatasetRow.name == name)) is not None
 
     def find_dataset(self, ref: str) -> DatasetRow | None:
         """By name, full id, or a unique id prefix of at least 6 characters."""
-        with self.session() as s:
+        with self.reading() as s:
             row = s.scalar(sa.select(DatasetRow).where(DatasetRow.name == ref)) or s.get(DatasetRow, ref)
             if row is None and len(ref) >= 6:
                 rows = s.scalars(sa.select(DatasetRow).where(DatasetRow.id.startswith(ref))).all()
@@ -75,22 +83,18 @@ class Store:
             return row
 
     def datasets(self) -> list[DatasetRow]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(DatasetRow).order_by(DatasetRow.created_at.desc())))
 
-    def update_schema(self, dataset_id: str, schema_json: str) -> None:
-        with self.session() as s:
-            s.get(DatasetRow, dataset_id).schema_json = schema_json
-
     def dataset_parquet(self, dataset_id: str) -> bytes:
-        with self.session() as s:
+        with self.reading() as s:
             chunks = s.scalars(sa.select(DatasetChunkRow.data).where(DatasetChunkRow.dataset_id == dataset_id)
                                .order_by(DatasetChunkRow.seq))
             return b"".join(chunks)
 
     # -- splits ---------------------------------------------------------------------------
     def get_split(self, dataset_id: str, key: str) -> SplitRow | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.get(SplitRow, (dataset_id, key))
 
     def put_split(self, row: SplitRow) -> SplitRow:
@@ -112,7 +116,7 @@ class Store:
         return row
 
     def find_study(self, ref: str | int) -> StudyRow | None:
-        with self.session() as s:
+        with self.reading() as s:
             if str(ref).isdigit():
                 row = s.get(StudyRow, int(ref))
                 if row is not None:
@@ -120,7 +124,7 @@ class Store:
             return s.scalar(sa.select(StudyRow).where(StudyRow.name == str(ref)))
 
     def studies(self) -> list[StudyRow]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(StudyRow).order_by(StudyRow.id.desc())))
 
     def update_study(self, study_id: int, **values) -> None:
@@ -141,19 +145,17 @@ class Store:
                       .values(heartbeat_at=utcnow(), **values))
 
     def workers(self, study_id: int) -> list[WorkerRow]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(WorkerRow).where(WorkerRow.study_id == study_id).order_by(WorkerRow.id)))
 
     # -- results --------------------------------------------------------------------------
     def save_result(self, row: TrialResultRow) -> None:
         """Insert or replace the result of one trial."""
         with self.session() as s:
-            s.execute(sa.delete(TrialResultRow).where(TrialResultRow.study_id == row.study_id,
-                                                      TrialResultRow.trial_number == row.trial_number))
-            s.add(row)
+            _replace_result(s, row)
 
     def results(self, study_id: int) -> list[TrialResultRow]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(TrialResultRow).where(TrialResultRow.study_id == study_id)
                                   .order_by(TrialResultRow.trial_number)))
 
@@ -176,7 +178,7 @@ class Store:
 
     def allocations(self, study_id: int) -> dict[str, int]:
         """Model -> trials given to it so far."""
-        with self.session() as s:
+        with self.reading() as s:
             return dict(s.execute(sa.select(AllocationRow.model, sa.func.count()).where(
                 AllocationRow.study_id == study_id).group_by(AllocationRow.model)).all())
 
@@ -199,7 +201,7 @@ class Store:
                                                   SeedRunRow.seed == seed).values(**values))
 
     def seed_runs(self, study_id: int) -> list[SeedRunRow]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(SeedRunRow).where(SeedRunRow.study_id == study_id)
                                   .order_by(SeedRunRow.trial_number, SeedRunRow.seed)))
 
@@ -208,29 +210,23 @@ class Store:
         """Keep ``row`` as the model's best weights in the study if it beats the stored ones,
         with that trial's validation and test ``outputs`` (or none) in the same transaction."""
         with self.session() as s:
-            lock_study(s, row.study_id)
-            current = s.scalar(sa.select(ArtifactRow).where(ArtifactRow.study_id == row.study_id,
-                                                            ArtifactRow.model == row.model))
-            if current is not None:
-                better = row.value > current.value if maximize else row.value < current.value
-                if not better:
-                    return False
-                s.delete(current)
-            s.execute(sa.delete(BestOutputsRow).where(BestOutputsRow.study_id == row.study_id,
-                                                      BestOutputsRow.model == row.model))
-            s.flush()
-            s.add(row)
-            if outputs is not None:
-                s.add(BestOutputsRow(study_id=row.study_id, model=row.model, trial_number=row.trial_number,
-                                     outputs=outputs))
-        return True
+            return _keep_if_best(s, row, maximize, outputs)
+
+    def finish_trial(self, result: TrialResultRow, best: ArtifactRow | None, maximize: bool,
+                     outputs: bytes | None = None) -> bool:
+        """Write a trial's ``result`` and, if it beats the model's stored best, its weights ``best``
+        and ``outputs``, in one transaction: a COMPLETE row never lacks the artifact it earned.
+        -> whether ``best`` was kept."""
+        with self.session() as s:
+            _replace_result(s, result)
+            return best is not None and _keep_if_best(s, best, maximize, outputs)
 
     def artifacts(self, study_id: int) -> list[ArtifactRow]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(ArtifactRow).where(ArtifactRow.study_id == study_id)))
 
     def best_outputs(self, study_id: int) -> list[BestOutputsRow]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(sa.select(BestOutputsRow).where(BestOutputsRow.study_id == study_id)
                                   .order_by(BestOutputsRow.model)))
 
@@ -244,22 +240,57 @@ class Store:
 
     def diagnostics(self, study_id: int, trial_number: int | None = None) -> list[DiagnosticsRow]:
         """The study's stored diagnostics (one trial's, with ``trial_number``), by trial number."""
-        with self.session() as s:
+        with self.reading() as s:
             query = sa.select(DiagnosticsRow).where(DiagnosticsRow.study_id == study_id)
             if trial_number is not None:
                 query = query.where(DiagnosticsRow.trial_number == trial_number)
             return list(s.scalars(query.order_by(DiagnosticsRow.trial_number)))
 
     # -- ensembles ------------------------------------------------------------------------
-    def save_ensemble(self, study_id: int, result_json: str) -> None:
+    def save_ensemble(self, study_id: int, result_json: str, members: dict[str, int] | None = None) -> bool:
+        """Store the study's ensemble, built from ``members`` (model -> trial of the best outputs it
+        read; None: write unconditionally). A worker whose members are no longer the stored best
+        outputs writes nothing (the worker that changed them rebuilds after): -> whether it wrote."""
         with self.session() as s:
             lock_study(s, study_id)
+            if members is not None:
+                current = dict(s.execute(sa.select(BestOutputsRow.model, BestOutputsRow.trial_number)
+                                         .where(BestOutputsRow.study_id == study_id)).all())
+                if current != members:
+                    return False
             s.execute(sa.delete(EnsembleRow).where(EnsembleRow.study_id == study_id))
             s.add(EnsembleRow(study_id=study_id, result_json=result_json))
+        return True
 
     def ensemble(self, study_id: int) -> EnsembleRow | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.get(EnsembleRow, study_id)
+
+
+def _replace_result(session, row: TrialResultRow) -> None:
+    session.execute(sa.delete(TrialResultRow).where(TrialResultRow.study_id == row.study_id,
+                                                    TrialResultRow.trial_number == row.trial_number))
+    session.add(row)
+
+
+def _keep_if_best(session, row: ArtifactRow, maximize: bool, outputs: bytes | None) -> bool:
+    """In ``session``: ``row`` replaces the model's stored best (and its outputs) if it beats it."""
+    lock_study(session, row.study_id)
+    current = session.scalar(sa.select(ArtifactRow).where(ArtifactRow.study_id == row.study_id,
+                                                          ArtifactRow.model == row.model))
+    if current is not None:
+        better = row.value > current.value if maximize else row.value < current.value
+        if not better:
+            return False
+        session.delete(current)
+    session.execute(sa.delete(BestOutputsRow).where(BestOutputsRow.study_id == row.study_id,
+                                                    BestOutputsRow.model == row.model))
+    session.flush()
+    session.add(row)
+    if outputs is not None:
+        session.add(BestOutputsRow(study_id=row.study_id, model=row.model, trial_number=row.trial_number,
+                                   outputs=outputs))
+    return True
 
 
 def lock_study(session, study_id: int) -> None:

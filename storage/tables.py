@@ -24,7 +24,8 @@ class OfStudy:
 
 
 class DatasetRow(Base):
-    """An uploaded table; ``id`` is the SHA-256 of the uploaded bytes and the reading options."""
+    """An uploaded table, one version of it: ``id`` hashes the uploaded bytes, the reading options and
+    the column roles (``automl.data.datasets.version_id``); a stored version never changes."""
 
     __tablename__ = "cb_datasets"
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)

@@ -198,3 +198,19 @@ def test_the_leaderboard_sets_the_ensemble_beside_the_best_single_model(env, mon
     shown = {m.label: m.value for m in at.metric}
     assert shown["Ensemble, test auc"] == "0.7550" and shown["Best single model (fm), test auc"] == "0.7400"
     assert "fm 75% (trial 1), lr 25% (trial 0)" in texts(at)
+
+
+def test_names_from_the_user_and_the_data_are_shown_as_typed(env):
+    """A dataset name and a column name with Markdown and HTML in them: no link, image or tag is
+    rendered, every special character reaches the page escaped."""
+    at = started()
+    csv = demo_frame(n_rows=300, n_users=20, n_items=15).rename(columns={"price": "<b>price'; --"})
+    at.file_uploader[0].set_value(("clicks.csv", csv.to_csv(index=False).encode(), "text/csv")).run()
+    hostile = "[win](http://evil.example) ![x](http://evil.example/p.png) <img src=x>"
+    at.text_input(key=next(t.key for t in at.text_input if t.key.startswith("name_"))).input(hostile)
+    at.button(key="data_save").click().run()
+    assert not at.exception, at.exception
+    assert Store(env).find_dataset(hostile) is not None
+    shown = texts(at)
+    assert r"\[win\]\(http\://evil\.example\) \!\[x\]" in shown and r"\<img src=x\>" in shown
+    assert "<b>price" not in shown and "](http" not in shown

@@ -46,8 +46,10 @@ def test_ingest_tune_leaderboard_end_to_end(home, tmp_path):
     assert set(best["test"]) == {"auc", "gauc", "logloss", "logloss_raw", "ece"} and 0.5 < best["test"]["auc"] <= 1
     study = Store().find_study("e2e")                # every model's best outputs, GBDT's included
     assert {r.model for r in Store().best_outputs(study.id)} == {"lr", "fm", "deepfm", "gbdt"}
-    blend = records[-1]
-    assert blend["model"] == "ensemble" and blend["val"]["auc"] >= best["val"]["auc"]
+    blend = records[-1]                  # the ensemble: each member is its model's best trial, weights sum to 1
+    assert blend["model"] == "ensemble" and sum(blend["params"]["weights"].values()) == pytest.approx(1)
+    for model, trial in blend["params"]["trials"].items():
+        assert trial == max((r for r in done if r["model"] == model), key=lambda r: r["val"]["auc"])["trial"]
 
     csv = crossboard(home, "leaderboard", "e2e", "--format", "csv")
     assert csv.stdout.splitlines()[0].startswith("trial,model,state,val_auc")

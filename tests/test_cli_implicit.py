@@ -37,7 +37,9 @@ def test_a_headerless_rating_log_tunes_as_rating_and_as_implicit(home, tmp_path)
     assert set(autorec["test"]) == {"rmse", "mae"} and "fallbacks" in autorec["notes"]
     blend = records[-1]                                     # the ensemble of both models' best trials
     assert blend["model"] == "ensemble" and set(blend["params"]["weights"]) <= {"mf", "autorec"}
-    assert blend["val"]["rmse"] <= min(r["val"]["rmse"] for r in records[:-1] if r["state"] == "COMPLETE")
+    done = [r for r in records[:-1] if r["state"] == "COMPLETE"]
+    for model, trial in blend["params"]["trials"].items():     # each member is its model's best trial
+        assert trial == min((r for r in done if r["model"] == model), key=lambda r: r["val"]["rmse"])["trial"]
 
     implicit = crossboard(home, "tune", "ml", "--task", "implicit", "--models", "pop,random,mf,gmf,fm",
                           "--trials", "5", "--epochs", "2", "--name", "ml-topk", timeout=600)

@@ -29,6 +29,19 @@ def test_greedy_selection_pairs_members_whose_errors_cancel():
     assert np.allclose(blended, y)
 
 
+def test_members_whose_errors_cancel_win_on_test_though_chosen_on_validation():
+    """Two planted members err in opposite directions on every row of both splits (a third is
+    biased): the blend chosen on validation beats every member on the test rows it never saw."""
+    rng = np.random.default_rng(0)
+    labels = {split: rng.normal(3.5, 1.0, 400) for split in ("val", "test")}
+    wiggle = {split: rng.choice([-0.6, 0.6], 400) for split in labels}
+    members = {"low": {s: labels[s] - wiggle[s] for s in labels}, "high": {s: labels[s] + wiggle[s] for s in labels},
+               "biased": {s: labels[s] + 0.5 for s in labels}}
+    _, _, test = ensemble.select("rating", "rmse", members, labels, {"val": None, "test": None})
+    best_member = min(float(np.sqrt(np.mean((m["test"] - labels["test"]) ** 2))) for m in members.values())
+    assert test["rmse"] < 0.5 * best_member
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_the_kept_bag_never_scores_worse_than_the_best_single_member(seed):
     rng = np.random.default_rng(seed)

@@ -1,14 +1,19 @@
 """Helpers shared by the pages: the Store, the data directory, page paths, study selection,
-error display, launching a study and the worker processes this server started."""
+error display, the password gate, launching a study and the worker processes this server started."""
 
 from __future__ import annotations
 
+import hmac
+import os
+import re
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
 
+from automl.cli import PASSWORD_ENV
 from automl.errors import CrossBoardError
 from automl.search.config import StudyConfig
 from storage import Store
@@ -23,6 +28,7 @@ PAGES = {
     "leaderboard": "ui/leaderboard_page.py",
     "diagnostics": "ui/diagnostics_page.py",
 }
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 STUDY_PARAM = "study"
 TRIAL_PARAM = "trial"        # the Diagnostics page's trial (?study=ID&trial=N)
 ACTIVE_STUDY = ("created", "running")
@@ -46,13 +52,19 @@ def store() -> Store:
     return _store(resolve_url())
 
 
+def plain(text: object) -> str:
+    """``text`` (a name or message that comes from the user or the data) escaped so that Markdown
+    shows it as typed: no link, image, HTML, autolink or formatting."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+
+
 @contextmanager
 def user_errors():
     """Show a CrossBoardError as a plain message (never a traceback) and carry on."""
     try:
         yield
     except CrossBoardError as error:
-        st.error(str(error))
+        st.error(plain(error))
 
 
 def remember_workers(procs: list[subprocess.Popen]) -> None:
@@ -64,6 +76,24 @@ def reap_workers() -> None:
     for proc in list(_LAUNCHED):
         if proc.poll() is not None:
             _LAUNCHED.remove(proc)
+
+
+def signed_in() -> bool:
+    """True when the app has no password (``$CROSSBOARD_PASSWORD`` unset) or this browser session
+    has given it; otherwise shows the sign-in form and returns False (the caller shows nothing else)."""
+    expected = os.environ.get(PASSWORD_ENV, "")
+    if not expected or st.session_state.get("signed_in"):
+        return True
+    st.title("CrossBoard")
+    with st.form("sign_in"):
+        given = st.text_input("Password", type="password")
+        if st.form_submit_button("Sign in"):
+            if hmac.compare_digest(given.encode(), expected.encode()):
+                st.session_state["signed_in"] = True
+                st.rerun()
+            time.sleep(1.0)         # slows guessing
+            st.error("Wrong password.")
+    return False
 
 
 def launch_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task: str | None = None,

@@ -55,7 +55,7 @@ def inspect_upload(upload, parts: dict, delimiter: str | None, names: list[str] 
            tuple(names) if names else None, label)
     cached = st.session_state.get("data_inspection")
     if cached is None or cached[0] != key:
-        with st.spinner(f"Reading {upload.name}…"):
+        with st.spinner(f"Reading {common.plain(upload.name)}…"):
             inspection = datasets.inspect(upload.getvalue(), upload.name, delimiter=delimiter, names=names,
                                           label=label,
                                           parts={p: (f.getvalue(), f.name) for p, f in parts.items()})
@@ -102,7 +102,7 @@ def save_form(inspection: datasets.Inspection, schema: Schema) -> None:
     if st.button("Save dataset", type="primary", key="data_save"):
         with common.user_errors():
             row = datasets.save(common.store(), inspection, schema, name=name.strip() or None)
-            st.success(f"Saved dataset **{row.name}** ({row.n_rows:,} rows, {row.n_cols} columns). "
+            st.success(f"Saved dataset **{common.plain(row.name)}** ({row.n_rows:,} rows, {row.n_cols} columns). "
                        "Next: launch a study on it.")
             st.page_link(common.PAGES["new_study"], label="New study", icon=":material/rocket_launch:")
 
@@ -119,7 +119,7 @@ def upload_section() -> None:
     try:
         inspection = inspect_upload(upload, parts, delimiter, names, label)
     except CrossBoardError as error:
-        st.error(str(error))
+        st.error(common.plain(error))
         return
     raw = inspection.raw
     frame = raw.frame
@@ -127,13 +127,13 @@ def upload_section() -> None:
                 + (f" · encoding `{raw.encoding}`" if raw.encoding else ""))
     st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, width="stretch")
     for note in raw.notes:
-        st.info(note)
+        st.info(common.plain(note))
     try:
         schema = edit_schema(inspection)
         for warning in validate(frame, schema, inspection.filename):
-            st.warning(warning)
+            st.warning(common.plain(warning))
     except CrossBoardError as error:
-        st.error(str(error))
+        st.error(common.plain(error))
         return
     save_form(inspection, schema)
 

@@ -297,7 +297,7 @@ def tune_again_panel(store: Store, study: StudyRow) -> None:
     config.diagnosed_pairs = crosses
     config.workers = max(config.workers, 1)       # started here, as the New study page does
     if crosses:
-        st.caption(f"A new study on **{dataset.name}** with this study's settings, in which Wide & Deep may also "
+        st.caption(f"A new study on **{common.plain(dataset.name)}** with this study's settings, in which Wide & Deep may also "
                    f"cross these consensus pairs (option cross_source = diagnosed): "
                    f"{', '.join(pair_label(p) for p in crosses)}.")
     else:
@@ -335,7 +335,7 @@ def pick_trial(store: Store, study: StudyRow, board) -> int:
     models = [r["model"] for r in board.best] + sorted({r["model"] for r in complete} - {r["model"] for r in board.best})
     wanted = query_trial()
     if wanted is not None and wanted not in by_number:
-        st.warning(f"Trial {wanted} is not a completed trial of {study.name}; pick one below.")
+        st.warning(f"Trial {wanted} is not a completed trial of {common.plain(study.name)}; pick one below.")
         wanted = None
     left, right = st.columns(2)
     default_model = by_number[wanted]["model"] if wanted is not None else models[0]
@@ -376,11 +376,11 @@ def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) 
             result = trial_view(store, study, common.home(), number, again=again)
         except CrossBoardError as error:
             status.update(label=f"Trial {number}: no diagnostics", state="error")
-            st.error(str(error))
+            st.error(common.plain(error))
             return None
         except Exception as error:  # noqa: BLE001 - a fault of one trial's diagnostics is shown, not raised
             status.update(label=f"Trial {number}: the diagnostics failed", state="error")
-            st.error(f"The diagnostics of trial {number} failed: {type(error).__name__}: {error}")
+            st.error(f"The diagnostics of trial {number} failed: {type(error).__name__}: {common.plain(error)}")
             return None
         status.update(label=f"Diagnostics of trial {number} computed", state="complete", expanded=False)
     return result
@@ -389,7 +389,7 @@ def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) 
 def trial_panel(store: Store, study: StudyRow, number: int) -> None:
     result = load_trial(store, study, number)
     if result is not None and "error" in result:
-        st.error(f"The diagnostics of trial {number} ({result.get('model', '?')}) failed: {result['error']}")
+        st.error(f"The diagnostics of trial {number} ({result.get('model', '?')}) failed: {common.plain(result['error'])}")
         again = st.button("Compute again", key=f"diagnostics_again_{study.id}_{number}",
                           help="compute this trial's diagnostics anew (its stored weights, or a refit with its seed)")
         result = load_trial(store, study, number, again=True) if again else None
@@ -489,7 +489,7 @@ def main() -> None:
         return
     board = read_leaderboard(store, study)
     if not board.best:
-        st.info(f"No trial of **{study.name}** has completed yet ({study.status}): the diagnostics appear with "
+        st.info(f"No trial of **{common.plain(study.name)}** has completed yet ({study.status}): the diagnostics appear with "
                 "the first completed trials.")
         st.page_link(common.PAGES["study"], label="Study progress", icon=":material/monitoring:",
                      query_params={common.STUDY_PARAM: str(study.id)})

@@ -133,7 +133,7 @@ def board(study_id: int) -> None:
     metric, names = study.metric, SHOWN_METRICS[study.task]
     records = read_leaderboard(store, study).trials
     if not records:
-        st.info(f"No trial of **{study.name}** has finished yet ({study.status}). Results appear here as "
+        st.info(f"No trial of **{common.plain(study.name)}** has finished yet ({study.status}). Results appear here as "
                 "soon as a trial ends.")
         st.page_link(common.PAGES["study"], label="Study progress", icon=":material/monitoring:",
                      query_params={common.STUDY_PARAM: str(study.id)})

@@ -46,7 +46,7 @@ def progress_panel(study_id: int) -> None:
     cols[2].metric("Elapsed", fmt_seconds(progress.elapsed_s))
     cols[3].metric("ETA", fmt_seconds(progress.eta_s) if progress.eta_s is not None else "—")
     if progress.message:
-        st.error(progress.message)
+        st.error(common.plain(progress.message))
     st.markdown("**Models**")
     st.dataframe(pd.DataFrame(progress.models), hide_index=True, width="stretch",
                  column_config={"best": st.column_config.NumberColumn(f"best {study.metric}", format="%.4f"),
@@ -67,7 +67,7 @@ def progress_panel(study_id: int) -> None:
         st.dataframe(pd.DataFrame(progress.workers), hide_index=True, width="stretch")
         for worker in progress.workers:
             if worker["status"] in ("failed", "lost") and worker["message"]:
-                st.error(f"worker {worker['id']} ({worker['status']}): {worker['message'].splitlines()[0]}")
+                st.error(f"worker {worker['id']} ({worker['status']}): {common.plain(worker['message'].splitlines()[0])}")
     else:
         st.caption("No worker has registered yet.")
     if st.session_state.get("study_was_active") and progress.status not in common.ACTIVE_STUDY:

@@ -101,23 +101,33 @@ def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def version_id(digest: str, schema: Schema) -> str:
+    """A dataset version's id: the content ``digest`` with every choice that changes what a study
+    sees (task, each column's role, the positive label, the history column), hashed. Versions never
+    change once stored: the same file with other roles is another version."""
+    choices = {"task": schema.task, "roles": [[c.name, c.role] for c in schema.columns],
+               "positive_label": schema.positive_label, "item_history": schema.item_history}
+    return hashlib.sha256((digest + json.dumps(choices, sort_keys=True)).encode()).hexdigest()
+
+
 def save(store: Store, inspection: Inspection, schema: Schema | None = None, name: str | None = None) -> DatasetRow:
-    """Validate ``schema`` (default: the inferred one) and store the dataset atomically."""
+    """Validate ``schema`` (default: the inferred one) and store the dataset version atomically;
+    the same content with the same choices returns the version already stored (under its name)."""
     schema = schema or inspection.schema
     validate(inspection.raw.frame, schema, inspection.filename)
     schema = replace(schema, item_history=item_history_column(inspection.raw.frame, schema))
+    version = version_id(inspection.digest, schema)
+    existing = store.find_dataset(version)
+    if existing is not None:
+        return existing
     name = unique_name(store, name or Path(inspection.filename).stem or "dataset")
     frame = inspection.raw.frame
-    row = DatasetRow(id=inspection.digest, name=name, filename=inspection.filename,
+    row = DatasetRow(id=version, name=name, filename=inspection.filename,
                      file_format=inspection.raw.file_format, n_rows=len(frame), n_cols=frame.shape[1],
                      parquet_bytes=0, schema_json=schema.to_json())
     parquet = to_parquet_bytes(frame)
     row.parquet_bytes = len(parquet)
-    stored = store.add_dataset(row, parquet)
-    if stored.schema_json != schema.to_json():
-        store.update_schema(stored.id, schema.to_json())
-        stored.schema_json = schema.to_json()
-    return stored
+    return store.add_dataset(row, parquet)
 
 
 def unique_name(store: Store, name: str) -> str:

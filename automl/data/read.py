@@ -24,6 +24,7 @@ from automl.errors import DataError, SettingsError, clip
 
 DEFAULT_MAX_MB = 500
 MAX_LIBFM_COLUMNS = 1000
+MAX_LIBFM_CELLS = 20_000_000    # rows × columns a varying-width libFM file may expand into (160 MB of float64)
 DELIMITERS = (",", "\t", ";", "|")
 DOUBLE_COLON, STAND_IN = "::", "\x1f"   # MovieLens 1M/10M .dat files; read with a one-character stand-in
 DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|": "'|' (pipe)",
@@ -265,6 +266,14 @@ def _dense_libfm(name: str, index: np.ndarray, value: np.ndarray, counts: np.nda
             f"{name} uses {len(distinct):,} distinct feature indices with a varying number of features "
             f"per row; CrossBoard can expand libFM into at most {MAX_LIBFM_COLUMNS:,} dense columns. "
             "Convert it to a CSV with one column per field and upload that."
+        )
+    cells = len(counts) * len(distinct)
+    if cells > MAX_LIBFM_CELLS:
+        raise DataError(
+            f"{name} has a varying number of features per row, so it would expand into {len(counts):,} rows × "
+            f"{len(distinct):,} dense columns = {cells:,} cells, over the limit of {MAX_LIBFM_CELLS:,}. "
+            "Convert it to a CSV with one column per field (the same number of fields on every row) and upload "
+            "that, or upload fewer rows."
         )
     matrix = np.zeros((len(counts), len(distinct)), dtype=np.float64)
     matrix[np.repeat(np.arange(len(counts)), counts), np.searchsorted(distinct, index)] = value

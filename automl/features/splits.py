@@ -23,10 +23,12 @@ MIN_ROWS = 30
 
 
 def split_key(schema: Schema, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> str:
-    """Identifies a split: what it depends on, hashed."""
+    """Identifies a split: every choice that changes the rows split or how (task, label and its
+    positive value, user, item, time), hashed."""
     timestamp = schema.names("timestamp")
     basis = {"label": schema.label, "timestamp": timestamp, "task": schema.task,
-             "fractions": list(fractions), "seed": seed}
+             "fractions": list(fractions), "seed": seed, "user": schema.names("user"), "item": schema.names("item"),
+             "positive_label": schema.positive_label}
     if schema.names("split"):
         basis["split"] = schema.names("split")
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:32]

@@ -12,14 +12,17 @@ from storage.tables import StudyRow
 
 
 def launch_workers(url: str, study_id: int, home: Path, count: int) -> list[subprocess.Popen]:
-    """Start ``count`` worker processes that outlive the caller (own session, logs in home/logs)."""
+    """Start ``count`` worker processes that outlive the caller (own session, logs in home/logs).
+    The database URL reaches them through ``$CROSSBOARD_DB``, never the command line, so that a
+    password in it does not show in ``ps``."""
     logs = Path(home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CROSSBOARD_DB": url, "CROSSBOARD_HOME": str(home)}
     procs = []
     for n in range(count):
         with open(logs / f"study-{study_id}-worker-{os.getpid()}-{n}.log", "ab") as log:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "automl.cli", "--home", str(home), "--db", url, "worker", str(study_id)],
+                [sys.executable, "-m", "automl.cli", "worker", str(study_id)], env=env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 cwd=str(Path(__file__).resolve().parents[2]),     # the project root: ``-m automl.cli`` resolves
             ))

@@ -36,7 +36,8 @@ def decode_outputs(blob: bytes) -> dict[str, np.ndarray]:
 
 
 def refresh(store: Store, study: StudyRow, data: EncodedData) -> Ensemble | None:
-    """Rebuild and store the study's ensemble from its models' stored best outputs (two at least)."""
+    """Rebuild and store the study's ensemble from its models' stored best outputs (two at least);
+    not stored when another worker changed those outputs meanwhile (it rebuilds after)."""
     if data.spec.task not in ENSEMBLE_TASKS:
         return None
     labels, users = targets(data)
@@ -49,7 +50,7 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Ensemble | None
     ensemble = Ensemble(weights={n: c / bag.total() for n, c in bag.most_common()},
                         trials={r.model: r.trial_number for r in rows if r.model in bag},
                         val=val, test=test, rounds=bag.total())
-    store.save_ensemble(study.id, json.dumps(asdict(ensemble)))
+    store.save_ensemble(study.id, json.dumps(asdict(ensemble)), members={r.model: r.trial_number for r in rows})
     return ensemble
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import time
+import traceback
 from dataclasses import asdict
 
 import optuna
@@ -14,6 +16,7 @@ import torch
 from safetensors.torch import save as save_safetensors
 
 from automl.diagnostics.stored import store_diagnostics
+from automl.errors import CrossBoardError
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
@@ -29,12 +32,24 @@ from storage.tables import ArtifactRow, StudyRow, TrialResultRow
 FAILURE_ATTR = "failure_reason"
 
 
+MAX_FAILURES_IN_A_ROW = 10     # a worker whose last this many trials all failed stops
+
+
 class ModelUnavailable(Exception):
     """The encoded data lacks an input the model needs (e.g. no item history could be built)."""
 
 
+class TrialFailed(Exception):
+    """An unexpected error inside one trial (a fault of one sampled configuration): it fails that
+    trial, its reason in the results and its traceback in the worker's log; the worker goes on."""
+
+
+class TooManyFailures(CrossBoardError):
+    """The worker's last ``MAX_FAILURES_IN_A_ROW`` trials all failed: it stops and says why."""
+
+
 # Failures that end one trial (recorded with their reason), never the worker.
-TRIAL_FAILURES = (TrainingDiverged, ModelUnavailable, torch.OutOfMemoryError)
+TRIAL_FAILURES = (TrainingDiverged, ModelUnavailable, torch.OutOfMemoryError, TrialFailed)
 
 
 def failure_reason(error: BaseException) -> str:
@@ -51,6 +66,7 @@ class Objective:
                  allocator: Allocator, deadline: float | None = None):
         self.store, self.study, self.config, self.allocator = store, study, config, allocator
         self.data, self.spec, self.worker_id, self.deadline = data, data.spec, worker_id, deadline
+        self.failures_in_a_row = 0
 
     def __call__(self, trial: optuna.Trial) -> float:
         name = trial.suggest_categorical(MODEL_PARAM, self.config.models)
@@ -79,10 +95,12 @@ class Objective:
                                          reporter=reporter, time_cap_s=trial_time_cap_s(self.config),
                                          seed=trial.number)
         except TRIAL_FAILURES as error:
-            reason = failure_reason(error)
-            trial.set_user_attr(FAILURE_ATTR, reason)
-            self._save(trial, name, params, "FAIL", reason=reason)
+            self._fail(trial, name, params, failure_reason(error))
             raise
+        except Exception as error:
+            print(f"trial {trial.number} ({name}) failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            self._fail(trial, name, params, f"{type(error).__name__}: {error}")
+            raise TrialFailed(f"{type(error).__name__}: {error}") from error
         value = outcome.val.get(self.study.metric, float("nan"))
         state = "PRUNED" if outcome.pruned else "COMPLETE"
         reason = ""
@@ -93,16 +111,45 @@ class Objective:
         for key, metric_value in outcome.test.items():
             trial.set_user_attr(f"test_{key}", metric_value)
         trial.set_user_attr("n_params", outcome.n_params)
-        self._save(trial, name, params, state, outcome=outcome, reason=reason)
-        if state == "COMPLETE" and self._keep_if_best(trial.number, name, params, value, outcome):
-            ensembles.refresh(self.store, self.study, self.data)
-            self._diagnose(trial.number, name, outcome)
+        result = self._result_row(trial, name, params, state, outcome=outcome, reason=reason)
+        if state == "COMPLETE":
+            best, outputs = self._best_candidate(trial.number, name, params, value, outcome)
+            if self.store.finish_trial(result, best, maximize=self.study.direction == "maximize", outputs=outputs):
+                self._refresh_ensemble(trial.number)
+                self._diagnose(trial.number, name, outcome)
+        else:
+            self.store.save_result(result)
+        self._count(state == "FAIL", reason)
         if outcome.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {outcome.epochs}")
         return value
 
-    def _save(self, trial, model: str, params: dict, state: str, outcome: TrialOutcome | None = None,
-              reason: str = "") -> None:
+    def _fail(self, trial, model: str, params: dict, reason: str) -> None:
+        trial.set_user_attr(FAILURE_ATTR, reason)
+        self.store.save_result(self._result_row(trial, model, params, "FAIL", reason=reason))
+        self._count(True, reason)
+
+    def _count(self, failed: bool, reason: str) -> None:
+        """Count failed trials in a row; raise TooManyFailures at ``MAX_FAILURES_IN_A_ROW``."""
+        self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
+        if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            raise TooManyFailures(f"this worker's last {self.failures_in_a_row} trials all failed, the last with: "
+                                  f"{reason}. It stopped; see the reasons on the leaderboard and the worker's log "
+                                  "(in the data directory's logs/), fix the cause and launch the study's workers again")
+
+    def _refresh_ensemble(self, number: int) -> None:
+        """Rebuild the study's ensemble, best effort: a failure is noted on the study and in the
+        worker's log, never costs the trial or the worker."""
+        try:
+            ensembles.refresh(self.store, self.study, self.data)
+        except Exception as error:   # noqa: BLE001 - the ensemble is optional; the trial stands
+            print(f"ensemble rebuild after trial {number} failed:\n{traceback.format_exc()}", file=sys.stderr,
+                  flush=True)
+            self.store.update_study(self.study.id, message=f"the ensemble could not be rebuilt after trial {number}: "
+                                                           f"{type(error).__name__}: {error}")
+
+    def _result_row(self, trial, model: str, params: dict, state: str, outcome: TrialOutcome | None = None,
+                    reason: str = "") -> TrialResultRow:
         row = TrialResultRow(study_id=self.study.id, trial_number=trial.number, model=model, state=state,
                              params_json=json.dumps(params), reason=reason, worker_id=self.worker_id)
         if outcome is not None:
@@ -112,7 +159,7 @@ class Objective:
             row.best_epoch, row.epochs, row.train_seconds = outcome.best_epoch, outcome.epochs, outcome.train_seconds
             row.n_params, row.device = outcome.n_params, outcome.device
             row.latency_ms_per_1k = None if math.isnan(outcome.latency_ms_per_1k) else outcome.latency_ms_per_1k
-        self.store.save_result(row)
+        return row
 
     def _diagnose(self, number: int, model: str, outcome: TrialOutcome) -> None:
         """The new best trial's diagnostics while its model is in memory; a fault in them is kept
@@ -125,14 +172,16 @@ class Objective:
             self.store.save_diagnostics(self.study.id, number, model, json.dumps(
                 {"trial": number, "model": model, "error": f"{type(error).__name__}: {error}"}))
 
-    def _keep_if_best(self, number: int, model: str, params: dict, value: float, outcome: TrialOutcome) -> bool:
-        """Store the trial's weights (and outputs, for ensembles) if it is the model's best so far;
-        -> whether it was. Tree ensembles keep their outputs only: their fitted state is not stored
+    def _best_candidate(self, number: int, model: str, params: dict, value: float,
+                        outcome: TrialOutcome) -> tuple[ArtifactRow | None, bytes | None]:
+        """(the artifact row of the trial's weights, its encoded outputs for ensembles), kept by
+        ``Store.finish_trial`` if the trial is the model's best so far; (None, None) when there is
+        nothing to keep. Tree ensembles keep their outputs only: their fitted state is not stored
         (never pickle)."""
         outputs = (ensembles.encode_outputs(outcome.outputs)
                    if ensembles.keeps_outputs(self.spec.task, outcome.outputs) else None)
         if not outcome.state_dict and outputs is None:
-            return False
+            return None, None
         weights = save_safetensors(outcome.state_dict) if outcome.state_dict else b""
         config = {"model": model, "params": params, "trial": number, "metric": self.study.metric,
                   "value": value, "spec": spec_to_dict(self.spec),
@@ -140,4 +189,4 @@ class Objective:
         row = ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,
                           config_json=json.dumps(config), weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
                           weights_format="safetensors" if outcome.state_dict else "none")
-        return self.store.save_if_best(row, maximize=self.study.direction == "maximize", outputs=outputs)
+        return row, outputs
