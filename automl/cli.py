@@ -168,6 +168,17 @@ def cmd_reseed(args, store: Store, home: Path) -> int:
     return 0
 
 
+def cmd_settle(args, store: Store, home: Path) -> int:
+    from automl.search.liveness import settle_study
+
+    study = find_study(store, args.study)
+    done = settle_study(store, study.id, home=home)
+    lost = ", ".join(map(str, done["lost"])) or "none"
+    again = ", ".join(map(str, done["requeued"])) or "none"
+    print(f"study {study.name!r}: lost workers {lost}; trials queued again {again}; status {done['status']}")
+    return 0
+
+
 def cmd_diagnose(args, store: Store, home: Path) -> int:
     from automl.reporting.diagnostics import chosen_trial, study_diagnostics, trial_view
 
@@ -366,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=StudyConfig.seeds, help="extra seeds per model")
     p.add_argument("--top", type=int, default=StudyConfig.top_models, help="how many of the best models")
     p.set_defaults(func=cmd_reseed)
+
+    p = sub.add_parser("settle", help="mark the study's lost workers, queue their trials again, end a study "
+                                      "whose workers are all gone")
+    p.add_argument("study")
+    p.set_defaults(func=cmd_settle)
 
     p = sub.add_parser("diagnose", help="which fields and field pairs a trial's model uses, or the study's consensus")
     p.add_argument("study")

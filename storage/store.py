@@ -134,15 +134,26 @@ class Store:
     # -- workers --------------------------------------------------------------------------
     def add_worker(self, study_id: int, host: str, pid: int) -> int:
         with self.session() as s:
-            row = WorkerRow(study_id=study_id, host=host, pid=pid)
+            row = WorkerRow(study_id=study_id, host=host, pid=pid, heartbeat_at=db_utc_now(self.engine))
             s.add(row)
             s.flush()
             return row.id
 
     def update_worker(self, worker_id: int, **values) -> None:
+        """Change the worker's row and stamp its heartbeat with the database's clock."""
         with self.session() as s:
             s.execute(sa.update(WorkerRow).where(WorkerRow.id == worker_id)
-                      .values(heartbeat_at=utcnow(), **values))
+                      .values(heartbeat_at=db_utc_now(self.engine), **values))
+
+    def beat(self, worker_id: int) -> None:
+        """Stamp the worker's heartbeat (the database's clock, UTC)."""
+        self.update_worker(worker_id)
+
+    def db_now(self) -> datetime:
+        """The database's clock, UTC (naive): what heartbeats are stamped and judged with, so that
+        the clocks of the workers' machines do not matter."""
+        with self.reading() as s:
+            return s.scalar(sa.select(sa.type_coerce(db_utc_now(self.engine), sa.DateTime)))
 
     def workers(self, study_id: int) -> list[WorkerRow]:
         with self.reading() as s:
@@ -265,6 +276,13 @@ class Store:
     def ensemble(self, study_id: int) -> EnsembleRow | None:
         with self.reading() as s:
             return s.get(EnsembleRow, study_id)
+
+
+def db_utc_now(engine):
+    """A SQL expression for the database server's current time in UTC, as a naive timestamp."""
+    if engine.dialect.name == "postgresql":
+        return sa.func.timezone("UTC", sa.func.now())
+    return sa.func.strftime("%Y-%m-%d %H:%M:%f", "now")
 
 
 def _replace_result(session, row: TrialResultRow) -> None:

@@ -14,16 +14,20 @@ from ui import common
 
 POLL_S = 2.0
 STATUS_ICON = {"created": ":material/hourglass_top:", "running": ":material/directions_run:",
-               "finished": ":material/check_circle:", "stopped": ":material/stop_circle:"}
+               "finished": ":material/check_circle:", "stopped": ":material/stop_circle:",
+               "failed": ":material/error:"}
 
 
 def settle_if_lost(store, study) -> None:
-    """If a worker process died (killed, out of memory), mark it lost so the study can end.
-    Only once every launched worker has registered, so a slow start is not taken for a death."""
+    """If a worker died (killed, out of memory, its machine gone), mark it lost and re-queue its
+    trial so the study can end; if no worker ever joined, say why once the start deadline passed.
+    Lost workers are looked for only once every launched worker has registered, so a slow start is
+    not taken for a death."""
     workers = store.workers(study.id)
     config = StudyConfig.from_json(study.config_json)
-    if len(workers) >= config.workers and any(w.status in ACTIVE and not alive(w) for w in workers):
-        settle_study(store, study.id)
+    if not workers or (len(workers) >= config.workers
+                       and any(w.status in ACTIVE and not alive(w, store.db_now()) for w in workers)):
+        settle_study(store, study.id, home=common.home())
 
 
 def progress_panel(study_id: int) -> None:

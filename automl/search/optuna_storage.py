@@ -11,6 +11,8 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from storage.db import engine_kwargs, serialize_sqlite_writes
 
+MAX_RETRY = 2       # a trial whose worker was lost runs again at most this many times
+
 
 def heartbeat_seconds() -> tuple[int, int]:
     """(heartbeat interval, grace period) for stale-trial detection, from the environment."""
@@ -20,12 +22,12 @@ def heartbeat_seconds() -> tuple[int, int]:
 
 def optuna_storage(url: str) -> RDBStorage:
     """Optuna's RDB storage in the same database (``optuna-dashboard URL`` opens it). A trial
-    whose worker stops beating is failed and re-queued (at most twice)."""
+    whose worker stops beating is failed and re-queued (at most ``MAX_RETRY`` times)."""
     interval, grace = heartbeat_seconds()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = RDBStorage(url, engine_kwargs=engine_kwargs(url), heartbeat_interval=interval,
                              grace_period=grace,
-                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     serialize_sqlite_writes(storage.engine)
     return storage

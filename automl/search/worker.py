@@ -24,7 +24,7 @@ from automl.features.prepare import prepared_data
 from automl.search.allocation import Allocator
 from automl.search.budget import Budget, seconds_left
 from automl.search.config import StudyConfig
-from automl.search.liveness import settle_study
+from automl.search.liveness import Heartbeat, settle_study
 from automl.search.objective import TRIAL_FAILURES, Objective
 from automl.search.optuna_storage import optuna_storage
 from automl.search.reseed import run_reseeds
@@ -61,6 +61,7 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         raise NotFoundError(f"no study called {study_ref!r}; see `crossboard leaderboard` for the studies")
     config = StudyConfig.from_json(study_row.config_json)
     worker_id = store.add_worker(study_row.id, socket.gethostname(), os.getpid())
+    heartbeat = Heartbeat(store, worker_id).start()
     code = 0
     try:
         torch.set_num_threads(worker_threads(config.workers))
@@ -94,5 +95,6 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         store.update_worker(worker_id, status="failed", message=f"{error!r}\n{story[-4000:]}")
         code = 1
     finally:
-        settle_study(store, study_row.id, exclude=worker_id)
+        heartbeat.stop()
+        settle_study(store, study_row.id, exclude=worker_id, home=home)
     return code
