@@ -16,15 +16,16 @@ from models.layers.interactions.pairs import pair_matrix
 from models.spec import DataSpec
 
 MAX_AUTO_CROSSES = 10
+DEFAULT_CROSSES = 3         # pairs crossed by default, ranked on the training split or diagnosed
 
 
 def chosen_pairs(spec: DataSpec, params: dict) -> list[tuple[int, int]]:
-    """The user's field pairs, the top ``n_diagnosed`` pairs an earlier study's diagnostics found
+    """The user's field pairs, the top ``n_diagnosed`` (default 3) pairs an earlier study's diagnostics found
     (``cross_source="diagnosed"``), or the top ``n_crosses`` pairs ranked on the training split."""
     if params.get("cross_source") == "user":
         return list(spec.user_pairs)
     if params.get("cross_source") == "diagnosed":
-        return list(spec.diagnosed_pairs[: params.get("n_diagnosed", len(spec.diagnosed_pairs))])
+        return list(spec.diagnosed_pairs[: params.get("n_diagnosed", DEFAULT_CROSSES)])
     return list(spec.ranked_pairs[: params.get("n_crosses", 0)])
 
 
@@ -82,7 +83,7 @@ WIDE_DEEP_CARD = ModelCard(
     "wide_deep", "Wide & Deep (Cheng et al., 2016)", "deep crossing",
     search_space=wide_deep_space, build=WideDeep,
     defaults={**COMMON_DEFAULTS, "optimizer": "adagrad", "lr": 0.01, "embed_dim": 32, "hidden": "1024-512-256",
-              "dropout": 0.0, "batch_norm": False, "n_crosses": 3, "n_diagnosed": 3, "wide_optimizer": "adagrad",
+              "dropout": 0.0, "batch_norm": False, "n_crosses": DEFAULT_CROSSES, "wide_optimizer": "adagrad",
               "wide_lr": 0.05},
     key_options=("n_crosses", "cross_source", "hidden", "wide_optimizer"),
 )

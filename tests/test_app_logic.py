@@ -214,3 +214,24 @@ def test_names_from_the_user_and_the_data_are_shown_as_typed(env):
     shown = texts(at)
     assert r"\[win\]\(http\://evil\.example\) \!\[x\]" in shown and r"\<img src=x\>" in shown
     assert "<b>price" not in shown and "](http" not in shown
+
+
+def test_a_launch_past_the_servers_worker_cap_is_refused(env, monkeypatch):
+    """Workers launched from every tab together stay within one per core: a launch that would
+    pass the cap is refused with the reason, and no study is created."""
+    import automl.search.control
+    from ui import common
+
+    class Running:
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: [])
+    monkeypatch.setattr(common, "MAX_WORKERS", 2)
+    monkeypatch.setattr(common, "_LAUNCHED", [Running(), Running()])
+    at = started("new_study")
+    at.number_input(key="study_workers").set_value(1).run()
+    at.button(key="study_launch").click().run()
+    assert not at.exception, at.exception
+    assert any("already runs 2 of at most 2 workers" in e.value for e in at.error), [e.value for e in at.error]
+    assert Store(env).studies() == []

@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from automl.cli import PASSWORD_ENV
-from automl.errors import CrossBoardError
+from automl.errors import CrossBoardError, SettingsError
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.db import default_home, resolve_url
@@ -28,7 +28,9 @@ PAGES = {
     "leaderboard": "ui/leaderboard_page.py",
     "diagnostics": "ui/diagnostics_page.py",
 }
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+# Markdown's special characters, and the colon of "://" (an autolink); escaped by ``plain``
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&]|:(?=//))")
+MAX_WORKERS = os.cpu_count() or 1   # worker processes this server runs at once, over every tab and study
 STUDY_PARAM = "study"
 TRIAL_PARAM = "trial"        # the Diagnostics page's trial (?study=ID&trial=N)
 ACTIVE_STUDY = ("created", "running")
@@ -105,6 +107,11 @@ def launch_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task
     from automl.search import control
     from automl.search.study import create_study
 
+    reap_workers()
+    if len(_LAUNCHED) + config.workers > MAX_WORKERS:
+        raise SettingsError(f"this server already runs {len(_LAUNCHED)} of at most {MAX_WORKERS} workers (one per "
+                            f"core); {config.workers} more would overload it. Lower the workers, or wait for a study "
+                            "to finish (or stop one on the Study page) and launch again")
     row = create_study(store, dataset, config, task=task, metric=metric, name=name)
     remember_workers(control.launch_workers(store.url, row.id, home(), config.workers))
     st.switch_page(PAGES["study"], query_params={STUDY_PARAM: str(row.id)})

@@ -5,6 +5,7 @@ one trial's pair interactions, field importance and the model's own views of the
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -42,8 +43,13 @@ HEAT = "Blues"
 
 # -- figures ---------------------------------------------------------------------------------------
 
+def as_text(name: str) -> str:
+    """A column name as plotly text: its pseudo-HTML (tags, links) escaped, shown as typed."""
+    return html.escape(str(name), quote=False)
+
+
 def pair_label(fields: list[str]) -> str:
-    return " × ".join(fields)
+    return " × ".join(as_text(f) for f in fields)
 
 
 def band_error(rows: list[dict], value: str) -> dict:
@@ -80,7 +86,7 @@ def pair_heatmap(pairs: list[dict], names: list[str], title: str, colorbar: str 
     matrix = pair_matrix(pairs, names)
     signed = bool(np.nanmin(matrix) < 0) if np.isfinite(matrix).any() else False
     figure = go.Figure(go.Heatmap(
-        z=matrix, x=names, y=names, colorscale="RdBu" if signed else HEAT, zmid=0 if signed else None,
+        z=matrix, x=[as_text(n) for n in names], y=[as_text(n) for n in names], colorscale="RdBu" if signed else HEAT, zmid=0 if signed else None,
         zmin=None if signed else 0, colorbar={"title": colorbar}, hoverongaps=False,
         hovertemplate="%{y} × %{x}: %{z:.4g}<extra></extra>"))
     figure.update_layout(title=title, height=max(320, 60 + 32 * len(names)), yaxis_autorange="reversed",
@@ -102,7 +108,7 @@ def pair_bars(pairs: list[dict], title: str, top: int = TOP_PAIRS) -> go.Figure:
 
 def importance_bars(fields: list[dict], metric: str) -> go.Figure:
     figure = go.Figure(go.Bar(
-        x=[f["importance"] for f in fields], y=[f["field"] for f in fields], orientation="h",
+        x=[f["importance"] for f in fields], y=[as_text(f["field"]) for f in fields], orientation="h",
         error_x=band_error(fields, "importance"), marker_color="#2ca02c",
         hovertemplate="%{y}: %{x:+.4f}<extra></extra>"))
     figure.update_layout(title="Field importance", height=max(280, 60 + 26 * len(fields)),
@@ -122,10 +128,11 @@ def recency_chart(by_recency: list[float | None]) -> go.Figure:
 
 def attribute_chart(by_attribute: dict[str, dict]) -> go.Figure:
     names = list(by_attribute)
+    labels = [as_text(n) for n in names]
     figure = go.Figure()
     for side, colour in (("same", "#d62728"), ("other", "#7f7f7f")):
         figure.add_trace(go.Bar(
-            name=f"{side} as the candidate", x=names, y=[by_attribute[n][side] for n in names], marker_color=colour,
+            name=f"{side} as the candidate", x=labels, y=[by_attribute[n][side] for n in names], marker_color=colour,
             customdata=[by_attribute[n][f"{side}_steps"] for n in names],
             hovertemplate="%{x}: %{y:.2f}× uniform over %{customdata} steps<extra></extra>"))
     figure.add_hline(y=1.0, line_dash="dot", line_color="black")

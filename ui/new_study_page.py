@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from automl.data.datasets import schema_of
@@ -14,7 +12,6 @@ from automl.search.config import PRUNERS, StudyConfig
 from models import REGISTRY
 from ui import common
 
-MAX_WORKERS = os.cpu_count() or 1
 DEFAULTS = {"trials": StudyConfig.n_trials, "minutes": 0.0, "epochs": StudyConfig.max_epochs,
             "workers": StudyConfig.workers, "pruner": StudyConfig.pruner, "trial_minutes": 0.0,
             "seeds": StudyConfig.seeds}
@@ -87,7 +84,7 @@ def budget() -> StudyConfig:
     cols = st.columns(7)
     trials = cols[0].number_input("Trials (0 = no limit)", 0, 10_000, key="study_trials")
     minutes = cols[1].number_input("Minutes (0 = no limit)", 0.0, 10_000.0, step=5.0, key="study_minutes")
-    workers = cols[2].number_input(f"Workers (1–{MAX_WORKERS})", 1, MAX_WORKERS, key="study_workers")
+    workers = cols[2].number_input(f"Workers (1–{common.MAX_WORKERS})", 1, common.MAX_WORKERS, key="study_workers")
     epochs = cols[3].number_input("Max epochs per trial", 1, 500, key="study_epochs")
     trial_minutes = cols[4].number_input("Minutes per trial (0 = from the budget)", 0.0, 1_000.0, step=1.0,
                                          key="study_trial_minutes",
