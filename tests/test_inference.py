@@ -239,3 +239,67 @@ def test_parse_bad_timestamp_names_column_and_row():
 def test_parse_empty_timestamp_names_row():
     with pytest.raises(DataError, match=r"timestamp column 'ts' is empty in 1 row \(first: row 2\)"):
         parse_timestamps(pd.Series([881250949, None, 891717742], name="ts"))
+
+
+# -- roles that know the field: row ids, integer codes against counts, compact times, free text --------
+
+def _field_log(n: int = 5000, seed: int = 0) -> pd.DataFrame:
+    """Anonymised columns as the public CTR logs have them: a row id, integer codes with skewed
+    frequencies, counts, a compact YYMMDDHH hour, titles."""
+    rng = np.random.default_rng(seed)
+    code_values = rng.choice(np.arange(10_000, 99_999), 400, replace=False)
+    zipf = np.minimum(rng.zipf(1.3, n), 400) - 1
+    hours = pd.Timestamp("2014-10-21") + pd.to_timedelta(rng.integers(0, 240, n), unit="h")
+    return pd.DataFrame({
+        "id": rng.permutation(n) * 7 + 10_000_000,
+        "click": rng.integers(0, 2, n),
+        "hour": hours.strftime("%y%m%d%H").astype(int),
+        "feat_a": code_values[zipf],                          # codes: the frequent ones anywhere in the range
+        "feat_b": rng.geometric(0.3, n) - 1,                  # counts: 0, 1, 2 … most frequent
+        "C14": rng.choice(code_values[:50], n),               # an anonymised code by its name
+        "I10": rng.integers(0, 4, n),                         # a Criteo count with few values
+        "title": [f"Movie number {k} (19{k % 90 + 10})" for k in rng.integers(0, 3000, n)],
+        "page_views": rng.integers(0, 5000, n),                # a quantity by its name
+    })
+
+
+def test_a_row_id_is_ignored_whatever_the_size_under_a_row_id_name():
+    small = _field_log(200)
+    assert _roles(infer_schema(small))["id"] == "ignore"
+    assert _roles(infer_schema(_field_log()))["id"] == "ignore"
+    reason = next(c.reason for c in infer_schema(small).columns if c.name == "id")
+    assert "row id" in reason
+
+
+def test_integer_codes_are_categorical_and_counts_numeric():
+    roles = _roles(infer_schema(_field_log()))
+    assert roles["feat_a"] == "categorical" and roles["C14"] == "categorical"
+    assert roles["feat_b"] == "numeric" and roles["I10"] == "numeric" and roles["page_views"] == "numeric"
+    reasons = {c.name: c.reason for c in infer_schema(_field_log()).columns}
+    assert "codes" in reasons["feat_a"] and "set numeric" in reasons["feat_a"]
+
+
+def test_a_compact_yymmddhh_hour_is_a_timestamp_and_parses_to_the_right_seconds():
+    frame = _field_log()
+    schema = infer_schema(frame)
+    hour = schema.column("hour")
+    assert hour.role == "timestamp" and hour.time_format == "%y%m%d%H" and "YYMMDDHH" in hour.reason
+    seconds = parse_timestamps(frame["hour"], hour.time_format)
+    expected = pd.to_datetime(frame["hour"].astype(str), format="%y%m%d%H", utc=True)
+    assert (seconds == (expected - pd.Timestamp(0, tz="UTC")).dt.total_seconds().astype(np.int64)).all()
+    assert seconds.min() >= pd.Timestamp("2014-10-21", tz="UTC").timestamp()
+    days = pd.DataFrame({"date": [20141021, 20141022, 20141023] * 20, "y": [0, 1] * 30})
+    assert infer_schema(days).column("date").time_format == "%Y%m%d"
+    assert Schema.from_json(schema.to_json()).column("hour").time_format == "%y%m%d%H"
+
+
+def test_a_column_set_as_timestamp_by_hand_gets_its_compact_format():
+    frame = _field_log().rename(columns={"hour": "when_seen"})
+    assert _roles(infer_schema(frame))["when_seen"] != "timestamp"             # no time-like name
+    schema = infer_schema(frame, roles={"when_seen": "timestamp"})
+    assert schema.column("when_seen").time_format == "%y%m%d%H"
+
+
+def test_titles_are_free_text_and_ignored():
+    column = next(c for c in infer_schema(_field_log()).columns if c.name == "title")
+    assert column.role == "ignore" and "free text" in column.reason

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from automl.data.schema import SPLIT_VALUES, TASKS, ColumnInfo, Schema
 from automl.errors import DataError, SettingsError, clip
@@ -33,7 +34,25 @@ ITEM_NAMES = ("item_id", "itemid", "item", "iid", "i_id", "movie_id", "movieid",
               "book_id", "video_id", "news_id", "post_id", "business_id", "sku", "sku_id", "asin",
               "goods_id", "poi_id", "course_id", "movie", "product", "song", "article", "book")
 TIME_NAMES = ("timestamp", "time", "ts", "datetime", "date", "time_stamp", "event_time", "date_time",
-              "unix_time", "unixtime", "unix_timestamp", "epoch", "created_at", "event_date", "dt")
+              "unix_time", "unixtime", "unix_timestamp", "epoch", "created_at", "event_date", "dt", "hour", "day",
+              "date_hour", "datehour")
+# Times written as digits (Avazu's ``hour`` 14102100 = 2014-10-21 00h), longest first; a column takes the
+# first format all its values parse with into EPOCH_SECONDS' range.
+COMPACT_TIME_FORMATS = (("%Y%m%d%H", 10), ("%Y%m%d", 8), ("%y%m%d%H", 8))
+COMPACT_TIME_NAMES = {"%Y%m%d%H": "YYYYMMDDHH", "%Y%m%d": "YYYYMMDD", "%y%m%d%H": "YYMMDDHH"}
+# Column names that name a whole row (a row id); unique values under such a name are never a feature.
+ROW_ID_NAMES = {"id", "row_id", "rowid", "index", "idx", "record_id", "event_id", "impression_id", "log_id",
+                "sample_id", "request_id"}
+# Anonymised names of the public CTR logs: Criteo's I1..I13 are counts, its C1..C26 and Avazu's C1, C14..C21
+# are categorical codes, integers or hashes.
+COUNT_NAME = re.compile(r"i\d+")
+CODE_NAME = re.compile(r"c\d+")
+QUANTITY_WORDS = {"age", "price", "cost", "amount", "count", "counts", "num", "number", "quantity", "qty",
+                  "duration", "length", "size", "views", "clicks", "impressions", "score", "year", "years",
+                  "income", "salary", "distance", "weight", "height", "total", "sum", "balance", "rank"}
+FREE_TEXT_UNIQUE_SHARE = 0.2    # text with spaces this varied is titles or names, not categories
+CODE_MAX_UNIQUE_SHARE = 0.5     # integer codes repeat: at most this share of the rows hold distinct values
+COUNT_RHO = -0.5                # counts: the frequency of a value falls as the value grows (Spearman's rho)
 TIME_SUFFIXES = ("_time", "_timestamp", "_ts", "_date", "_at")
 ID_TOKENS = {"id", "ids", "key", "code", "uuid", "guid", "hash"}
 NOT_ID_WORDS = {"paid", "valid", "invalid", "said", "rapid", "fluid", "void", "grid", "avoid", "android",
@@ -269,7 +288,7 @@ def _assign_roles(profiles: dict[str, _Profile], label: str, label_reason: str) 
     others = [p for name, p in profiles.items() if name != label]
     user = _by_name([p for p in others if p.n_unique > 1], USER_NAMES)
     item = _by_name([p for p in others if p.n_unique > 1 and p is not user], ITEM_NAMES)
-    time, time_reason = _pick_timestamp([p for p in others if p not in (user, item)])
+    time, time_reason, time_format = _pick_timestamp([p for p in others if p not in (user, item)])
     columns = []
     for name, p in profiles.items():
         if name == label:
@@ -279,7 +298,7 @@ def _assign_roles(profiles: dict[str, _Profile], label: str, label_reason: str) 
             article = "a user" if p is user else "an item"
             columns.append(p.info(role, f"name {name!r} looks like {article} id; {p.n_unique:,} distinct values"))
         elif p is time:
-            columns.append(p.info("timestamp", time_reason))
+            columns.append(replace(p.info("timestamp", time_reason), time_format=time_format))
         else:
             columns.append(p.info(*_feature_role(p)))
     return columns
@@ -291,17 +310,38 @@ def _by_name(profiles: list[_Profile], names: tuple[str, ...]) -> _Profile | Non
     return min(ranked, key=lambda r: r[:2])[2] if ranked else None
 
 
-def _pick_timestamp(profiles: list[_Profile]) -> tuple[_Profile | None, str]:
-    """The first datetime column, or time-named column whose values are epoch times or dates."""
+def _pick_timestamp(profiles: list[_Profile]) -> tuple[_Profile | None, str, str | None]:
+    """The first datetime column, or time-named column whose values are epoch times, dates or
+    compact digit times; (column, why, its compact format or None)."""
     for p in profiles:
         if p.kind == "datetime" and p.n_unique > 1:
-            return p, "date/time values → timestamp"
+            return p, "date/time values → timestamp", None
         norm = _norm(p.name)
-        if (norm in TIME_NAMES or norm.endswith(TIME_SUFFIXES)) and p.n_missing == 0 and p.n_unique > 1:
-            what = _time_values(p)
+        if (norm in TIME_NAMES or norm.endswith(TIME_SUFFIXES)) and p.n_missing == 0 and p.n_unique >= 1:
+            compact = compact_time_format(p.values) if p.kind in ("int", "float", "text") else None
+            if compact:
+                return p, (f"name {p.name!r} looks like a time and the values are {COMPACT_TIME_NAMES[compact]} "
+                           "digits → timestamp"), compact
+            what = _time_values(p) if p.n_unique > 1 else None
             if what:
-                return p, f"name {p.name!r} looks like a time and the values are {what} → timestamp"
-    return None, ""
+                return p, f"name {p.name!r} looks like a time and the values are {what} → timestamp", None
+    return None, "", None
+
+
+def compact_time_format(values: pd.Series) -> str | None:
+    """The ``COMPACT_TIME_FORMATS`` format every value parses with (into the epoch range), or None."""
+    if values.empty:
+        return None
+    digits = values.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
+    if not digits.str.fullmatch(r"\d+").all():
+        return None
+    low, high = (pd.Timestamp(t, unit="s") for t in EPOCH_SECONDS)
+    for fmt, width in COMPACT_TIME_FORMATS:
+        if (digits.str.len() == width).all():
+            parsed = pd.to_datetime(digits, format=fmt, errors="coerce")
+            if parsed.notna().all() and low <= parsed.min() and parsed.max() <= high:
+                return fmt
+    return None
 
 
 def _time_values(p: _Profile) -> str | None:
@@ -338,6 +378,10 @@ def _feature_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
 
 
 def _is_row_id(p: _Profile) -> bool:
+    """Unique per row: at least 99% distinct on ROW_ID_MIN_ROWS rows or more, or every value
+    distinct under a row-id name (``id``, ``row_id``, ...) at any size."""
+    if _norm(p.name) in ROW_ID_NAMES and p.n_unique == p.n_rows - p.n_missing and p.n_rows > 1:
+        return True
     return p.n_rows >= ROW_ID_MIN_ROWS and p.unique_share >= 0.99
 
 
@@ -366,25 +410,48 @@ def _text_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
         shown = "space" if delimiter == " " else repr(delimiter)
         return "sequence", f"values like {clip(example, 30)!r}: {shown}-delimited lists → sequence", delimiter
     lengths = text.str.len()
-    if lengths.median() >= LONG_TEXT_CHARS and text.str.contains(" ", regex=False).mean() > 0.5:
+    spaced = text.str.contains(" ", regex=False).mean() > 0.5
+    if lengths.median() >= LONG_TEXT_CHARS and spaced:
         return "ignore", f"long free text (about {int(lengths.median())} characters) → ignored"
+    if spaced and p.unique_share >= FREE_TEXT_UNIQUE_SHARE and p.n_unique > FEW_VALUES:
+        return "ignore", (f"free text (titles or names: {p.n_unique:,} distinct values, most with spaces) → ignored; "
+                          "set categorical to use it as a field")
     if _is_row_id(p):
         return "ignore", _row_id_reason(p)
     return "categorical", f"text with {p.n_unique:,} distinct values → categorical"
 
 
 def _number_role(p: _Profile) -> tuple[str, str]:
-    if _looks_categorical(p.name):
-        if _is_row_id(p):
-            return "ignore", _row_id_reason(p)
-        return "categorical", f"name {p.name!r} looks like an id or category; {p.n_unique:,} distinct values"
-    if not p.integral:
+    norm = _norm(p.name)
+    if COUNT_NAME.fullmatch(norm):
+        return "numeric", f"name {p.name!r} is a Criteo-style count (I1..I13); {p.n_unique:,} distinct values → numeric"
+    if CODE_NAME.fullmatch(norm):
+        return "categorical", (f"name {p.name!r} is a Criteo/Avazu-style anonymised code (C1..C26); "
+                               f"{p.n_unique:,} distinct values → categorical")
+    if not p.integral and not _looks_categorical(p.name):
         return "numeric", f"float values with {p.n_unique:,} distinct values → numeric"
-    if p.n_unique <= FEW_VALUES:
-        return "categorical", f"whole numbers with only {p.n_unique} distinct values → categorical"
     if _is_row_id(p):
         return "ignore", _row_id_reason(p)
-    return "numeric", f"whole numbers with {p.n_unique:,} distinct values → numeric"
+    if _looks_categorical(p.name):
+        return "categorical", f"name {p.name!r} looks like an id or category; {p.n_unique:,} distinct values"
+    if p.n_unique <= FEW_VALUES:
+        return "categorical", f"whole numbers with only {p.n_unique} distinct values → categorical"
+    if QUANTITY_WORDS & set(norm.split("_")):
+        return "numeric", f"name {p.name!r} names a quantity; whole numbers with {p.n_unique:,} distinct values → numeric"
+    if p.unique_share <= CODE_MAX_UNIQUE_SHARE and not _counts_like(p):
+        return "categorical", (f"whole numbers that behave like codes: {p.n_unique:,} distinct values, each repeated, "
+                               "the most frequent spread over the range rather than small counts → categorical "
+                               "(set numeric if they are amounts)")
+    return "numeric", f"whole numbers with {p.n_unique:,} distinct values, the most frequent small → numeric"
+
+
+def _counts_like(p: _Profile) -> bool:
+    """Whether the values are counts: the smaller a value, the more often it occurs (Spearman's
+    rho of value against frequency over the distinct values at most ``COUNT_RHO``)."""
+    counts = p.values.value_counts()
+    values = counts.index.to_numpy(dtype=np.float64)
+    rho = spearmanr(values, counts.to_numpy()).statistic if len(values) > 2 else 0.0
+    return bool(np.isfinite(rho) and rho <= COUNT_RHO)
 
 
 def _sequence_delimiter(text: pd.Series, min_share: float, check_tokens: bool = True) -> str | None:
@@ -424,6 +491,8 @@ def _apply_overrides(schema: Schema, roles: dict[str, str], profiles: dict[str, 
                 c.role, c.reason = "categorical", f"{c.reason}; you picked {picked[0]!r} instead → categorical"
     schema = schema.with_roles(roles)
     for c in schema.columns:
+        if c.role == "timestamp" and c.time_format is None:
+            c.time_format = compact_time_format(profiles[c.name].values)
         if c.role == "sequence" and c.delimiter is None:
             c.delimiter = _sequence_delimiter(profiles[c.name].values.astype(str), 0.0, check_tokens=False)
     return schema
@@ -432,8 +501,9 @@ def _apply_overrides(schema: Schema, roles: dict[str, str], profiles: dict[str, 
 # --- timestamps -----------------------------------------------------------------------------------------
 
 
-def parse_timestamps(series: pd.Series) -> np.ndarray:
-    """int64 seconds since the epoch from epoch seconds, epoch milliseconds or date strings.
+def parse_timestamps(series: pd.Series, time_format: str | None = None) -> np.ndarray:
+    """int64 seconds since the epoch from epoch seconds, epoch milliseconds, date strings or, with
+    ``time_format`` (a ``COMPACT_TIME_FORMATS`` format), compact digit times such as 14102100.
 
     Raises DataError naming the column and the first bad row (data rows counted from 1).
     """
@@ -451,6 +521,15 @@ def parse_timestamps(series: pd.Series) -> np.ndarray:
         raise DataError(f"timestamp column {name!r} holds true/false values, not times; set another role.")
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         return _seconds(pd.to_datetime(series, utc=True))
+    if time_format is not None:
+        digits = series.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
+        parsed = pd.to_datetime(digits, format=time_format, errors="coerce", utc=True)
+        if parsed.isna().any():
+            first = int(np.argmax(parsed.isna().to_numpy()))
+            raise DataError(f"timestamp column {name!r} has values that are not {COMPACT_TIME_NAMES[time_format]} "
+                            f"times (e.g. {clip(str(series.iloc[first]), 30)!r} in row {first + 1}); fix them or "
+                            "set its role to categorical or ignore.")
+        return _seconds(parsed)
     numbers = pd.to_numeric(series, errors="coerce") if not pd.api.types.is_numeric_dtype(series) else series
     if numbers.notna().all():
         values = numbers.to_numpy(dtype=np.float64)

@@ -42,6 +42,7 @@ class ColumnInfo:
     n_missing: int = 0
     examples: list[str] = field(default_factory=list)
     delimiter: str | None = None  # sequence columns only
+    time_format: str | None = None  # timestamp columns written as digits, e.g. "%y%m%d%H" (Avazu's hour)
 
 
 @dataclass

@@ -32,7 +32,7 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "the file") -> l
         if column.role == "numeric":
             warnings += _check_numeric(series, column.name)
         elif column.role == "timestamp":
-            parse_timestamps(series)
+            parse_timestamps(series, column.time_format)
         elif column.role == "sequence" and not column.delimiter:
             raise DataError(
                 f"column {column.name!r} is set as sequence but has no delimiter; choose the delimiter "

@@ -183,4 +183,4 @@ def encode(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
 def timestamps_of(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
     """Seconds since the epoch from the timestamp column, or None without one."""
     names = schema.names("timestamp")
-    return parse_timestamps(frame[names[0]]) if names else None
+    return parse_timestamps(frame[names[0]], schema.column(names[0]).time_format) if names else None
