@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from automl.data.infer_schema import infer_schema
@@ -91,3 +92,60 @@ def test_cache_round_trip_keeps_tensors_and_spec(tmp_path):
     for split, batch in data.splits.items():
         for key, tensor in batch.items():
             assert torch.equal(back.splits[split][key], tensor)
+
+
+# -- encoding at array speed: the same results as the plain definitions ------------------------------
+
+def _reference_rank_pairs(cat, labels, task):
+    """rank_pairs written with np.unique (sorting), as it was before hashing."""
+    from automl.features.cross_pairs import MIN_SUPPORT, label_classes
+
+    def mi(codes, y):
+        _, x = np.unique(codes, return_inverse=True)
+        n_y = int(y.max()) + 1
+        joint = np.bincount(x * n_y + y, minlength=(x.max() + 1) * n_y).reshape(-1, n_y) / len(y)
+        px, py = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
+        nz = joint > 0
+        return float((joint[nz] * np.log(joint[nz] / (px @ py)[nz])).sum() - x.max() * (n_y - 1) / (2 * len(y)))
+
+    def pool(codes):
+        _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        return np.where(counts[inverse] >= MIN_SUPPORT, codes, -1)
+
+    y = label_classes(labels, task)
+    single = [mi(pool(cat[:, f]), y) for f in range(cat.shape[1])]
+    scores = []
+    for i in range(cat.shape[1]):
+        for j in range(i + 1, cat.shape[1]):
+            gain = mi(pool(cat[:, i] * (int(cat[:, j].max()) + 1) + cat[:, j]), y) - max(single[i], single[j])
+            if gain > 0:
+                scores.append((gain, i, j))
+    return [(i, j) for _, i, j in sorted(scores, reverse=True)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hashed_pair_ranking_equals_the_sorting_definition(seed):
+    from automl.features.cross_pairs import rank_pairs
+
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    cat = np.stack([rng.zipf(1.5, n) % k for k in (3, 7, 40, 300, 2000)], 1).astype(np.int64)
+    logit = np.where((cat[:, 0] + cat[:, 2]) % 2 == 0, 1.0, -1.0) + 0.1 * cat[:, 1]
+    labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float32)
+    fast, slow = rank_pairs(cat, labels, "ctr"), _reference_rank_pairs(cat, labels, "ctr")
+    assert fast == slow and fast[0] == (0, 2)
+
+
+def test_categorical_codes_follow_training_frequency_and_send_unseen_values_to_zero():
+    from automl.features.encode import EncodingOptions, encode_categorical
+
+    series = pd.Series([7, 7, 7, 3, 3, 9, 5, None, 3, 7, 11, 9], dtype="Int64")
+    is_train = np.array([True] * 9 + [False] * 3)
+    codes, card = encode_categorical(series, is_train, EncodingOptions())
+    assert card == 5                                            # 7, 3, 9, 5 and the OOV/missing 0
+    assert codes.tolist() == [1, 1, 1, 2, 2, 3, 4, 0, 2, 1, 0, 3]
+    mixed = pd.Series([12, "12", "x", 12.5], dtype=object)     # read from two files: compared as text
+    codes, _ = encode_categorical(mixed, np.ones(4, bool), EncodingOptions())
+    assert codes[0] == codes[1] != codes[2]
+    rare, card = encode_categorical(series, is_train, EncodingOptions(min_count=2))
+    assert card == 3 and rare.tolist() == [1, 1, 1, 2, 2, 0, 0, 0, 2, 1, 0, 0]

@@ -18,8 +18,8 @@ from models.layers.sequence.behavior import history_mask
 from models.spec import DataSpec, FieldInfo
 
 ROWS = 256
-FIELDS = ["user_id", "item_id", "item_category", "user_segment", "age_group", "device"]
-NUMERIC = ["hour", "price"]            # "price is missing" and the buckets map back to these
+FIELDS = ["user_id", "item_id", "item_category", "user_segment", "age_group", "device", "hour"]
+NUMERIC = ["price"]                    # "price is missing" and its bucket map back to it
 
 PAIR_CASES = {
     "fm": ("fm", {}, "fm"),

@@ -8,6 +8,7 @@ pooled into one value, so huge id × id crosses cannot win by memorizing single 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 MIN_SUPPORT = 5
 MAX_ROWS = 200_000
@@ -15,10 +16,15 @@ MAX_FIELDS = 40
 RATING_BINS = 10
 
 
+def dense_codes(codes: np.ndarray) -> np.ndarray:
+    """The same partition of the rows as ``codes``, numbered 0..K-1 (by hashing, not sorting)."""
+    return pd.factorize(codes)[0]
+
+
 def mutual_information(codes: np.ndarray, y: np.ndarray) -> float:
     """I(X; Y) in nats for int64 codes X [n] and small non-negative int classes Y [n], minus the
     Miller-Madow bias (|X|-1)(|Y|-1)/2n that would otherwise favor many-valued X."""
-    _, x = np.unique(codes, return_inverse=True)
+    x = dense_codes(codes)
     n_y = int(y.max()) + 1
     joint = np.bincount(x * n_y + y, minlength=(x.max() + 1) * n_y).reshape(-1, n_y) / len(y)
     px, py = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
@@ -29,8 +35,8 @@ def mutual_information(codes: np.ndarray, y: np.ndarray) -> float:
 
 def pool_rare(codes: np.ndarray) -> np.ndarray:
     """Replace values seen fewer than MIN_SUPPORT times by -1."""
-    _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-    return np.where(counts[inverse] >= MIN_SUPPORT, codes, -1)
+    inverse = dense_codes(codes)
+    return np.where(np.bincount(inverse)[inverse] >= MIN_SUPPORT, codes, -1)
 
 
 def label_classes(labels: np.ndarray, task: str) -> np.ndarray:
@@ -53,10 +59,11 @@ def rank_pairs(cat: np.ndarray, labels: np.ndarray, task: str, seed: int = 0) ->
     y = label_classes(labels, task)
     n_fields = min(n_fields, MAX_FIELDS)
     single = [mutual_information(pool_rare(cat[:, f]), y) for f in range(n_fields)]
+    width = cat[:, :n_fields].max(0).astype(np.int64) + 1
     scores = []
     for i in range(n_fields):
         for j in range(i + 1, n_fields):
-            crossed = pool_rare(cat[:, i] * (int(cat[:, j].max()) + 1) + cat[:, j])
+            crossed = pool_rare(cat[:, i] * width[j] + cat[:, j])
             gain = mutual_information(crossed, y) - max(single[i], single[j])
             if gain > 0:
                 scores.append((gain, i, j))

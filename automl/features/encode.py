@@ -65,11 +65,19 @@ def vocabulary(train_values: pd.Series, options: EncodingOptions) -> pd.Index:
 
 
 def encode_categorical(series: pd.Series, is_train: np.ndarray, options: EncodingOptions) -> tuple[np.ndarray, int]:
-    """-> (int64 [n] codes with 0 = out of vocabulary or missing, cardinality incl. 0)."""
-    text = _as_text(series)
-    vocab = vocabulary(text[is_train], options)
-    codes = vocab.get_indexer(text).astype(np.int64) + 1
-    return codes, len(vocab) + 1
+    """-> (int64 [n] codes with 0 = out of vocabulary or missing, cardinality incl. 0). The
+    vocabulary is the training values seen at least ``min_count`` times, most frequent first (ties:
+    first seen first), at most ``max_vocab``; found by hashing the column's own values (one
+    ``pd.factorize`` pass), not by converting them to text. Mixed-type columns are compared as text,
+    so 12 and "12" agree."""
+    values = _as_text(series) if series.dtype == object else series
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)        # -1: missing
+    counts = np.bincount(codes[is_train & (codes >= 0)], minlength=len(uniques))
+    kept = np.flatnonzero(counts >= max(options.min_count, 1))
+    kept = kept[np.argsort(-counts[kept], kind="stable")][: options.max_vocab]
+    lookup = np.zeros(len(uniques) + 1, dtype=np.int64)                # the last slot: code -1 -> 0
+    lookup[kept] = np.arange(1, len(kept) + 1)
+    return lookup[codes], len(kept) + 1
 
 
 def encode_numeric(series: pd.Series, is_train: np.ndarray, n_buckets: int):
