@@ -48,7 +48,8 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
         print(f"  note: {note}")
     width = max(len(c.name) for c in schema.columns)
     for c in schema.columns:
-        print(f"  {c.name:<{width}}  {c.role:<11}  {c.reason}")
+        unsure = f"  [unsure: --role {c.name}={c.alternative}]" if c.alternative else ""
+        print(f"  {c.name:<{width}}  {c.role:<11}  {c.reason}{unsure}")
     stored = Schema.from_json(row.schema_json)
     if stored.item_history:
         print(f"  behavior history: {stored.item_history!r} lists past item ids (DIN, DIEN and BST read it)")

@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from automl.data.demo import DEMO_NAME, demo_frame
+from automl.data.schema import Schema
 from models import REGISTRY
 from storage import Store
 from storage.tables import TrialResultRow
@@ -235,3 +237,21 @@ def test_a_launch_past_the_servers_worker_cap_is_refused(env, monkeypatch):
     assert not at.exception, at.exception
     assert any("already runs 2 of at most 2 workers" in e.value for e in at.error), [e.value for e in at.error]
     assert Store(env).studies() == []
+
+
+def test_an_unsure_guess_is_one_click_from_its_alternative(env):
+    rng = np.random.default_rng(0)
+    codes = rng.choice(np.arange(10_000, 99_999), 60, replace=False)
+    frame = pd.DataFrame({"user_id": rng.integers(0, 50, 2000), "item_id": rng.integers(0, 40, 2000),
+                          "zone": codes[np.minimum(rng.zipf(1.3, 2000), 60) - 1], "click": rng.integers(0, 2, 2000)})
+    at = started()
+    at.file_uploader[0].set_value(("zones.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    (switch,) = [b for b in at.button if b.key and b.key.startswith("switch_") and b.key.endswith("_zone")]
+    assert switch.label == "zone → numeric"
+    switch.click().run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if b.key and b.key.endswith("_zone")]       # switched: no longer offered
+    at.button(key="data_save").click().run()
+    stored = Schema.from_json(Store(env).find_dataset("zones").schema_json)
+    assert stored.column("zone").role == "numeric" and stored.column("zone").reason == "set by you"

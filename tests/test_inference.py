@@ -303,3 +303,20 @@ def test_a_column_set_as_timestamp_by_hand_gets_its_compact_format():
 def test_titles_are_free_text_and_ignored():
     column = next(c for c in infer_schema(_field_log()).columns if c.name == "title")
     assert column.role == "ignore" and "free text" in column.reason
+
+
+def test_unsure_guesses_carry_their_alternative_and_the_cli_shows_it(tmp_path, monkeypatch, capsys):
+    schema = infer_schema(_field_log())
+    alternatives = {c.name: c.alternative for c in schema.columns}
+    assert alternatives["feat_a"] == "numeric" and alternatives["feat_b"] == "categorical"
+    assert alternatives["title"] == "categorical"
+    assert alternatives["C14"] is None and alternatives["id"] is None and alternatives["page_views"] is None
+    assert schema.with_roles({"feat_a": "numeric"}).column("feat_a").alternative is None
+    from automl.cli import main
+
+    path = tmp_path / "log.csv"
+    _field_log().to_csv(path, index=False)
+    monkeypatch.setenv("CROSSBOARD_DB", f"sqlite:///{tmp_path / 'cb.db'}")
+    assert main(["--home", str(tmp_path), "ingest", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "[unsure: --role feat_a=numeric]" in printed and "[unsure: --role C14" not in printed

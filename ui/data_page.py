@@ -63,22 +63,44 @@ def inspect_upload(upload, parts: dict, delimiter: str | None, names: list[str] 
     return cached[1]
 
 
+MAX_SWITCH_BUTTONS = 12      # unsure guesses offered as one-click buttons; the rest in the role column
+
+
 def roles_frame(schema: Schema) -> pd.DataFrame:
     return pd.DataFrame([{
-        "column": c.name, "role": c.role, "reason": c.reason, "dtype": c.dtype, "distinct": c.n_unique,
-        "missing": c.n_missing, "examples": ", ".join(map(str, c.examples)),
+        "column": c.name, "role": c.role, "unsure: or": c.alternative or "", "reason": c.reason, "dtype": c.dtype,
+        "distinct": c.n_unique, "missing": c.n_missing, "examples": ", ".join(map(str, c.examples)),
     } for c in schema.columns])
+
+
+def switched_schema(inspection: datasets.Inspection) -> tuple[Schema, str]:
+    """The inferred schema with the unsure guesses the user switched to their alternative (one click
+    each), and a key suffix that changes with them (so the roles table starts again from it)."""
+    switched = st.session_state.setdefault(f"switched_{inspection.digest}", {})
+    schema = inspection.schema
+    unsure = [c for c in schema.columns if c.alternative and c.name not in switched]
+    if unsure:
+        st.caption("Unsure guesses (they rest on the values alone): one click sets the other role.")
+        cols = st.columns(min(len(unsure), 4))
+        for k, c in enumerate(unsure[:MAX_SWITCH_BUTTONS]):
+            if cols[k % len(cols)].button(f"{common.plain(c.name)} → {c.alternative}",
+                                         key=f"switch_{inspection.digest}_{c.name}", help=common.plain(c.reason)):
+                switched[c.name] = c.alternative
+                st.rerun()
+    if not switched:
+        return schema, ""
+    return schema.with_roles(switched), "-" + "-".join(sorted(f"{k}={v}" for k, v in switched.items()))
 
 
 def edit_schema(inspection: datasets.Inspection) -> Schema:
     """The roles table (editable role column) and the task; returns the schema as edited."""
-    schema = inspection.schema
     st.subheader("Columns and roles")
     st.caption("Each role was guessed from the data; the reason says why. Change a role in the **role** "
                "column if the guess is wrong (use *ignore* to leave a column out).")
+    schema, suffix = switched_schema(inspection)
     edited = st.data_editor(
-        roles_frame(schema), hide_index=True, width="stretch", key=f"roles_{inspection.digest}",
-        disabled=["column", "reason", "dtype", "distinct", "missing", "examples"],
+        roles_frame(schema), hide_index=True, width="stretch", key=f"roles_{inspection.digest}{suffix}",
+        disabled=["column", "unsure: or", "reason", "dtype", "distinct", "missing", "examples"],
         column_config={
             "role": st.column_config.SelectboxColumn("role", options=list(ROLES), required=True),
             "distinct": st.column_config.NumberColumn("distinct", format="%d"),

@@ -82,9 +82,10 @@ class _Profile:
     values: pd.Series  # non-missing values of the sample
     integral: bool  # numbers that are all whole
 
-    def info(self, role: str, reason: str, delimiter: str | None = None) -> ColumnInfo:
+    def info(self, role: str, reason: str, delimiter: str | None = None, alternative: str | None = None
+             ) -> ColumnInfo:
         return ColumnInfo(self.name, role, reason, self.dtype, self.n_unique, self.n_missing,
-                          self.examples, delimiter)
+                          self.examples, delimiter, alternative=alternative)
 
     @property
     def unique_share(self) -> float:
@@ -364,8 +365,10 @@ def _time_values(p: _Profile) -> str | None:
     return "dates"
 
 
-def _feature_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
-    """(role, reason[, delimiter]) for a column that is not the label, user, item or timestamp."""
+def _feature_role(p: _Profile) -> tuple:
+    """(role, reason[, delimiter[, alternative]]) for a column that is not the label, user, item or
+    timestamp; ``alternative``: the other role a person might well choose where the guess rests on
+    the values alone (shown with the guess, one click away in the app)."""
     if p.n_unique == 0:
         return "ignore", "empty in every row → ignored"
     if p.n_unique == 1:
@@ -385,6 +388,11 @@ def _is_row_id(p: _Profile) -> bool:
     return p.n_rows >= ROW_ID_MIN_ROWS and p.unique_share >= 0.99
 
 
+def _row_id_alternative(p: _Profile) -> str | None:
+    """A row id found from its values alone may be a fine-grained id after all: categorical."""
+    return None if _norm(p.name) in ROW_ID_NAMES else "categorical"
+
+
 def _row_id_reason(p: _Profile) -> str:
     every = "every" if p.n_unique == p.n_rows else "almost every"
     return f"{every} value is different (a row id) → ignored"
@@ -399,7 +407,7 @@ def _split_values(p: _Profile) -> list[str] | None:
     return values if None not in parts and {"train", "test"} <= parts and p.n_missing == 0 else None
 
 
-def _text_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
+def _text_role(p: _Profile) -> tuple:
     split = _split_values(p)
     if split is not None:
         return "split", f"values {', '.join(split)} name each row's part → the given split (train, validation, test)"
@@ -412,16 +420,16 @@ def _text_role(p: _Profile) -> tuple[str, str] | tuple[str, str, str]:
     lengths = text.str.len()
     spaced = text.str.contains(" ", regex=False).mean() > 0.5
     if lengths.median() >= LONG_TEXT_CHARS and spaced:
-        return "ignore", f"long free text (about {int(lengths.median())} characters) → ignored"
+        return "ignore", f"long free text (about {int(lengths.median())} characters) → ignored", None, "categorical"
     if spaced and p.unique_share >= FREE_TEXT_UNIQUE_SHARE and p.n_unique > FEW_VALUES:
         return "ignore", (f"free text (titles or names: {p.n_unique:,} distinct values, most with spaces) → ignored; "
-                          "set categorical to use it as a field")
+                          "set categorical to use it as a field"), None, "categorical"
     if _is_row_id(p):
-        return "ignore", _row_id_reason(p)
+        return "ignore", _row_id_reason(p), None, _row_id_alternative(p)
     return "categorical", f"text with {p.n_unique:,} distinct values → categorical"
 
 
-def _number_role(p: _Profile) -> tuple[str, str]:
+def _number_role(p: _Profile) -> tuple:
     norm = _norm(p.name)
     if COUNT_NAME.fullmatch(norm):
         return "numeric", f"name {p.name!r} is a Criteo-style count (I1..I13); {p.n_unique:,} distinct values → numeric"
@@ -431,18 +439,19 @@ def _number_role(p: _Profile) -> tuple[str, str]:
     if not p.integral and not _looks_categorical(p.name):
         return "numeric", f"float values with {p.n_unique:,} distinct values → numeric"
     if _is_row_id(p):
-        return "ignore", _row_id_reason(p)
+        return "ignore", _row_id_reason(p), None, _row_id_alternative(p)
     if _looks_categorical(p.name):
         return "categorical", f"name {p.name!r} looks like an id or category; {p.n_unique:,} distinct values"
     if p.n_unique <= FEW_VALUES:
-        return "categorical", f"whole numbers with only {p.n_unique} distinct values → categorical"
+        return "categorical", f"whole numbers with only {p.n_unique} distinct values → categorical", None, "numeric"
     if QUANTITY_WORDS & set(norm.split("_")):
         return "numeric", f"name {p.name!r} names a quantity; whole numbers with {p.n_unique:,} distinct values → numeric"
     if p.unique_share <= CODE_MAX_UNIQUE_SHARE and not _counts_like(p):
         return "categorical", (f"whole numbers that behave like codes: {p.n_unique:,} distinct values, each repeated, "
                                "the most frequent spread over the range rather than small counts → categorical "
-                               "(set numeric if they are amounts)")
-    return "numeric", f"whole numbers with {p.n_unique:,} distinct values, the most frequent small → numeric"
+                               "(set numeric if they are amounts)"), None, "numeric"
+    return ("numeric", f"whole numbers with {p.n_unique:,} distinct values, the most frequent small → numeric", None,
+            "categorical")
 
 
 def _counts_like(p: _Profile) -> bool:

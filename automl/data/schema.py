@@ -43,6 +43,7 @@ class ColumnInfo:
     examples: list[str] = field(default_factory=list)
     delimiter: str | None = None  # sequence columns only
     time_format: str | None = None  # timestamp columns written as digits, e.g. "%y%m%d%H" (Avazu's hour)
+    alternative: str | None = None  # an unsure guess: the other role a person might well choose
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Schema:
                 for other in columns:
                     if other.role == "label" and other.name != name:
                         other.role, other.reason = "ignore", f"replaced as label by {name!r} (set by you)"
-            by_name[name].role, by_name[name].reason = role, "set by you"
+            by_name[name].role, by_name[name].reason, by_name[name].alternative = role, "set by you", None
         if task is not None and task not in TASKS:
             raise SettingsError(f"task {task!r} is unknown; use one of {', '.join(TASKS)}")
         return replace(
