@@ -14,7 +14,6 @@ way ``tune --crosses-from`` reads them. Then, on the same split:
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -31,6 +30,7 @@ from automl.search.worker import study_data
 from automl.training.device import pick_device
 from automl.training.fit import train_and_evaluate
 from benchmarks.product_study import crossboard
+from benchmarks.saved import parser_for, run_or_table
 from models import REGISTRY
 from models.wide_deep import MAX_AUTO_CROSSES
 from storage import Store
@@ -112,21 +112,13 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_for(__doc__)
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--trials", type=int, default=12, help="trials of the source study")
     parser.add_argument("--models", default="fm,deepfm,gbdt", help="the source study's models")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--table", type=Path)
     args = parser.parse_args()
-    if args.table:
-        print(markdown(json.loads(args.table.read_text())))
-        return
-    result = run(args.rows, args.trials, args.seeds, args.models)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
+    run_or_table(args, lambda: run(args.rows, args.trials, args.seeds, args.models), markdown)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,7 @@ standardisation per numeric column; no vocabulary limits, no buckets, no pair ra
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +23,7 @@ from automl.features.cross_pairs import rank_pairs
 from automl.features.encode import encode
 from automl.features.splits import make_split
 from benchmarks.diagnostics import criteo_like_frame
+from benchmarks.saved import parser_for, run_or_table
 
 
 def integer_coded(rows: int) -> pd.DataFrame:
@@ -76,19 +74,11 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_for(__doc__)
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--table", type=Path)
     args = parser.parse_args()
-    if args.table:
-        print(markdown(json.loads(args.table.read_text())))
-        return
-    result = run(args.rows, args.repeats)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
+    run_or_table(args, lambda: run(args.rows, args.repeats), markdown)
 
 
 if __name__ == "__main__":

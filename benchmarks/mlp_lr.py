@@ -10,7 +10,6 @@ a fresh home) and encoded as a study's workers encode it, by the fitting code th
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -25,6 +24,7 @@ from automl.search.worker import study_data
 from automl.training.device import pick_device
 from automl.training.fit import train_and_evaluate
 from benchmarks.product_study import crossboard
+from benchmarks.saved import parser_for, run_or_table
 from models import REGISTRY
 from storage import Store
 from storage.db import resolve_url
@@ -72,22 +72,14 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_for(__doc__)
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--models", default=MODELS)
     parser.add_argument("--lrs", default="0.001,0.003")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=20, help="epochs at most (early stopping, patience 2)")
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--table", type=Path)
     args = parser.parse_args()
-    if args.table:
-        print(markdown(json.loads(args.table.read_text())))
-        return
-    result = run(args.rows, args.models.split(","), [float(x) for x in args.lrs.split(",")], args.seeds, args.epochs)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
+    run_or_table(args, lambda: run(args.rows, args.models.split(","), [float(x) for x in args.lrs.split(",")], args.seeds, args.epochs), markdown)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ column that is empty or constant in the sample (a field with one value teaches n
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from automl.data.datasets import inspect
 from automl.data.infer_schema import infer_schema
+from benchmarks.saved import parser_for, run_or_table
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CAT = {"categorical"}
@@ -102,17 +101,9 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--table", type=Path)
+    parser = parser_for(__doc__)
     args = parser.parse_args()
-    if args.table:
-        print(markdown(json.loads(args.table.read_text())))
-        return
-    result = run()
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
+    run_or_table(args, lambda: run(), markdown)
 
 
 if __name__ == "__main__":
