@@ -217,18 +217,16 @@ class Store:
                                   .order_by(SeedRunRow.trial_number, SeedRunRow.seed)))
 
     # -- artifacts ------------------------------------------------------------------------
-    def save_if_best(self, row: ArtifactRow, maximize: bool, outputs: bytes | None = None) -> bool:
-        """Keep ``row`` as the model's best weights in the study if it beats the stored ones,
-        with that trial's validation and test ``outputs`` (or none) in the same transaction."""
-        with self.session() as s:
-            return _keep_if_best(s, row, maximize, outputs)
-
     def finish_trial(self, result: TrialResultRow, best: ArtifactRow | None, maximize: bool,
                      outputs: bytes | None = None) -> bool:
         """Write a trial's ``result`` and, if it beats the model's stored best, its weights ``best``
         and ``outputs``, in one transaction: a COMPLETE row never lacks the artifact it earned.
         -> whether ``best`` was kept."""
         with self.session() as s:
+            if best is not None:
+                # the study row first: inserting the result takes a key-share lock on it (its foreign key), and
+                # two workers upgrading theirs to the update lock below would deadlock on PostgreSQL
+                lock_study(s, result.study_id)
             _replace_result(s, result)
             return best is not None and _keep_if_best(s, best, maximize, outputs)
 

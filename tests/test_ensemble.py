@@ -12,7 +12,7 @@ from synth import planted_ctr_data, planted_rating_data
 from automl.evaluation import ensemble, metrics
 from automl.reporting.leaderboard import ensemble_record
 from automl.search import ensembles
-from storage.tables import ArtifactRow, DatasetRow, StudyRow
+from storage.tables import ArtifactRow, DatasetRow, StudyRow, TrialResultRow
 
 
 def rmse_score(y: np.ndarray):
@@ -84,7 +84,8 @@ def make_study(store, metric: str, task: str) -> StudyRow:
 def keep(store, study, model: str, trial: int, value: float, outputs: dict) -> bool:
     row = ArtifactRow(study_id=study.id, model=model, trial_number=trial, value=value, config_json="{}",
                       weights=b"w", sha256="0" * 64)
-    return store.save_if_best(row, maximize=False, outputs=ensembles.encode_outputs(outputs))
+    result = TrialResultRow(study_id=study.id, trial_number=trial, model=model, state="COMPLETE", params_json="{}")
+    return store.finish_trial(result, row, maximize=False, outputs=ensembles.encode_outputs(outputs))
 
 
 def test_a_study_ensemble_is_built_from_each_models_best_outputs_and_read_back(store):

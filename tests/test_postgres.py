@@ -16,7 +16,7 @@ from cli_helpers import crossboard, start_crossboard
 
 from automl.data.demo import demo_frame
 from storage import Store
-from storage.tables import ArtifactRow, DatasetRow, SplitRow, StudyRow
+from storage.tables import ArtifactRow, DatasetRow, SplitRow, StudyRow, TrialResultRow
 
 psycopg = pytest.importorskip("psycopg")
 ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
@@ -85,7 +85,9 @@ def test_workers_replacing_a_studys_best_rows_at_once_take_turns(postgres_url):
             value = 1.0 - 0.01 * (step * 8 + worker)
             row = ArtifactRow(study_id=study.id, model="fm", trial_number=step * 8 + worker, value=value,
                               config_json="{}", weights=b"w", sha256="0" * 64)
-            store.save_if_best(row, maximize=False, outputs=b"o")
+            result = TrialResultRow(study_id=study.id, trial_number=row.trial_number, model="fm", state="COMPLETE",
+                                    params_json="{}")
+            store.finish_trial(result, row, maximize=False, outputs=b"o")
             store.save_ensemble(study.id, json.dumps({"step": step, "worker": worker}))
 
     with ThreadPoolExecutor(8) as pool:

@@ -172,15 +172,19 @@ def test_a_result_and_its_weights_are_written_together_or_not_at_all(home, monke
 
 
 def test_an_ensemble_built_from_outdated_members_is_not_stored(home):
-    from storage.tables import ArtifactRow
+    from storage.tables import ArtifactRow, TrialResultRow
 
     store, study = tiny_study(home, ["lr", "fm"], 1, "stale")
-    for model, trial in (("lr", 0), ("fm", 1)):
-        store.save_if_best(ArtifactRow(study_id=study.id, model=model, trial_number=trial, value=0.6, config_json="{}",
-                                       weights=b"", sha256="", weights_format="none"), maximize=True, outputs=b"o")
+    def keep(model: str, trial: int, value: float) -> None:
+        result = TrialResultRow(study_id=study.id, trial_number=trial, model=model, state="COMPLETE", params_json="{}")
+        store.finish_trial(result, ArtifactRow(study_id=study.id, model=model, trial_number=trial, value=value,
+                                               config_json="{}", weights=b"", sha256="", weights_format="none"),
+                           maximize=True, outputs=b"o")
+
+    keep("lr", 0, 0.6)
+    keep("fm", 1, 0.6)
     assert store.save_ensemble(study.id, '{"v": 1}', members={"lr": 0, "fm": 1})
-    store.save_if_best(ArtifactRow(study_id=study.id, model="fm", trial_number=2, value=0.7, config_json="{}",
-                                   weights=b"", sha256="", weights_format="none"), maximize=True, outputs=b"o")
+    keep("fm", 2, 0.7)
     assert not store.save_ensemble(study.id, '{"v": 2}', members={"lr": 0, "fm": 1})     # read before trial 2
     assert store.ensemble(study.id).result_json == '{"v": 1}'
     assert store.save_ensemble(study.id, '{"v": 3}', members={"lr": 0, "fm": 2})
