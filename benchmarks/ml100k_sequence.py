@@ -19,10 +19,10 @@ import optuna
 import pandas as pd
 import torch
 
-from automl.data.infer_schema import infer_schema
+from automl.data.infer_schema import infer_schema, timestamps_of
 from automl.data.validate import label_vector
 from automl.evaluation.metrics import compute, user_ids
-from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
+from automl.features.encode import EncodedData, EncodingOptions, encode
 from automl.features.splits import make_split
 from automl.training.fit import train_and_evaluate
 from models import REGISTRY

@@ -145,10 +145,6 @@ class Store:
             s.execute(sa.update(WorkerRow).where(WorkerRow.id == worker_id)
                       .values(heartbeat_at=db_utc_now(self.engine), **values))
 
-    def beat(self, worker_id: int) -> None:
-        """Stamp the worker's heartbeat (the database's clock, UTC)."""
-        self.update_worker(worker_id)
-
     def db_now(self) -> datetime:
         """The database's clock, UTC (naive): what heartbeats are stamped and judged with, so that
         the clocks of the workers' machines do not matter."""
@@ -290,8 +286,8 @@ def _replace_result(session, row: TrialResultRow) -> None:
 
 
 def _keep_if_best(session, row: ArtifactRow, maximize: bool, outputs: bytes | None) -> bool:
-    """In ``session``: ``row`` replaces the model's stored best (and its outputs) if it beats it."""
-    lock_study(session, row.study_id)
+    """In ``session``, which holds the study's lock: ``row`` replaces the model's stored best (and
+    its outputs) if it beats it."""
     current = session.scalar(sa.select(ArtifactRow).where(ArtifactRow.study_id == row.study_id,
                                                           ArtifactRow.model == row.model))
     if current is not None:

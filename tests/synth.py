@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from automl.data.demo import demo_frame
-from automl.data.infer_schema import infer_schema
+from automl.data.infer_schema import infer_schema, timestamps_of
 from automl.data.validate import label_vector
-from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
+from automl.features.encode import EncodedData, EncodingOptions, encode
 from automl.features.splits import make_split
 
 

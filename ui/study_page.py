@@ -23,10 +23,9 @@ def settle_if_lost(store, study) -> None:
     trial so the study can end; if no worker ever joined, say why once the start deadline passed.
     Lost workers are looked for only once every launched worker has registered, so a slow start is
     not taken for a death."""
-    workers = store.workers(study.id)
+    workers, now = store.workers(study.id), store.db_now()
     config = StudyConfig.from_json(study.config_json)
-    if not workers or (len(workers) >= config.workers
-                       and any(w.status in ACTIVE and not alive(w, store.db_now()) for w in workers)):
+    if not workers or (len(workers) >= config.workers and any(w.status in ACTIVE and not alive(w, now) for w in workers)):
         settle_study(store, study.id, home=common.home())
 
 

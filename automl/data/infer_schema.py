@@ -510,6 +510,13 @@ def _apply_overrides(schema: Schema, roles: dict[str, str], profiles: dict[str, 
 # --- timestamps -----------------------------------------------------------------------------------------
 
 
+def timestamps_of(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
+    """Seconds since the epoch from the schema's timestamp column (read in its ``time_format``),
+    or None without one."""
+    names = schema.names("timestamp")
+    return parse_timestamps(frame[names[0]], schema.column(names[0]).time_format) if names else None
+
+
 def parse_timestamps(series: pd.Series, time_format: str | None = None) -> np.ndarray:
     """int64 seconds since the epoch from epoch seconds, epoch milliseconds, date strings or, with
     ``time_format`` (a ``COMPACT_TIME_FORMATS`` format), compact digit times such as 14102100.

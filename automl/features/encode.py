@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 
 from automl.data.history_column import split_tokens
-from automl.data.infer_schema import parse_timestamps
 from automl.data.schema import CATEGORICAL_ROLES, Schema
 from automl.data.validate import label_vector
 from automl.features.cross_pairs import rank_pairs
@@ -187,8 +186,3 @@ def encode(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
     }
     return EncodedData(spec, splits, notes)
 
-
-def timestamps_of(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
-    """Seconds since the epoch from the timestamp column, or None without one."""
-    names = schema.names("timestamp")
-    return parse_timestamps(frame[names[0]], schema.column(names[0]).time_format) if names else None

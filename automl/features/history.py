@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from automl.data.history_column import item_history_column, split_tokens
-from automl.data.infer_schema import parse_timestamps
+from automl.data.infer_schema import timestamps_of
 from automl.data.schema import Schema
 from models.spec import FieldInfo, HistoryInfo
 
@@ -114,8 +114,7 @@ def behavior_history(frame: pd.DataFrame, schema: Schema, cat: np.ndarray, field
     index = (item_field, *[j for j, f in enumerate(fields) if f.side == "item" and j != item_field])
     eligible = labels == 1 if schema.task == "ctr" and positives_only else np.ones(len(frame), bool)
     users = pd.factorize(frame[user[0]].astype("string"))[0]    # raw ids: unseen users stay apart
-    arrays = derive_history(users, cat[:, list(index)], parse_timestamps(frame[stamp[0]], schema.column(stamp[0]).time_format),
-                            eligible, max_len)
+    arrays = derive_history(users, cat[:, list(index)], timestamps_of(frame, schema), eligible, max_len)
     what = "positive events" if schema.task == "ctr" and positives_only else "events"
     return arrays, HistoryInfo(max_len, index, N_AGE_BUCKETS,
                                f"derived from {user[0]!r}, {item[0]!r} and {stamp[0]!r} (previous {what})")

@@ -16,9 +16,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from automl.data.datasets import load_frame, schema_of
+from automl.data.infer_schema import timestamps_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.validate import label_vector, split_parts
-from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
+from automl.features.encode import EncodedData, EncodingOptions, encode
 from automl.features.splits import given_split, make_split, split_counts, split_key
 from automl.features.topk_split import encode_implicit, leave_one_out, positive_rows
 from models.spec import spec_from_dict, spec_to_dict

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from automl.data.infer_schema import timestamps_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.validate import label_vector
 from automl.errors import DataError
-from automl.features.encode import EncodedData, EncodingOptions, encode, timestamps_of
+from automl.features.encode import EncodedData, EncodingOptions, encode
 from automl.features.splits import TEST, TRAIN, VAL
 
 MIN_USER_ROWS = 3           # users with fewer positives stay all-train

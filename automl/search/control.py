@@ -11,6 +11,11 @@ from storage import Store
 from storage.tables import StudyRow
 
 
+def worker_logs(home: Path, study_id: int) -> list[Path]:
+    """The log files of the study's workers started on this machine (``launch_workers``)."""
+    return sorted((Path(home) / "logs").glob(f"study-{study_id}-worker-*.log"))
+
+
 def launch_workers(url: str, study_id: int, home: Path, count: int) -> list[subprocess.Popen]:
     """Start ``count`` worker processes that outlive the caller (own session, logs in home/logs).
     The database URL reaches them through ``$CROSSBOARD_DB``, never the command line, so that a

@@ -20,6 +20,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from automl.search.control import worker_logs
 from automl.search.optuna_storage import MAX_RETRY, heartbeat_seconds, optuna_storage
 from storage import Store
 from storage.tables import StudyRow, utcnow
@@ -78,7 +79,7 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             with contextlib.suppress(Exception):    # a missed beat (database busy or away) is retried next time
-                self.store.beat(self.worker_id)
+                self.store.update_worker(self.worker_id)     # stamps the heartbeat
 
     def stop(self) -> None:
         self._stop.set()
@@ -107,7 +108,7 @@ def log_tail(home: Path | None, study_id: int) -> str:
     if home is None:
         return ""
     tails = []
-    for log in sorted((Path(home) / "logs").glob(f"study-{study_id}-worker-*.log")):
+    for log in worker_logs(home, study_id):
         lines = log.read_text(errors="replace").strip().splitlines()[-LOG_LINES:]
         if lines:
             tails.append(f"{log.name}: " + " | ".join(lines))
