@@ -39,8 +39,9 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
     parts = {part: (path, None) for part, path in (("valid", args.valid), ("test", args.test)) if path}
     inspection = datasets.inspect(args.path, label=args.label, task=args.task, roles=parse_roles(args.role),
                                   delimiter=args.delimiter, names=names,
-                                  max_bytes=int(args.max_mb * 2**20) if args.max_mb else None, parts=parts)
-    row = datasets.save(store, inspection, name=args.name)      # validates: raises on a problem
+                                  max_bytes=int(args.max_mb * 2**20) if args.max_mb else None, parts=parts,
+                                  spool=home / "incoming", memory_bytes=int(args.memory_mb * 2**20))
+    row = datasets.save(store, inspection, name=args.name, home=home)      # validates: raises on a problem
     schema = inspection.schema
     print(f"dataset {row.name!r} ({row.id[:12]}): {row.n_rows:,} rows, {row.n_cols} columns, "
           f"format {row.file_format}, task {schema.task} ({schema.task_reason})")
@@ -330,7 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", action="append", metavar="COL=ROLE", help=f"override a role ({', '.join(ROLES)})")
     p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
     p.add_argument("--names", help="comma-separated column names for a file without a header")
-    p.add_argument("--max-mb", type=float, help="size cap in MB (default $CROSSBOARD_MAX_UPLOAD_MB or 500)")
+    p.add_argument("--max-mb", type=float, help="size cap in MB of a file read in memory "
+                                                "(default $CROSSBOARD_MAX_UPLOAD_MB or 500)")
+    p.add_argument("--memory-mb", type=float, default=datasets.IN_MEMORY_BYTES / 2**20,
+                   help="files past this many MB are read in blocks, with no size cap "
+                        "(CSV/TSV/Parquet; default %(default)g)")
     p.add_argument("--valid", metavar="FILE", help="the validation rows of a given split (PATH holds the training rows)")
     p.add_argument("--test", metavar="FILE", help="the test rows of a given split; they are never used to choose")
     p.set_defaults(func=cmd_ingest)

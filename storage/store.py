@@ -57,16 +57,17 @@ class Store:
             yield session
 
     # -- datasets -------------------------------------------------------------------------
-    def add_dataset(self, row: DatasetRow, parquet: bytes) -> DatasetRow:
-        """Insert the dataset and its Parquet copy; an identical upload returns the stored row."""
+    def add_dataset(self, row: DatasetRow, parquet: bytes | Path) -> DatasetRow:
+        """Insert the dataset and its Parquet copy (bytes, or a file read CHUNK_BYTES at a time so
+        memory stays bounded whatever its size); an identical upload returns the stored row."""
         with self.session() as s:
             existing = s.get(DatasetRow, row.id)
             if existing is not None:
                 return existing
             s.add(row)
             s.flush()
-            for seq, start in enumerate(range(0, max(len(parquet), 1), CHUNK_BYTES)):
-                s.add(DatasetChunkRow(dataset_id=row.id, seq=seq, data=parquet[start:start + CHUNK_BYTES]))
+            for seq, chunk in enumerate(_chunks(parquet)):
+                s.execute(sa.insert(DatasetChunkRow), [{"dataset_id": row.id, "seq": seq, "data": chunk}])
         return row
 
     def name_taken(self, name: str) -> bool:
@@ -86,11 +87,13 @@ class Store:
         with self.reading() as s:
             return list(s.scalars(sa.select(DatasetRow).order_by(DatasetRow.created_at.desc())))
 
-    def dataset_parquet(self, dataset_id: str) -> bytes:
-        with self.reading() as s:
-            chunks = s.scalars(sa.select(DatasetChunkRow.data).where(DatasetChunkRow.dataset_id == dataset_id)
-                               .order_by(DatasetChunkRow.seq))
-            return b"".join(chunks)
+    def write_dataset_parquet(self, dataset_id: str, path: Path) -> None:
+        """The stored Parquet copy written to ``path``, one chunk in memory at a time."""
+        with self.reading() as s, open(path, "wb") as out:
+            seqs = s.scalars(sa.select(DatasetChunkRow.seq).where(DatasetChunkRow.dataset_id == dataset_id)
+                             .order_by(DatasetChunkRow.seq)).all()
+            out.writelines(s.scalar(sa.select(DatasetChunkRow.data).where(DatasetChunkRow.dataset_id == dataset_id,
+                                                                         DatasetChunkRow.seq == seq)) for seq in seqs)
 
     # -- splits ---------------------------------------------------------------------------
     def get_split(self, dataset_id: str, key: str) -> SplitRow | None:
@@ -270,6 +273,18 @@ class Store:
     def ensemble(self, study_id: int) -> EnsembleRow | None:
         with self.reading() as s:
             return s.get(EnsembleRow, study_id)
+
+
+def _chunks(parquet: bytes | Path):
+    """CHUNK_BYTES pieces of ``parquet`` (at least one, maybe empty)."""
+    if isinstance(parquet, bytes):
+        yield from (parquet[start:start + CHUNK_BYTES] for start in range(0, max(len(parquet), 1), CHUNK_BYTES))
+        return
+    with open(parquet, "rb") as f:
+        first = True
+        while (chunk := f.read(CHUNK_BYTES)) or first:
+            yield chunk
+            first = False
 
 
 def db_utc_now(engine):

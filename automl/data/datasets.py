@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from automl.data.columns import ParquetColumns
 from automl.data.history_column import item_history_column
 from automl.data.infer_schema import infer_schema
 from automl.data.read import RawTable, read_table
 from automl.data.schema import Schema
+from automl.data.stream import file_digest, stream_table
 from automl.data.validate import validate
 from automl.errors import DataError, NotFoundError
 from storage import Store
@@ -34,6 +36,7 @@ class Inspection:
 
 
 SPLIT_COLUMN = "split"        # the column that separate train / validation / test files are joined by
+IN_MEMORY_BYTES = 256 * 2**20   # files on disk past this are read in blocks (automl.data.stream)
 
 
 def read_bytes(source: bytes | str | os.PathLike) -> bytes:
@@ -46,26 +49,44 @@ def read_bytes(source: bytes | str | os.PathLike) -> bytes:
 def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, label: str | None = None,
             task: str | None = None, roles: dict[str, str] | None = None, delimiter: str | None = None,
             names: list[str] | None = None, max_bytes: int | None = None,
-            parts: dict[str, tuple[bytes | str | os.PathLike, str | None]] | None = None) -> Inspection:
-    """Read ``source`` and infer its schema (with the user's overrides). Writes nothing.
-    A file that cannot be read raises; a schema that does not validate is returned with its
-    ``problem``, so the user can change roles before ``save`` validates again.
+            parts: dict[str, tuple[bytes | str | os.PathLike, str | None]] | None = None,
+            spool: Path | None = None, memory_bytes: int = IN_MEMORY_BYTES) -> Inspection:
+    """Read ``source`` and infer its schema (with the user's overrides). Writes nothing but, for a
+    file on disk past ``memory_bytes``, its Parquet copy in the ``spool`` folder: such a file is
+    read in blocks (``automl.data.stream``, no size cap) and checked one column at a time. A file
+    that cannot be read raises; a schema that does not validate is returned with its ``problem``,
+    so the user can change roles before ``save`` validates again.
 
     ``parts``: separate "valid" and "test" files (source, filename), read like ``source`` (the
     training rows) and joined to it with a ``split`` column, so studies keep that split."""
+    options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
+    if spool is not None and not isinstance(source, bytes) and Path(source).is_file() \
+            and Path(source).stat().st_size > memory_bytes:
+        if parts:
+            raise DataError("separate validation/test files are read in memory, and this file is past the "
+                            "in-memory limit: join them into one file with a split column (train/valid/test)")
+        filename = filename or Path(source).name
+        digest = file_digest(Path(source), options).hexdigest()
+        raw, head = stream_table(Path(source), filename, Path(spool) / f"{digest}.parquet", delimiter=delimiter,
+                                 names=names)
+        return understood(raw, infer_schema(head, label=label, task=task, roles=roles), digest, filename)
     data = read_bytes(source)
     filename = filename or (Path(source).name if not isinstance(source, bytes) else "upload")
     raw = read_table(data, filename, delimiter=delimiter, names=names, max_bytes=max_bytes)
-    options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
     digest = hashlib.sha256(data + options)
     if parts:
         raw = joined_parts(raw, filename, parts, delimiter, names, max_bytes, digest)
         roles = {**(roles or {}), SPLIT_COLUMN: "split"}
-    schema = infer_schema(raw.frame, label=label, task=task, roles=roles)
+    return understood(raw, infer_schema(raw.frame, label=label, task=task, roles=roles), digest.hexdigest(),
+                      filename)
+
+
+def understood(raw: RawTable, schema: Schema, digest: str, filename: str) -> Inspection:
+    """The Inspection of a table read, with the validation's warnings or its problem."""
     try:
-        return Inspection(raw, schema, digest.hexdigest(), filename, validate(raw.frame, schema, filename))
+        return Inspection(raw, schema, digest, filename, validate(raw.frame, schema, filename))
     except DataError as error:
-        return Inspection(raw, schema, digest.hexdigest(), filename, problem=str(error))
+        return Inspection(raw, schema, digest, filename, problem=str(error))
 
 
 def joined_parts(train: RawTable, filename: str, parts: dict, delimiter: str | None, names: list[str] | None,
@@ -110,24 +131,32 @@ def version_id(digest: str, schema: Schema) -> str:
     return hashlib.sha256((digest + json.dumps(choices, sort_keys=True)).encode()).hexdigest()
 
 
-def save(store: Store, inspection: Inspection, schema: Schema | None = None, name: str | None = None) -> DatasetRow:
+def save(store: Store, inspection: Inspection, schema: Schema | None = None, name: str | None = None,
+         home: Path | None = None) -> DatasetRow:
     """Validate ``schema`` (default: the inferred one) and store the dataset version atomically;
-    the same content with the same choices returns the version already stored (under its name)."""
+    the same content with the same choices returns the version already stored (under its name).
+    A table read in blocks keeps its Parquet copy as the ``home``'s local copy."""
     schema = schema or inspection.schema
-    validate(inspection.raw.frame, schema, inspection.filename)
-    schema = replace(schema, item_history=item_history_column(inspection.raw.frame, schema))
+    frame = inspection.raw.frame
+    validate(frame, schema, inspection.filename)
+    schema = replace(schema, item_history=item_history_column(frame, schema))
     version = version_id(inspection.digest, schema)
     existing = store.find_dataset(version)
     if existing is not None:
         return existing
     name = unique_name(store, name or Path(inspection.filename).stem or "dataset")
-    frame = inspection.raw.frame
+    parquet = frame.path if isinstance(frame, ParquetColumns) else to_parquet_bytes(frame)
     row = DatasetRow(id=version, name=name, filename=inspection.filename,
                      file_format=inspection.raw.file_format, n_rows=len(frame), n_cols=frame.shape[1],
-                     parquet_bytes=0, schema_json=schema.to_json())
-    parquet = to_parquet_bytes(frame)
-    row.parquet_bytes = len(parquet)
-    return store.add_dataset(row, parquet)
+                     parquet_bytes=parquet.stat().st_size if isinstance(parquet, Path) else len(parquet),
+                     schema_json=schema.to_json())
+    row = store.add_dataset(row, parquet)
+    if home is not None and isinstance(parquet, Path):
+        local = dataset_path_in(home, row)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        if not local.exists():
+            os.replace(parquet, local)
+    return row
 
 
 def unique_name(store: Store, name: str) -> str:
@@ -145,15 +174,29 @@ def get_dataset(store: Store, ref: str) -> DatasetRow:
     return row
 
 
-def load_frame(store: Store, row: DatasetRow, home: Path) -> pd.DataFrame:
-    """The stored table, from the local cache or else fetched from the database."""
-    path = Path(home) / "datasets" / f"{row.id}.parquet"
+def dataset_path_in(home: Path, row: DatasetRow) -> Path:
+    return Path(home) / "datasets" / f"{row.id}.parquet"
+
+
+def dataset_file(store: Store, row: DatasetRow, home: Path) -> Path:
+    """The stored table's local Parquet copy, fetched from the database on first use."""
+    path = dataset_path_in(home, row)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.part")
-        partial.write_bytes(store.dataset_parquet(row.id))
+        store.write_dataset_parquet(row.id, partial)
         partial.replace(path)
-    return pd.read_parquet(path)
+    return path
+
+
+def load_frame(store: Store, row: DatasetRow, home: Path) -> pd.DataFrame:
+    """The stored table in memory."""
+    return pd.read_parquet(dataset_file(store, row, home))
+
+
+def load_columns(store: Store, row: DatasetRow, home: Path) -> ParquetColumns:
+    """The stored table read one column at a time (for tables larger than memory)."""
+    return ParquetColumns(dataset_file(store, row, home))
 
 
 def schema_of(row: DatasetRow) -> Schema:

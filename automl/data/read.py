@@ -192,7 +192,7 @@ def _read_parquet(name: str, data: bytes) -> RawTable:
     notes: list[str] = []
     columns = []
     for col_name, column in zip(table.column_names, table.columns, strict=True):
-        columns.append(_flatten_parquet_column(name, str(col_name), column, notes))
+        columns.append(flatten_parquet_column(name, str(col_name), column, notes))
     names = [str(n).strip() for n in table.column_names]
     _check_names(name, names)
     frame = pa.table(columns, names=[f"c{i}" for i in range(len(names))]).to_pandas()
@@ -201,7 +201,7 @@ def _read_parquet(name: str, data: bytes) -> RawTable:
     return RawTable(frame, "parquet", None, None, notes)
 
 
-def _flatten_parquet_column(
+def flatten_parquet_column(
     name: str, col_name: str, column: pa.ChunkedArray, notes: list[str]
 ) -> pa.ChunkedArray:
     """A column pandas can hold as plain values."""
@@ -479,21 +479,27 @@ def _line_number(payload: bytes, row_text: bytes, record: int | None) -> int:
     return record or 0
 
 
+NUMBER_TYPES = (pa.int64(), pa.float64())      # a text column's kinds, narrowest first; past them: text
+
+
 def _convert(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Integers, else floats, when every non-empty value parses as one (allowing spaces and a '+')."""
-    numbers = _as_numbers(column)
-    if numbers is None:
-        numbers = _as_numbers(pc.utf8_ltrim(pc.utf8_trim_whitespace(column), characters="+"))
-    return column if numbers is None else numbers
+    return convert_text(column)[0]
 
 
-def _as_numbers(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    for kind in (pa.int64(), pa.float64()):
-        try:
-            return column.cast(kind)
-        except pa.ArrowInvalid:
-            continue
-    return None
+def convert_text(column: pa.ChunkedArray | pa.Array, floor: int = 0) -> tuple:
+    """(column, kind): integers (kind 0), else floats (1), when every non-empty value parses as one
+    (allowing spaces and a '+'), else the text (2). ``floor``: the narrowest kind allowed, so a file
+    read in chunks converts every chunk of a column alike."""
+    trimmed = None
+    for stripped in (False, True):
+        for kind in range(floor, len(NUMBER_TYPES)):
+            if stripped and trimmed is None:
+                trimmed = pc.utf8_ltrim(pc.utf8_trim_whitespace(column), characters="+")
+            try:
+                return (trimmed if stripped else column).cast(NUMBER_TYPES[kind]), kind
+            except pa.ArrowInvalid:
+                continue
+    return column, len(NUMBER_TYPES)
 
 
 def _short(exc: Exception) -> str:

@@ -1,0 +1,177 @@
+"""Files bigger than memory: a CSV/TSV or Parquet file on disk converted block by block into the
+Parquet copy CrossBoard stores. The first rows are read exactly as an upload is (delimiter,
+header, encoding, roles); the rest is parsed in blocks of ``block_bytes`` and never held whole.
+Every column gets the type the whole file would give it in memory (``read.convert_text``): a
+column found wider in a later block (a text value among numbers) restarts the pass with it wider."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from automl.data.columns import ParquetColumns
+from automl.data.read import (
+    DOUBLE_COLON,
+    PARQUET_EXTENSIONS,
+    RawTable,
+    convert_text,
+    flatten_parquet_column,
+    read_table,
+)
+from automl.errors import DataError
+
+HEAD_BYTES = 32 * 2**20     # the first rows, read as an upload is, decide delimiter, header and roles
+BLOCK_BYTES = 64 * 2**20    # text parsed per block
+HASH_BYTES = 16 * 2**20
+
+
+class _Wider(Exception):
+    def __init__(self, index: int, kind: int):
+        self.index, self.kind = index, kind
+
+
+def file_digest(path: Path, options: bytes):
+    """SHA-256 of the file's bytes then ``options``, read HASH_BYTES at a time (the digest an
+    upload of the same bytes gets)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_BYTES):
+            digest.update(chunk)
+    digest.update(options)
+    return digest
+
+
+def stream_table(path: Path, filename: str, out: Path, *, delimiter: str | None = None,
+                 names: list[str] | None = None) -> tuple[RawTable, pd.DataFrame]:
+    """Convert ``path`` into the Parquet file ``out``; -> (a RawTable whose ``frame`` reads ``out``
+    one column at a time (``columns.ParquetColumns``), the first rows as a DataFrame: the rows
+    that roles are guessed on)."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".part")
+    if Path(filename).suffix.lower() in PARQUET_EXTENSIONS or magic == b"PAR1":
+        head = _parquet_head(path, filename)
+        _write_parquet(path, filename, partial, max(BLOCK_BYTES // 256, 1024))
+    else:
+        head = _text_head(path, filename, delimiter, names)
+        _write_delimited(path, filename, partial, head, names, BLOCK_BYTES)
+    partial.replace(out)
+    frame = ParquetColumns(out)
+    note = (f"read in blocks (the file is past the in-memory limit): roles were guessed on its first "
+            f"{len(head.frame):,} of {len(frame):,} rows, every row was checked")
+    return replace(head, frame=frame, notes=head.notes + [note]), head.frame
+
+
+def _text_head(path: Path, filename: str, delimiter: str | None, names: list[str] | None) -> RawTable:
+    """The first HEAD_BYTES (whole lines) read as an upload; refuses what cannot be read in blocks."""
+    with open(path, "rb") as f:
+        data = f.read(HEAD_BYTES + 1)
+    if len(data) > HEAD_BYTES:
+        data = data[: data.rfind(b"\n", 0, HEAD_BYTES) + 1] or data[:HEAD_BYTES]
+    head = read_table(data, filename, delimiter=delimiter, names=names, max_bytes=len(data))
+    if head.file_format not in ("csv", "tsv") or head.delimiter == DOUBLE_COLON:
+        shown = "a libFM file" if head.file_format == "libfm" else "'::'-separated"
+        raise DataError(f"'{filename}' is {shown} and past the in-memory limit; files that large are read in "
+                        "blocks, which needs CSV/TSV (a one-character delimiter) or Parquet: convert it, or "
+                        "raise the limit (--memory-mb)")
+    return head
+
+
+def _parquet_head(path: Path, filename: str) -> RawTable:
+    try:
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=200_000), None)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"'{filename}' could not be read as Parquet ({exc}); export it again") from None
+    if batch is None:
+        raise DataError(f"'{filename}' has no rows; upload a file with at least one row of data.")
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_batches([batch]), buffer)
+    return read_table(buffer.getvalue(), filename, max_bytes=buffer.tell() + 1)
+
+
+def _write_parquet(path: Path, filename: str, out: Path, batch_rows: int) -> None:
+    notes: list[str] = []
+    writer = None
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+            columns = [flatten_parquet_column(f"'{filename}'", str(n), batch.column(i), notes)
+                       for i, n in enumerate(batch.schema.names)]
+            table = pa.Table.from_arrays(columns, names=[str(n).strip() for n in batch.schema.names])
+            writer = writer or pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"'{filename}' could not be read as Parquet ({exc}); export it again") from None
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _write_delimited(path: Path, filename: str, out: Path, head: RawTable, names: list[str] | None,
+                     block_bytes: int) -> None:
+    """Parse in blocks; restart with a column wider when a later block needs it (rare: then once)."""
+    floors = [0] * head.frame.shape[1]
+    while True:
+        try:
+            return _delimited_pass(path, filename, out, head, names, block_bytes, floors)
+        except _Wider as wider:
+            floors[wider.index] = wider.kind
+
+
+def _delimited_pass(path: Path, filename: str, out: Path, head: RawTable, names: list[str] | None,
+                    block_bytes: int, floors: list[int]) -> None:
+    columns = [str(c) for c in head.frame.columns]
+    keys = [f"c{i}" for i in range(len(columns))]
+    bad = []
+
+    def on_bad_row(row):
+        bad.append(row)
+        return "error"
+
+    with open(path, "rb") as f:
+        quoted = b'"' in f.read(HEAD_BYTES)
+    encoding = head.encoding if head.encoding not in (None, "utf-8", "utf-8-sig") else "utf8"
+    writer, written = None, 0
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=int(names is None), block_size=block_bytes,
+                                           encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=head.delimiter, newlines_in_values=quoted,
+                                             invalid_row_handler=on_bad_row),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(keys, pa.string()),
+                                                 strings_can_be_null=True))
+        for batch in reader:
+            converted = []
+            for i, column in enumerate(batch.columns):
+                values, kind = convert_text(column, floors[i])
+                if kind != floors[i]:
+                    if written:
+                        raise _Wider(i, kind)
+                    floors[i] = kind
+                converted.append(values)
+            table = pa.Table.from_arrays(converted, names=columns)
+            if writer is None:
+                writer = pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+            written += len(table)
+    except pa.ArrowInvalid as exc:
+        if bad:
+            row = bad[0]
+            where = f"line {row.number + 1}" if row.number is not None else "a line"
+            raise DataError(f"{where} of '{filename}' has {row.actual_columns} fields but the header has "
+                            f"{row.expected_columns}; fix that row (a stray delimiter or an unquoted value "
+                            "containing one?) and ingest again.") from None
+        raise DataError(f"'{filename}' could not be parsed as a table ({exc}); check the file.") from None
+    finally:
+        if writer is not None:
+            writer.close()
+    if not written:
+        raise DataError(f"'{filename}' has a header but no data rows; upload a file with at least one row of data.")
