@@ -10,17 +10,18 @@ import pandas as pd
 from automl.data.demo import demo_frame
 from automl.data.infer_schema import infer_schema, timestamps_of
 from automl.data.validate import label_vector
-from automl.features.encode import EncodedData, EncodingOptions, encode
+from automl.features.encode import EncodedData, EncodingOptions, encode, with_ranked_pairs
 from automl.features.splits import make_split
 
 
 def encode_frame(frame: pd.DataFrame, options: EncodingOptions | None = None, temporal: bool = False,
                  **infer) -> EncodedData:
-    """Infer the schema, split (stratified random ignoring time, or ``temporal``) and encode."""
+    """Infer the schema, split (stratified random ignoring time, or ``temporal``) and encode, with
+    Wide & Deep's pair ranking (as a study with Wide & Deep gets it)."""
     schema = infer_schema(frame, **infer)
     times = timestamps_of(frame, schema) if temporal else None
     assignment, _ = make_split(label_vector(frame, schema), schema.task, times)
-    return encode(frame, schema, assignment, options)
+    return with_ranked_pairs(encode(frame, schema, assignment, options))
 
 
 @lru_cache(maxsize=4)

@@ -1,4 +1,5 @@
-"""Data: upload a table, check the inferred roles (with their reasons) and the task, save it."""
+"""Data: upload a table (or name a file on the server), check the inferred roles (with their reasons) and
+the task, save it."""
 
 from __future__ import annotations
 
@@ -123,25 +124,67 @@ def save_form(inspection: datasets.Inspection, schema: Schema) -> None:
                          key=f"name_{inspection.digest}")
     if st.button("Save dataset", type="primary", key="data_save"):
         with common.user_errors():
-            row = datasets.save(common.store(), inspection, schema, name=name.strip() or None)
+            row = datasets.save(common.store(), inspection, schema, name=name.strip() or None, home=common.home())
             st.success(f"Saved dataset **{common.plain(row.name)}** ({row.n_rows:,} rows, {row.n_cols} columns). "
                        "Next: launch a study on it.")
             st.page_link(common.PAGES["new_study"], label="New study", icon=":material/rocket_launch:")
 
 
-def upload_section() -> None:
+def inspect_server_file(text: str, delimiter: str | None, names: list[str] | None,
+                        label: str | None) -> datasets.Inspection:
+    """Read and understand a file already on the server (in a shared folder), once per file
+    version and reading options; past the in-memory limit it is read in blocks."""
+    path = datasets.server_file(text, datasets.server_roots(common.home()))
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, delimiter, tuple(names) if names else None, label)
+    cached = st.session_state.get("data_inspection")
+    if cached is None or cached[0] != key:
+        with st.spinner(f"Reading {common.plain(path.name)} ({stat.st_size / 2**20:,.0f} MB)…"):
+            inspection = datasets.inspect(path, delimiter=delimiter, names=names, label=label,
+                                          spool=common.home() / "incoming")
+        st.session_state["data_inspection"] = cached = (key, inspection)
+    return cached[1]
+
+
+def chosen_table(delimiter: str | None, names: list[str] | None, label: str | None) -> datasets.Inspection | None:
+    """The upload, or the file on the server named by path (for files past the browser's limit)."""
+    source = st.radio("Table", ["Upload a file", "A file on the server"], horizontal=True, key="data_source",
+                      label_visibility="collapsed")
+    if source == "A file on the server":
+        roots = ", ".join(f"`{common.plain(r)}`" for r in datasets.server_roots(common.home()))
+        text = st.text_input("Path of the file on the server", key="data_server_path",
+                             help=f"a CSV/TSV/Parquet file in a shared folder ({roots}); files of any size are "
+                                  "read in blocks, never whole")
+        st.caption(f"Shared folders: {roots} (set {datasets.DATA_DIRS_ENV} to share others).")
+        return inspect_server_file(text, delimiter, names, label) if text.strip() else None
     upload = st.file_uploader("Upload an interaction table", type=FILE_TYPES, key="data_upload",
                               help="CSV/TSV/TXT (also MovieLens .data and '::'-separated .dat) with a header "
                                    "line (or names below), Parquet, or libFM/libSVM.")
-    delimiter, names, label = reading_options()
     parts = given_split_uploads()
     if upload is None:
-        st.caption("Or use the bundled demo dataset, already listed below.")
-        return
+        st.caption("Or use the bundled demo dataset, already listed below, or a file on the server.")
+        return None
+    return inspect_upload(upload, parts, delimiter, names, label)
+
+
+def checked(inspection: datasets.Inspection, schema: Schema) -> list[str]:
+    """``validate``'s warnings for the schema, computed once per schema (a large table is read
+    column by column to check it)."""
+    key = f"validated_{inspection.digest}"
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != schema.to_json():
+        st.session_state[key] = cached = (schema.to_json(), validate(inspection.raw.frame, schema, inspection.filename))
+    return cached[1]
+
+
+def upload_section() -> None:
+    delimiter, names, label = reading_options()
     try:
-        inspection = inspect_upload(upload, parts, delimiter, names, label)
+        inspection = chosen_table(delimiter, names, label)
     except CrossBoardError as error:
         st.error(common.plain(error))
+        return
+    if inspection is None:
         return
     raw = inspection.raw
     frame = raw.frame
@@ -152,7 +195,7 @@ def upload_section() -> None:
         st.info(common.plain(note))
     try:
         schema = edit_schema(inspection)
-        for warning in validate(frame, schema, inspection.filename):
+        for warning in checked(inspection, schema):
             st.warning(common.plain(warning))
     except CrossBoardError as error:
         st.error(common.plain(error))

@@ -37,6 +37,7 @@ class Inspection:
 
 SPLIT_COLUMN = "split"        # the column that separate train / validation / test files are joined by
 IN_MEMORY_BYTES = 256 * 2**20   # files on disk past this are read in blocks (automl.data.stream)
+DATA_DIRS_ENV = "CROSSBOARD_DATA_DIRS"
 
 
 def read_bytes(source: bytes | str | os.PathLike) -> bytes:
@@ -87,6 +88,25 @@ def understood(raw: RawTable, schema: Schema, digest: str, filename: str) -> Ins
         return Inspection(raw, schema, digest, filename, validate(raw.frame, schema, filename))
     except DataError as error:
         return Inspection(raw, schema, digest, filename, problem=str(error))
+
+
+def server_roots(home: Path) -> list[Path]:
+    """The folders whose files the browser may register by path: ``$CROSSBOARD_DATA_DIRS``
+    (separated by the system's path separator), else the home's ``files`` folder."""
+    listed = [p for p in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser().resolve() for p in listed] or [(Path(home) / "files").resolve()]
+
+
+def server_file(text: str, roots: list[Path]) -> Path:
+    """The file at ``text`` when it lies in one of ``roots`` (links resolved first), else DataError."""
+    path = Path(text.strip()).expanduser().resolve()
+    if not any(path.is_relative_to(root) for root in roots):
+        shown = ", ".join(str(r) for r in roots)
+        raise DataError(f"{text.strip()!r} is not in a folder this server shares ({shown}); copy the file there, "
+                        f"or start the app with {DATA_DIRS_ENV} naming its folder")
+    if not path.is_file():
+        raise DataError(f"no file at {str(path)!r}; check the path (files in {', '.join(str(r) for r in roots)})")
+    return path
 
 
 def joined_parts(train: RawTable, filename: str, parts: dict, delimiter: str | None, names: list[str] | None,

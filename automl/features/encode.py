@@ -4,7 +4,8 @@ means, bucket edges, pair rankings) come from the training rows only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -79,10 +80,15 @@ def encode_categorical(series: pd.Series, is_train: np.ndarray, options: Encodin
     return lookup[codes], len(kept) + 1
 
 
+def numeric_values(series: pd.Series) -> np.ndarray:
+    """float64 [n], NaN where missing or not a number."""
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def encode_numeric(series: pd.Series, is_train: np.ndarray, n_buckets: int):
     """-> (standardized float32 [n] with missing = 0, missing flags float32 [n] or None,
     bucket int64 [n] with 0 = missing, bucket cardinality)."""
-    x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    x = numeric_values(series)
     missing = np.isnan(x)
     train = x[is_train & ~missing]
     mean, std = (train.mean(), train.std()) if len(train) else (0.0, 1.0)
@@ -104,72 +110,110 @@ def encode_sequence(series: pd.Series, delimiter: str, is_train: np.ndarray,
     return out, len(vocab) + 1
 
 
-def field_sides(frame: pd.DataFrame, schema: Schema, names: list[str]) -> dict[str, str]:
-    """"user" / "item" for columns constant per user / item id, else "context"."""
-    sides = {}
-    user, item = schema.names("user"), schema.names("item")
-    for name in names:
-        role = schema.column(name).role
-        if role in ("user", "item"):
-            sides[name] = role
-            continue
-        sides[name] = "context"
-        for key, side in ((user, "user"), (item, "item")):
-            if key and (frame.groupby(key[0], sort=False)[name].nunique(dropna=False) <= 1).mean() >= 0.99:
-                sides[name] = side
-                break
-    return sides
+def constant_per_key(key: np.ndarray, codes: np.ndarray) -> bool:
+    """True when at least 99% of the keys (int64 [n], -1 = missing: left out) see one value of
+    ``codes`` (int64 [n], >= 0) in all their rows."""
+    present = key >= 0
+    if not present.any():
+        return False
+    width = int(codes.max()) + 1
+    pairs = pd.unique(key[present] * width + codes[present])
+    per_key = np.bincount(pairs // width)
+    return float((per_key[per_key > 0] <= 1).mean()) >= 0.99
 
 
-def encode(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
-           options: EncodingOptions | None = None) -> EncodedData:
-    """Encode every column by its role; see the module docstring."""
+def side_keys(frame, schema: Schema) -> list[tuple[np.ndarray, str]]:
+    """(the user ids, "user") and (the item ids, "item") as int64 [n] codes (-1 = missing), where present."""
+    return [(pd.factorize(frame[key[0]])[0], side)
+            for key, side in ((schema.names("user"), "user"), (schema.names("item"), "item")) if key]
+
+
+def field_side(role: str, codes: np.ndarray, keys: list[tuple[np.ndarray, str]]) -> str:
+    """"user" / "item" for the id columns and for columns whose ``codes`` [n] are constant per
+    user / item id, else "context"."""
+    if role in ("user", "item"):
+        return role
+    return next((side for key, side in keys if constant_per_key(key, codes)), "context")
+
+
+Allocate = Callable[[str, str, tuple, type], np.ndarray]   # (split, key, shape, dtype) -> an array to fill
+
+
+def in_memory(split: str, key: str, shape: tuple, dtype) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptions | None = None,
+           allocate: Allocate = in_memory) -> EncodedData:
+    """Encode every column by its role, one column at a time; see the module docstring.
+
+    ``frame``: a pandas DataFrame or anything read by column (``automl.data.columns.ParquetColumns``);
+    ``allocate`` gives each split's output arrays (e.g. memory-mapped files), filled column by
+    column, so memory holds one input column at a time beside them."""
     options = options or EncodingOptions()
-    frame = frame.reset_index(drop=True)
+    if isinstance(frame, pd.DataFrame):
+        frame = frame.reset_index(drop=True)
+    n = len(frame)
+    rows = [np.flatnonzero(assignment == i) for i in range(len(SPLIT_NAMES))]
     is_train = assignment == TRAIN
     labels = label_vector(frame, schema)
-    columns: dict[str, list[np.ndarray]] = {"cat": [], "num": [], "flags": [], "num_bkt": []}
-    fields, numeric, flag_names, buckets, sequences, notes = [], [], [], [], [], []
+    out: dict[str, dict[str, np.ndarray]] = {split: {} for split in SPLIT_NAMES}
 
+    def output(key: str, width: int | None, dtype) -> None:
+        for split, idx in zip(SPLIT_NAMES, rows, strict=True):
+            out[split][key] = allocate(split, key, (len(idx),) if width is None else (len(idx), width), dtype)
+
+    def put(key: str, column: int | None, values: np.ndarray) -> None:
+        for split, idx in zip(SPLIT_NAMES, rows, strict=True):
+            if column is None:
+                out[split][key][:] = values[idx]
+            else:
+                out[split][key][:, column] = values[idx]
+
+    output("label", None, np.float32)
+    put("label", None, labels.astype(np.float32))
     cat_names = [c.name for c in schema.columns if c.role in CATEGORICAL_ROLES]
-    sides = field_sides(frame, schema, cat_names)
-    for name in cat_names:
+    output("cat", len(cat_names), np.int64)
+    keys, fields, notes = side_keys(frame, schema), [], []
+    for j, name in enumerate(cat_names):
         codes, card = encode_categorical(frame[name], is_train, options)
-        columns["cat"].append(codes)
-        fields.append(FieldInfo(name, card, sides[name]))
+        put("cat", j, codes)
+        fields.append(FieldInfo(name, card, field_side(schema.column(name).role, codes, keys)))
         if card - 1 >= options.max_vocab:
             notes.append(f"column {name!r}: only the {options.max_vocab:,} most frequent values get an embedding")
-    for name in schema.names("numeric"):
+    del keys
+
+    numeric = schema.names("numeric")
+    flagged = [name for name in numeric if np.isnan(numeric_values(frame[name])).any()]
+    output("num", len(numeric) + len(flagged), np.float32)
+    output("num_bkt", len(numeric), np.int64)
+    buckets = []
+    for j, name in enumerate(numeric):
         values, flags, bucket, card = encode_numeric(frame[name], is_train, options.n_buckets)
-        columns["num"].append(values)
-        numeric.append(name)
+        put("num", j, values)
         if flags is not None:
-            columns["flags"].append(flags)
-            flag_names.append(f"{name} is missing")
-        columns["num_bkt"].append(bucket)
+            put("num", len(numeric) + flagged.index(name), flags)
+        put("num_bkt", j, bucket)
         buckets.append(FieldInfo(f"{name} (bucket)", card))
-    seq_tensors = {}
+    sequences = []
     for j, column in enumerate(c for c in schema.columns if c.role == "sequence"):
         tokens, card = encode_sequence(frame[column.name], column.delimiter or "|", is_train, options)
-        seq_tensors[f"seq{j}"] = tokens
+        output(f"seq{j}", options.max_seq_len, np.int64)
+        put(f"seq{j}", None, tokens)
         sequences.append(SequenceInfo(column.name, card, options.max_seq_len))
 
-    n = len(frame)
-    arrays = {
-        "cat": np.stack(columns["cat"], 1) if columns["cat"] else np.zeros((n, 0), np.int64),
-        "num": np.stack(columns["num"] + columns["flags"], 1) if numeric else np.zeros((n, 0), np.float32),
-        "num_bkt": np.stack(columns["num_bkt"], 1) if buckets else np.zeros((n, 0), np.int64),
-        "label": labels.astype(np.float32),
-        **seq_tensors,
-    }
-    history_arrays, history = behavior_history(frame, schema, arrays["cat"], fields, labels,
-                                               options.history_len, options.history_positives_only)
-    arrays.update(history_arrays)
+    history = None
+    if history_possible(schema):
+        history_arrays, history = behavior_history(frame, schema, lambda j: column_of(out, rows, n, j), fields,
+                                                   labels, options.history_len, options.history_positives_only)
+        for key, values in history_arrays.items():
+            output(key, None if values.ndim == 1 else values.shape[1], values.dtype)
+            put(key, None, values)
     names = [f.name for f in fields]
     spec = DataSpec(
         task=schema.task,
         fields=tuple(fields),
-        numeric=tuple(numeric + flag_names),
+        numeric=tuple(numeric + [f"{name} is missing" for name in flagged]),
         buckets=tuple(buckets),
         sequences=tuple(sequences),
         user_field=names.index(schema.names("user")[0]) if schema.names("user") else None,
@@ -177,12 +221,31 @@ def encode(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
         has_timestamp=bool(schema.names("timestamp")),
         label_mean=float(labels[is_train].mean()),
         n_train=int(is_train.sum()),
-        ranked_pairs=tuple(rank_pairs(arrays["cat"][is_train], labels[is_train], schema.task)),
         history=history,
     )
-    splits = {
-        split: {k: torch.from_numpy(np.ascontiguousarray(v[assignment == i])) for k, v in arrays.items()}
-        for i, split in enumerate(SPLIT_NAMES)
-    }
+    splits = {split: {k: torch.from_numpy(v) for k, v in arrays.items()} for split, arrays in out.items()}
     return EncodedData(spec, splits, notes)
 
+
+def column_of(out: dict, rows: list[np.ndarray], n: int, j: int) -> np.ndarray:
+    """Categorical field ``j``'s codes [n] in the table's row order, gathered from the split outputs."""
+    column = np.empty(n, np.int64)
+    for split, idx in zip(SPLIT_NAMES, rows, strict=True):
+        column[idx] = out[split]["cat"][:, j]
+    return column
+
+
+def history_possible(schema: Schema) -> bool:
+    """Whether ``behavior_history`` can give the table a history: an item column and either a
+    sequence column (maybe past item ids) or a user and a timestamp to derive one from."""
+    return bool(schema.names("item")) and (bool(schema.names("sequence"))
+                                           or bool(schema.names("user") and schema.names("timestamp")))
+
+
+def with_ranked_pairs(data: EncodedData, pairs: list[tuple[int, int]] | None = None) -> EncodedData:
+    """``data`` with its spec's Wide & Deep pair ranking (``cross_pairs.rank_pairs`` on the
+    training rows, or the ``pairs`` already ranked); computed only for studies with Wide & Deep."""
+    if pairs is None:
+        train = data.splits["train"]
+        pairs = rank_pairs(train["cat"].numpy(), train["label"].numpy(), data.spec.task)
+    return data.with_spec(replace(data.spec, ranked_pairs=tuple(tuple(p) for p in pairs)))

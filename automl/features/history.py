@@ -9,6 +9,8 @@ gathers); no Python loop runs per row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -93,11 +95,11 @@ def given_history(series: pd.Series, delimiter: str, item_text: pd.Series, item_
     return {"hist0": hist, "hist_len": (hist > 0).sum(1), "hist_age": (hist > 0).astype(np.int64)}
 
 
-def behavior_history(frame: pd.DataFrame, schema: Schema, cat: np.ndarray, fields: list[FieldInfo],
-                     labels: np.ndarray, max_len: int, positives_only: bool
+def behavior_history(frame: pd.DataFrame, schema: Schema, field_codes: Callable[[int], np.ndarray],
+                     fields: list[FieldInfo], labels: np.ndarray, max_len: int, positives_only: bool
                      ) -> tuple[dict[str, np.ndarray], HistoryInfo | None]:
-    """The history arrays and their HistoryInfo for an encoded table (``cat`` [n, F] codes of
-    ``fields``), or ({}, None) when the table offers none. A given item-history column wins over
+    """The history arrays and their HistoryInfo for an encoded table (``field_codes(j)``: int64 [n]
+    codes of ``fields[j]``), or ({}, None) when the table offers none. A given item-history column wins over
     deriving one; deriving needs user, item and timestamp columns and, for ``ctr`` with
     ``positives_only``, keeps only the positive events."""
     names = [f.name for f in fields]
@@ -106,7 +108,7 @@ def behavior_history(frame: pd.DataFrame, schema: Schema, cat: np.ndarray, field
     if column is not None:
         item_field = names.index(item[0])
         arrays = given_history(frame[column], schema.column(column).delimiter or "|",
-                               frame[item[0]].astype("string"), cat[:, item_field], max_len)
+                               frame[item[0]].astype("string"), field_codes(item_field), max_len)
         return arrays, HistoryInfo(max_len, (item_field,), N_AGE_BUCKETS, f"column {column!r}")
     if not (item and user and stamp):
         return {}, None
@@ -114,7 +116,8 @@ def behavior_history(frame: pd.DataFrame, schema: Schema, cat: np.ndarray, field
     index = (item_field, *[j for j, f in enumerate(fields) if f.side == "item" and j != item_field])
     eligible = labels == 1 if schema.task == "ctr" and positives_only else np.ones(len(frame), bool)
     users = pd.factorize(frame[user[0]].astype("string"))[0]    # raw ids: unseen users stay apart
-    arrays = derive_history(users, cat[:, list(index)], timestamps_of(frame, schema), eligible, max_len)
+    attributes = np.stack([field_codes(j) for j in index], 1)
+    arrays = derive_history(users, attributes, timestamps_of(frame, schema), eligible, max_len)
     what = "positive events" if schema.task == "ctr" and positives_only else "events"
     return arrays, HistoryInfo(max_len, index, N_AGE_BUCKETS,
                                f"derived from {user[0]!r}, {item[0]!r} and {stamp[0]!r} (previous {what})")

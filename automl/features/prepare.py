@@ -1,5 +1,5 @@
 """A dataset made ready for training: split once (stored in the database) and encoded once
-(cached on disk as safetensors), so every worker and every trial sees the same rows."""
+(cached on disk as memory-mappable ``.npy`` files), so every worker and every trial sees the same rows."""
 
 from __future__ import annotations
 
@@ -7,26 +7,28 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+import torch
 
-from automl.data.datasets import load_frame, schema_of
+from automl.data.columns import ParquetColumns
+from automl.data.datasets import load_columns, load_frame, schema_of
 from automl.data.infer_schema import timestamps_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.validate import label_vector, split_parts
-from automl.features.encode import EncodedData, EncodingOptions, encode
+from automl.features.encode import EncodedData, EncodingOptions, encode, with_ranked_pairs
 from automl.features.splits import given_split, make_split, split_counts, split_key
 from automl.features.topk_split import encode_implicit, leave_one_out, positive_rows
 from models.spec import spec_from_dict, spec_to_dict
 from storage import Store
 from storage.tables import DatasetRow, SplitRow
 
-ENCODING_VERSION = 1
+ENCODING_VERSION = 2
+META, PAIRS = "meta.json", "ranked_pairs.json"
 
 
 def task_schema(row: DatasetRow, task: str | None = None) -> Schema:
@@ -36,10 +38,12 @@ def task_schema(row: DatasetRow, task: str | None = None) -> Schema:
     return schema if task in (None, schema.task) else replace(schema, task=task)
 
 
-def task_frame(store: Store, row: DatasetRow, home: Path, schema: Schema) -> pd.DataFrame:
-    """The rows a study of ``schema.task`` uses: all of them, or the positives for implicit."""
-    frame = load_frame(store, row, home)
-    return positive_rows(frame, schema) if schema.task == "implicit" else frame
+def task_frame(store: Store, row: DatasetRow, home: Path, schema: Schema) -> pd.DataFrame | ParquetColumns:
+    """The rows a study of ``schema.task`` uses: all of them, read one column at a time, or the
+    positives for implicit (in memory)."""
+    if schema.task == "implicit":
+        return positive_rows(load_frame(store, row, home), schema)
+    return load_columns(store, row, home)
 
 
 def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -73,43 +77,93 @@ def stored_split(store: Store, row: DatasetRow, home: Path, seed: int = 0, task:
 
 def cache_path(row: DatasetRow, home: Path, options: EncodingOptions, task: str | None = None,
                candidates: int = DEFAULT_CANDIDATES) -> Path:
+    """The folder of the encoded tensors (one ``.npy`` file per split and key, ``meta.json``)."""
     schema_hash = hashlib.sha256(row.schema_json.encode()).hexdigest()[:12]
     tag = f"-implicit-c{candidates}" if task_schema(row, task).task == "implicit" else ""
-    return Path(home) / "cache" / f"{row.id[:16]}-{schema_hash}-{options.key()}{tag}-v{ENCODING_VERSION}.safetensors"
+    return Path(home) / "cache" / f"{row.id[:16]}-{schema_hash}-{options.key()}{tag}-v{ENCODING_VERSION}"
 
 
 def prepared_data(store: Store, row: DatasetRow, home: Path, options: EncodingOptions | None = None,
-                  task: str | None = None, candidates: int = DEFAULT_CANDIDATES) -> EncodedData:
-    """Encoded tensors (CPU) of the dataset for a study of ``task`` (default: the dataset's),
-    from the disk cache when present; implicit data holds ``candidates`` sampled candidates per
-    held-out row (0: rank against every item)."""
+                  task: str | None = None, candidates: int = DEFAULT_CANDIDATES,
+                  ranked_pairs: bool = False) -> EncodedData:
+    """Encoded tensors (CPU, memory-mapped from the disk cache) of the dataset for a study of
+    ``task`` (default: the dataset's), encoded on first use; implicit data holds ``candidates``
+    sampled candidates per held-out row (0: rank against every item). ``ranked_pairs``: with Wide &
+    Deep's pair ranking in the spec (computed once, kept beside the tensors)."""
     options = options or EncodingOptions()
     path = cache_path(row, home, options, task, candidates)
-    if path.exists():
-        return read_cache(path)
-    schema = task_schema(row, task)
-    assignment = stored_split(store, row, home, task=schema.task)
-    frame = task_frame(store, row, home, schema)
-    data = (encode_implicit(frame, schema, assignment, options, candidates) if schema.task == "implicit"
-            else encode(frame, schema, assignment, options))
-    write_cache(data, path)
+    if not (path / META).exists():
+        encode_into(store, row, home, options, task, candidates, path)
+    data = read_cache(path)
+    if not ranked_pairs:
+        return data
+    pairs_file = path / PAIRS
+    if pairs_file.exists():
+        return with_ranked_pairs(data, json.loads(pairs_file.read_text()))
+    data = with_ranked_pairs(data)
+    write_atomically(pairs_file, json.dumps(data.spec.ranked_pairs))
     return data
 
 
-def write_cache(data: EncodedData, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{split}/{k}": v for split, batch in data.splits.items() for k, v in batch.items()}
-    partial = path.with_suffix(f".{os.getpid()}.part")
-    save_file(tensors, str(partial), metadata={"spec": json.dumps(spec_to_dict(data.spec)),
-                                                "notes": json.dumps(data.notes)})
+def encode_into(store: Store, row: DatasetRow, home: Path, options: EncodingOptions, task: str | None,
+                candidates: int, path: Path) -> None:
+    """Encode the dataset into the cache folder ``path``: ctr and rating tables column by column
+    from the stored Parquet copy straight into memory-mapped files (memory stays bounded whatever
+    the table's size); implicit data (its positives, with sampled candidates) in memory."""
+    schema = task_schema(row, task)
+    assignment = stored_split(store, row, home, task=schema.task)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    if schema.task == "implicit":
+        data = encode_implicit(task_frame(store, row, home, schema), schema, assignment, options, candidates)
+    else:
+        data = encode(task_frame(store, row, home, schema), schema, assignment, options,
+                      allocate=memory_mapped(partial))
+    write_cache(data, partial)
+    try:
+        partial.replace(path)
+    except OSError:             # another worker finished first: its folder holds the same tensors
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def memory_mapped(folder: Path):
+    """An ``encode`` allocator: each output a new ``.npy`` file in ``folder``, memory-mapped."""
+    def allocate(split: str, key: str, shape: tuple, dtype) -> np.ndarray:
+        if 0 in shape:
+            return np.empty(shape, dtype)
+        return np.lib.format.open_memmap(folder / f"{split}.{key}.npy", mode="w+", dtype=dtype, shape=shape)
+    return allocate
+
+
+def write_cache(data: EncodedData, folder: Path) -> None:
+    """Every tensor not yet in ``folder`` as ``{split}.{key}.npy``, then ``meta.json`` (spec, notes, keys)."""
+    keys = {}
+    for split, batch in data.splits.items():
+        keys[split] = sorted(batch)
+        for key, tensor in batch.items():
+            file = folder / f"{split}.{key}.npy"
+            array = tensor.numpy()
+            if isinstance(array, np.memmap):
+                array.flush()
+            elif not file.exists():
+                np.save(file, array, allow_pickle=False)
+    meta = {"spec": spec_to_dict(data.spec), "notes": data.notes, "keys": keys}
+    (folder / META).write_text(json.dumps(meta))
+
+
+def read_cache(folder: Path) -> EncodedData:
+    """The cached tensors, memory-mapped copy-on-write: pages are read from disk when touched, and
+    a change made in memory never reaches the file."""
+    meta = json.loads((folder / META).read_text())
+    splits = {split: {key: torch.from_numpy(np.load(folder / f"{split}.{key}.npy", mmap_mode="c",
+                                                    allow_pickle=False))
+                      for key in keys}
+              for split, keys in meta["keys"].items()}
+    return EncodedData(spec_from_dict(meta["spec"]), splits, meta["notes"])
+
+
+def write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_text(text)
     partial.replace(path)
-
-
-def read_cache(path: Path) -> EncodedData:
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    splits: dict[str, dict] = {}
-    for name, tensor in load_file(str(path)).items():
-        split, key = name.split("/", 1)
-        splits.setdefault(split, {})[key] = tensor
-    return EncodedData(spec_from_dict(json.loads(meta["spec"])), splits, json.loads(meta["notes"]))

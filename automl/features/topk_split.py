@@ -130,10 +130,9 @@ def encode_implicit(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
                     seed: int = 0) -> EncodedData:
     """``encode`` for the positives in ``frame``, with ``cand`` [U, n_candidates] added to the val
     and test splits (none when ``n_candidates`` is 0: full-corpus ranking), ``label_mean`` set
-    to the positive share of the default training mix (1 positive : DEFAULT_NEG_RATIO negatives)
-    and no ``ranked_pairs`` (the labels are all 1: there is nothing to rank field pairs by)."""
+    to the positive share of the default training mix (1 positive : DEFAULT_NEG_RATIO negatives)."""
     data = encode(frame, schema, assignment, options)
-    spec = replace(data.spec, label_mean=1.0 / (1 + DEFAULT_NEG_RATIO), ranked_pairs=())
+    spec = replace(data.spec, label_mean=1.0 / (1 + DEFAULT_NEG_RATIO))
     if n_candidates > 0:
         touched, n_items = interaction_keys(data), spec.fields[spec.item_field].cardinality
         rng = np.random.default_rng(seed)

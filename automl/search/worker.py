@@ -30,6 +30,7 @@ from automl.search.optuna_storage import optuna_storage
 from automl.search.reseed import run_reseeds
 from automl.search.sampling import make_pruner, make_sampler
 from automl.training.device import describe, pick_device
+from models.wide_deep import WIDE_DEEP_CARD
 from storage import Store
 from storage.tables import StudyRow, utcnow
 
@@ -44,7 +45,7 @@ def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Pat
     """The study's split and encoded tensors (from the cache when present) on ``device``, with the
     user's and the diagnosed Wide & Deep crosses."""
     data = prepared_data(store, get_dataset(store, study_row.dataset_id), home, task=study_row.task,
-                         candidates=config.candidates)
+                         candidates=config.candidates, ranked_pairs=WIDE_DEEP_CARD.name in config.models)
     names = [f.name for f in data.spec.fields]
 
     def indices(pairs: list[list[str]]) -> tuple[tuple[int, int], ...]:

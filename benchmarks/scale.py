@@ -1,0 +1,190 @@
+"""Tables at real size: a generated Criteo-like CSV of 1M or 10M rows ingested, encoded and trained
+on through the product's own path, with seconds and peak memory per step.
+
+    python -m benchmarks.scale --rows 1000000 10000000 --out benchmarks/results/scale.json
+    python -m benchmarks.scale --table benchmarks/results/scale.json
+
+The file: 26 categorical ids as 8-hex-digit hashed strings (Criteo's form) with Zipf frequencies over
+vocabularies of 10 to 1,000,000 values (some empty), 13 counts (log-normal, some missing), a click.
+Each step runs in its own process, as a user's would, and reports its wall seconds and its peak
+resident memory (``ru_maxrss``):
+
+- ``ingest``: ``crossboard ingest FILE`` (read in blocks past the in-memory limit, roles inferred,
+  every column checked, stored in the study database);
+- ``encode``: the split and the encoded tensors a worker gets (``prepared_data``: vocabularies and
+  statistics from the training rows, memory-mapped ``.npy`` files);
+- ``epoch``: one DeepFM epoch (defaults, batch 4,096) on those tensors, then its validation
+  (``train_and_evaluate`` with ``max_epochs=1``), skipped with ``--no-epoch``;
+- ``baseline``: ``pandas.read_csv`` then a plain numpy encoding of the same columns
+  (``np.unique(return_inverse=True)`` per categorical column, mean/std per numeric column).
+FuxiCTR's preprocessing is timed beside them when ``fuxictr`` is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+CHUNK_ROWS = 1_000_000
+N_CAT, N_NUM = 26, 13
+
+
+def make_file(path: Path, rows: int, seed: int = 0) -> None:
+    """Write the Criteo-like CSV in chunks of CHUNK_ROWS rows (memory stays bounded)."""
+    rng = np.random.default_rng(seed)
+    cards = np.unique(np.geomspace(10, 1_000_000, N_CAT).astype(int))
+    cards = np.resize(cards, N_CAT)
+    vocabularies = [pa.array([f"{v:08x}" for v in rng.integers(0, 2**32, k)]) for k in cards]
+    weights = rng.normal(0, 0.3, (N_CAT, 64))
+    writer = None
+    for start in range(0, rows, CHUNK_ROWS):
+        n = min(CHUNK_ROWS, rows - start)
+        columns, logit = {}, np.full(n, -1.2)
+        counts = {f"I{j + 1}": np.floor(rng.lognormal(1.0 + 0.15 * j, 1.0, n)) for j in range(N_NUM)}
+        for j, k in enumerate(cards):
+            codes = np.minimum(rng.zipf(1.2, n) - 1, k - 1)
+            logit += weights[j, codes % 64]
+            values = vocabularies[j].take(pa.array(codes))
+            if j % 5 == 4:                               # some ids missing, as in Criteo
+                values = pc.if_else(pa.array(rng.random(n) < 0.1), pa.scalar(None, pa.string()), values)
+            columns[f"C{j + 1}"] = values
+        logit += 0.3 * (np.log1p(counts["I1"]) - 1.5)
+        for j, (name, values) in enumerate(counts.items()):
+            columns[name] = pa.array(values.astype(np.int64), mask=(rng.random(n) < 0.15) if j % 4 == 0 else None)
+        table = pa.table({"click": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64),
+                          **{f"I{j + 1}": columns[f"I{j + 1}"] for j in range(N_NUM)},
+                          **{f"C{j + 1}": columns[f"C{j + 1}"] for j in range(N_CAT)}})
+        writer = writer or pacsv.CSVWriter(path, table.schema)
+        writer.write_table(table)
+    writer.close()
+
+
+def step(name: str, work: Path, file: Path) -> dict:
+    """Run one step in this process (imports done before the clock starts); -> seconds and peak RSS (MB)."""
+    import pandas as pd
+    import torch
+
+    from automl.cli import main
+    from automl.data.datasets import get_dataset
+    from automl.features.prepare import prepared_data
+    from automl.training.fit import train_and_evaluate
+    from models import REGISTRY
+    from storage import Store
+
+    home, db = work / "home", f"sqlite:///{work / 'home' / 'crossboard.db'}"
+    detail = {}
+    tick = time.perf_counter()
+    if name == "ingest":
+        assert main(["--home", str(home), "--db", db, "ingest", str(file), "--name", "scale", "--label", "click"]) == 0
+    elif name in ("encode", "epoch"):
+        store = Store(db)
+        data = prepared_data(store, get_dataset(store, "scale"), home)
+        detail = {"train_rows": int(data.splits["train"]["label"].shape[0]), "fields": len(data.spec.fields)}
+        if name == "epoch":
+            torch.set_num_threads(2)
+            card = REGISTRY["deepfm"]
+            tick = time.perf_counter()
+            outcome = train_and_evaluate(card, {**card.defaults, "batch_size": 4096}, data, metric="auc",
+                                         max_epochs=1, patience=1)
+            detail["val_auc"] = outcome.val["auc"]
+            detail["train_samples_per_s"] = detail["train_rows"] / (time.perf_counter() - tick)
+    elif name == "baseline":
+        frame = pd.read_csv(file)
+        for j in range(N_CAT):
+            np.unique(frame[f"C{j + 1}"].fillna("").to_numpy(dtype=str), return_inverse=True)
+        for j in range(N_NUM):
+            x = frame[f"I{j + 1}"].to_numpy(dtype=np.float64)
+            (np.nan_to_num(x) - np.nanmean(x)) / np.nanstd(x)
+    elif name == "fuxictr":
+        detail = fuxictr_preprocess(file, work)
+    return {"seconds": time.perf_counter() - tick, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            **detail}
+
+
+def fuxictr_preprocess(file: Path, work: Path) -> dict:
+    """FuxiCTR's FeatureProcessor fit + transform on the same file (when installed)."""
+    try:
+        from fuxictr.preprocess import FeatureProcessor
+    except ImportError:
+        return {"skipped": "fuxictr is not installed"}
+    import pandas as pd
+
+    columns = ([{"name": f"I{j + 1}", "active": True, "dtype": "float", "type": "numeric", "fill_na": 0}
+                for j in range(N_NUM)]
+               + [{"name": f"C{j + 1}", "active": True, "dtype": "str", "type": "categorical"} for j in range(N_CAT)])
+    processor = FeatureProcessor(feature_cols=columns, label_col={"name": "click", "dtype": float},
+                                 dataset_id="scale", data_root=str(work / "fuxictr"))
+    frame = processor.preprocess(pd.read_csv(file))
+    processor.fit(frame, min_categr_count=1)
+    processor.transform(frame)
+    return {}
+
+
+def run(rows_list: list[int], work: Path, epoch: bool) -> dict:
+    results = {}
+    for rows in rows_list:
+        folder = work / f"{rows}"
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+        folder.mkdir(parents=True)
+        file = folder / "criteo_like.csv"
+        make_file(file, rows)
+        entry = {"file_mb": file.stat().st_size / 2**20}
+        for name in ["ingest", "encode", *(["epoch"] if epoch else []), "baseline", "fuxictr"]:
+            out = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--step", name, "--work", str(folder),
+                                  "--file", str(file)], check=False, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"step {name} failed:\n{out.stderr[-3000:]}")
+            entry[name] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(rows, name, entry[name], file=sys.stderr, flush=True)
+        results[str(rows)] = entry
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+    return {"results": results}
+
+
+def markdown(result: dict) -> str:
+    lines = [("| rows | CSV MB | ingest s | encode s | ingest + encode s | peak RSS GB (ingest / encode) | "
+              "DeepFM epoch s (samples/s) | pandas + numpy s (peak GB) | FuxiCTR s |"),
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rows, e in result["results"].items():
+        epoch = (f"{e['epoch']['seconds']:.0f} ({e['epoch']['train_samples_per_s']:,.0f})" if "epoch" in e else "—")
+        fuxi = "not installed" if "skipped" in e["fuxictr"] else f"{e['fuxictr']['seconds']:.1f}"
+        lines.append(f"| {int(rows):,} | {e['file_mb']:,.0f} | {e['ingest']['seconds']:.1f} | "
+                     f"{e['encode']['seconds']:.1f} | **{e['ingest']['seconds'] + e['encode']['seconds']:.1f}** | "
+                     f"{e['ingest']['peak_rss_mb'] / 1024:.2f} / {e['encode']['peak_rss_mb'] / 1024:.2f} | {epoch} | "
+                     f"{e['baseline']['seconds']:.1f} ({e['baseline']['peak_rss_mb'] / 1024:.2f}) | {fuxi} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from benchmarks.saved import parser_for, run_or_table
+
+    parser = parser_for(__doc__)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/crossboard-scale"))
+    parser.add_argument("--no-epoch", action="store_true")
+    parser.add_argument("--step", help=argparse_hidden())
+    parser.add_argument("--file", type=Path, help=argparse_hidden())
+    args = parser.parse_args()
+    if args.step:
+        print(json.dumps(step(args.step, args.work, args.file)))
+        return
+    run_or_table(args, lambda: run(args.rows, args.work, not args.no_epoch), markdown)
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()

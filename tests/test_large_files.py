@@ -1,0 +1,135 @@
+"""Tables larger than memory: read in blocks into the stored Parquet copy, checked and encoded one
+column at a time into memory-mapped tensors, with the same results as the in-memory path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from automl.data import datasets, stream
+from automl.data.columns import ParquetColumns
+from automl.errors import DataError
+from automl.features.cross_pairs import rank_pairs
+from automl.features.encode import EncodingOptions, encode
+from automl.features.prepare import cache_path, memory_mapped, prepared_data
+from automl.features.splits import make_split
+from storage import Store
+
+
+def log_frame(n: int = 6000, seed: int = 0) -> pd.DataFrame:
+    """A click log with every kind of column: ids, codes, counts with gaps, text, a compact hour,
+    a column that turns to text only near the end, and missing codes."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "click": rng.integers(0, 2, n),
+        "user_id": rng.integers(0, 300, n),
+        "item_id": rng.integers(0, 200, n),
+        "C1": [f"{v:08x}" for v in rng.integers(0, 2**32, 40)[rng.integers(0, 40, n)]],
+        "site": rng.choice(["news", "sports", "mail", None], n),
+        "I1": np.where(rng.random(n) < 0.1, np.nan, np.floor(rng.lognormal(1, 1, n))),
+        "price": rng.random(n).round(3),
+        "late_text": rng.integers(0, 9, n).astype(str),
+        "hour": 14102100 + rng.integers(0, 10, n) * 100 + rng.integers(0, 24, n),
+    })
+    frame.loc[n - 5, "late_text"] = "other"
+    return frame
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """A few KB of head and of block: the file is read in many blocks, past a tiny memory limit."""
+    monkeypatch.setattr(stream, "HEAD_BYTES", 20_000)
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 30_000)
+
+
+def test_a_file_read_in_blocks_is_the_same_dataset_as_in_memory(tmp_path, small_blocks):
+    frame = log_frame()
+    path = tmp_path / "log.csv"
+    frame.to_csv(path, index=False)
+    whole = datasets.inspect(path)
+    blocks = datasets.inspect(path, spool=tmp_path / "spool", memory_bytes=10_000)
+    assert isinstance(blocks.raw.frame, ParquetColumns)
+    assert blocks.raw.frame.path.stat().st_size < path.stat().st_size       # never the whole text in memory
+    assert blocks.digest == whole.digest and blocks.problem is None and whole.problem is None
+    pd.testing.assert_frame_equal(blocks.raw.frame.to_pandas(), whole.raw.frame)
+    assert blocks.raw.frame["late_text"].iloc[-5] == "other"                # widened after the first block
+    assert [(c.name, c.role) for c in blocks.schema.columns] == [(c.name, c.role) for c in whole.schema.columns]
+    assert any("read in blocks" in note for note in blocks.raw.notes)
+
+    a, b = Store(f"sqlite:///{tmp_path / 'a.db'}"), Store(f"sqlite:///{tmp_path / 'b.db'}")
+    saved_whole = datasets.save(a, whole, name="log")
+    saved_blocks = datasets.save(b, blocks, name="log", home=tmp_path / "home")
+    assert saved_blocks.id == saved_whole.id and saved_blocks.n_rows == len(frame)
+    local = tmp_path / "home" / "datasets" / f"{saved_blocks.id}.parquet"
+    assert local.exists() and not blocks.raw.frame.path.exists()             # moved, not copied
+    fetched = tmp_path / "fetched.parquet"
+    b.write_dataset_parquet(saved_blocks.id, fetched)
+    assert fetched.read_bytes() == local.read_bytes()
+
+
+def test_a_parquet_file_read_in_blocks_is_the_same_dataset(tmp_path, small_blocks):
+    frame = log_frame(3000)
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path, row_group_size=500)
+    whole = datasets.inspect(path)
+    blocks = datasets.inspect(path, spool=tmp_path / "spool", memory_bytes=1000)
+    assert blocks.digest == whole.digest
+    pd.testing.assert_frame_equal(blocks.raw.frame.to_pandas(), whole.raw.frame)
+
+
+def test_a_ragged_row_in_a_later_block_is_named(tmp_path, small_blocks):
+    frame = log_frame(3000)
+    path = tmp_path / "log.csv"
+    text = frame.to_csv(index=False).splitlines()
+    text[2500] += ",1"
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match="has 10 fields but the header has 9"):
+        datasets.inspect(path, spool=tmp_path / "spool", memory_bytes=1000)
+
+
+def test_a_libfm_file_past_the_limit_says_how_to_go_on(tmp_path, small_blocks):
+    path = tmp_path / "big.libfm"
+    path.write_text("".join(f"{i % 2} {i % 7}:1 {10 + i % 5}:1\n" for i in range(3000)))
+    with pytest.raises(DataError, match="CSV/TSV .* or Parquet"):
+        datasets.inspect(path, spool=tmp_path / "spool", memory_bytes=1000)
+
+
+def test_column_by_column_encoding_into_mapped_files_equals_the_in_memory_encoding(tmp_path):
+    frame = log_frame()
+    inspection = datasets.inspect(frame.to_csv(index=False).encode(), "log.csv")
+    schema = inspection.schema
+    assignment, _ = make_split(frame["click"].to_numpy(), "ctr", None)
+    frame.to_parquet(tmp_path / "log.parquet")
+    in_memory = encode(inspection.raw.frame, schema, assignment)
+    (tmp_path / "out").mkdir()
+    mapped = encode(ParquetColumns(tmp_path / "log.parquet"), schema, assignment,
+                    allocate=memory_mapped(tmp_path / "out"))
+    assert mapped.spec == in_memory.spec
+    assert {f.side for f in in_memory.spec.fields} >= {"user", "item"}
+    for split, batch in in_memory.splits.items():
+        assert batch.keys() == mapped.splits[split].keys()
+        for key, tensor in batch.items():
+            assert torch.equal(mapped.splits[split][key], tensor), (split, key)
+    assert len(list((tmp_path / "out").glob("*.npy"))) >= 3 * 4
+
+
+def test_prepared_tensors_are_mapped_from_the_cache_and_the_pair_ranking_is_lazy(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    frame = log_frame()
+    row = datasets.save(store, datasets.inspect(frame.to_csv(index=False).encode(), "log.csv"), name="log")
+    home = tmp_path / "home"
+    plain = prepared_data(store, row, home)
+    assert plain.spec.ranked_pairs == ()
+    folder = cache_path(row, home, EncodingOptions())
+    assert (folder / "train.cat.npy").exists() and not (folder / "ranked_pairs.json").exists()
+    before = plain.splits["train"]["cat"][0, 0].item()
+    plain.splits["train"]["cat"][0, 0] = before + 1                # copy-on-write: the file keeps its value
+    fresh = prepared_data(store, row, home).splits["train"]
+    assert fresh["cat"][0, 0].item() == before
+    ranked = prepared_data(store, row, home, ranked_pairs=True)
+    expected = rank_pairs(fresh["cat"].numpy(), fresh["label"].numpy(), "ctr")
+    assert ranked.spec.ranked_pairs == tuple(tuple(p) for p in expected) and expected
+    assert (folder / "ranked_pairs.json").exists()
+    assert prepared_data(store, row, home, ranked_pairs=True).spec.ranked_pairs == ranked.spec.ranked_pairs
