@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from automl.data import datasets
@@ -41,8 +42,10 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
                                   delimiter=args.delimiter, names=names,
                                   max_bytes=int(args.max_mb * 2**20) if args.max_mb else None, parts=parts,
                                   spool=home / "incoming", memory_bytes=int(args.memory_mb * 2**20))
-    row = datasets.save(store, inspection, name=args.name, home=home)      # validates: raises on a problem
-    schema = inspection.schema
+    schema = replace(inspection.schema, time_fields=args.time_fields)
+    if args.time_fields and not schema.names("timestamp"):
+        raise SettingsError("--time-fields needs a timestamp column; set one with --role COLUMN=timestamp")
+    row = datasets.save(store, inspection, schema, name=args.name, home=home)      # validates: raises on a problem
     print(f"dataset {row.name!r} ({row.id[:12]}): {row.n_rows:,} rows, {row.n_cols} columns, "
           f"format {row.file_format}, task {schema.task} ({schema.task_reason})")
     for note in inspection.raw.notes + inspection.warnings:
@@ -336,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=float, default=datasets.IN_MEMORY_BYTES / 2**20,
                    help="files past this many MB are read in blocks, with no size cap "
                         "(CSV/TSV/Parquet; default %(default)g)")
+    p.add_argument("--time-fields", action="store_true",
+                   help="also give every model the timestamp's hour of day and weekday as fields")
     p.add_argument("--valid", metavar="FILE", help="the validation rows of a given split (PATH holds the training rows)")
     p.add_argument("--test", metavar="FILE", help="the test rows of a given split; they are never used to choose")
     p.set_defaults(func=cmd_ingest)

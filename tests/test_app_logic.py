@@ -96,6 +96,31 @@ def test_upload_shows_roles_and_saves(env, tmp_path):
     assert "Saved dataset" in texts(at)
 
 
+def test_a_file_on_the_server_is_registered_by_path_and_read_in_blocks(env, tmp_path, monkeypatch):
+    from automl.data import datasets
+
+    monkeypatch.setattr(datasets, "IN_MEMORY_BYTES", 10_000)      # the file is past the in-memory limit
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv(datasets.DATA_DIRS_ENV, str(shared))
+    demo_frame(n_rows=3000, n_users=50, n_items=40).to_csv(shared / "big.csv", index=False)
+    (tmp_path / "private.csv").write_text("a,b\n1,2\n")
+    at = started()
+    at.radio(key="data_source").set_value("A file on the server").run()
+    at.text_input(key="data_server_path").input(str(tmp_path / "private.csv")).run()
+    assert not at.exception, at.exception
+    assert "not in a folder this server shares" in "\n".join(e.value for e in at.error)
+    at.text_input(key="data_server_path").input(str(shared / "big.csv")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert "read in blocks" in texts(at)
+    at.button(key="data_save").click().run()
+    assert not at.exception, at.exception
+    stored = Store(env).find_dataset("big")
+    assert stored is not None and stored.n_rows == 3000
+    assert (tmp_path / "home" / "datasets" / f"{stored.id}.parquet").exists()
+
+
 def test_bad_upload_shows_an_error_and_stores_nothing(env):
     at = started()
     before = len(Store(env).datasets())

@@ -3,6 +3,8 @@ column at a time into memory-mapped tensors, with the same results as the in-mem
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +12,10 @@ import torch
 
 from automl.data import datasets, stream
 from automl.data.columns import ParquetColumns
+from automl.data.infer_schema import infer_schema
 from automl.errors import DataError
 from automl.features.cross_pairs import rank_pairs
-from automl.features.encode import EncodingOptions, encode
+from automl.features.encode import EncodingOptions, encode, time_fields
 from automl.features.prepare import cache_path, memory_mapped, prepared_data
 from automl.features.splits import make_split
 from storage import Store
@@ -133,3 +136,17 @@ def test_prepared_tensors_are_mapped_from_the_cache_and_the_pair_ranking_is_lazy
     assert ranked.spec.ranked_pairs == tuple(tuple(p) for p in expected) and expected
     assert (folder / "ranked_pairs.json").exists()
     assert prepared_data(store, row, home, ranked_pairs=True).spec.ranked_pairs == ranked.spec.ranked_pairs
+
+
+def test_time_fields_give_the_hour_and_the_weekday_of_a_compact_timestamp():
+    n = 96
+    frame = pd.DataFrame({"click": np.arange(n) % 2, "site": np.array(["a", "b", "c"])[np.arange(n) % 3],
+                          "hour": 14102100 + np.arange(n) % 24 + 100 * (np.arange(n) // 24)})  # 21..24 Oct 2014
+    schema = replace(infer_schema(frame), time_fields=True)
+    assert schema.column("hour").role == "timestamp" and schema.column("hour").time_format == "%y%m%d%H"
+    derived = time_fields(frame, schema)
+    assert list(derived["hour hour"]) == list(np.arange(n) % 24)
+    assert list(derived["hour weekday"]) == list(1 + np.arange(n) // 24)         # Tuesday 21 Oct 2014 = 1
+    data = encode(frame, schema, np.zeros(n, np.int8))
+    assert [(f.name, f.cardinality) for f in data.spec.fields][-2:] == [("hour hour", 25), ("hour weekday", 5)]
+    assert time_fields(frame, infer_schema(frame)) == {}

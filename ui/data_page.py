@@ -3,6 +3,7 @@ the task, save it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -113,9 +114,15 @@ def edit_schema(inspection: datasets.Inspection) -> Schema:
     task = left.selectbox("Task", TASKS, index=TASKS.index(schema.task), key=f"task_{inspection.digest}")
     right.caption(f"Task guessed: **{schema.task}** — {schema.task_reason}. "
                   "*ctr*: a click/conversion label (AUC, logloss); *rating*: a numeric score (RMSE, MAE).")
-    if not changed and task == schema.task:
-        return schema
-    return schema.with_roles(changed, task if task != schema.task else None)
+    edited_schema = schema.with_roles(changed, task if task != schema.task else None) if changed or task != schema.task \
+        else schema
+    stamps = edited_schema.names("timestamp")
+    if stamps and st.checkbox(f"Add the hour of day and the weekday of {common.plain(stamps[0])} as fields",
+                              key=f"time_fields_{inspection.digest}",
+                              help="two categorical fields every model sees (UTC); the timestamp itself only "
+                                   "orders the rows and builds histories"):
+        edited_schema = replace(edited_schema, time_fields=True)
+    return edited_schema
 
 
 def save_form(inspection: datasets.Inspection, schema: Schema) -> None:

@@ -51,9 +51,9 @@ def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, l
             task: str | None = None, roles: dict[str, str] | None = None, delimiter: str | None = None,
             names: list[str] | None = None, max_bytes: int | None = None,
             parts: dict[str, tuple[bytes | str | os.PathLike, str | None]] | None = None,
-            spool: Path | None = None, memory_bytes: int = IN_MEMORY_BYTES) -> Inspection:
+            spool: Path | None = None, memory_bytes: int | None = None) -> Inspection:
     """Read ``source`` and infer its schema (with the user's overrides). Writes nothing but, for a
-    file on disk past ``memory_bytes``, its Parquet copy in the ``spool`` folder: such a file is
+    file on disk past ``memory_bytes`` (default IN_MEMORY_BYTES), its Parquet copy in the ``spool`` folder: such a file is
     read in blocks (``automl.data.stream``, no size cap) and checked one column at a time. A file
     that cannot be read raises; a schema that does not validate is returned with its ``problem``,
     so the user can change roles before ``save`` validates again.
@@ -62,7 +62,7 @@ def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, l
     training rows) and joined to it with a ``split`` column, so studies keep that split."""
     options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
     if spool is not None and not isinstance(source, bytes) and Path(source).is_file() \
-            and Path(source).stat().st_size > memory_bytes:
+            and Path(source).stat().st_size > (IN_MEMORY_BYTES if memory_bytes is None else memory_bytes):
         if parts:
             raise DataError("separate validation/test files are read in memory, and this file is past the "
                             "in-memory limit: join them into one file with a split column (train/valid/test)")
@@ -147,7 +147,8 @@ def version_id(digest: str, schema: Schema) -> str:
     sees (task, each column's role, the positive label, the history column), hashed. Versions never
     change once stored: the same file with other roles is another version."""
     choices = {"task": schema.task, "roles": [[c.name, c.role] for c in schema.columns],
-               "positive_label": schema.positive_label, "item_history": schema.item_history}
+               "positive_label": schema.positive_label, "item_history": schema.item_history,
+               **({"time_fields": True} if schema.time_fields else {})}
     return hashlib.sha256((digest + json.dumps(choices, sort_keys=True)).encode()).hexdigest()
 
 
@@ -158,7 +159,8 @@ def save(store: Store, inspection: Inspection, schema: Schema | None = None, nam
     A table read in blocks keeps its Parquet copy as the ``home``'s local copy."""
     schema = schema or inspection.schema
     frame = inspection.raw.frame
-    validate(frame, schema, inspection.filename)
+    if schema != inspection.schema or inspection.problem is not None:     # else checked by ``inspect``
+        validate(frame, schema, inspection.filename)
     schema = replace(schema, item_history=item_history_column(frame, schema))
     version = version_id(inspection.digest, schema)
     existing = store.find_dataset(version)

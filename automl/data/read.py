@@ -480,6 +480,7 @@ def _line_number(payload: bytes, row_text: bytes, record: int | None) -> int:
 
 
 NUMBER_TYPES = (pa.int64(), pa.float64())      # a text column's kinds, narrowest first; past them: text
+PROBE_ROWS = 4096           # values cast first: a text column fails on them, without a pass over all its rows
 
 
 def _convert(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -490,16 +491,27 @@ def convert_text(column: pa.ChunkedArray | pa.Array, floor: int = 0) -> tuple:
     """(column, kind): integers (kind 0), else floats (1), when every non-empty value parses as one
     (allowing spaces and a '+'), else the text (2). ``floor``: the narrowest kind allowed, so a file
     read in chunks converts every chunk of a column alike."""
-    trimmed = None
+    head = column.slice(0, PROBE_ROWS)
     for stripped in (False, True):
         for kind in range(floor, len(NUMBER_TYPES)):
-            if stripped and trimmed is None:
-                trimmed = pc.utf8_ltrim(pc.utf8_trim_whitespace(column), characters="+")
-            try:
-                return (trimmed if stripped else column).cast(NUMBER_TYPES[kind]), kind
-            except pa.ArrowInvalid:
-                continue
+            if _casts(_trimmed(head) if stripped else head, NUMBER_TYPES[kind]):   # the head fails: so does all
+                try:
+                    return (_trimmed(column) if stripped else column).cast(NUMBER_TYPES[kind]), kind
+                except pa.ArrowInvalid:
+                    continue
     return column, len(NUMBER_TYPES)
+
+
+def _trimmed(column):
+    return pc.utf8_ltrim(pc.utf8_trim_whitespace(column), characters="+")
+
+
+def _casts(column, kind) -> bool:
+    try:
+        column.cast(kind)
+        return True
+    except pa.ArrowInvalid:
+        return False
 
 
 def _short(exc: Exception) -> str:

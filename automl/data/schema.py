@@ -58,6 +58,8 @@ class Schema:
     # The sequence column that lists past item ids (``automl.data.history_column.item_history_column``), found
     # when the dataset is saved: it lets the history models run without a timestamp.
     item_history: str | None = None
+    # Whether the timestamp also gives two categorical fields, its hour of day and its weekday (UTC).
+    time_fields: bool = False
 
     @property
     def label(self) -> str | None:

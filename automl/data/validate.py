@@ -143,7 +143,13 @@ def _distinct(series: pd.Series, limit: int = 3) -> list:
 
 
 def _keys(series: pd.Series) -> pd.Series:
-    """Label values as comparable text: numbers as floats ('1', '1.0', '+1' → '1.0'), words lower-cased."""
+    """Label values as comparable text: numbers as floats ('1', '1.0', '+1' → '1.0'), words lower-cased.
+    Each distinct value is converted once (a label column has a few of them, however many rows)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    return pd.Series(_value_keys(pd.Series(uniques)).to_numpy(dtype=object)[codes], index=series.index)
+
+
+def _value_keys(series: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.map({True: "true", False: "false"})
     text = series.astype(str).str.strip()

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from automl.data.history_column import split_tokens
+from automl.data.infer_schema import timestamps_of
 from automl.data.schema import CATEGORICAL_ROLES, Schema
 from automl.data.validate import label_vector
 from automl.features.cross_pairs import rank_pairs
@@ -122,6 +123,16 @@ def constant_per_key(key: np.ndarray, codes: np.ndarray) -> bool:
     return float((per_key[per_key > 0] <= 1).mean()) >= 0.99
 
 
+def time_fields(frame, schema: Schema) -> dict[str, pd.Series]:
+    """With ``schema.time_fields``: "<timestamp> hour" (0..23) and "<timestamp> weekday" (0 = Monday),
+    UTC, as int64 [n] series to encode as categorical fields; else nothing."""
+    seconds = timestamps_of(frame, schema) if schema.time_fields else None
+    if seconds is None:
+        return {}
+    name = schema.names("timestamp")[0]
+    return {f"{name} hour": pd.Series(seconds // 3600 % 24), f"{name} weekday": pd.Series((seconds // 86400 + 3) % 7)}
+
+
 def side_keys(frame, schema: Schema) -> list[tuple[np.ndarray, str]]:
     """(the user ids, "user") and (the item ids, "item") as int64 [n] codes (-1 = missing), where present."""
     return [(pd.factorize(frame[key[0]])[0], side)
@@ -173,12 +184,14 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
     output("label", None, np.float32)
     put("label", None, labels.astype(np.float32))
     cat_names = [c.name for c in schema.columns if c.role in CATEGORICAL_ROLES]
-    output("cat", len(cat_names), np.int64)
+    derived = time_fields(frame, schema)
+    output("cat", len(cat_names) + len(derived), np.int64)
     keys, fields, notes = side_keys(frame, schema), [], []
-    for j, name in enumerate(cat_names):
-        codes, card = encode_categorical(frame[name], is_train, options)
+    for j, name in enumerate(cat_names + list(derived)):
+        role = schema.column(name).role if name in cat_names else "categorical"
+        codes, card = encode_categorical(derived[name] if name in derived else frame[name], is_train, options)
         put("cat", j, codes)
-        fields.append(FieldInfo(name, card, field_side(schema.column(name).role, codes, keys)))
+        fields.append(FieldInfo(name, card, field_side(role, codes, keys)))
         if card - 1 >= options.max_vocab:
             notes.append(f"column {name!r}: only the {options.max_vocab:,} most frequent values get an embedding")
     del keys
