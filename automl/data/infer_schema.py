@@ -301,8 +301,22 @@ def _assign_roles(profiles: dict[str, _Profile], label: str, label_reason: str) 
         elif p is time:
             columns.append(replace(p.info("timestamp", time_reason), time_format=time_format))
         else:
-            columns.append(p.info(*_feature_role(p)))
+            key = next((k for k in (item, user) if k is not None and _relabels(p, k)), None)
+            columns.append(p.info("ignore", f"one {name!r} per {key.name!r} (titles or names of the id: they add "
+                                  "nothing to it) → ignored; set categorical to use it", None, "categorical")
+                           if key is not None else p.info(*_feature_role(p)))
     return columns
+
+
+def _relabels(p: _Profile, key: _Profile) -> bool:
+    """True when ``p`` is text with spaces (titles, names) in one-to-one correspondence with the id
+    column ``key`` on the sample rows, where the ids repeat (on average in 1.5 rows or more), so
+    the pairing is a fact of the data and not of a sample too small to repeat any id."""
+    if p.kind != "text" or p.n_unique <= FEW_VALUES or p.values.astype(str).str.contains(" ", regex=False).mean() <= 0.5:
+        return False
+    pairs = pd.DataFrame({"text": p.values, "key": key.values}).dropna()
+    n_keys = pairs["key"].nunique()
+    return len(pairs) >= 1.5 * n_keys and pairs["text"].nunique() == n_keys == len(pairs.drop_duplicates())
 
 
 def _by_name(profiles: list[_Profile], names: tuple[str, ...]) -> _Profile | None:
