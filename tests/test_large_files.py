@@ -4,6 +4,7 @@ column at a time into memory-mapped tensors, with the same results as the in-mem
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,15 @@ import torch
 
 from automl.data import datasets, stream
 from automl.data.columns import ParquetColumns
+from automl.data.demo import demo_frame
 from automl.data.infer_schema import infer_schema
 from automl.errors import DataError
 from automl.features.cross_pairs import rank_pairs
 from automl.features.encode import EncodingOptions, encode, time_fields
 from automl.features.prepare import cache_path, memory_mapped, prepared_data
 from automl.features.splits import make_split
+from automl.search.config import StudyConfig
+from automl.search.worker import study_data
 from storage import Store
 
 
@@ -150,3 +154,14 @@ def test_time_fields_give_the_hour_and_the_weekday_of_a_compact_timestamp():
     data = encode(frame, schema, np.zeros(n, np.int8))
     assert [(f.name, f.cardinality) for f in data.spec.fields][-2:] == [("hour hour", 25), ("hour weekday", 5)]
     assert time_fields(frame, infer_schema(frame)) == {}
+
+
+def test_only_a_study_with_wide_and_deep_ranks_field_pairs(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    planted = demo_frame(n_rows=3000, n_users=60, n_items=40)            # planted pairwise effects
+    row = datasets.save(store, datasets.inspect(planted.to_csv(index=False).encode(), "demo.csv"), name="demo")
+    study = SimpleNamespace(dataset_id=row.id, task=None)
+    without = study_data(store, study, StudyConfig(models=["lr", "fm"]), tmp_path, torch.device("cpu"))
+    assert without.spec.ranked_pairs == ()
+    with_wide = study_data(store, study, StudyConfig(models=["lr", "wide_deep"]), tmp_path, torch.device("cpu"))
+    assert with_wide.spec.ranked_pairs and torch.equal(with_wide.splits["train"]["cat"], without.splits["train"]["cat"])
