@@ -24,11 +24,11 @@ ALL_TASKS = frozenset({"ctr", "rating", "implicit"})
 
 
 class ModelKind(StrEnum):
-    """How a model is fitted: ``torch`` (the epoch loop), ``sklearn`` (tree stages on the CPU) or
+    """How a model is fitted: ``torch`` (the epoch loop), ``trees`` (tree stages on the CPU) or
     ``baseline`` (fitted once, no training: popularity, random)."""
 
     TORCH = "torch"
-    SKLEARN = "sklearn"
+    TREES = "trees"
     BASELINE = "baseline"
 
 

@@ -166,8 +166,9 @@ class ModelBest(OfStudy):
 
 
 class ArtifactRow(ModelBest, Base):
-    """Best weights of one model in one study: safetensors bytes plus a JSON config. Never pickle:
-    a model whose state safetensors cannot hold (GBDT's trees) has empty weights, format "none"."""
+    """Best fitted model of one model family in one study, plus a JSON config. Never pickle: the
+    weights are safetensors bytes (torch models), LightGBM's text model format ("lightgbm", GBDT)
+    or empty ("none": a baseline with nothing fitted worth keeping)."""
 
     __tablename__ = "cb_artifacts"
     value: Mapped[float]

@@ -94,7 +94,7 @@ def test_sampled_configurations_build_and_predict(name):
         trial = study.ask()
         params = card.search_space(ScopedTrial(trial, name), data.spec)
         model = card.build(data.spec, params)
-        if card.kind != "sklearn":
+        if card.kind != "trees":
             batch = {k: v[:64] for k, v in data.splits["val"].items()}
             model.eval()
             out = model(batch)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import torch
 from safetensors.torch import load as load_safetensors
 
 from automl.diagnostics.agnostic import DEFAULT_SETTINGS, Settings
@@ -15,8 +16,10 @@ from automl.errors import NotFoundError, SettingsError
 from automl.features.encode import EncodedData
 from automl.training.fit import train_and_evaluate
 from models import REGISTRY
+from models.card import ModelCard
+from models.spec import DataSpec
 from storage import Store
-from storage.tables import StudyRow, TrialResultRow
+from storage.tables import ArtifactRow, StudyRow, TrialResultRow
 
 
 def store_diagnostics(store: Store, study: StudyRow, trial_number: int, model_name: str, model,
@@ -49,11 +52,21 @@ def fitted_model(store: Store, study: StudyRow, data: EncodedData, row: TrialRes
     """The trial's model at its best epoch: its stored weights, else a refit with its seed."""
     card, params = REGISTRY[row.model], json.loads(row.params_json)
     artifact = next((a for a in store.artifacts(study.id)
-                     if a.trial_number == row.trial_number and a.weights_format == "safetensors"), None)
+                     if a.trial_number == row.trial_number and a.weights_format in LOADABLE), None)
     if artifact is not None:
-        model = card.build(data.spec, params).to(data.device)
-        model.load_state_dict({k: v.to(data.device) for k, v in load_safetensors(artifact.weights).items()})
-        return model
+        return loaded_model(card, params, data.spec, artifact, data.device)
     epochs = max(row.best_epoch or 1, 1)
     return train_and_evaluate(card, params, data, metric=study.metric, max_epochs=epochs, patience=epochs + 1,
                               seed=row.trial_number).model
+
+
+LOADABLE = ("safetensors", "lightgbm")
+
+
+def loaded_model(card: ModelCard, params: dict, spec: DataSpec, artifact: ArtifactRow, device: torch.device):
+    """The model of a stored artifact: torch weights (safetensors) on ``device``, or LightGBM trees."""
+    if artifact.weights_format == "lightgbm":
+        return card.build(spec, params).load_state(artifact.weights)
+    model = card.build(spec, params).to(device)
+    model.load_state_dict({k: v.to(device) for k, v in load_safetensors(artifact.weights).items()})
+    return model

@@ -23,7 +23,7 @@ from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
 from automl.training.fit import train_and_evaluate
 from automl.training.loop import STOP, TrainingDiverged, TrialOutcome
 from models import REGISTRY
-from models.card import ModelKind, ScopedTrial
+from models.card import ModelCard, ModelKind, ScopedTrial
 from models.common import task_space
 from models.spec import spec_to_dict
 from storage import Store
@@ -176,17 +176,27 @@ class Objective:
                         outcome: TrialOutcome) -> tuple[ArtifactRow | None, bytes | None]:
         """(the artifact row of the trial's weights, its encoded outputs for ensembles), kept by
         ``Store.finish_trial`` if the trial is the model's best so far; (None, None) when there is
-        nothing to keep. Tree ensembles keep their outputs only: their fitted state is not stored
+        nothing to keep. Weights: safetensors for torch models, LightGBM's text format for trees
         (never pickle)."""
         outputs = (ensembles.encode_outputs(outcome.outputs)
                    if ensembles.keeps_outputs(self.spec.task, outcome.outputs) else None)
-        if not outcome.state_dict and outputs is None:
+        weights, weights_format = stored_weights(REGISTRY[model], outcome)
+        if not weights and outputs is None:
             return None, None
-        weights = save_safetensors(outcome.state_dict) if outcome.state_dict else b""
         config = {"model": model, "params": params, "trial": number, "metric": self.study.metric,
                   "value": value, "spec": spec_to_dict(self.spec),
                   "calibration": asdict(outcome.calibration) if outcome.calibration else None}
         row = ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,
                           config_json=json.dumps(config), weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
-                          weights_format="safetensors" if outcome.state_dict else "none")
+                          weights_format=weights_format)
         return row, outputs
+
+
+def stored_weights(card: ModelCard, outcome: TrialOutcome) -> tuple[bytes, str]:
+    """(the fitted model's bytes, their format): "safetensors" (torch), "lightgbm" (trees, the text
+    model format) or "none" (b"": a baseline fitted in an instant)."""
+    if outcome.state_dict:
+        return save_safetensors(outcome.state_dict), "safetensors"
+    if card.kind is ModelKind.TREES and outcome.model is not None:
+        return outcome.model.state(), "lightgbm"
+    return b"", "none"

@@ -19,7 +19,7 @@ Fit = Callable[[ModelCard, dict, EncodedData, FitSettings], TrialOutcome]
 
 def fit_labeled(card: ModelCard, params: dict, data: EncodedData, settings: FitSettings) -> TrialOutcome:
     """ctr and rating: tree ensembles stage by stage, neural models on the pointwise feed."""
-    if card.kind is ModelKind.SKLEARN:
+    if card.kind is ModelKind.TREES:
         return fit_trees(card, params, data, settings)
     return fit_torch(card, params, data, settings, Pointwise)
 

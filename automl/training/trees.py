@@ -18,7 +18,7 @@ def fit_trees(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
     """Fit ``card``'s estimator on the CPU copies of the splits, one stage per epoch (the time cap
     is checked between stages)."""
     task = data.spec.task
-    model = card.build(data.spec, params)
+    model = card.build(data.spec, params, torch.get_num_threads())
     arrays = {s: {k: v.cpu().numpy() for k, v in b.items()} for s, b in data.splits.items()}
     x = {s: model.features(a) for s, a in arrays.items()}
     loop = EpochLoop(task, settings.metric, arrays["val"]["label"], settings.patience, settings.reporter,
@@ -43,6 +43,6 @@ def fit_trees(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=model.n_params(), latency_ms_per_1k=latency,
-        device="cpu (scikit-learn)", pruned=loop.pruned, history=loop.history, notes=loop.notes(),
+        device="cpu (LightGBM)", pruned=loop.pruned, history=loop.history, notes=loop.notes(),
         outputs=kept_outputs(loop, test_outputs), calibration=loop.best_calibration, model=model,
     )
