@@ -184,6 +184,28 @@ def cmd_settle(args, store: Store, home: Path) -> int:
     return 0
 
 
+def cmd_predict(args, store: Store, home: Path) -> int:
+    from automl.serving.score import score_file, study_scorer, unseen_report
+
+    study = find_study(store, args.study)
+    scorer = study_scorer(store, study, home, model=args.model, trial=args.trial, ensemble=args.ensemble)
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    out = open(args.out, "w", newline="") if args.out else sys.stdout    # noqa: SIM115 - closed below
+    try:
+        score_file(scorer, Path(args.file), home / "incoming",
+                   lambda chunk, first: chunk.to_csv(out, index=False, header=first),
+                   progress=lambda rows: print(f"scored {rows:,} rows", file=sys.stderr, flush=True),
+                   delimiter=args.delimiter, names=names)
+    finally:
+        if args.out:
+            out.close()
+    print(f"scored {scorer.rows:,} rows with {scorer.what}: column {scorer.column!r}"
+          + (f" written to {args.out}" if args.out else ""), file=sys.stderr)
+    for line in unseen_report(scorer):
+        print(f"  note: {line}", file=sys.stderr)
+    return 0
+
+
 def cmd_diagnose(args, store: Store, home: Path) -> int:
     from automl.reporting.diagnostics import chosen_trial, study_diagnostics, trial_view
 
@@ -402,6 +424,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--again", action="store_true", help="compute the trial's diagnostics anew, even if stored")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diagnose)
+
+    p = sub.add_parser("predict", help="score a file with a study's stored model: the calibrated probability "
+                                       "(ctr) or the rating, beside the file's columns")
+    p.add_argument("study")
+    p.add_argument("file")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", help="this model's best trial (default: the study's best stored trial)")
+    which.add_argument("--trial", type=int, help="this trial (a model's best trial keeps its model)")
+    which.add_argument("--ensemble", action="store_true", help="the study's ensemble of models")
+    p.add_argument("--out", help="write the scored CSV here (default: standard output)")
+    p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
+    p.add_argument("--names", help="comma-separated column names for a file without a header")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("worker", help="join a study as one more worker")
     p.add_argument("study")

@@ -21,21 +21,22 @@ from automl.features.prepare import read_cache, write_cache
 def test_categorical_codes_come_from_training_rows_with_oov_zero():
     values = pd.Series(["a", "b", "a", "c", "a", "b", "z", None])
     is_train = np.array([1, 1, 1, 1, 1, 1, 0, 0], dtype=bool)
-    codes, card = encode_categorical(values, is_train, EncodingOptions(min_count=2))
-    assert card == 3                                       # OOV + a + b ("c" seen once)
+    codes, code = encode_categorical(values, is_train, EncodingOptions(min_count=2))
+    assert len(code.values) + 1 == 3                                       # OOV + a + b ("c" seen once)
     assert codes.tolist() == [1, 2, 1, 0, 1, 2, 0, 0]       # most frequent first; unseen / missing -> 0
 
 
 def test_categorical_vocabulary_is_capped_by_frequency():
     values = pd.Series(list("aaabbc"))
-    codes, card = encode_categorical(values, np.ones(6, bool), EncodingOptions(max_vocab=2))
-    assert card == 3 and codes.tolist() == [1, 1, 1, 2, 2, 0]
+    codes, code = encode_categorical(values, np.ones(6, bool), EncodingOptions(max_vocab=2))
+    assert len(code.values) + 1 == 3 and codes.tolist() == [1, 1, 1, 2, 2, 0]
 
 
 def test_numeric_is_standardized_on_training_rows_with_a_missing_flag_and_buckets():
     values = pd.Series([1.0, 2.0, 3.0, None, 100.0])
     is_train = np.array([1, 1, 1, 1, 0], dtype=bool)
-    standardized, flags, buckets, card = encode_numeric(values, is_train, n_buckets=2)
+    code, standardized, flags, buckets = encode_numeric(values, is_train, n_buckets=2)
+    card = code.cardinality
     mean, std = 2.0, np.std([1.0, 2.0, 3.0])
     np.testing.assert_allclose(standardized, [(1 - mean) / std, 0, (3 - mean) / std, 0, (100 - mean) / std], rtol=1e-6)
     assert flags.tolist() == [0, 0, 0, 1, 0]
@@ -44,13 +45,14 @@ def test_numeric_is_standardized_on_training_rows_with_a_missing_flag_and_bucket
 
 
 def test_numeric_without_gaps_has_no_flag_column():
-    _, flags, _, _ = encode_numeric(pd.Series([1.0, 2.0, 3.0]), np.ones(3, bool), 4)
-    assert flags is None
+    code, _, flags, _ = encode_numeric(pd.Series([1.0, 2.0, 3.0]), np.ones(3, bool), 4)
+    assert not code.flagged and not flags.any()
 
 
 def test_sequence_keeps_the_newest_tokens_left_aligned():
     series = pd.Series(["a|b|c|d", "b", "", None])
-    tokens, card = encode_sequence(series, "|", np.ones(4, bool), EncodingOptions(max_seq_len=3))
+    tokens, code = encode_sequence(series, "|", np.ones(4, bool), EncodingOptions(max_seq_len=3))
+    card = len(code.values) + 1
     vocab = {"b": 1}  # b is the most frequent
     assert card == 5
     assert tokens.shape == (4, 3)
@@ -141,11 +143,11 @@ def test_categorical_codes_follow_training_frequency_and_send_unseen_values_to_z
 
     series = pd.Series([7, 7, 7, 3, 3, 9, 5, None, 3, 7, 11, 9], dtype="Int64")
     is_train = np.array([True] * 9 + [False] * 3)
-    codes, card = encode_categorical(series, is_train, EncodingOptions())
-    assert card == 5                                            # 7, 3, 9, 5 and the OOV/missing 0
+    codes, code = encode_categorical(series, is_train, EncodingOptions())
+    assert len(code.values) + 1 == 5                                            # 7, 3, 9, 5 and the OOV/missing 0
     assert codes.tolist() == [1, 1, 1, 2, 2, 3, 4, 0, 2, 1, 0, 3]
     mixed = pd.Series([12, "12", "x", 12.5], dtype=object)     # read from two files: compared as text
     codes, _ = encode_categorical(mixed, np.ones(4, bool), EncodingOptions())
     assert codes[0] == codes[1] != codes[2]
-    rare, card = encode_categorical(series, is_train, EncodingOptions(min_count=2))
-    assert card == 3 and rare.tolist() == [1, 1, 1, 2, 2, 0, 0, 0, 2, 1, 0, 0]
+    rare, code = encode_categorical(series, is_train, EncodingOptions(min_count=2))
+    assert len(code.values) + 1 == 3 and rare.tolist() == [1, 1, 1, 2, 2, 0, 0, 0, 2, 1, 0, 0]

@@ -16,7 +16,15 @@ from automl.data.infer_schema import timestamps_of
 from automl.data.schema import CATEGORICAL_ROLES, Schema
 from automl.data.validate import label_vector
 from automl.features.cross_pairs import rank_pairs
-from automl.features.history import behavior_history, pack_newest
+from automl.features.fitted import (
+    CategoryCode,
+    Encoder,
+    NumericCode,
+    SequenceCode,
+    numeric_values,
+    time_parts,
+)
+from automl.features.history import behavior_history
 from automl.features.splits import SPLIT_NAMES, TRAIN
 from models.spec import DataSpec, FieldInfo, SequenceInfo
 
@@ -40,17 +48,17 @@ class EncodedData:
     spec: DataSpec
     splits: dict[str, dict[str, torch.Tensor]]     # "train" / "val" / "test" -> batch dict
     notes: list[str] = field(default_factory=list)
+    encoder: Encoder | None = None                 # how new rows are encoded like these
 
     @property
     def device(self) -> torch.device:
         return self.splits["train"]["label"].device
 
     def with_spec(self, spec: DataSpec) -> EncodedData:
-        return EncodedData(spec, self.splits, self.notes)
+        return replace(self, spec=spec)
 
     def to(self, device: torch.device) -> EncodedData:
-        moved = {s: {k: v.to(device) for k, v in b.items()} for s, b in self.splits.items()}
-        return EncodedData(self.spec, moved, self.notes)
+        return replace(self, splits={s: {k: v.to(device) for k, v in b.items()} for s, b in self.splits.items()})
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -65,8 +73,9 @@ def vocabulary(train_values: pd.Series, options: EncodingOptions) -> pd.Index:
     return counts.index[: options.max_vocab]
 
 
-def encode_categorical(series: pd.Series, is_train: np.ndarray, options: EncodingOptions) -> tuple[np.ndarray, int]:
-    """-> (int64 [n] codes with 0 = out of vocabulary or missing, cardinality incl. 0). The
+def encode_categorical(series: pd.Series, is_train: np.ndarray, options: EncodingOptions,
+                       name: str = "") -> tuple[np.ndarray, CategoryCode]:
+    """-> (int64 [n] codes with 0 = out of vocabulary or missing, the fitted CategoryCode). The
     vocabulary is the training values seen at least ``min_count`` times, most frequent first (ties:
     first seen first), at most ``max_vocab``; found by hashing the column's own values (one
     ``pd.factorize`` pass), not by converting them to text. Mixed-type columns are compared as text,
@@ -78,37 +87,24 @@ def encode_categorical(series: pd.Series, is_train: np.ndarray, options: Encodin
     kept = kept[np.argsort(-counts[kept], kind="stable")][: options.max_vocab]
     lookup = np.zeros(len(uniques) + 1, dtype=np.int64)                # the last slot: code -1 -> 0
     lookup[kept] = np.arange(1, len(kept) + 1)
-    return lookup[codes], len(kept) + 1
+    return lookup[codes], CategoryCode(name, np.asarray(uniques)[kept].tolist())
 
 
-def numeric_values(series: pd.Series) -> np.ndarray:
-    """float64 [n], NaN where missing or not a number."""
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def encode_numeric(series: pd.Series, is_train: np.ndarray, n_buckets: int):
-    """-> (standardized float32 [n] with missing = 0, missing flags float32 [n] or None,
-    bucket int64 [n] with 0 = missing, bucket cardinality)."""
+def encode_numeric(series: pd.Series, is_train: np.ndarray, n_buckets: int, name: str = ""):
+    """-> (the fitted NumericCode, standardized float32 [n] with missing = 0, missing flags float32
+    [n] (used when the code is ``flagged``), bucket int64 [n] with 0 = missing)."""
     x = numeric_values(series)
-    missing = np.isnan(x)
-    train = x[is_train & ~missing]
-    mean, std = (train.mean(), train.std()) if len(train) else (0.0, 1.0)
-    std = std if std > 0 else 1.0
-    standardized = np.where(missing, 0.0, (x - mean) / std).astype(np.float32)
-    edges = np.unique(np.quantile(train, np.linspace(0, 1, n_buckets + 1)[1:-1])) if len(train) else np.array([])
-    buckets = np.where(missing, 0, np.searchsorted(edges, np.nan_to_num(x), side="right") + 1).astype(np.int64)
-    flags = missing.astype(np.float32) if missing.any() else None
-    return standardized, flags, buckets, len(edges) + 2
+    code = NumericCode.fit(name, x, is_train, n_buckets)
+    return code, *code.apply(x)
 
 
 def encode_sequence(series: pd.Series, delimiter: str, is_train: np.ndarray,
-                    options: EncodingOptions) -> tuple[np.ndarray, int]:
-    """Delimited lists -> (int64 [n, L] newest-last tokens left-aligned, 0 = padding; cardinality)."""
+                    options: EncodingOptions, name: str = "") -> tuple[np.ndarray, SequenceCode]:
+    """Delimited lists -> (int64 [n, L] newest-last tokens left-aligned, 0 = padding; the fitted code)."""
     tokens = split_tokens(series, delimiter)
     vocab = vocabulary(tokens[is_train[tokens.index.to_numpy()]], options)
-    codes = pd.Categorical(tokens, categories=vocab).codes.astype(np.int64) + 1
-    out = pack_newest(tokens.index.to_numpy(), codes, len(series), options.max_seq_len)
-    return out, len(vocab) + 1
+    code = SequenceCode(name, delimiter, vocab.tolist(), options.max_seq_len)
+    return code.apply(series), code
 
 
 def constant_per_key(key: np.ndarray, codes: np.ndarray) -> bool:
@@ -127,10 +123,7 @@ def time_fields(frame, schema: Schema) -> dict[str, pd.Series]:
     """With ``schema.time_fields``: "<timestamp> hour" (0..23) and "<timestamp> weekday" (0 = Monday),
     UTC, as int64 [n] series to encode as categorical fields; else nothing."""
     seconds = timestamps_of(frame, schema) if schema.time_fields else None
-    if seconds is None:
-        return {}
-    name = schema.names("timestamp")[0]
-    return {f"{name} hour": pd.Series(seconds // 3600 % 24), f"{name} weekday": pd.Series((seconds // 86400 + 3) % 7)}
+    return {} if seconds is None else time_parts(seconds, schema.names("timestamp")[0])
 
 
 def side_keys(frame, schema: Schema) -> list[tuple[np.ndarray, str]]:
@@ -187,10 +180,14 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
     derived = time_fields(frame, schema)
     output("cat", len(cat_names) + len(derived), np.int64)
     keys, fields, notes = side_keys(frame, schema), [], []
+    encoder = Encoder(timestamp=schema.names("timestamp")[0] if derived else None,
+                      time_format=schema.column(schema.names("timestamp")[0]).time_format if derived else None)
     for j, name in enumerate(cat_names + list(derived)):
         role = schema.column(name).role if name in cat_names else "categorical"
-        codes, card = encode_categorical(derived[name] if name in derived else frame[name], is_train, options)
+        codes, code = encode_categorical(derived[name] if name in derived else frame[name], is_train, options, name)
         put("cat", j, codes)
+        encoder.fields.append(code)
+        card = len(code.values) + 1
         fields.append(FieldInfo(name, card, field_side(role, codes, keys)))
         if card - 1 >= options.max_vocab:
             notes.append(f"column {name!r}: only the {options.max_vocab:,} most frequent values get an embedding")
@@ -202,18 +199,20 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
     output("num_bkt", len(numeric), np.int64)
     buckets = []
     for j, name in enumerate(numeric):
-        values, flags, bucket, card = encode_numeric(frame[name], is_train, options.n_buckets)
+        code, values, flags, bucket = encode_numeric(frame[name], is_train, options.n_buckets, name)
+        encoder.numeric.append(code)
         put("num", j, values)
-        if flags is not None:
+        if code.flagged:
             put("num", len(numeric) + flagged.index(name), flags)
         put("num_bkt", j, bucket)
-        buckets.append(FieldInfo(f"{name} (bucket)", card))
+        buckets.append(FieldInfo(f"{name} (bucket)", code.cardinality))
     sequences = []
     for j, column in enumerate(c for c in schema.columns if c.role == "sequence"):
-        tokens, card = encode_sequence(frame[column.name], column.delimiter or "|", is_train, options)
+        tokens, code = encode_sequence(frame[column.name], column.delimiter or "|", is_train, options, column.name)
+        encoder.sequences.append(code)
         output(f"seq{j}", options.max_seq_len, np.int64)
         put(f"seq{j}", None, tokens)
-        sequences.append(SequenceInfo(column.name, card, options.max_seq_len))
+        sequences.append(SequenceInfo(column.name, len(code.values) + 1, options.max_seq_len))
 
     history = None
     if history_possible(schema):
@@ -237,7 +236,7 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
         history=history,
     )
     splits = {split: {k: torch.from_numpy(v) for k, v in arrays.items()} for split, arrays in out.items()}
-    return EncodedData(spec, splits, notes)
+    return EncodedData(spec, splits, notes, encoder)
 
 
 def column_of(out: dict, rows: list[np.ndarray], n: int, j: int) -> np.ndarray:

@@ -21,13 +21,14 @@ from automl.data.infer_schema import timestamps_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.validate import label_vector, split_parts
 from automl.features.encode import EncodedData, EncodingOptions, encode, with_ranked_pairs
+from automl.features.fitted import Encoder
 from automl.features.splits import given_split, make_split, split_counts, split_key
 from automl.features.topk_split import encode_implicit, leave_one_out, positive_rows
 from models.spec import spec_from_dict, spec_to_dict
 from storage import Store
 from storage.tables import DatasetRow, SplitRow
 
-ENCODING_VERSION = 2
+ENCODING_VERSION = 3
 META, PAIRS = "meta.json", "ranked_pairs.json"
 
 
@@ -137,7 +138,8 @@ def memory_mapped(folder: Path):
 
 
 def write_cache(data: EncodedData, folder: Path) -> None:
-    """Every tensor not yet in ``folder`` as ``{split}.{key}.npy``, then ``meta.json`` (spec, notes, keys)."""
+    """Every tensor not yet in ``folder`` as ``{split}.{key}.npy``, then ``meta.json`` (spec, notes, keys,
+    the fitted encoder)."""
     keys = {}
     for split, batch in data.splits.items():
         keys[split] = sorted(batch)
@@ -148,7 +150,8 @@ def write_cache(data: EncodedData, folder: Path) -> None:
                 array.flush()
             elif not file.exists():
                 np.save(file, array, allow_pickle=False)
-    meta = {"spec": spec_to_dict(data.spec), "notes": data.notes, "keys": keys}
+    meta = {"spec": spec_to_dict(data.spec), "notes": data.notes, "keys": keys,
+            "encoder": data.encoder.to_json() if data.encoder else None}
     (folder / META).write_text(json.dumps(meta))
 
 
@@ -160,7 +163,8 @@ def read_cache(folder: Path) -> EncodedData:
                                                     allow_pickle=False))
                       for key in keys}
               for split, keys in meta["keys"].items()}
-    return EncodedData(spec_from_dict(meta["spec"]), splits, meta["notes"])
+    encoder = Encoder.from_json(meta["encoder"]) if meta.get("encoder") else None
+    return EncodedData(spec_from_dict(meta["spec"]), splits, meta["notes"], encoder)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -1,0 +1,173 @@
+"""Scoring new rows with a study's stored model (a model's best trial, the best of all, or the
+ensemble): the rows are read and checked like an upload, encoded with the study's fitted encoder
+(unseen values -> the out-of-vocabulary index, counted), scored in chunks so memory stays bounded,
+and given the calibrated click probability (ctr) or the predicted rating (rating)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+
+from automl.data.datasets import IN_MEMORY_BYTES
+from automl.data.read import read_table
+from automl.data.schema import MAXIMIZE
+from automl.data.stream import stream_table
+from automl.diagnostics.stored import LOADABLE, loaded_model
+from automl.errors import NotFoundError, SettingsError
+from automl.evaluation import metrics
+from automl.evaluation.calibration import Platt
+from automl.evaluation.ensemble import from_blend_scale, to_blend_scale
+from automl.features.encode import EncodedData
+from automl.search import ensembles
+from automl.search.config import StudyConfig
+from automl.search.worker import study_data
+from automl.training.predict import model_outputs
+from models import REGISTRY
+from storage import Store
+from storage.tables import ArtifactRow, StudyRow
+
+CHUNK_ROWS = 100_000
+SCORE_TASKS = ("ctr", "rating")
+
+
+@dataclass
+class Member:
+    """One stored model, ready to score: its outputs are calibrated like the leaderboard's."""
+
+    model_name: str
+    trial_number: int
+    model: object
+    calibration: Platt | None
+
+    def outputs(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """Logits (ctr, calibrated) or ratings [n], float64."""
+        raw = model_outputs(self.model, batch)
+        return self.calibration.apply(raw) if self.calibration else raw
+
+
+@dataclass
+class Scorer:
+    """The stored model(s) of a study and the encoder of its dataset."""
+
+    task: str
+    data: EncodedData
+    members: dict[str, Member]
+    weights: dict[str, float]            # model -> share (one model: 1.0)
+    what: str                            # e.g. "deepfm (trial 7)" or "ensemble of fm 0.6, deepfm 0.4"
+    unseen: dict[str, int] = field(default_factory=dict)
+    rows: int = 0
+
+    @property
+    def column(self) -> str:
+        return "probability" if self.task == "ctr" else "rating"
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities (ctr) or ratings [len(frame)] for the rows of ``frame``; counts unseen values."""
+        arrays, unseen = self.data.encoder.apply(frame)
+        for name, n in unseen.items():
+            self.unseen[name] = self.unseen.get(name, 0) + n
+        self.rows += len(frame)
+        batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
+        blend = sum(w * to_blend_scale(self.task, self.members[m].outputs(batch)) for m, w in self.weights.items())
+        outputs = from_blend_scale(self.task, blend)
+        return metrics.sigmoid(outputs) if self.task == "ctr" else outputs
+
+
+def study_scorer(store: Store, study: StudyRow, home: Path, *, model: str | None = None, trial: int | None = None,
+                 ensemble: bool = False) -> Scorer:
+    """The scorer of ``model``'s best trial, of ``trial``, of the ensemble, or (default) of the study's
+    best stored trial on its selection metric."""
+    if study.task not in SCORE_TASKS:
+        raise SettingsError(f"study {study.name!r} is an {study.task} study: its models rank items for users; "
+                            "use `crossboard recommend` instead of scoring rows")
+    data = study_data(store, study, StudyConfig.from_json(study.config_json), home, torch.device("cpu"))
+    artifacts = {a.model: a for a in store.artifacts(study.id) if a.weights_format in LOADABLE}
+    if not artifacts:
+        raise NotFoundError(f"study {study.name!r} has no stored model yet; let a trial complete first")
+    if ensemble:
+        stored = ensembles.stored(store, study.id)
+        if stored is None:
+            raise NotFoundError(f"study {study.name!r} has no ensemble (it needs two models with stored outputs)")
+        stale = [m for m, t in stored.trials.items() if m not in artifacts or artifacts[m].trial_number != t]
+        if stale:
+            raise SettingsError(f"the ensemble's member{'s' * (len(stale) > 1)} {', '.join(stale)} changed since it was "
+                                "built; wait for the study to refresh it, or score one model with --model")
+        chosen, weights = [artifacts[m] for m in stored.weights], stored.weights
+        what = "ensemble of " + ", ".join(f"{m} {w:.2f}" for m, w in stored.weights.items())
+    else:
+        artifact = pick_artifact(study, artifacts, model, trial)
+        chosen, weights = [artifact], {artifact.model: 1.0}
+        what = f"{artifact.model} (trial {artifact.trial_number})"
+    members = {a.model: member(a, data) for a in chosen}
+    return Scorer(study.task, data, members, weights, what)
+
+
+def pick_artifact(study: StudyRow, artifacts: dict[str, ArtifactRow], model: str | None,
+                  trial: int | None) -> ArtifactRow:
+    if trial is not None:
+        found = next((a for a in artifacts.values() if a.trial_number == trial), None)
+        if found is None:
+            kept = ", ".join(f"{a.trial_number} ({a.model})" for a in artifacts.values())
+            raise NotFoundError(f"trial {trial} of study {study.name!r} has no stored model: only each model's best "
+                                f"trial keeps it ({kept}); use --model, or one of those trials")
+        return found
+    if model is not None:
+        if model not in artifacts:
+            raise NotFoundError(f"study {study.name!r} has no stored {model!r} model; the stored ones are "
+                                f"{', '.join(sorted(artifacts))}")
+        return artifacts[model]
+    sign = -1 if study.metric in MAXIMIZE else 1
+    return min(artifacts.values(), key=lambda a: sign * a.value)
+
+
+def member(artifact: ArtifactRow, data: EncodedData) -> Member:
+    config = json.loads(artifact.config_json)
+    card = REGISTRY[artifact.model]
+    if data.spec.history is not None and "history" in card.requires:
+        raise SettingsError(f"{artifact.model} reads behavior histories, which come from the training log itself; "
+                            "scoring new rows with it is not supported yet: choose another model with --model")
+    model = loaded_model(card, config["params"], data.spec, artifact, torch.device("cpu"))
+    calibration = Platt(**config["calibration"]) if config.get("calibration") else None
+    return Member(artifact.model, artifact.trial_number, model, calibration)
+
+
+def table_chunks(path: Path, spool: Path, **reading) -> Iterator[pd.DataFrame]:
+    """The rows of the file at ``path`` in frames of CHUNK_ROWS, read and checked like an upload;
+    a file past the in-memory limit is read in blocks into ``spool`` first."""
+    chunk_rows = CHUNK_ROWS
+    if Path(path).stat().st_size <= IN_MEMORY_BYTES:
+        frame = read_table(path, Path(path).name, max_bytes=IN_MEMORY_BYTES + 1, **reading).frame
+        yield from (frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows))
+        return
+    out = Path(spool) / f"score-{Path(path).stem}.parquet"
+    stream_table(Path(path), Path(path).name, out, **reading)
+    try:
+        for batch in pq.ParquetFile(out).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def score_file(scorer: Scorer, path: Path, spool: Path, write: Callable[[pd.DataFrame, bool], None],
+               progress: Callable[[int], None] | None = None, **reading) -> None:
+    """Score every row of ``path``: ``write(chunk with the output column, first)`` per chunk."""
+    first = True
+    for chunk in table_chunks(path, spool, **reading):
+        scored = chunk.assign(**{scorer.column: scorer.score(chunk)})
+        write(scored, first)
+        first = False
+        if progress:
+            progress(scorer.rows)
+
+
+def unseen_report(scorer: Scorer) -> list[str]:
+    """One line per field with values training never saw (they share the out-of-vocabulary index)."""
+    return [f"{name}: {n:,} of {scorer.rows:,} rows ({n / max(scorer.rows, 1):.1%}) hold values training never saw"
+            for name, n in scorer.unseen.items() if n]

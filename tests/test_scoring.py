@@ -1,0 +1,142 @@
+"""Using the winner: new rows encoded with the study's fitted encoder (exactly as the training rows
+were), scored by a stored model or the ensemble, calibrated like the leaderboard's figures."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_helpers import crossboard
+
+from automl.data import datasets
+from automl.data.demo import demo_frame
+from automl.errors import DataError
+from automl.evaluation.metrics import sigmoid
+from automl.features.encode import encode
+from automl.features.fitted import Encoder
+from automl.features.prepare import stored_split
+from automl.features.splits import make_split
+from automl.search.ensembles import decode_outputs, stored
+from storage import Store
+
+
+def rich_frame(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """Codes, text with gaps, counts with gaps, a tag list, a mixed-type column and a timestamp."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "click": rng.integers(0, 2, n), "user_id": rng.integers(0, 200, n), "C1": rng.integers(0, 40, n) * 7,
+        "site": rng.choice(["news", "mail", None], n), "I1": np.where(rng.random(n) < 0.1, np.nan, rng.poisson(3, n)),
+        "price": rng.random(n), "tags": ["|".join(rng.choice(list("abcdef"), 1 + i % 3)) for i in range(n)],
+        "mixed": pd.Series(rng.choice(["12", "x", "7"], n), dtype=object),
+        "ts": 1_600_000_000 + rng.integers(0, 3_000_000, n),
+    })
+    frame.loc[0, "mixed"] = 12
+    return frame
+
+
+def test_the_fitted_encoder_encodes_the_training_rows_exactly_as_encoding_did():
+    frame = rich_frame()
+    schema = replace(datasets.inspect(frame.to_csv(index=False).encode(), "rich.csv").schema, time_fields=True)
+    assert schema.column("tags").role == "sequence" and schema.column("ts").role == "timestamp"
+    assignment, _ = make_split(frame["click"].to_numpy(), "ctr", None)
+    data = encode(frame, schema, assignment)
+    encoder = Encoder.from_json(data.encoder.to_json())                 # what an export writes and reads
+    for i, split in enumerate(("train", "val", "test")):
+        arrays, unseen = encoder.apply(frame[assignment == i].reset_index(drop=True))
+        for key, tensor in data.splits[split].items():
+            if key != "label":
+                assert np.array_equal(arrays[key], tensor.numpy()), (split, key)
+        if split == "train":
+            assert not any(unseen.values())
+    assert [f.name for f in encoder.fields][-2:] == ["ts hour", "ts weekday"]
+
+
+def test_unseen_values_and_missing_numbers_are_encoded_as_in_training_and_counted():
+    frame = rich_frame()
+    schema = datasets.inspect(frame.to_csv(index=False).encode(), "rich.csv").schema
+    data = encode(frame, schema, np.zeros(len(frame), np.int8))
+    new = frame.head(4).copy()
+    new["C1"] = [7, 99_999, 14, 123_456]             # two codes training never saw
+    new["I1"] = [np.nan, 1.0, np.nan, 2.0]
+    arrays, unseen = data.encoder.apply(new)
+    fields = [f.name for f in data.spec.fields]
+    assert arrays["cat"][:, fields.index("C1")].tolist()[1::2] == [0, 0] and unseen["C1"] == 2
+    numeric = list(data.spec.numeric)
+    assert arrays["num"][[0, 2], numeric.index("I1")].tolist() == [0.0, 0.0]
+    assert arrays["num"][:, numeric.index("I1 is missing")].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert arrays["num_bkt"][[0, 2], numeric.index("I1")].tolist() == [0, 0]
+    with pytest.raises(DataError, match="lacks the columns 'site', 'price'"):
+        data.encoder.apply(new.drop(columns=["site", "price"]))
+
+
+@pytest.fixture(scope="module")
+def scored_study(tmp_path_factory):
+    home = tmp_path_factory.mktemp("scoring")
+    frame = demo_frame(n_rows=3000, n_users=80, n_items=50, seed=3)
+    path = home / "clicks.csv"
+    frame.to_csv(path, index=False)
+    done = crossboard(home, "ingest", str(path), "--name", "clicks", "--time-fields")
+    assert done.returncode == 0, done.stderr
+    done = crossboard(home, "tune", "clicks", "--models", "lr,fm,gbdt", "--trials", "3", "--workers", "1",
+                      "--epochs", "3", "--seeds", "0", "--name", "scored", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = Store(f"sqlite:///{home / 'crossboard.db'}")
+    row = store.find_dataset("clicks")
+    test_rows = pd.read_csv(path)[stored_split(store, row, home) == 2]
+    test_rows.to_csv(home / "test_rows.csv", index=False)
+    return home, store, store.find_study("scored"), test_rows
+
+
+@pytest.mark.parametrize("model", ["fm", "gbdt"])
+def test_predict_gives_the_stored_models_calibrated_test_probabilities(scored_study, model):
+    home, store, study, test_rows = scored_study
+    done = crossboard(home, "predict", "scored", str(home / "test_rows.csv"), "--model", model,
+                      "--out", str(home / f"{model}.csv"))
+    assert done.returncode == 0, done.stderr
+    scored = pd.read_csv(home / f"{model}.csv")
+    assert list(scored.columns) == [*test_rows.columns, "probability"] and len(scored) == len(test_rows)
+    kept = next(r for r in store.best_outputs(study.id) if r.model == model)
+    expected = sigmoid(decode_outputs(kept.outputs)["test"])
+    assert np.allclose(scored["probability"], expected, atol=1e-5)
+    assert f"{model} (trial {kept.trial_number})" in done.stderr
+
+
+def test_predict_with_the_ensemble_blends_its_members(scored_study):
+    home, store, study, _ = scored_study
+    done = crossboard(home, "predict", "scored", str(home / "test_rows.csv"), "--ensemble")
+    assert done.returncode == 0, done.stderr
+    scored = pd.read_csv(io.StringIO(done.stdout))
+    ensemble = stored(store, study.id)
+    outputs = {r.model: decode_outputs(r.outputs)["test"] for r in store.best_outputs(study.id)}
+    expected = sum(w * sigmoid(outputs[m]) for m, w in ensemble.weights.items())
+    assert np.allclose(scored["probability"], expected, atol=1e-5)
+
+
+def test_predict_counts_unseen_values_and_names_a_missing_column(scored_study):
+    home, _, _, test_rows = scored_study
+    changed = test_rows.head(50).assign(item_id=-7)
+    changed.to_csv(home / "unseen.csv", index=False)
+    done = crossboard(home, "predict", "scored", str(home / "unseen.csv"), "--model", "fm")
+    assert done.returncode == 0, done.stderr
+    assert "item_id: 50 of 50 rows (100.0%) hold values training never saw" in done.stderr
+    test_rows.drop(columns=["price"]).to_csv(home / "short.csv", index=False)
+    done = crossboard(home, "predict", "scored", str(home / "short.csv"))
+    assert done.returncode == 2 and "lacks the column 'price'" in done.stderr and "Traceback" not in done.stderr
+    done = crossboard(home, "predict", "scored", str(home / "short.csv"), "--trial", "999")
+    assert done.returncode == 2 and "trial 999" in done.stderr
+
+
+def test_scores_are_the_same_in_chunks(scored_study, monkeypatch):
+    from automl.serving import score
+
+    home, store, study, test_rows = scored_study
+    whole = score.study_scorer(store, study, home, model="fm")
+    expected = whole.score(test_rows.reset_index(drop=True))
+    monkeypatch.setattr(score, "CHUNK_ROWS", 7)
+    parts = []
+    chunked = score.study_scorer(store, study, home, model="fm")
+    score.score_file(chunked, home / "test_rows.csv", home / "incoming", lambda chunk, first: parts.append(chunk))
+    assert len(parts) > 1 and np.allclose(pd.concat(parts)["probability"], expected)
