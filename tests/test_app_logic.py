@@ -280,3 +280,29 @@ def test_an_unsure_guess_is_one_click_from_its_alternative(env):
     at.button(key="data_save").click().run()
     stored = Schema.from_json(Store(env).find_dataset("zones").schema_json)
     assert stored.column("zone").role == "numeric" and stored.column("zone").reason == "set by you"
+
+
+def test_use_this_model_scores_an_upload_and_offers_the_scored_csv(env, tmp_path):
+    from cli_helpers import crossboard
+
+    home, path = tmp_path / "home", tmp_path / "clicks.csv"
+    frame = demo_frame(n_rows=1500, n_users=40, n_items=30, seed=2)
+    frame.to_csv(path, index=False)
+    assert crossboard(home, "ingest", str(path), "--name", "clicks", CROSSBOARD_DB=env).returncode == 0
+    done = crossboard(home, "tune", "clicks", "--models", "lr,fm", "--trials", "2", "--epochs", "2", "--seeds", "0",
+                      "--name", "used", CROSSBOARD_DB=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    at = started("leaderboard")
+    assert "Use this model" in [h.value for h in at.subheader]
+    new_rows = frame.head(20).drop(columns=["click"]).assign(item_id="never-seen")
+    at.file_uploader[0].set_value(("new.csv", new_rows.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    shown = texts(at)
+    assert "Scored 20 rows" in shown and "probability" in shown
+    assert "20 of 20 rows" in shown                                # unseen item ids are reported
+    assert at.get("download_button")
+    at.file_uploader[0].set_value(("bad.csv", new_rows.drop(columns=["price"]).to_csv(index=False).encode(),
+                                   "text/csv")).run()
+    assert not at.exception, at.exception
+    assert "lacks the column 'price'" in "\n".join(e.value for e in at.error)

@@ -1,6 +1,9 @@
-"""Leaderboard: every recorded trial of a study, ranked on the validation metric, with charts."""
+"""Leaderboard: every recorded trial of a study, ranked on the validation metric, with charts; and
+"Use this model": score an uploaded file with a stored model or the ensemble."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
@@ -8,13 +11,20 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from automl.data.schema import MAXIMIZE, SHOWN_METRICS
+from automl.diagnostics.stored import LOADABLE
+from automl.errors import CrossBoardError
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
 from automl.reporting.leaderboard import read_leaderboard, table
+from automl.search import ensembles
+from automl.serving.score import SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
 from models import REGISTRY
 from ui import common
+from ui.data_page import FILE_TYPES
 
 BASELINE = "gbdt"
 REFRESH_S = 5.0
+BEST_STORED, ENSEMBLE = "the best model", "the ensemble"
+PREVIEW_ROWS = 100
 
 
 def with_family(frame: pd.DataFrame) -> pd.DataFrame:
@@ -122,6 +132,58 @@ def main() -> None:
     active = study.status in common.ACTIVE_STUDY
     st.session_state["board_was_active"] = active
     st.fragment(board, run_every=REFRESH_S if active else None)(study.id)
+    use_model(study)
+
+
+def use_model(study) -> None:
+    """Score an uploaded file with a stored model or the ensemble; show and offer the scored rows."""
+    store = common.store()
+    kept = sorted({a.model for a in store.artifacts(study.id) if a.weights_format in LOADABLE})
+    if study.task not in SCORE_TASKS or not kept:
+        return
+    st.subheader("Use this model")
+    options = [BEST_STORED, *kept] + ([ENSEMBLE] if ensembles.stored(store, study.id) else [])
+    choice = st.selectbox("Model", options, key=f"use_model_{study.id}",
+                          help="each model's best trial keeps its fitted model; its outputs are calibrated as on "
+                               "the leaderboard")
+    upload = st.file_uploader("Rows to score: the training file's columns (the label may be left out)",
+                              type=FILE_TYPES, key=f"use_upload_{study.id}")
+    if upload is None:
+        return
+    key = (study.id, choice, upload.file_id)
+    cached = st.session_state.get("use_model_result")
+    if cached is None or cached[0] != key:
+        try:
+            with st.spinner(f"Scoring {common.plain(upload.name)}…"):
+                cached = (key, *scored_upload(study, choice, upload))
+        except CrossBoardError as error:
+            st.error(common.plain(error))
+            return
+        st.session_state["use_model_result"] = cached
+    _, scored, scorer = cached
+    st.success(f"Scored {scorer.rows:,} rows with {common.plain(scorer.what)}: column **{scorer.column}**.")
+    for line in unseen_report(scorer):
+        st.info(common.plain(line))
+    st.dataframe(scored.head(PREVIEW_ROWS), hide_index=True, width="stretch")
+    st.download_button("Download the scored rows (CSV)", scored.to_csv(index=False).encode(),
+                       file_name=f"{Path(upload.name).stem}-scored.csv", mime="text/csv", key="use_model_download")
+
+
+def scored_upload(study, choice: str, upload) -> tuple[pd.DataFrame, Scorer]:
+    """(the upload's rows with the output column, the scorer): read and checked like an upload."""
+    home = common.home()
+    scorer = study_scorer(common.store(), study, home, model=choice if choice not in (BEST_STORED, ENSEMBLE) else None,
+                          ensemble=choice == ENSEMBLE)
+    incoming = home / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / f"{upload.file_id}{Path(upload.name).suffix}"
+    path.write_bytes(upload.getvalue())
+    parts: list[pd.DataFrame] = []
+    try:
+        score_file(scorer, path, incoming, lambda chunk, first: parts.append(chunk))
+    finally:
+        path.unlink(missing_ok=True)
+    return pd.concat(parts, ignore_index=True), scorer
 
 
 def board(study_id: int) -> None:
