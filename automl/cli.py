@@ -206,6 +206,25 @@ def cmd_predict(args, store: Store, home: Path) -> int:
     return 0
 
 
+def cmd_export(args, store: Store, home: Path) -> int:
+    from automl.serving.export import export_scorer
+    from automl.serving.score import study_scorer
+
+    study = find_study(store, args.study)
+    scorer = study_scorer(store, study, home, model=args.model, trial=args.trial)
+    member = next(iter(scorer.members.values()))
+    result = next((r for r in store.results(study.id) if r.trial_number == member.trial_number), None)
+    dataset = store.find_dataset(study.dataset_id)
+    card = export_scorer(scorer, study, result, dataset.id, dataset.schema_json, Path(args.dir))
+    latency = card["latency_ms"]
+    print(f"exported {scorer.what} to {args.dir}: model.onnx, encoder.json, card.json, predict.py\n"
+          f"  onnxruntime latency (this CPU): 1 row p50 {latency['1_row']['p50']:.2f} ms, p99 "
+          f"{latency['1_row']['p99']:.2f} ms; 1,000 rows p50 {latency['1000_rows']['p50']:.1f} ms, p99 "
+          f"{latency['1000_rows']['p99']:.1f} ms\n"
+          f"  score a file anywhere with onnxruntime, numpy and pandas: python {Path(args.dir) / 'predict.py'} FILE")
+    return 0
+
+
 def cmd_diagnose(args, store: Store, home: Path) -> int:
     from automl.reporting.diagnostics import chosen_trial, study_diagnostics, trial_view
 
@@ -437,6 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
     p.add_argument("--names", help="comma-separated column names for a file without a header")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a folder that scores files without CrossBoard: model.onnx, "
+                                      "encoder.json, card.json, predict.py")
+    p.add_argument("study")
+    p.add_argument("dir")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", help="this model's best trial (default: the study's best stored neural trial)")
+    which.add_argument("--trial", type=int, help="this trial (a model's best trial keeps its model)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("worker", help="join a study as one more worker")
     p.add_argument("study")

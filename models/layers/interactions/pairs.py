@@ -6,12 +6,19 @@ so pair p of an [B, P] output (P = F(F-1)/2) always means the same two fields.
 
 from __future__ import annotations
 
+import itertools
+from functools import lru_cache
+
 import torch
 
 
+@lru_cache(maxsize=64)
 def pair_index(n_fields: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows [P], cols [P]): the fields i and j of every pair i < j, row-major."""
-    rows, cols = torch.triu_indices(n_fields, n_fields, offset=1, device=device)
+    """(rows [P], cols [P]): the fields i and j of every pair i < j, row-major (constants: an
+    exported graph holds them as such; ``torch.triu_indices`` has no ONNX form). Never modify them."""
+    pairs = list(itertools.combinations(range(n_fields), 2))
+    rows = torch.tensor([i for i, _ in pairs], dtype=torch.long, device=device)
+    cols = torch.tensor([j for _, j in pairs], dtype=torch.long, device=device)
     return rows, cols
 
 

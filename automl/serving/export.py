@@ -1,0 +1,186 @@
+"""Taking a model out of CrossBoard: a folder that scores a CSV without CrossBoard, its database or
+torch — ``model.onnx`` (batch axis dynamic, the calibration folded in), ``encoder.json`` (the fitted
+encoder), ``card.json`` (model, options, metrics, schema, latency) and ``predict.py``, generated
+from the very functions that encode rows here, so both encode alike."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from automl.data import history_column, infer_schema
+from automl.errors import SettingsError, clip
+from automl.features import fitted, history
+from automl.serving.score import Member, Scorer
+from models import REGISTRY
+from models.card import ModelKind
+from storage.tables import StudyRow, TrialResultRow
+
+OPSET = 18
+LATENCY_REPEATS = 200
+
+
+class Exported(nn.Module):
+    """A stored model over plain tensors: ``keys`` name the inputs (cat [B, F] int64, num [B, D]
+    float32, num_bkt [B, N] int64, seq<j> [B, L] int64); output [B] float32, the calibrated click
+    probability (ctr) or the rating."""
+
+    def __init__(self, model: nn.Module, keys: list[str], task: str, scale: float = 1.0, shift: float = 0.0):
+        super().__init__()
+        self.model, self.keys, self.task, self.scale, self.shift = model, keys, task, scale, shift
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        out = self.model(dict(zip(self.keys, tensors, strict=True)))
+        return torch.sigmoid(self.scale * out + self.shift) if self.task == "ctr" else out
+
+
+def input_keys(scorer: Scorer) -> list[str]:
+    return ["cat", "num", "num_bkt", *(f"seq{j}" for j in range(len(scorer.data.encoder.sequences)))]
+
+
+def exportable(member: Member) -> str | None:
+    """Why ``member`` cannot become an ONNX graph, or None."""
+    if REGISTRY[member.model_name].kind is ModelKind.TREES:
+        return (f"{member.model_name} is a LightGBM model: it is kept in LightGBM's own text format (not ONNX); "
+                "export a neural model, or read the trees with lightgbm")
+    if REGISTRY[member.model_name].kind is not ModelKind.TORCH:
+        return f"{member.model_name} is a baseline with nothing fitted to export"
+    return None
+
+
+def to_onnx(member: Member, task: str, keys: list[str], example: dict[str, torch.Tensor], path: Path) -> Exported:
+    """Write ``member``'s model as ONNX at ``path`` (opset OPSET, dynamic batch axis); -> the wrapper."""
+    calibration = member.calibration
+    wrapper = Exported(member.model, keys, task, *((calibration.scale, calibration.shift) if calibration else ()))
+    wrapper.eval()                  # the exporter puts the module back in the mode it found it in
+    axes = {k: {0: "batch"} for k in [*keys, "output"]}
+    with torch.no_grad():
+        torch.onnx.export(wrapper, tuple(example[k] for k in keys), str(path), input_names=keys,
+                          output_names=["output"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    return wrapper
+
+
+def export_scorer(scorer: Scorer, study: StudyRow, result: TrialResultRow | None, dataset_id: str,
+                  schema_json: str, folder: Path) -> dict:
+    """Write the export folder for the scorer's one model; -> the card (also written as card.json)."""
+    if len(scorer.members) != 1:
+        raise SettingsError("an export holds one model: choose it with --model or --trial")
+    member = next(iter(scorer.members.values()))
+    why = exportable(member)
+    if why:
+        raise SettingsError(f"cannot export: {why}")
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = input_keys(scorer)
+    example = {k: v[:16] for k, v in scorer.data.splits["val"].items()}
+    to_onnx(member, scorer.task, keys, example, folder / "model.onnx")
+    (folder / "encoder.json").write_text(scorer.data.encoder.to_json())
+    (folder / "predict.py").write_text(predict_script(scorer.column))
+    card = {
+        "model": member.model_name, "title": REGISTRY[member.model_name].title, "trial": member.trial_number,
+        "options": json.loads(result.params_json) if result else None, "task": scorer.task, "output": scorer.column,
+        "metric": study.metric, "val": json.loads(result.val_json) if result else None,
+        "test": json.loads(result.test_json) if result else None,
+        "calibration": asdict(member.calibration) if member.calibration else None,
+        "schema": json.loads(schema_json), "training_data_sha256": dataset_id, "study": study.name,
+        "crossboard_version": version("crossboard"), "latency_ms": onnx_latency(folder / "model.onnx", example),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (folder / "card.json").write_text(json.dumps(card, indent=2))
+    return card
+
+
+def graph_inputs(session) -> list[str]:
+    """The inputs an onnxruntime session reads (the exporter drops those a model never uses)."""
+    return [i.name for i in session.get_inputs()]
+
+
+def onnx_latency(path: Path, example: dict[str, torch.Tensor]) -> dict:
+    """p50 / p99 milliseconds of onnxruntime (CPU) for 1 row and for 1,000 rows (repeated example rows)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = {}
+    for rows in (1, 1000):
+        feed = {k: np.resize(example[k].numpy(), (rows, *example[k].shape[1:])) for k in graph_inputs(session)}
+        session.run(None, feed)
+        times = []
+        for _ in range(LATENCY_REPEATS if rows == 1 else LATENCY_REPEATS // 4):
+            tick = time.perf_counter()
+            session.run(None, feed)
+            times.append((time.perf_counter() - tick) * 1000)
+        out[f"{rows}_row{'s' * (rows > 1)}"] = {"p50": float(np.percentile(times, 50)),
+                                               "p99": float(np.percentile(times, 99))}
+    return out
+
+
+# -- predict.py: the encoding functions' own source, with a short main ---------------------------------
+
+SCRIPT_HEAD = '''"""Score a CSV with this exported CrossBoard model: onnxruntime, numpy and pandas only.
+
+    python predict.py rows.csv > scored.csv
+
+Output: the file's columns plus {column!r}. Generated by CrossBoard from its own encoding code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class DataError(ValueError):
+    """A problem with the rows to score."""
+
+
+'''
+
+SCRIPT_MAIN = '''
+
+def main(argv):
+    here = Path(__file__).resolve().parent
+    if len(argv) != 2:
+        sys.exit("usage: python predict.py rows.csv > scored.csv")
+    import onnxruntime
+
+    encoder = Encoder.from_json((here / "encoder.json").read_text())
+    session = onnxruntime.InferenceSession(str(here / "model.onnx"), providers=["CPUExecutionProvider"])
+    inputs = [i.name for i in session.get_inputs()]
+    first = True
+    for chunk in pd.read_csv(argv[1], chunksize=100_000):
+        arrays, unseen = encoder.apply(chunk)
+        scored = session.run(None, {k: arrays[k] for k in inputs})[0]
+        chunk.assign(**{COLUMN: scored.astype(np.float64)}).to_csv(sys.stdout, index=False, header=first)
+        first = False
+        for name, n in unseen.items():
+            if n:
+                print(f"note: {name}: {n} rows hold values training never saw", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
+'''
+
+# what predict.py takes from CrossBoard, in dependency order (their source, unchanged)
+SCRIPT_PARTS = (clip, infer_schema._seconds, infer_schema.parse_timestamps, history_column.split_tokens,
+                history.pack_newest, fitted.time_parts, fitted.numeric_values, fitted.CategoryCode,
+                fitted.NumericCode, fitted.SequenceCode, fitted.Encoder, fitted._plain)
+SCRIPT_CONSTANTS = {"COMPACT_TIME_NAMES": infer_schema.COMPACT_TIME_NAMES, "MS_THRESHOLD": infer_schema.MS_THRESHOLD}
+
+
+def predict_script(column: str) -> str:
+    """The text of predict.py (its output column is ``column``)."""
+    constants = "".join(f"{name} = {value!r}\n" for name, value in {**SCRIPT_CONSTANTS, "COLUMN": column}.items())
+    parts = "\n\n".join(inspect.getsource(part) for part in SCRIPT_PARTS)
+    return SCRIPT_HEAD.format(column=column) + constants + "\n\n" + parts + SCRIPT_MAIN
