@@ -225,6 +225,26 @@ def cmd_export(args, store: Store, home: Path) -> int:
     return 0
 
 
+def cmd_recommend(args, store: Store, home: Path) -> int:
+    from automl.serving.recommend import recommend
+
+    study = find_study(store, args.study)
+    given = Path(args.users)
+    if given.is_file():
+        lines = [line.strip() for line in given.read_text().splitlines() if line.strip()]
+        users = lines[1:] if lines and lines[0] == args.user_header else lines
+    else:
+        users = [u.strip() for u in args.users.split(",") if u.strip()]
+    table, unknown = recommend(store, study, home, users, args.k, args.model)
+    if args.out:
+        table.to_csv(args.out, index=False)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    if unknown:
+        print(f"note: {len(unknown)} user(s) training never saw, left out: {', '.join(unknown[:10])}", file=sys.stderr)
+    return 0
+
+
 def cmd_diagnose(args, store: Store, home: Path) -> int:
     from automl.reporting.diagnostics import chosen_trial, study_diagnostics, trial_view
 
@@ -465,6 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--model", help="this model's best trial (default: the study's best stored neural trial)")
     which.add_argument("--trial", type=int, help="this trial (a model's best trial keeps its model)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("recommend", help="each user's top-K items they never interacted with (implicit studies)")
+    p.add_argument("study")
+    p.add_argument("--users", required=True, help="comma-separated user ids, or a file with one id per line")
+    p.add_argument("--user-header", default="user_id", help="a first line of the users file to skip (a header)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--model", help="this model's best trial (default: the study's best stored trial)")
+    p.add_argument("--out", help="write the CSV here (default: standard output)")
+    p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("worker", help="join a study as one more worker")
     p.add_argument("study")

@@ -173,3 +173,30 @@ def test_an_exported_folder_scores_a_file_like_predict_without_crossboard_or_tor
     assert "item_id" in run.stderr and "item_id" in done.stderr             # both report the unseen ids
     refused = crossboard(home, "export", "scored", str(tmp_path / "trees"), "--model", "gbdt")
     assert refused.returncode == 2 and "LightGBM" in refused.stderr
+
+
+def test_recommend_gives_each_user_k_new_items_and_never_one_of_theirs(tmp_path):
+    home = tmp_path / "home"
+    frame = demo_frame(n_rows=2500, n_users=60, n_items=50, seed=4)
+    frame.to_csv(tmp_path / "log.csv", index=False)
+    assert crossboard(home, "ingest", str(tmp_path / "log.csv"), "--name", "log").returncode == 0
+    done = crossboard(home, "tune", "log", "--task", "implicit", "--models", "mf,pop", "--trials", "2", "--epochs", "2",
+                      "--seeds", "0", "--name", "topk", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    users = list(frame["user_id"].drop_duplicates()[:5])
+    (tmp_path / "users.txt").write_text("user_id\n" + "\n".join(users) + "\nnobody\n")
+    done = crossboard(home, "recommend", "topk", "--users", str(tmp_path / "users.txt"), "--k", "7")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(io.StringIO(done.stdout))
+    assert list(table.columns) == ["user", "rank", "item", "score"]
+    assert table.groupby("user")["item"].nunique().to_dict() == dict.fromkeys(users, 7)
+    assert (table.groupby("user")["rank"].apply(list) == [list(range(1, 8))] * 5).all()
+    assert table.groupby("user")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+    clicked = frame[frame["click"] == 1]                  # the implicit study's interactions: the clicks
+    theirs = set(zip(clicked["user_id"], clicked["item_id"], strict=True))
+    assert not any((u, i) in theirs for u, i in zip(table["user"], table["item"], strict=True))
+    assert "nobody" in done.stderr
+    one = crossboard(home, "recommend", "topk", "--users", users[0], "--k", "3", "--model", "mf")
+    assert pd.read_csv(io.StringIO(one.stdout))["item"].tolist() == table[table["user"] == users[0]]["item"][:3].tolist()
+    refused = crossboard(home, "recommend", "topk", "--users", users[0], "--model", "pop")
+    assert refused.returncode == 2 and "pop" in refused.stderr

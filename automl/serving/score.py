@@ -88,9 +88,7 @@ def study_scorer(store: Store, study: StudyRow, home: Path, *, model: str | None
         raise SettingsError(f"study {study.name!r} is an {study.task} study: its models rank items for users; "
                             "use `crossboard recommend` instead of scoring rows")
     data = study_data(store, study, StudyConfig.from_json(study.config_json), home, torch.device("cpu"))
-    artifacts = {a.model: a for a in store.artifacts(study.id) if a.weights_format in LOADABLE}
-    if not artifacts:
-        raise NotFoundError(f"study {study.name!r} has no stored model yet; let a trial complete first")
+    artifacts = stored_artifacts(store, study)
     if ensemble:
         stored = ensembles.stored(store, study.id)
         if stored is None:
@@ -107,6 +105,15 @@ def study_scorer(store: Store, study: StudyRow, home: Path, *, model: str | None
         what = f"{artifact.model} (trial {artifact.trial_number})"
     members = {a.model: member(a, data) for a in chosen}
     return Scorer(study.task, data, members, weights, what)
+
+
+def stored_artifacts(store: Store, study: StudyRow) -> dict[str, ArtifactRow]:
+    """model -> its best trial's stored fitted model; NotFoundError when there is none yet."""
+    artifacts = {a.model: a for a in store.artifacts(study.id) if a.weights_format in LOADABLE}
+    if not artifacts:
+        raise NotFoundError(f"study {study.name!r} has no stored model yet; let a trial complete first "
+                            "(baselines such as pop and random keep nothing to reuse)")
+    return artifacts
 
 
 def pick_artifact(study: StudyRow, artifacts: dict[str, ArtifactRow], model: str | None,
