@@ -207,15 +207,9 @@ def cmd_predict(args, store: Store, home: Path) -> int:
 
 
 def cmd_export(args, store: Store, home: Path) -> int:
-    from automl.serving.export import export_scorer
-    from automl.serving.score import study_scorer
+    from automl.serving.export import export_study
 
-    study = find_study(store, args.study)
-    scorer = study_scorer(store, study, home, model=args.model, trial=args.trial)
-    member = next(iter(scorer.members.values()))
-    result = next((r for r in store.results(study.id) if r.trial_number == member.trial_number), None)
-    dataset = store.find_dataset(study.dataset_id)
-    card = export_scorer(scorer, study, result, dataset.id, dataset.schema_json, Path(args.dir))
+    card, scorer = export_study(store, find_study(store, args.study), home, Path(args.dir), args.model, args.trial)
     latency = card["latency_ms"]
     print(f"exported {scorer.what} to {args.dir}: model.onnx, encoder.json, card.json, predict.py\n"
           f"  onnxruntime latency (this CPU): 1 row p50 {latency['1_row']['p50']:.2f} ms, p99 "

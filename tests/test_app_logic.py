@@ -306,3 +306,8 @@ def test_use_this_model_scores_an_upload_and_offers_the_scored_csv(env, tmp_path
                                    "text/csv")).run()
     assert not at.exception, at.exception
     assert "lacks the column 'price'" in "\n".join(e.value for e in at.error)
+    study_id = Store(env).find_study("used").id
+    at.selectbox(key=f"use_model_{study_id}").set_value("fm").run()
+    at.button(key=f"export_{study_id}").click().run()
+    assert not at.exception, at.exception
+    assert any(b.proto.label == "Download the export (zip)" for b in at.get("download_button"))

@@ -16,6 +16,7 @@ from automl.errors import CrossBoardError
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
 from automl.reporting.leaderboard import read_leaderboard, table
 from automl.search import ensembles
+from automl.serving.export import zipped_export
 from automl.serving.score import SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
 from models import REGISTRY
 from ui import common
@@ -146,6 +147,8 @@ def use_model(study) -> None:
     choice = st.selectbox("Model", options, key=f"use_model_{study.id}",
                           help="each model's best trial keeps its fitted model; its outputs are calibrated as on "
                                "the leaderboard")
+    if choice != ENSEMBLE:
+        export_button(study, choice)
     upload = st.file_uploader("Rows to score: the training file's columns (the label may be left out)",
                               type=FILE_TYPES, key=f"use_upload_{study.id}")
     if upload is None:
@@ -167,6 +170,24 @@ def use_model(study) -> None:
     st.dataframe(scored.head(PREVIEW_ROWS), hide_index=True, width="stretch")
     st.download_button("Download the scored rows (CSV)", scored.to_csv(index=False).encode(),
                        file_name=f"{Path(upload.name).stem}-scored.csv", mime="text/csv", key="use_model_download")
+
+
+def export_button(study, choice: str) -> None:
+    """Build the model's export (ONNX, encoder, card, predict.py) on demand and offer it as a zip."""
+    model = None if choice == BEST_STORED else choice
+    key = f"export_zip_{study.id}"
+    if st.button("Prepare an export: model.onnx, encoder.json, card.json, predict.py", key=f"export_{study.id}",
+                 help="a folder that scores CSV files with onnxruntime, numpy and pandas only "
+                      "(python predict.py FILE > scored.csv)"):
+        try:
+            with st.spinner("Exporting…"):
+                st.session_state[key] = (choice, zipped_export(common.store(), study, common.home(), model))
+        except CrossBoardError as error:
+            st.error(common.plain(error))
+    cached = st.session_state.get(key)
+    if cached is not None and cached[0] == choice:
+        st.download_button("Download the export (zip)", cached[1], file_name=f"{study.name}-{model or 'best'}.zip",
+                           mime="application/zip", key=f"export_download_{study.id}")
 
 
 def scored_upload(study, choice: str, upload) -> tuple[pd.DataFrame, Scorer]:

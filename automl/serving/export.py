@@ -6,8 +6,11 @@ from the very functions that encode rows here, so both encode alike."""
 from __future__ import annotations
 
 import inspect
+import io
 import json
+import tempfile
 import time
+import zipfile
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
@@ -19,9 +22,10 @@ from torch import nn
 from automl.data import history_column, infer_schema
 from automl.errors import SettingsError, clip
 from automl.features import fitted, history
-from automl.serving.score import Member, Scorer
+from automl.serving.score import Member, Scorer, study_scorer
 from models import REGISTRY
 from models.card import ModelKind
+from storage import Store
 from storage.tables import StudyRow, TrialResultRow
 
 OPSET = 18
@@ -66,6 +70,29 @@ def to_onnx(member: Member, task: str, keys: list[str], example: dict[str, torch
         torch.onnx.export(wrapper, tuple(example[k] for k in keys), str(path), input_names=keys,
                           output_names=["output"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     return wrapper
+
+
+def export_study(store: Store, study: StudyRow, home: Path, folder: Path, model: str | None = None,
+                 trial: int | None = None) -> tuple[dict, Scorer]:
+    """Export ``model``'s best trial, ``trial``, or the study's best stored model into ``folder``;
+    -> (the card, the scorer)."""
+    scorer = study_scorer(store, study, home, model=model, trial=trial)
+    member = next(iter(scorer.members.values()))
+    result = next((r for r in store.results(study.id) if r.trial_number == member.trial_number), None)
+    dataset = store.find_dataset(study.dataset_id)
+    return export_scorer(scorer, study, result, dataset.id, dataset.schema_json, folder), scorer
+
+
+def zipped_export(store: Store, study: StudyRow, home: Path, model: str | None = None) -> bytes:
+    """The export folder of ``model`` (default: the best stored) as the bytes of a zip file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / f"{study.name}-{model or 'best'}"
+        export_study(store, study, home, folder, model)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.iterdir()):
+                archive.write(path, f"{folder.name}/{path.name}")
+        return buffer.getvalue()
 
 
 def export_scorer(scorer: Scorer, study: StudyRow, result: TrialResultRow | None, dataset_id: str,
