@@ -375,6 +375,14 @@ def cmd_app(args, store: Store, home: Path) -> int:
     return subprocess.call(command, env=env)
 
 
+def stored_model_choice(p: argparse.ArgumentParser):
+    """--model / --trial (one of them) for the commands that use a stored model; -> their group."""
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", help="this model's best trial (default: the study's best stored trial)")
+    which.add_argument("--trial", type=int, help="this trial (a model's best trial keeps its model)")
+    return which
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossboard", description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="data directory (default $CROSSBOARD_HOME or ~/.crossboard)")
@@ -462,10 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(ctr) or the rating, beside the file's columns")
     p.add_argument("study")
     p.add_argument("file")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--model", help="this model's best trial (default: the study's best stored trial)")
-    which.add_argument("--trial", type=int, help="this trial (a model's best trial keeps its model)")
-    which.add_argument("--ensemble", action="store_true", help="the study's ensemble of models")
+    stored_model_choice(p).add_argument("--ensemble", action="store_true", help="the study's ensemble of models")
     p.add_argument("--out", help="write the scored CSV here (default: standard output)")
     p.add_argument("--delimiter", help="field delimiter (default: sniffed)")
     p.add_argument("--names", help="comma-separated column names for a file without a header")
@@ -475,9 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "encoder.json, card.json, predict.py")
     p.add_argument("study")
     p.add_argument("dir")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--model", help="this model's best trial (default: the study's best stored neural trial)")
-    which.add_argument("--trial", type=int, help="this trial (a model's best trial keeps its model)")
+    stored_model_choice(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("recommend", help="each user's top-K items they never interacted with (implicit studies)")
