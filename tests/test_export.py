@@ -10,10 +10,12 @@ import torch
 from synth import planted_ctr_data
 
 from automl.evaluation.calibration import Platt
-from automl.serving.export import Exported, graph_inputs, to_onnx
+from automl.serving.export import Exported, exportable, graph_feed, graph_inputs, to_onnx, trees_to_onnx
 from automl.serving.score import Member
+from automl.training.fit import train_and_evaluate
 from models import REGISTRY
 from models.card import ModelKind
+from models.gbdt import GradientBoosting
 
 CASES = [name for name, card in REGISTRY.items()
          if card.kind is ModelKind.TORCH and "ctr" in card.tasks and card.requires <= {"fields", "user", "item"}]
@@ -41,3 +43,21 @@ def test_the_onnx_graph_gives_the_torch_models_calibrated_outputs(name, tmp_path
 
 def val_batch(rows: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in rows.items()}
+
+
+def test_lightgbm_trees_export_with_the_calibration_as_graph_nodes(tmp_path):
+    data = planted_ctr_data()
+    card = REGISTRY["gbdt"]
+    outcome = train_and_evaluate(card, dict(card.defaults), data, metric="auc", max_epochs=3, patience=1)
+    member = Member("gbdt", 0, outcome.model, Platt(0.8, 0.3))
+    width = data.spec.n_fields + data.splits["val"]["num"].shape[1]
+    trees_to_onnx(member, "ctr", width, tmp_path / "model.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    rows = {k: v.numpy() for k, v in data.splits["test"].items()}
+    got = session.run(None, graph_feed(rows, graph_inputs(session)))[0]
+    expected = 1 / (1 + np.exp(-(0.8 * outcome.model.predict(GradientBoosting.features(rows)) + 0.3)))
+    assert got.shape == (len(expected),) and np.allclose(got, expected, atol=1e-5)
+
+
+def test_a_baseline_says_why_it_cannot_export():
+    assert "nothing fitted" in exportable(Member("pop", 0, None, None))

@@ -16,7 +16,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from automl.data import history_column, infer_schema
@@ -29,6 +31,8 @@ from storage import Store
 from storage.tables import StudyRow, TrialResultRow
 
 OPSET = 18
+TREE_OPSET = 15             # the highest onnxmltools converts LightGBM to
+TREE_INPUT = "features"         # the tree models' one input: field ids, then the numeric columns
 LATENCY_REPEATS = 200
 
 
@@ -52,12 +56,48 @@ def input_keys(scorer: Scorer) -> list[str]:
 
 def exportable(member: Member) -> str | None:
     """Why ``member`` cannot become an ONNX graph, or None."""
-    if REGISTRY[member.model_name].kind is ModelKind.TREES:
-        return (f"{member.model_name} is a LightGBM model: it is kept in LightGBM's own text format (not ONNX); "
-                "export a neural model, or read the trees with lightgbm")
-    if REGISTRY[member.model_name].kind is not ModelKind.TORCH:
+    if REGISTRY[member.model_name].kind is ModelKind.BASELINE:
         return f"{member.model_name} is a baseline with nothing fitted to export"
     return None
+
+
+def graph_feed(arrays: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+    """What an exported graph reads from encoded arrays: the tree models' one matrix (field ids, then
+    the numeric columns, float32 [B, F + D], as ``models.gbdt`` sees them), or the named arrays."""
+    if names == [TREE_INPUT]:
+        return {TREE_INPUT: np.concatenate([arrays["cat"].astype(np.float32), arrays["num"]], axis=1)}
+    return {k: arrays[k] for k in names}
+
+
+def trees_to_onnx(member: Member, task: str, n_features: int, path: Path) -> None:
+    """LightGBM trees as ONNX (onnxmltools), ending in one output [B]: the calibrated probability
+    (the Platt map applied to the trees' logit by graph nodes) or the rating."""
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    model = convert_lightgbm(member.model.booster, initial_types=[(TREE_INPUT, FloatTensorType([None, n_features]))],
+                             zipmap=False, target_opset=TREE_OPSET)
+    graph = model.graph
+    if task == "ctr":
+        scale, shift = (member.calibration.scale, member.calibration.shift) if member.calibration else (1.0, 0.0)
+        graph.initializer.extend([numpy_helper.from_array(np.array(1, np.int64), "positive_column"),
+                                  numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+                                  numpy_helper.from_array(np.array(scale, np.float32), "platt_scale"),
+                                  numpy_helper.from_array(np.array(shift, np.float32), "platt_shift")])
+        graph.node.extend([
+            helper.make_node("Gather", ["probabilities", "positive_column"], ["p"], axis=1),
+            helper.make_node("Sub", ["one", "p"], ["q"]),
+            helper.make_node("Log", ["p"], ["log_p"]), helper.make_node("Log", ["q"], ["log_q"]),
+            helper.make_node("Sub", ["log_p", "log_q"], ["logit"]),
+            helper.make_node("Mul", ["logit", "platt_scale"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "platt_shift"], ["calibrated"]),
+            helper.make_node("Sigmoid", ["calibrated"], ["output"])])
+    else:
+        graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "flat"))
+        graph.node.append(helper.make_node("Reshape", [graph.output[0].name, "flat"], ["output"]))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("output", TensorProto.FLOAT, [None]))
+    onnx.save(model, str(path))
 
 
 def to_onnx(member: Member, task: str, keys: list[str], example: dict[str, torch.Tensor], path: Path) -> Exported:
@@ -107,7 +147,10 @@ def export_scorer(scorer: Scorer, study: StudyRow, result: TrialResultRow | None
     folder.mkdir(parents=True, exist_ok=True)
     keys = input_keys(scorer)
     example = {k: v[:16] for k, v in scorer.data.splits["val"].items()}
-    to_onnx(member, scorer.task, keys, example, folder / "model.onnx")
+    if REGISTRY[member.model_name].kind is ModelKind.TREES:
+        trees_to_onnx(member, scorer.task, example["cat"].shape[1] + example["num"].shape[1], folder / "model.onnx")
+    else:
+        to_onnx(member, scorer.task, keys, example, folder / "model.onnx")
     (folder / "encoder.json").write_text(scorer.data.encoder.to_json())
     (folder / "predict.py").write_text(predict_script(scorer.column))
     card = {
@@ -136,7 +179,8 @@ def onnx_latency(path: Path, example: dict[str, torch.Tensor]) -> dict:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = {}
     for rows in (1, 1000):
-        feed = {k: np.resize(example[k].numpy(), (rows, *example[k].shape[1:])) for k in graph_inputs(session)}
+        arrays = {k: np.resize(v.numpy(), (rows, *v.shape[1:])) for k, v in example.items()}
+        feed = graph_feed(arrays, graph_inputs(session))
         session.run(None, feed)
         times = []
         for _ in range(LATENCY_REPEATS if rows == 1 else LATENCY_REPEATS // 4):
@@ -187,7 +231,7 @@ def main(argv):
     first = True
     for chunk in pd.read_csv(argv[1], chunksize=100_000):
         arrays, unseen = encoder.apply(chunk)
-        scored = session.run(None, {k: arrays[k] for k in inputs})[0]
+        scored = session.run(None, graph_feed(arrays, inputs))[0]
         chunk.assign(**{COLUMN: scored.astype(np.float64)}).to_csv(sys.stdout, index=False, header=first)
         first = False
         for name, n in unseen.items():
@@ -202,8 +246,9 @@ if __name__ == "__main__":
 # what predict.py takes from CrossBoard, in dependency order (their source, unchanged)
 SCRIPT_PARTS = (clip, infer_schema._seconds, infer_schema.parse_timestamps, history_column.split_tokens,
                 history.pack_newest, fitted.time_parts, fitted.numeric_values, fitted.CategoryCode,
-                fitted.NumericCode, fitted.SequenceCode, fitted.Encoder, fitted._plain)
-SCRIPT_CONSTANTS = {"COMPACT_TIME_NAMES": infer_schema.COMPACT_TIME_NAMES, "MS_THRESHOLD": infer_schema.MS_THRESHOLD}
+                fitted.NumericCode, fitted.SequenceCode, fitted.Encoder, fitted._plain, graph_feed)
+SCRIPT_CONSTANTS = {"COMPACT_TIME_NAMES": infer_schema.COMPACT_TIME_NAMES, "MS_THRESHOLD": infer_schema.MS_THRESHOLD,
+                    "TREE_INPUT": TREE_INPUT}
 
 
 def predict_script(column: str) -> str:
