@@ -61,3 +61,27 @@ def test_lightgbm_trees_export_with_the_calibration_as_graph_nodes(tmp_path):
 
 def test_a_baseline_says_why_it_cannot_export():
     assert "nothing fitted" in exportable(Member("pop", 0, None, None))
+
+
+@pytest.mark.parametrize("name", ["deepfm", "autoint"])
+def test_a_model_with_a_sequence_field_exports_its_padded_token_input(name, tmp_path):
+    from test_scoring import rich_frame
+
+    from automl.data import datasets
+    from automl.features.encode import encode
+    from automl.features.splits import make_split
+
+    frame = rich_frame(1500)
+    schema = datasets.inspect(frame.to_csv(index=False).encode(), "rich.csv").schema
+    data = encode(frame, schema, make_split(frame["click"].to_numpy(), "ctr", None)[0])
+    keys = ["cat", "num", "num_bkt", "seq0"]
+    torch.manual_seed(0)
+    model = REGISTRY[name].build(data.spec, dict(REGISTRY[name].defaults)).eval()
+    val = data.splits["val"]
+    to_onnx(Member(name, 0, model, None), "ctr", keys, {k: v[:16] for k, v in val.items()}, tmp_path / "m.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert "seq0" in graph_inputs(session)
+    rows = {k: v.numpy() for k, v in val.items()}
+    with torch.no_grad():
+        expected = Exported(model, keys, "ctr")(*(torch.from_numpy(rows[k]) for k in keys)).numpy()
+    assert np.allclose(session.run(None, graph_feed(rows, graph_inputs(session)))[0], expected, atol=1e-5)
