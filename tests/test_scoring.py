@@ -14,13 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import crossboard
+from synth import history_click_frame
 
 from automl.data import datasets
 from automl.data.demo import demo_frame
+from automl.data.infer_schema import timestamps_of
 from automl.errors import DataError
 from automl.evaluation.metrics import sigmoid
 from automl.features.encode import encode
-from automl.features.fitted import Encoder
+from automl.features.fitted import Encoder, keep_newest_events
 from automl.features.prepare import stored_split
 from automl.features.splits import make_split
 from automl.search.ensembles import decode_outputs, stored
@@ -199,3 +201,48 @@ def test_recommend_gives_each_user_k_new_items_and_never_one_of_theirs(tmp_path)
     assert pd.read_csv(io.StringIO(one.stdout))["item"].tolist() == table[table["user"] == users[0]]["item"][:3].tolist()
     refused = crossboard(home, "recommend", "topk", "--users", users[0], "--model", "pop")
     assert refused.returncode == 2 and "pop" in refused.stderr
+
+
+def test_new_rows_get_the_history_the_log_gives_them_as_training_rows_did():
+    frame = history_click_frame(4000, n_users=60)
+    schema = datasets.inspect(frame.to_csv(index=False).encode(), "log.csv").schema
+    assignment, _ = make_split(frame["click"].to_numpy(), "ctr", None)
+    data = encode(frame, schema, assignment)
+    history = data.encoder.history
+    assert history.user_field is not None and history.timestamp == "timestamp"
+    codes = np.empty((len(frame), data.spec.n_fields), np.int64)
+    for i, split in enumerate(("train", "val", "test")):
+        codes[assignment == i] = data.splits[split]["cat"].numpy()
+    every_event = keep_newest_events(codes[:, history.user_field], codes[:, history.fields],
+                                     timestamps_of(frame, schema), frame["click"].to_numpy() == 1, None)
+    for i, split in enumerate(("train", "val", "test")):
+        arrays, _ = data.encoder.apply(frame[assignment == i].reset_index(drop=True), every_event)
+        known = data.splits[split]["cat"][:, history.user_field].numpy() > 0
+        for key in ("hist0", "hist1", "hist_len", "hist_age"):
+            assert np.array_equal(arrays[key][known], data.splits[split][key].numpy()[known]), (split, key)
+        assert (arrays["hist_len"][~known] == 0).all()
+    kept = data.events                                      # what a study keeps: each user's newest steps
+    assert np.bincount(kept["user"]).max() <= history.max_len and len(kept["user"]) < len(every_event["user"])
+
+
+def test_a_history_model_scores_and_exports_with_the_logs_events(tmp_path):
+    home = tmp_path / "home"
+    frame = history_click_frame(3000, n_users=50)
+    frame.to_csv(tmp_path / "log.csv", index=False)
+    assert crossboard(home, "ingest", str(tmp_path / "log.csv"), "--name", "log").returncode == 0
+    done = crossboard(home, "tune", "log", "--models", "din", "--trials", "1", "--epochs", "2", "--seeds", "0",
+                      "--name", "hist", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    later = frame.tail(200).assign(timestamp="2026-01-01 00:00:00").drop(columns=["click"])   # after the log
+    later.to_csv(tmp_path / "later.csv", index=False)
+    done = crossboard(home, "predict", "hist", str(tmp_path / "later.csv"), "--model", "din")
+    assert done.returncode == 0, done.stderr
+    predicted = pd.read_csv(io.StringIO(done.stdout))
+    assert predicted["probability"].between(0, 1).all() and predicted["probability"].nunique() > 1
+    out = tmp_path / "din"
+    assert crossboard(home, "export", "hist", str(out), "--model", "din").returncode == 0
+    assert (out / "history_events.npz").exists()
+    run = subprocess.run([sys.executable, str(out / "predict.py"), str(tmp_path / "later.csv")], cwd=tmp_path,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert np.allclose(pd.read_csv(io.StringIO(run.stdout))["probability"], predicted["probability"], atol=1e-5)

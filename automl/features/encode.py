@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automl.data.history_column import split_tokens
+from automl.data.history_column import item_history_column, split_tokens
 from automl.data.infer_schema import timestamps_of
 from automl.data.schema import CATEGORICAL_ROLES, Schema
 from automl.data.validate import label_vector
@@ -19,14 +19,16 @@ from automl.features.cross_pairs import rank_pairs
 from automl.features.fitted import (
     CategoryCode,
     Encoder,
+    HistoryCode,
     NumericCode,
     SequenceCode,
+    keep_newest_events,
     numeric_values,
     time_parts,
 )
 from automl.features.history import behavior_history
 from automl.features.splits import SPLIT_NAMES, TRAIN
-from models.spec import DataSpec, FieldInfo, SequenceInfo
+from models.spec import DataSpec, FieldInfo, HistoryInfo, SequenceInfo
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class EncodedData:
     splits: dict[str, dict[str, torch.Tensor]]     # "train" / "val" / "test" -> batch dict
     notes: list[str] = field(default_factory=list)
     encoder: Encoder | None = None                 # how new rows are encoded like these
+    events: dict[str, np.ndarray] | None = None    # the log's events new rows' histories come from
 
     @property
     def device(self) -> torch.device:
@@ -214,13 +217,16 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
         put(f"seq{j}", None, tokens)
         sequences.append(SequenceInfo(column.name, len(code.values) + 1, options.max_seq_len))
 
-    history = None
+    history, events = None, None
     if history_possible(schema):
         history_arrays, history = behavior_history(frame, schema, lambda j: column_of(out, rows, n, j), fields,
                                                    labels, options.history_len, options.history_positives_only)
         for key, values in history_arrays.items():
             output(key, None if values.ndim == 1 else values.shape[1], values.dtype)
             put(key, None, values)
+    if history is not None:
+        encoder.history, events = history_code(frame, schema, history, labels, options,
+                                               lambda j: column_of(out, rows, n, j))
     names = [f.name for f in fields]
     spec = DataSpec(
         task=schema.task,
@@ -236,7 +242,24 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
         history=history,
     )
     splits = {split: {k: torch.from_numpy(v) for k, v in arrays.items()} for split, arrays in out.items()}
-    return EncodedData(spec, splits, notes, encoder)
+    return EncodedData(spec, splits, notes, encoder, events)
+
+
+def history_code(frame, schema: Schema, history: HistoryInfo, labels: np.ndarray, options: EncodingOptions,
+                 field_codes: Callable[[int], np.ndarray]) -> tuple[HistoryCode, dict[str, np.ndarray] | None]:
+    """How new rows get the history the table's rows got: the given item-history column, or the
+    log's eligible events (each known user's newest ``history_len``) to derive it from."""
+    column = item_history_column(frame, schema)
+    fields = list(history.field_index)
+    if column is not None:
+        return HistoryCode(fields, history.max_len, column, schema.column(column).delimiter or "|"), None
+    user, stamp = schema.names("user")[0], schema.names("timestamp")[0]
+    names = [c.name for c in schema.columns if c.role in CATEGORICAL_ROLES]
+    eligible = labels == 1 if schema.task == "ctr" and options.history_positives_only else np.ones(len(labels), bool)
+    events = keep_newest_events(field_codes(names.index(user)), np.stack([field_codes(j) for j in fields], 1),
+                                timestamps_of(frame, schema), eligible, history.max_len)
+    return HistoryCode(fields, history.max_len, user_field=names.index(user), timestamp=stamp,
+                       time_format=schema.column(stamp).time_format), events
 
 
 def column_of(out: dict, rows: list[np.ndarray], n: int, j: int) -> np.ndarray:

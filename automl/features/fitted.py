@@ -13,7 +13,7 @@ import pandas as pd
 from automl.data.history_column import split_tokens
 from automl.data.infer_schema import parse_timestamps
 from automl.errors import DataError
-from automl.features.history import pack_newest
+from automl.features.history import derive_history, given_history, pack_newest
 
 
 def time_parts(seconds: np.ndarray, name: str) -> dict[str, pd.Series]:
@@ -95,6 +95,35 @@ class SequenceCode:
 
 
 @dataclass
+class HistoryCode:
+    """How a row's behavior history (hist<a>, hist_len, hist_age) is built: read from ``column``, a
+    delimited list of past item ids, or else derived from the log's ``events`` (each user's newest
+    eligible events: user codes [E], attribute codes [E, A], times [E]) before the row's time."""
+
+    fields: list[int]                 # the fields a history step holds, the item field first
+    max_len: int
+    column: str | None = None
+    delimiter: str | None = None
+    user_field: int | None = None
+    timestamp: str | None = None
+    time_format: str | None = None
+
+
+def keep_newest_events(users: np.ndarray, attributes: np.ndarray, times: np.ndarray, eligible: np.ndarray,
+                       keep: int | None) -> dict[str, np.ndarray]:
+    """The eligible events of known users (code > 0), each user's newest ``keep`` (None: all), in
+    (user, time) order: {"user" [E], "attributes" [E, A], "time" [E]} for ``HistoryCode``."""
+    rows = np.flatnonzero(eligible & (users > 0))
+    rows = rows[np.lexsort((times[rows], users[rows]))]
+    if keep is not None and len(rows):
+        user = users[rows]
+        last = np.r_[np.flatnonzero(user[1:] != user[:-1]), len(user) - 1]          # each user's last row
+        rank_from_end = np.repeat(last, np.diff(np.r_[-1, last])) - np.arange(len(user))
+        rows = rows[rank_from_end < keep]
+    return {"user": users[rows], "attributes": attributes[rows], "time": times[rows]}
+
+
+@dataclass
 class Encoder:
     """Everything needed to encode new rows like the training rows (histories excepted: they come
     from the log itself). ``timestamp``/``time_format``: the column the derived hour/weekday
@@ -105,16 +134,23 @@ class Encoder:
     sequences: list[SequenceCode] = field(default_factory=list)
     timestamp: str | None = None
     time_format: str | None = None
+    history: HistoryCode | None = None
 
     def columns(self) -> list[str]:
         """The columns a table to score must have."""
         derived = set(time_parts(np.zeros(0, np.int64), self.timestamp)) if self.timestamp else set()
         names = [f.name for f in self.fields if f.name not in derived] + [c.name for c in self.numeric]
-        return names + [s.name for s in self.sequences] + ([self.timestamp] if self.timestamp else [])
+        names += [s.name for s in self.sequences] + ([self.timestamp] if self.timestamp else [])
+        if self.history is not None:                     # the past-item column, or the time the log is cut at
+            names.append(self.history.column or self.history.timestamp)
+        return list(dict.fromkeys(names))
 
-    def apply(self, frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-        """(the batch arrays of ``frame``'s rows — cat, num, num_bkt, seq<j>, label zeros —, the number
-        of present values per field that training never saw). Missing columns raise DataError."""
+    def apply(self, frame: pd.DataFrame, events: dict[str, np.ndarray] | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """(the batch arrays of ``frame``'s rows — cat, num, num_bkt, seq<j>, the history arrays when
+        the encoder has a history, label zeros —, the number of present values per field that
+        training never saw). Missing columns raise DataError. ``events``: the log's events a derived
+        history is built from (``keep_newest_events``)."""
         missing = [name for name in self.columns() if name not in frame.columns]
         if missing:
             raise DataError(f"the table lacks the column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
@@ -142,7 +178,27 @@ class Encoder:
             "label": np.zeros(n, np.float32),
             **{f"seq{j}": code.apply(frame[code.name]) for j, code in enumerate(self.sequences)},
         }
+        if self.history is not None:
+            arrays.update(self.history_arrays(frame, arrays["cat"], events))
         return arrays, unseen
+
+    def history_arrays(self, frame: pd.DataFrame, cat: np.ndarray, events: dict[str, np.ndarray] | None
+                       ) -> dict[str, np.ndarray]:
+        """hist<a> [n, L], hist_len [n], hist_age [n, L] of the rows (``cat``: their field codes)."""
+        h = self.history
+        if h.column is not None:
+            item = self.fields[h.fields[0]]
+            known = np.arange(1, len(item.values) + 1)
+            return given_history(frame[h.column], h.delimiter, pd.Series(item.values).astype("string"), known,
+                                 h.max_len)
+        if events is None:
+            raise DataError("this model reads behavior histories: score with the study's history events")
+        n, first = len(frame), len(events["user"])
+        out = derive_history(np.r_[events["user"], cat[:, h.user_field]],
+                             np.r_[events["attributes"], np.zeros((n, len(h.fields)), np.int64)],
+                             np.r_[events["time"], parse_timestamps(frame[h.timestamp], h.time_format)],
+                             np.r_[np.ones(first, bool), np.zeros(n, bool)], h.max_len)
+        return {k: v[first:] for k, v in out.items()}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_plain)
@@ -151,7 +207,8 @@ class Encoder:
     def from_json(cls, text: str) -> Encoder:
         data = json.loads(text)
         return cls([CategoryCode(**f) for f in data["fields"]], [NumericCode(**c) for c in data["numeric"]],
-                   [SequenceCode(**s) for s in data["sequences"]], data["timestamp"], data["time_format"])
+                   [SequenceCode(**s) for s in data["sequences"]], data["timestamp"], data["time_format"],
+                   HistoryCode(**data["history"]) if data.get("history") else None)
 
 
 def _plain(value):

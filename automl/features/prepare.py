@@ -28,8 +28,8 @@ from models.spec import spec_from_dict, spec_to_dict
 from storage import Store
 from storage.tables import DatasetRow, SplitRow
 
-ENCODING_VERSION = 3
-META, PAIRS = "meta.json", "ranked_pairs.json"
+ENCODING_VERSION = 4
+META, PAIRS, EVENTS = "meta.json", "ranked_pairs.json", "history_events.npz"
 
 
 def task_schema(row: DatasetRow, task: str | None = None) -> Schema:
@@ -138,8 +138,8 @@ def memory_mapped(folder: Path):
 
 
 def write_cache(data: EncodedData, folder: Path) -> None:
-    """Every tensor not yet in ``folder`` as ``{split}.{key}.npy``, then ``meta.json`` (spec, notes, keys,
-    the fitted encoder)."""
+    """Every tensor not yet in ``folder`` as ``{split}.{key}.npy``, the history events, then ``meta.json``
+    (spec, notes, keys, the fitted encoder)."""
     keys = {}
     for split, batch in data.splits.items():
         keys[split] = sorted(batch)
@@ -150,6 +150,8 @@ def write_cache(data: EncodedData, folder: Path) -> None:
                 array.flush()
             elif not file.exists():
                 np.save(file, array, allow_pickle=False)
+    if data.events is not None:
+        np.savez(folder / EVENTS, **data.events)
     meta = {"spec": spec_to_dict(data.spec), "notes": data.notes, "keys": keys,
             "encoder": data.encoder.to_json() if data.encoder else None}
     (folder / META).write_text(json.dumps(meta))
@@ -164,7 +166,8 @@ def read_cache(folder: Path) -> EncodedData:
                       for key in keys}
               for split, keys in meta["keys"].items()}
     encoder = Encoder.from_json(meta["encoder"]) if meta.get("encoder") else None
-    return EncodedData(spec_from_dict(meta["spec"]), splits, meta["notes"], encoder)
+    events = dict(np.load(folder / EVENTS, allow_pickle=False)) if (folder / EVENTS).exists() else None
+    return EncodedData(spec_from_dict(meta["spec"]), splits, meta["notes"], encoder, events)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -32,6 +32,7 @@ from storage.tables import StudyRow, TrialResultRow
 
 OPSET = 18
 TREE_OPSET = 15             # the highest onnxmltools converts LightGBM to
+EVENTS = "history_events.npz"    # the log's events new rows' histories are derived from (history models)
 TREE_INPUT = "features"         # the tree models' one input: field ids, then the numeric columns
 LATENCY_REPEATS = 200
 
@@ -51,7 +52,10 @@ class Exported(nn.Module):
 
 
 def input_keys(scorer: Scorer) -> list[str]:
-    return ["cat", "num", "num_bkt", *(f"seq{j}" for j in range(len(scorer.data.encoder.sequences)))]
+    """The batch arrays a graph may read: fields, numbers, sequences and the history, when there is one."""
+    history = scorer.data.spec.history
+    steps = [*(f"hist{a}" for a in range(len(history.field_index))), "hist_len", "hist_age"] if history else []
+    return ["cat", "num", "num_bkt", *(f"seq{j}" for j in range(len(scorer.data.encoder.sequences))), *steps]
 
 
 def exportable(member: Member) -> str | None:
@@ -106,9 +110,14 @@ def to_onnx(member: Member, task: str, keys: list[str], example: dict[str, torch
     wrapper = Exported(member.model, keys, task, *((calibration.scale, calibration.shift) if calibration else ()))
     wrapper.eval()                  # the exporter puts the module back in the mode it found it in
     axes = {k: {0: "batch"} for k in [*keys, "output"]}
-    with torch.no_grad():
-        torch.onnx.export(wrapper, tuple(example[k] for k in keys), str(path), input_names=keys,
-                          output_names=["output"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)      # the fused attention kernel has no ONNX form (BST)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(wrapper, tuple(example[k] for k in keys), str(path), input_names=keys,
+                              output_names=["output"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return wrapper
 
 
@@ -152,6 +161,8 @@ def export_scorer(scorer: Scorer, study: StudyRow, result: TrialResultRow | None
     else:
         to_onnx(member, scorer.task, keys, example, folder / "model.onnx")
     (folder / "encoder.json").write_text(scorer.data.encoder.to_json())
+    if scorer.data.events is not None:
+        np.savez(folder / EVENTS, **scorer.data.events)
     (folder / "predict.py").write_text(predict_script(scorer.column))
     card = {
         "model": member.model_name, "title": REGISTRY[member.model_name].title, "trial": member.trial_number,
@@ -226,11 +237,12 @@ def main(argv):
     import onnxruntime
 
     encoder = Encoder.from_json((here / "encoder.json").read_text())
+    events = dict(np.load(here / EVENTS, allow_pickle=False)) if (here / EVENTS).exists() else None
     session = onnxruntime.InferenceSession(str(here / "model.onnx"), providers=["CPUExecutionProvider"])
     inputs = [i.name for i in session.get_inputs()]
     first = True
     for chunk in pd.read_csv(argv[1], chunksize=100_000):
-        arrays, unseen = encoder.apply(chunk)
+        arrays, unseen = encoder.apply(chunk, events)
         scored = session.run(None, graph_feed(arrays, inputs))[0]
         chunk.assign(**{COLUMN: scored.astype(np.float64)}).to_csv(sys.stdout, index=False, header=first)
         first = False
@@ -245,10 +257,11 @@ if __name__ == "__main__":
 
 # what predict.py takes from CrossBoard, in dependency order (their source, unchanged)
 SCRIPT_PARTS = (clip, infer_schema._seconds, infer_schema.parse_timestamps, history_column.split_tokens,
-                history.pack_newest, fitted.time_parts, fitted.numeric_values, fitted.CategoryCode,
-                fitted.NumericCode, fitted.SequenceCode, fitted.Encoder, fitted._plain, graph_feed)
+                history.pack_newest, history.age_buckets, history._scatter, history.derive_history,
+                history.given_history, fitted.time_parts, fitted.numeric_values, fitted.CategoryCode,
+                fitted.NumericCode, fitted.SequenceCode, fitted.HistoryCode, fitted.Encoder, fitted._plain, graph_feed)
 SCRIPT_CONSTANTS = {"COMPACT_TIME_NAMES": infer_schema.COMPACT_TIME_NAMES, "MS_THRESHOLD": infer_schema.MS_THRESHOLD,
-                    "TREE_INPUT": TREE_INPUT}
+                    "N_AGE_BUCKETS": history.N_AGE_BUCKETS, "TREE_INPUT": TREE_INPUT, "EVENTS": EVENTS}
 
 
 def predict_script(column: str) -> str:

@@ -70,7 +70,7 @@ class Scorer:
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities (ctr) or ratings [len(frame)] for the rows of ``frame``; counts unseen values."""
-        arrays, unseen = self.data.encoder.apply(frame)
+        arrays, unseen = self.data.encoder.apply(frame, self.data.events)
         for name, n in unseen.items():
             self.unseen[name] = self.unseen.get(name, 0) + n
         self.rows += len(frame)
@@ -137,9 +137,9 @@ def pick_artifact(study: StudyRow, artifacts: dict[str, ArtifactRow], model: str
 def member(artifact: ArtifactRow, data: EncodedData) -> Member:
     config = json.loads(artifact.config_json)
     card = REGISTRY[artifact.model]
-    if data.spec.history is not None and "history" in card.requires:
-        raise SettingsError(f"{artifact.model} reads behavior histories, which come from the training log itself; "
-                            "scoring new rows with it is not supported yet: choose another model with --model")
+    if "history" in card.requires and (data.encoder is None or data.encoder.history is None):
+        raise SettingsError(f"{artifact.model} reads behavior histories, and this dataset's encoding keeps none to "
+                            "build them for new rows: choose another model with --model")
     model = loaded_model(card, config["params"], data.spec, artifact, torch.device("cpu"))
     calibration = Platt(**config["calibration"]) if config.get("calibration") else None
     return Member(artifact.model, artifact.trial_number, model, calibration)
