@@ -85,3 +85,22 @@ def test_a_model_with_a_sequence_field_exports_its_padded_token_input(name, tmp_
     with torch.no_grad():
         expected = Exported(model, keys, "ctr")(*(torch.from_numpy(rows[k]) for k in keys)).numpy()
     assert np.allclose(session.run(None, graph_feed(rows, graph_inputs(session)))[0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["din", "dien", "bst"])
+def test_a_history_model_exports_its_padded_history_inputs(name, tmp_path):
+    from synth import history_ctr_data
+
+    data = history_ctr_data()
+    val = data.splits["val"]
+    keys = [k for k in val if k != "label"]
+    torch.manual_seed(0)
+    model = REGISTRY[name].build(data.spec, dict(REGISTRY[name].defaults)).eval()
+    to_onnx(Member(name, 0, model, Platt(0.9, 0.1)), "ctr", keys, {k: v[:16] for k, v in val.items()},
+            tmp_path / "m.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert {"hist0", "hist_len"} <= set(graph_inputs(session))
+    rows = {k: v[:300].numpy() for k, v in val.items()}
+    with torch.no_grad():
+        expected = Exported(model, keys, "ctr", 0.9, 0.1)(*(torch.from_numpy(rows[k]) for k in keys)).numpy()
+    assert np.allclose(session.run(None, graph_feed(rows, graph_inputs(session)))[0], expected, atol=1e-5)
