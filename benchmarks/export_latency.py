@@ -18,7 +18,7 @@ from pathlib import Path
 from automl.data.demo import demo_frame
 from benchmarks.saved import parser_for, run_or_table
 
-MODELS = ("lr", "fm", "deepfm", "wide_deep", "dcnv2", "autoint", "xdeepfm")
+MODELS = ("lr", "fm", "deepfm", "wide_deep", "dcnv2", "autoint", "xdeepfm", "din", "gbdt")
 
 
 def crossboard(home: Path, *args: str) -> str:
