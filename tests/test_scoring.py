@@ -246,3 +246,25 @@ def test_a_history_model_scores_and_exports_with_the_logs_events(tmp_path):
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert np.allclose(pd.read_csv(io.StringIO(run.stdout))["probability"], predicted["probability"], atol=1e-5)
+
+
+def test_predict_gives_a_rating_studys_ratings(tmp_path):
+    from synth import rating_frame
+
+    home, frame = tmp_path / "home", rating_frame(2000)
+    frame.to_csv(tmp_path / "ratings.csv", index=False)
+    assert crossboard(home, "ingest", str(tmp_path / "ratings.csv"), "--name", "ratings").returncode == 0
+    done = crossboard(home, "tune", "ratings", "--models", "fm,gbdt", "--trials", "2", "--epochs", "2", "--seeds", "0",
+                      "--name", "rated", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = Store(f"sqlite:///{home / 'crossboard.db'}")
+    test_rows = frame[stored_split(store, store.find_dataset("ratings"), home) == 2]
+    test_rows.drop(columns=["rating"]).to_csv(tmp_path / "to_rate.csv", index=False)
+    study = store.find_study("rated")
+    for model in ("fm", "gbdt"):
+        done = crossboard(home, "predict", "rated", str(tmp_path / "to_rate.csv"), "--model", model)
+        assert done.returncode == 0, done.stderr
+        scored = pd.read_csv(io.StringIO(done.stdout))
+        kept = next(r for r in store.best_outputs(study.id) if r.model == model)
+        assert "rating" in scored.columns and "probability" not in scored.columns
+        assert np.allclose(scored["rating"], decode_outputs(kept.outputs)["test"], atol=1e-4)
