@@ -216,7 +216,7 @@ def test_new_rows_get_the_history_the_log_gives_them_as_training_rows_did():
     every_event = keep_newest_events(codes[:, history.user_field], codes[:, history.fields],
                                      timestamps_of(frame, schema), frame["click"].to_numpy() == 1, None)
     for i, split in enumerate(("train", "val", "test")):
-        arrays, _ = data.encoder.apply(frame[assignment == i].reset_index(drop=True), every_event)
+        arrays, _ = data.encoder.apply(frame[assignment == i].reset_index(drop=True), every_event, history=True)
         known = data.splits[split]["cat"][:, history.user_field].numpy() > 0
         for key in ("hist0", "hist1", "hist_len", "hist_age"):
             assert np.array_equal(arrays[key][known], data.splits[split][key].numpy()[known]), (split, key)

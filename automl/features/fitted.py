@@ -136,22 +136,22 @@ class Encoder:
     time_format: str | None = None
     history: HistoryCode | None = None
 
-    def columns(self) -> list[str]:
-        """The columns a table to score must have."""
+    def columns(self, history: bool = False) -> list[str]:
+        """The columns a table to score must have (``history``: for a model that reads histories)."""
         derived = set(time_parts(np.zeros(0, np.int64), self.timestamp)) if self.timestamp else set()
         names = [f.name for f in self.fields if f.name not in derived] + [c.name for c in self.numeric]
         names += [s.name for s in self.sequences] + ([self.timestamp] if self.timestamp else [])
-        if self.history is not None:                     # the past-item column, or the time the log is cut at
+        if history and self.history is not None:         # the past-item column, or the time the log is cut at
             names.append(self.history.column or self.history.timestamp)
         return list(dict.fromkeys(names))
 
-    def apply(self, frame: pd.DataFrame, events: dict[str, np.ndarray] | None = None
+    def apply(self, frame: pd.DataFrame, events: dict[str, np.ndarray] | None = None, history: bool = False
               ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-        """(the batch arrays of ``frame``'s rows — cat, num, num_bkt, seq<j>, the history arrays when
-        the encoder has a history, label zeros —, the number of present values per field that
-        training never saw). Missing columns raise DataError. ``events``: the log's events a derived
-        history is built from (``keep_newest_events``)."""
-        missing = [name for name in self.columns() if name not in frame.columns]
+        """(the batch arrays of ``frame``'s rows — cat, num, num_bkt, seq<j>, label zeros and, with
+        ``history`` (a model that reads them), the history arrays —, the number of present values per
+        field that training never saw). Missing columns raise DataError. ``events``: the log's events
+        a derived history is built from (``keep_newest_events``)."""
+        missing = [name for name in self.columns(history) if name not in frame.columns]
         if missing:
             raise DataError(f"the table lacks the column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
                             "the model was trained with; add them (empty values are allowed)")
@@ -178,7 +178,7 @@ class Encoder:
             "label": np.zeros(n, np.float32),
             **{f"seq{j}": code.apply(frame[code.name]) for j, code in enumerate(self.sequences)},
         }
-        if self.history is not None:
+        if history and self.history is not None:
             arrays.update(self.history_arrays(frame, arrays["cat"], events))
         return arrays, unseen
 
@@ -192,7 +192,7 @@ class Encoder:
             return given_history(frame[h.column], h.delimiter, pd.Series(item.values).astype("string"), known,
                                  h.max_len)
         if events is None:
-            raise DataError("this model reads behavior histories: score with the study's history events")
+            raise DataError("this model reads behavior histories, derived from the log's events: none were given")
         n, first = len(frame), len(events["user"])
         out = derive_history(np.r_[events["user"], cat[:, h.user_field]],
                              np.r_[events["attributes"], np.zeros((n, len(h.fields)), np.int64)],

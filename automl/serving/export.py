@@ -84,21 +84,21 @@ def trees_to_onnx(member: Member, task: str, n_features: int, path: Path) -> Non
     graph = model.graph
     if task == "ctr":
         scale, shift = (member.calibration.scale, member.calibration.shift) if member.calibration else (1.0, 0.0)
-        graph.initializer.extend([numpy_helper.from_array(np.array(1, np.int64), "positive_column"),
-                                  numpy_helper.from_array(np.array(1.0, np.float32), "one"),
-                                  numpy_helper.from_array(np.array(scale, np.float32), "platt_scale"),
-                                  numpy_helper.from_array(np.array(shift, np.float32), "platt_shift")])
-        graph.node.extend([
-            helper.make_node("Gather", ["probabilities", "positive_column"], ["p"], axis=1),
-            helper.make_node("Sub", ["one", "p"], ["q"]),
-            helper.make_node("Log", ["p"], ["log_p"]), helper.make_node("Log", ["q"], ["log_q"]),
-            helper.make_node("Sub", ["log_p", "log_q"], ["logit"]),
-            helper.make_node("Mul", ["logit", "platt_scale"], ["scaled"]),
-            helper.make_node("Add", ["scaled", "platt_shift"], ["calibrated"]),
-            helper.make_node("Sigmoid", ["calibrated"], ["output"])])
+        graph.initializer.extend([numpy_helper.from_array(np.array(1, np.int64), "cb_positive_column"),
+                                  numpy_helper.from_array(np.array(1.0, np.float32), "cb_one"),
+                                  numpy_helper.from_array(np.array(scale, np.float32), "cb_platt_scale"),
+                                  numpy_helper.from_array(np.array(shift, np.float32), "cb_platt_shift")])
+        graph.node.extend([                        # cb_ names: apart from the converter's own
+            helper.make_node("Gather", ["probabilities", "cb_positive_column"], ["cb_p"], axis=1),
+            helper.make_node("Sub", ["cb_one", "cb_p"], ["cb_q"]),
+            helper.make_node("Log", ["cb_p"], ["cb_log_p"]), helper.make_node("Log", ["cb_q"], ["cb_log_q"]),
+            helper.make_node("Sub", ["cb_log_p", "cb_log_q"], ["cb_logit"]),
+            helper.make_node("Mul", ["cb_logit", "cb_platt_scale"], ["cb_scaled"]),
+            helper.make_node("Add", ["cb_scaled", "cb_platt_shift"], ["cb_calibrated"]),
+            helper.make_node("Sigmoid", ["cb_calibrated"], ["output"])])
     else:
-        graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "flat"))
-        graph.node.append(helper.make_node("Reshape", [graph.output[0].name, "flat"], ["output"]))
+        graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "cb_flat"))
+        graph.node.append(helper.make_node("Reshape", [graph.output[0].name, "cb_flat"], ["output"]))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info("output", TensorProto.FLOAT, [None]))
     onnx.save(model, str(path))
@@ -161,7 +161,7 @@ def export_scorer(scorer: Scorer, study: StudyRow, result: TrialResultRow | None
     else:
         to_onnx(member, scorer.task, keys, example, folder / "model.onnx")
     (folder / "encoder.json").write_text(scorer.data.encoder.to_json())
-    if scorer.data.events is not None:
+    if scorer.data.events is not None and "history" in REGISTRY[member.model_name].requires:
         np.savez(folder / EVENTS, **scorer.data.events)
     (folder / "predict.py").write_text(predict_script(scorer.column))
     card = {
@@ -242,7 +242,7 @@ def main(argv):
     inputs = [i.name for i in session.get_inputs()]
     first = True
     for chunk in pd.read_csv(argv[1], chunksize=100_000):
-        arrays, unseen = encoder.apply(chunk, events)
+        arrays, unseen = encoder.apply(chunk, events, history="hist_len" in inputs)
         scored = session.run(None, graph_feed(arrays, inputs))[0]
         chunk.assign(**{COLUMN: scored.astype(np.float64)}).to_csv(sys.stdout, index=False, header=first)
         first = False

@@ -70,7 +70,8 @@ class Scorer:
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities (ctr) or ratings [len(frame)] for the rows of ``frame``; counts unseen values."""
-        arrays, unseen = self.data.encoder.apply(frame, self.data.events)
+        reads_history = any("history" in REGISTRY[m].requires for m in self.members)
+        arrays, unseen = self.data.encoder.apply(frame, self.data.events, history=reads_history)
         for name, n in unseen.items():
             self.unseen[name] = self.unseen.get(name, 0) + n
         self.rows += len(frame)
