@@ -28,9 +28,6 @@ class ParquetColumns:
     def shape(self) -> tuple[int, int]:
         return self._rows, len(self.columns)
 
-    def __contains__(self, name) -> bool:
-        return name in self.columns
-
     def __getitem__(self, key):
         if isinstance(key, list):
             return pd.read_parquet(self.path, columns=key)

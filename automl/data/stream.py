@@ -118,15 +118,17 @@ def _write_delimited(path: Path, filename: str, out: Path, head: RawTable, names
                      block_bytes: int) -> None:
     """Parse in blocks; restart with a column wider when a later block needs it (rare: then once)."""
     floors = [0] * head.frame.shape[1]
+    with open(path, "rb") as f:
+        quoted = b'"' in f.read(HEAD_BYTES)
     while True:
         try:
-            return _delimited_pass(path, filename, out, head, names, block_bytes, floors)
+            return _delimited_pass(path, filename, out, head, names, block_bytes, floors, quoted)
         except _Wider as wider:
             floors[wider.index] = wider.kind
 
 
 def _delimited_pass(path: Path, filename: str, out: Path, head: RawTable, names: list[str] | None,
-                    block_bytes: int, floors: list[int]) -> None:
+                    block_bytes: int, floors: list[int], quoted: bool) -> None:
     columns = [str(c) for c in head.frame.columns]
     keys = [f"c{i}" for i in range(len(columns))]
     bad = []
@@ -135,8 +137,6 @@ def _delimited_pass(path: Path, filename: str, out: Path, head: RawTable, names:
         bad.append(row)
         return "error"
 
-    with open(path, "rb") as f:
-        quoted = b'"' in f.read(HEAD_BYTES)
     encoding = head.encoding if head.encoding not in (None, "utf-8", "utf-8-sig") else "utf8"
     writer, written = None, 0
     try:

@@ -21,9 +21,8 @@ from automl.data.schema import MAXIMIZE
 from automl.data.stream import stream_table
 from automl.diagnostics.stored import LOADABLE, loaded_model
 from automl.errors import NotFoundError, SettingsError
-from automl.evaluation import metrics
 from automl.evaluation.calibration import Platt
-from automl.evaluation.ensemble import from_blend_scale, to_blend_scale
+from automl.evaluation.ensemble import to_blend_scale
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.config import StudyConfig
@@ -69,16 +68,15 @@ class Scorer:
         return "probability" if self.task == "ctr" else "rating"
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        """Probabilities (ctr) or ratings [len(frame)] for the rows of ``frame``; counts unseen values."""
+        """Probabilities (ctr) or ratings [len(frame)] for the rows of ``frame`` (the blend scale of
+        ``automl.evaluation.ensemble``: a weighted mean of the members'); counts unseen values."""
         reads_history = any("history" in REGISTRY[m].requires for m in self.members)
         arrays, unseen = self.data.encoder.apply(frame, self.data.events, history=reads_history)
         for name, n in unseen.items():
             self.unseen[name] = self.unseen.get(name, 0) + n
         self.rows += len(frame)
         batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
-        blend = sum(w * to_blend_scale(self.task, self.members[m].outputs(batch)) for m, w in self.weights.items())
-        outputs = from_blend_scale(self.task, blend)
-        return metrics.sigmoid(outputs) if self.task == "ctr" else outputs
+        return sum(w * to_blend_scale(self.task, self.members[m].outputs(batch)) for m, w in self.weights.items())
 
 
 def study_scorer(store: Store, study: StudyRow, home: Path, *, model: str | None = None, trial: int | None = None,
