@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from automl.data import datasets
@@ -72,10 +72,17 @@ def study_config(args, store: Store, schema: Schema) -> StudyConfig:
         if not diagnosed:
             raise SettingsError(f"study {source.name!r} has no diagnosed pairs of categorical columns yet "
                                 f"(see `crossboard diagnose {source.name}`)")
+    online = None
+    if args.online:
+        from automl.online.stream import OnlineSettings
+
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip()) if args.modes else None
+        online = asdict(OnlineSettings(initial=args.initial, window_rows=args.window_rows,
+                                       window_hours=args.window_hours, **({"modes": modes} if modes else {})))
     return StudyConfig(models=models or [], n_trials=args.trials, minutes=args.minutes, workers=args.workers,
                        max_epochs=args.epochs, patience=args.patience, pruner=args.pruner, seed=args.seed,
                        device=args.device, wide_pairs=pairs, diagnosed_pairs=diagnosed, candidates=args.candidates,
-                       trial_minutes=args.trial_minutes, seeds=args.seeds)
+                       trial_minutes=args.trial_minutes, seeds=args.seeds, online=online)
 
 
 def cmd_tune(args, store: Store, home: Path) -> int:
@@ -133,7 +140,11 @@ def cmd_tune(args, store: Store, home: Path) -> int:
 def print_leaderboard(store: Store, study, fmt: str, best: bool = False) -> None:
     """Every trial (or, with ``best``, each model's best with its spread over seeds), then the ensemble."""
     from automl.reporting.leaderboard import read_leaderboard, table, to_json
+    from automl.reporting.online import is_online
 
+    if is_online(study):
+        print_online(store, study, fmt)
+        return
     board = read_leaderboard(store, study)
     blend = board.ensemble
     shown = (board.best if best else board.trials) + ([blend] if blend else [])
@@ -150,6 +161,26 @@ def print_leaderboard(store: Store, study, fmt: str, best: bool = False) -> None
         if blend:
             print(f"ensemble: greedy selection on validation {study.metric} over the best trial of each model; "
                   "its validation figure is optimistic (chosen on it), read its test figure")
+
+
+def print_online(store: Store, study, fmt: str) -> None:
+    """An online study's replays (model x mode), each with the offline trial it started from."""
+    from automl.reporting.leaderboard import to_json
+    from automl.reporting.online import online_records, online_table
+
+    records = online_records(store, study)
+    if fmt == "json":
+        print(to_json(records))
+        return
+    frame = online_table(records)
+    if fmt == "csv":
+        print(frame.to_csv(index=False), end="")
+    elif frame.empty:
+        print("no online replays recorded yet (they start when the offline trials are done)")
+    else:
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print("online: each window scored before its labels were revealed; options chosen on the first "
+              f"{records[0]['online'].get('tuning_windows', '?')} windows, the later ones reported")
 
 
 def cmd_leaderboard(args, store: Store, home: Path) -> int:
@@ -437,6 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
                    help="implicit: sampled unseen items ranked with each held-out item (0 = the full item corpus)")
     p.add_argument("--name", help="study name (default: dataset name and time)")
+    p.add_argument("--online", action="store_true",
+                   help="replay the log in time order: tune offline on the oldest rows, then score each window of "
+                        "the rest before learning from it (static, incremental and retrain modes; DRN's own)")
+    p.add_argument("--window-rows", type=int, help="online: rows per window (default: the stream in 20 windows)")
+    p.add_argument("--window-hours", type=float, help="online: hours per window")
+    p.add_argument("--initial", type=float, default=0.2, help="online: the oldest share of the log that trains offline")
+    p.add_argument("--modes", help="online: comma-separated modes (default: static,incremental,retrain)")
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("leaderboard", help="print a study's results")

@@ -11,6 +11,7 @@ from models.deep_crossing import DEEP_CROSSING_CARD
 from models.deepfm import DEEPFM_CARD
 from models.dien import DIEN_CARD
 from models.din import DIN_CARD
+from models.drn import DRN_CARD
 from models.gbdt import GBDT_CARD
 from models.linear import FM_CARD, LR_CARD
 from models.mf import MF_CARD
@@ -45,6 +46,7 @@ CARDS: list[ModelCard] = [
     MLP_CARD,
     NEUMF_CARD,
     TWO_TOWER_CARD,
+    DRN_CARD,
 ]
 
 REGISTRY: dict[str, ModelCard] = {card.name: card for card in CARDS}

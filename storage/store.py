@@ -22,6 +22,7 @@ from storage.tables import (
     DatasetRow,
     DiagnosticsRow,
     EnsembleRow,
+    OnlineRunRow,
     SeedRunRow,
     SplitRow,
     StudyRow,
@@ -214,6 +215,29 @@ class Store:
         with self.reading() as s:
             return list(s.scalars(sa.select(SeedRunRow).where(SeedRunRow.study_id == study_id)
                                   .order_by(SeedRunRow.trial_number, SeedRunRow.seed)))
+
+    # -- online runs ----------------------------------------------------------------------
+    def claim_online_run(self, study_id: int, model: str, mode: str, trial_number: int, worker_id: int | None) -> bool:
+        """Claim the replay of ``model`` in ``mode`` (state running) unless a worker has it already."""
+        with self.session() as s:
+            lock_study(s, study_id)
+            taken = s.scalar(sa.select(OnlineRunRow.id).where(OnlineRunRow.study_id == study_id,
+                                                              OnlineRunRow.model == model, OnlineRunRow.mode == mode))
+            if taken is not None:
+                return False
+            s.add(OnlineRunRow(study_id=study_id, model=model, mode=mode, trial_number=trial_number,
+                               worker_id=worker_id))
+            return True
+
+    def finish_online_run(self, study_id: int, model: str, mode: str, **values) -> None:
+        with self.session() as s:
+            s.execute(sa.update(OnlineRunRow).where(OnlineRunRow.study_id == study_id, OnlineRunRow.model == model,
+                                                    OnlineRunRow.mode == mode).values(finished_at=utcnow(), **values))
+
+    def online_runs(self, study_id: int) -> list[OnlineRunRow]:
+        with self.reading() as s:
+            return list(s.scalars(sa.select(OnlineRunRow).where(OnlineRunRow.study_id == study_id)
+                                  .order_by(OnlineRunRow.model, OnlineRunRow.mode)))
 
     # -- artifacts ------------------------------------------------------------------------
     def finish_trial(self, result: TrialResultRow, best: ArtifactRow | None, maximize: bool,

@@ -146,6 +146,24 @@ class SeedRunRow(OfStudy, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class OnlineRunRow(OfStudy, Base):
+    """One model's replay of an online study's stream in one mode (``automl.online``): static,
+    incremental, retrain or drn, from its best offline trial. ``state``: running, done or failed;
+    ``result_json``: the overall and per-window metrics and the options chosen for the mode."""
+
+    __tablename__ = "cb_online_runs"
+    __table_args__ = (sa.UniqueConstraint("study_id", "model", "mode"),)
+    model: Mapped[str] = mapped_column(sa.String(50))
+    mode: Mapped[str] = mapped_column(sa.String(20))
+    trial_number: Mapped[int]
+    state: Mapped[str] = mapped_column(sa.String(20), default="running")
+    result_json: Mapped[str] = mapped_column(sa.Text, default="{}")
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    worker_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
 class DiagnosticsRow(OfStudy, Base):
     """One trial's feature-interaction diagnostics (``automl.diagnostics.trial``) as JSON."""
 

@@ -79,3 +79,42 @@ def ensure_demo(store: Store, n_rows: int = 20_000) -> DatasetRow:
         return existing
     csv = demo_frame(n_rows).to_csv(index=False).encode()
     return datasets.save(store, datasets.inspect(csv, f"{DEMO_NAME}.csv"), name=DEMO_NAME)
+
+
+def drifting_frame(n_rows: int = 20_000, n_users: int = 300, n_items: int = 600, n_categories: int = 8,
+                   days: int = 20, session_size: int = 5, seed: int = 0) -> pd.DataFrame:
+    """A news-like stream that changes over time, for online studies: each item is live for three
+    days after its (random) birth, with a quality of its own; users belong to segments whose taste
+    for the item categories switches halfway through the log. Each row is one impression of a
+    session (a user shown ``session_size`` live items at once), ordered by time. A model trained
+    once on the oldest rows knows neither the new items nor the new tastes; one that learns as the
+    log goes on can."""
+    rng = np.random.default_rng(seed)
+    span, life = days * 86_400, 3 * 86_400
+    birth = np.sort(rng.integers(-life, span, n_items))
+    quality = rng.normal(0, 0.8, n_items)
+    category = rng.integers(0, n_categories, n_items)
+    n_segments = 4
+    segment = rng.integers(0, n_segments, n_users)
+    taste = rng.choice([-1.2, 0.0, 1.2], size=(2, n_segments, n_categories))
+    activity = rng.pareto(1.5, n_users) + 0.1
+    n_sessions = n_rows // session_size
+    session_time = np.sort(rng.integers(0, span, n_sessions))
+    session_user = rng.choice(n_users, n_sessions, p=activity / activity.sum())
+    times = np.repeat(session_time, session_size)
+    users = np.repeat(session_user, session_size)
+    first_live = np.searchsorted(birth, times - life)         # items born in (t - life, t] are live
+    last_live = np.maximum(np.searchsorted(birth, times, side="right"), first_live + 1)
+    items = np.minimum(first_live + (rng.random(len(times)) * (last_live - first_live)).astype(np.int64),
+                       n_items - 1)
+    regime = (times >= span // 2).astype(np.int64)
+    logit = -1.5 + quality[items] + taste[regime, segment[users], category[items]]
+    clicks = (rng.random(len(times)) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    return pd.DataFrame({
+        "user_id": [f"u{u:04d}" for u in users],
+        "item_id": [f"n{i:04d}" for i in items],
+        "category": [f"c{c}" for c in category[items]],
+        "segment": [f"s{s}" for s in segment[users]],
+        "timestamp": START + times,
+        "click": clicks,
+    })

@@ -39,10 +39,14 @@ class EncodingOptions:
     max_seq_len: int = 20         # newest tokens kept per sequence cell
     history_len: int = 20         # newest past events kept per behavior history (automl.features.history)
     history_positives_only: bool = True   # ctr: a derived history holds only positive events
+    # vocabularies from every row, not the training rows only: an online study's stream brings new
+    # ids, which get their own embedding row (trained only from labels already revealed)
+    open_vocabulary: bool = False
 
     def key(self) -> str:
         return (f"m{self.min_count}-v{self.max_vocab}-b{self.n_buckets}-s{self.max_seq_len}"
-                f"-h{self.history_len}{'p' if self.history_positives_only else 'a'}")
+                f"-h{self.history_len}{'p' if self.history_positives_only else 'a'}"
+                f"{'-open' if self.open_vocabulary else ''}")
 
 
 @dataclass
@@ -163,6 +167,7 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
     n = len(frame)
     rows = [np.flatnonzero(assignment == i) for i in range(len(SPLIT_NAMES))]
     is_train = assignment == TRAIN
+    counted = np.ones(n, bool) if options.open_vocabulary else is_train     # the rows vocabularies come from
     labels = label_vector(frame, schema)
     out: dict[str, dict[str, np.ndarray]] = {split: {} for split in SPLIT_NAMES}
 
@@ -187,7 +192,7 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
                       time_format=schema.column(schema.names("timestamp")[0]).time_format if derived else None)
     for j, name in enumerate(cat_names + list(derived)):
         role = schema.column(name).role if name in cat_names else "categorical"
-        codes, code = encode_categorical(derived[name] if name in derived else frame[name], is_train, options, name)
+        codes, code = encode_categorical(derived[name] if name in derived else frame[name], counted, options, name)
         put("cat", j, codes)
         encoder.fields.append(code)
         card = len(code.values) + 1
@@ -211,7 +216,7 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
         buckets.append(FieldInfo(f"{name} (bucket)", code.cardinality))
     sequences = []
     for j, column in enumerate(c for c in schema.columns if c.role == "sequence"):
-        tokens, code = encode_sequence(frame[column.name], column.delimiter or "|", is_train, options, column.name)
+        tokens, code = encode_sequence(frame[column.name], column.delimiter or "|", counted, options, column.name)
         encoder.sequences.append(code)
         output(f"seq{j}", options.max_seq_len, np.int64)
         put(f"seq{j}", None, tokens)

@@ -22,7 +22,7 @@ from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.validate import label_vector, split_parts
 from automl.features.encode import EncodedData, EncodingOptions, encode, with_ranked_pairs
 from automl.features.fitted import Encoder
-from automl.features.splits import given_split, make_split, split_counts, split_key
+from automl.features.splits import DEFAULT_FRACTIONS, given_split, make_split, split_counts, split_key
 from automl.features.topk_split import encode_implicit, leave_one_out, positive_rows
 from models.spec import spec_from_dict, spec_to_dict
 from storage import Store
@@ -47,9 +47,10 @@ def task_frame(store: Store, row: DatasetRow, home: Path, schema: Schema) -> pd.
     return load_columns(store, row, home)
 
 
-def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0) -> tuple[np.ndarray, str]:
+def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0,
+                    fractions=DEFAULT_FRACTIONS) -> tuple[np.ndarray, str]:
     """(split assignment, method): leave-one-out per user for implicit, the table's own split
-    when it has a split column, else ``make_split``."""
+    when it has a split column, else ``make_split`` with ``fractions``."""
     if schema.task == "implicit":
         users = pd.factorize(frame[schema.names("user")[0]].astype("string"))[0]
         return leave_one_out(users, timestamps_of(frame, schema), seed)
@@ -57,17 +58,18 @@ def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0) -> tuple
     if schema.names("split"):
         parts = split_parts(frame[schema.names("split")[0]]).to_numpy(dtype=object)
         return given_split(parts, labels, schema.task, times, seed=seed)
-    return make_split(labels, schema.task, times, seed=seed)
+    return make_split(labels, schema.task, times, fractions, seed=seed)
 
 
-def stored_split(store: Store, row: DatasetRow, home: Path, seed: int = 0, task: str | None = None) -> np.ndarray:
+def stored_split(store: Store, row: DatasetRow, home: Path, seed: int = 0, task: str | None = None,
+                 fractions=DEFAULT_FRACTIONS) -> np.ndarray:
     """The split assignment (int8: 0 train, 1 val, 2 test) of the rows ``task_frame`` gives
     for ``task``, made on first use."""
     schema = task_schema(row, task)
-    key = split_key(schema, seed=seed)
+    key = split_key(schema, fractions, seed=seed)
     existing = store.get_split(row.id, key)
     if existing is None:
-        assignment, method = make_assignment(task_frame(store, row, home, schema), schema, seed)
+        assignment, method = make_assignment(task_frame(store, row, home, schema), schema, seed, fractions)
         buffer = io.BytesIO()
         np.save(buffer, assignment, allow_pickle=False)
         existing = store.put_split(SplitRow(dataset_id=row.id, key=key, method=method,
@@ -77,24 +79,27 @@ def stored_split(store: Store, row: DatasetRow, home: Path, seed: int = 0, task:
 
 
 def cache_path(row: DatasetRow, home: Path, options: EncodingOptions, task: str | None = None,
-               candidates: int = DEFAULT_CANDIDATES) -> Path:
+               candidates: int = DEFAULT_CANDIDATES, fractions=DEFAULT_FRACTIONS) -> Path:
     """The folder of the encoded tensors (one ``.npy`` file per split and key, ``meta.json``)."""
     schema_hash = hashlib.sha256(row.schema_json.encode()).hexdigest()[:12]
     tag = f"-implicit-c{candidates}" if task_schema(row, task).task == "implicit" else ""
+    if tuple(fractions) != DEFAULT_FRACTIONS:
+        tag += "-f" + "-".join(f"{f:.4g}" for f in fractions)
     return Path(home) / "cache" / f"{row.id[:16]}-{schema_hash}-{options.key()}{tag}-v{ENCODING_VERSION}"
 
 
 def prepared_data(store: Store, row: DatasetRow, home: Path, options: EncodingOptions | None = None,
                   task: str | None = None, candidates: int = DEFAULT_CANDIDATES,
-                  ranked_pairs: bool = False) -> EncodedData:
+                  ranked_pairs: bool = False, fractions=DEFAULT_FRACTIONS) -> EncodedData:
     """Encoded tensors (CPU, memory-mapped from the disk cache) of the dataset for a study of
     ``task`` (default: the dataset's), encoded on first use; implicit data holds ``candidates``
     sampled candidates per held-out row (0: rank against every item). ``ranked_pairs``: with Wide &
-    Deep's pair ranking in the spec (computed once, kept beside the tensors)."""
+    Deep's pair ranking in the spec (computed once, kept beside the tensors). ``fractions``: the
+    shares of train, validation and test rows (``splits.online_fractions`` for an online study)."""
     options = options or EncodingOptions()
-    path = cache_path(row, home, options, task, candidates)
+    path = cache_path(row, home, options, task, candidates, fractions)
     if not (path / META).exists():
-        encode_into(store, row, home, options, task, candidates, path)
+        encode_into(store, row, home, options, task, candidates, path, fractions)
     data = read_cache(path)
     if not ranked_pairs:
         return data
@@ -107,12 +112,12 @@ def prepared_data(store: Store, row: DatasetRow, home: Path, options: EncodingOp
 
 
 def encode_into(store: Store, row: DatasetRow, home: Path, options: EncodingOptions, task: str | None,
-                candidates: int, path: Path) -> None:
+                candidates: int, path: Path, fractions=DEFAULT_FRACTIONS) -> None:
     """Encode the dataset into the cache folder ``path``: ctr and rating tables column by column
     from the stored Parquet copy straight into memory-mapped files (memory stays bounded whatever
     the table's size); implicit data (its positives, with sampled candidates) in memory."""
     schema = task_schema(row, task)
-    assignment = stored_split(store, row, home, task=schema.task)
+    assignment = stored_split(store, row, home, task=schema.task, fractions=fractions)
     partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)

@@ -22,6 +22,14 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 MIN_ROWS = 30
 
 
+def online_fractions(initial: float) -> tuple[float, float, float]:
+    """The split of an online study (``automl.online``): the oldest ``initial`` share of the rows
+    trains offline, its newest ninth (the share ``DEFAULT_FRACTIONS`` holds out) validates, and
+    every later row is the stream, replayed window by window in time order."""
+    val = initial * DEFAULT_FRACTIONS[1] / (DEFAULT_FRACTIONS[0] + DEFAULT_FRACTIONS[1])
+    return (initial - val, val, 1.0 - initial)
+
+
 def split_key(schema: Schema, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> str:
     """Identifies a split: every choice that changes the rows split or how (task, label and its
     positive value, user, item, time), hashed."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from automl.data.schema import MAXIMIZE
+from automl.online.run import modes_of
+from automl.online.stream import OnlineSettings
 from automl.reporting.leaderboard import best_per_model, trial_records
 from automl.search.allocation import standings
 from automl.search.config import StudyConfig
@@ -30,6 +32,7 @@ class Progress:
     # compute seconds, best validation value, whether the plan dropped it
     models: list[dict] = field(default_factory=list)
     message: str = ""
+    online: dict | None = None      # an online study's replays: done, total, running ["model mode", ...]
 
     def line(self, metric: str) -> str:
         """One line for a terminal."""
@@ -37,8 +40,12 @@ class Progress:
         best = f"best {metric} {self.best_value:.4f} ({self.best_model})" if self.best_value is not None else "no result yet"
         now = "; ".join(f"w{r['id']}: trial {r['trial']} {r['model']} epoch {r['epoch']}" for r in self.running)
         eta = f" · eta {fmt_seconds(self.eta_s)}" if self.eta_s is not None else ""
+        replays = ""
+        if self.online is not None and self.done and (self.online["done"] or self.online["running"]):
+            running = f" ({', '.join(self.online['running'])})" if self.online["running"] else ""
+            replays = f" · online replays {self.online['done']}/{self.online['total']}{running}"
         return f"[{self.status}] trials {self.done}{total} · {best} · elapsed {fmt_seconds(self.elapsed_s)}{eta}" + (
-            f" · {now}" if now else "")
+            f" · {now}" if now else "") + replays
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -78,5 +85,16 @@ def study_progress(store: Store, study: StudyRow) -> Progress:
                  for w in workers if w.status == "running" and w.trial_number is not None],
         workers=[{"id": w.id, "host": w.host, "pid": w.pid, "status": w.status, "device": w.device,
                   "message": w.message} for w in workers],
-        message=study.message, models=models,
+        message=study.message, models=models, online=online_progress(store, study, config, best),
     )
+
+
+def online_progress(store: Store, study: StudyRow, config: StudyConfig, best: list[dict]) -> dict | None:
+    """{"done", "total", "running"} of an online study's replays (None for an offline study)."""
+    if config.online is None:
+        return None
+    settings = OnlineSettings.from_dict(config.online)
+    runs = store.online_runs(study.id)
+    return {"done": sum(r.state != "running" for r in runs),
+            "total": sum(len(modes_of(r["model"], settings)) for r in best),
+            "running": [f"{r.model} {r.mode}" for r in runs if r.state == "running"]}

@@ -28,6 +28,7 @@ class StudyConfig:
     trial_minutes: float | None = None              # training time cap of one trial; None: from the budget
     seeds: int = 2                                  # extra seeds for the top models' best trials at the end
     top_models: int = 3                             # how many of the best models get them
+    online: dict | None = None                      # an online study's ``automl.online.stream.OnlineSettings``
 
     @classmethod
     def from_json(cls, text: str) -> StudyConfig:

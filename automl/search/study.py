@@ -13,6 +13,8 @@ from automl.data.datasets import schema_of
 from automl.data.schema import METRICS, RANKING_METRICS, Schema
 from automl.errors import SettingsError
 from automl.evaluation.metrics import direction
+from automl.online.run import DRN_NAME
+from automl.online.stream import OnlineSettings
 from automl.search.capabilities import model_availability, schema_inputs
 from automl.search.config import PRUNERS, StudyConfig
 from automl.search.optuna_storage import optuna_storage
@@ -42,10 +44,25 @@ def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
         raise SettingsError("workers must be between 0 (start them yourself with `crossboard worker`) and 64")
     if config.pruner not in PRUNERS:
         raise SettingsError(f"pruner {config.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
+    if config.online is not None:
+        check_online(OnlineSettings.from_dict(config.online), config, schema, task)
     columns = set(schema.names("user", "item", "categorical"))
     for pair in config.wide_pairs + config.diagnosed_pairs:
         if len(pair) != 2 or not set(pair) <= columns:
             raise SettingsError(f"cross pair {pair} must name two categorical columns among {sorted(columns)}")
+
+
+def check_online(settings: OnlineSettings, config: StudyConfig, schema: Schema, task: str) -> None:
+    """An online study replays a time-stamped ctr log."""
+    settings.check()
+    if task != "ctr":
+        raise SettingsError(f"online studies replay a ctr log (clicks); this study's task is {task}")
+    if not schema.names("timestamp"):
+        raise SettingsError("an online study replays the log in time order: the dataset needs a timestamp column "
+                            "(set its role on the Data page, or --role COL=timestamp)")
+    if DRN_NAME in config.models and not schema.names("user"):
+        raise SettingsError("DRN learns online from each user's impressions: the dataset needs a user column, "
+                            "or leave drn out of --models")
 
 
 def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task: str | None = None,

@@ -19,9 +19,12 @@ import torch
 
 from automl.data.datasets import get_dataset
 from automl.errors import CrossBoardError, NotFoundError
-from automl.features.encode import EncodedData
+from automl.features.encode import EncodedData, EncodingOptions
 from automl.features.prepare import prepared_data
-from automl.search.allocation import Allocator
+from automl.features.splits import DEFAULT_FRACTIONS
+from automl.online.run import run_online
+from automl.online.stream import OnlineSettings
+from automl.search.allocation import Allocator, best_trials
 from automl.search.budget import Budget, seconds_left
 from automl.search.config import StudyConfig
 from automl.search.liveness import Heartbeat, settle_study
@@ -44,8 +47,11 @@ def worker_threads(local_workers: int) -> int:
 def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Path, device: torch.device) -> EncodedData:
     """The study's split and encoded tensors (from the cache when present) on ``device``, with the
     user's and the diagnosed Wide & Deep crosses."""
-    data = prepared_data(store, get_dataset(store, study_row.dataset_id), home, task=study_row.task,
-                         candidates=config.candidates, ranked_pairs=WIDE_DEEP_CARD.name in config.models)
+    online = None if config.online is None else OnlineSettings.from_dict(config.online)
+    data = prepared_data(store, get_dataset(store, study_row.dataset_id), home,
+                         EncodingOptions(open_vocabulary=online is not None), task=study_row.task,
+                         candidates=config.candidates, ranked_pairs=WIDE_DEEP_CARD.name in config.models,
+                         fractions=DEFAULT_FRACTIONS if online is None else online.fractions)
     names = [f.name for f in data.spec.fields]
 
     def indices(pairs: list[list[str]]) -> tuple[tuple[int, int], ...]:
@@ -53,6 +59,16 @@ def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Pat
 
     spec = replace(data.spec, user_pairs=indices(config.wide_pairs), diagnosed_pairs=indices(config.diagnosed_pairs))
     return data.with_spec(spec).to(device)
+
+
+def wait_for_trials(store: Store, study_row: StudyRow, study: optuna.Study, worker_id: int, home: Path,
+                    poll_s: float = 2.0) -> None:
+    """Wait until no trial of the study runs (on any worker), so the online replays start from
+    every model's final best trial; lost workers' trials are settled meanwhile."""
+    store.update_worker(worker_id, status="running", trial_number=None, model="waiting for trials", epoch=None)
+    while study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        settle_study(store, study_row.id, exclude=worker_id, home=home)
+        time.sleep(poll_s)
 
 
 def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
@@ -85,6 +101,11 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
         if config.seeds and not store.find_study(study_row.id).stop_requested:
             store.update_worker(worker_id, status="running", trial_number=None, model="seed reruns", epoch=None)
             run_reseeds(store, study_row, config, data, config.seeds, config.top_models)
+        if config.online is not None and not store.find_study(study_row.id).stop_requested:
+            wait_for_trials(store, study_row, study, worker_id, home)
+            store.update_worker(worker_id, status="running", trial_number=None, model="online replays", epoch=None)
+            run_online(store, study_row, OnlineSettings.from_dict(config.online), data, home,
+                       best_trials(store, study_row), config.max_epochs, config.patience, worker_id)
         store.update_worker(worker_id, status="finished", trial_number=None, model=None, epoch=None)
     except CrossBoardError as error:
         store.update_worker(worker_id, status="failed", message=str(error))

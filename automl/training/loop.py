@@ -99,14 +99,15 @@ def loss_function(task: str):
 
 
 def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batch_size: int,
-                deadline: float | None = None) -> float:
+                deadline: float | None = None, keep_last: bool = False) -> float:
     """One pass over a fresh permutation of the training rows; returns the mean batch loss.
-    The last incomplete batch is dropped (the permutation differs each epoch). With a
-    ``deadline`` (``time.perf_counter()`` seconds) the pass ends after the batch that crosses it."""
+    The last incomplete batch is dropped (the permutation differs each epoch) unless ``keep_last``
+    (a single pass that must see every row: an online update). With a ``deadline``
+    (``time.perf_counter()`` seconds) the pass ends after the batch that crosses it."""
     model.train()
     n = train["label"].shape[0]
     perm = torch.randperm(n, device=train["label"].device)
-    starts = range(0, n - batch_size + 1, batch_size) if n >= batch_size else [0]
+    starts = range(0, n - batch_size + 1, batch_size) if n >= batch_size and not keep_last else range(0, n, batch_size)
     total, done = torch.zeros((), device=train["label"].device), 0
     for start in starts:
         idx = perm[start:start + batch_size]

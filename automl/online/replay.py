@@ -1,0 +1,124 @@
+"""Prequential evaluation (the protocol of river's ``evaluate.progressive_val_score``, by window):
+each window of the stream is scored with its labels hidden, judged, and only then revealed to the
+learner, which may update before the next window.
+
+Calibration follows the same rule for every learner: a window's logits are mapped by the Platt
+fit on the newest window already revealed (at the start, the offline validation rows), from the
+outputs the learner gave it before learning from it; a learner that holds out a window of its own
+(``retrain``) calibrates on it instead.
+
+Metrics per window and overall (pooled over the reported windows): AUC, calibrated logloss and
+NDCG@10 within each (user, window) set of logged impressions (sets without a click or with one
+row are skipped; the mean over the sets that count).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from automl.evaluation.calibration import Platt, fit_platt
+from automl.evaluation.metrics import logloss, sigmoid
+from automl.online.stream import Log
+
+NDCG_K = 10
+
+
+class Learner(Protocol):
+    """What the replay drives: ``score`` rows whose labels are hidden (NaN), then ``learn`` once
+    rows ``0:end`` of the log are revealed."""
+
+    def score(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """float64 [n] logits."""
+
+    def learn(self, log: Log, start: int, end: int) -> None:
+        """Rows ``start:end`` (the window just scored) and every earlier row are revealed."""
+
+    def held_out_calibration(self) -> Platt | None:
+        """The calibration the learner fitted on rows it did not train on, if it has one."""
+
+
+def hidden_labels(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch with its labels replaced by NaN: what a learner may see while scoring."""
+    return {**batch, "label": torch.full_like(batch["label"], float("nan"))}
+
+
+def grouped_ndcg(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: int = NDCG_K) -> tuple[float, int]:
+    """(summed NDCG@k over the groups that count, how many count): a group counts when it has two
+    rows or more and at least one click. Ties in the scores are ranked pessimistically (a click
+    after the unclicked rows that score the same)."""
+    order = np.lexsort((labels, -scores, groups))          # by group, best score first, clicks last on ties
+    g, y = groups[order], labels[order]
+    new = np.r_[True, g[1:] != g[:-1]]
+    first = np.flatnonzero(new)
+    size = np.diff(np.r_[first, len(g)])
+    rank = np.arange(len(g)) - np.repeat(first, size)                # 0-based rank inside the group
+    gain = np.where(rank < k, y / np.log2(rank + 2.0), 0.0)
+    dcg = np.add.reduceat(gain, first)
+    clicks = np.add.reduceat(y, first)
+    ideal = np.array([np.sum(1.0 / np.log2(np.arange(min(int(c), k)) + 2.0)) for c in clicks])
+    counts = (size >= 2) & (clicks > 0)
+    return float(np.sum(dcg[counts] / ideal[counts])), int(counts.sum())
+
+
+def auc_of(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AUC, NaN when the rows hold one class."""
+    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+@dataclass
+class Replay:
+    """What a replay found: per window its metrics, and the pooled outputs of the windows it reports."""
+
+    windows: list[dict] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    logits: list[np.ndarray] = field(default_factory=list)        # calibrated
+    ndcg_sum: float = 0.0
+    ndcg_sets: int = 0
+    seconds: float = 0.0
+
+    def overall(self) -> dict[str, float | None]:
+        y, z = np.concatenate(self.labels), np.concatenate(self.logits)
+        return {"auc": auc_of(y, z), "logloss": logloss(y, sigmoid(z)),
+                f"ndcg@{NDCG_K}": self.ndcg_sum / self.ndcg_sets if self.ndcg_sets else None,
+                "rows": len(y), "seconds_per_window": self.seconds / max(len(self.windows), 1)}
+
+
+def replay(learner: Learner, log: Log, windows: range, calibration: Platt, reported: range | None = None) -> Replay:
+    """Run ``learner`` prequentially over the stream ``windows`` (consecutive, from the first one
+    the learner has not seen); metrics are kept for the ``reported`` windows (default: all)."""
+    reported = windows if reported is None else reported
+    result = Replay()
+    for w in windows:
+        start, end = log.span(w)
+        tick = time.perf_counter()
+        batch = log.take(start, end)
+        raw = learner.score(hidden_labels(batch))
+        labels = batch["label"].cpu().numpy().astype(np.float64)
+        calibrated = calibration.apply(raw)
+        learner.learn(log, start, end)
+        seconds = time.perf_counter() - tick
+        calibration = learner.held_out_calibration() or (fit_platt(raw, labels) if 0 < labels.sum() < len(labels)
+                                                          else calibration)
+        if w not in reported:
+            continue
+        ndcg_sum, sets = (grouped_ndcg(labels, raw, log.users[start:end]) if log.users is not None else (0.0, 0))
+        result.windows.append({"window": w, "start": float(log.starts[w]), "rows": end - start,
+                               "auc": auc_of(labels, raw), "logloss": logloss(labels, sigmoid(calibrated)),
+                               f"ndcg@{NDCG_K}": ndcg_sum / sets if sets else None, "seconds": seconds})
+        result.labels.append(labels)
+        result.logits.append(calibrated)
+        result.ndcg_sum, result.ndcg_sets = result.ndcg_sum + ndcg_sum, result.ndcg_sets + sets
+        result.seconds += seconds
+    return result
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON-ready: NaN becomes None."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
