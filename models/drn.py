@@ -20,8 +20,8 @@ puts every field on the action side, the state then holding the numeric columns 
   (num [B, D] under numeric_mode raw/both)
 - cross   x = mean(e_U, hbar_0) ⊙ mean(e_I)     [B, k]    the pooled user-side embedding times
   the pooled item-side one (present when both sides have something to pool)
-- history cross  y_a = hbar_a ⊙ e_{field of a}  [B, k]    per attribute: how much the candidate's
-  id / category resembles what the user clicked (the paper's user-news features)
+- history cross  y_a = hbar_a ⊙ e_{field of a}  [B, k]    per item-side attribute: how much the
+  candidate's id / category resembles what the user clicked (the paper's user-news features)
 - action  a = T_a([e_I ; x ; y_0 .. y_{A-1}]) [B, h]
 - T_s, T_a: MLP (``state_tower`` / ``action_tower`` widths) then a linear map to h, the
   two-tower model's ``tower``; a side with no input at all (e.g. a table of item fields only has
@@ -88,7 +88,7 @@ class DRN(RecModel):
         self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
         k, h, dropout = params["embed_dim"], params["out_dim"], params["dropout"]
         self.user_rows, self.item_rows, self.context_rows = drn_sides(spec, self.embedding.n_fields)
-        self.state_rows = self.user_rows + self.context_rows
+        self.state_rows = self.user_rows + self.context_rows + self.item_rows[:1]
         pooled = (spec.history is not None and spec.item_field is not None
                   and spec.history.field_index[0] == spec.item_field)
         self.history = spec.history if pooled else None
@@ -113,8 +113,7 @@ class DRN(RecModel):
         candidate, steps, mask = behavior_vectors(self.embedding, batch, self.history)
         real = mask.unsqueeze(-1).to(steps.dtype)
         hbar = (steps * real).sum(1) / real.sum(1).clamp(min=1)
-        shape = (len(hbar), -1, self.embedding.dim)
-        return hbar.view(shape), candidate.view(shape)
+        return hbar.unflatten(1, (-1, self.embedding.dim)), candidate.unflatten(1, (-1, self.embedding.dim))
 
     def towers(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(state [B, h], action [B, h]), sharing one embedding lookup."""
@@ -154,19 +153,21 @@ class DRN(RecModel):
         return self.towers(batch)[0]
 
     def action_vector(self, batch) -> torch.Tensor:
-        """a [B, h] from the item-side fields and the user-item cross term."""
+        """a [B, h] from the item-side fields and the cross terms (user x item, history x item)."""
         return self.towers(batch)[1]
 
     def value(self, state: torch.Tensor) -> torch.Tensor:
         """V(s) [B]: the bias plus a linear map of the state with ``dueling``, the bias alone without."""
-        base = self.bias.expand(state.shape[0])
-        return base + self.value_head(state).squeeze(1) if self.value_head is not None else base
+        if self.value_head is None:
+            return self.bias + torch.zeros_like(state[:, 0])
+        return self.bias + self.value_head(state).squeeze(1)
 
     def advantage(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """A(s, a) [B]: the interaction MLP over [s ; a ; s ⊙ a] (without ``dueling``, Q less the bias)."""
         return self.advantage_head(self.interaction(torch.cat([state, action, state * action], dim=1))).squeeze(1)
 
     def forward(self, batch):
+        """Q = V(s) + A(s, a) [B], adding the parts in place (a traced zero V would fix the batch size)."""
         state, action = self.towers(batch)
         return self.value(state) + self.advantage(state, action)
 

@@ -100,14 +100,23 @@ def test_the_state_ignores_the_item_side_fields_and_reads_user_context_and_numer
         assert changed(net.state_vector({**batch, "num": batch["num"] + 1}), state)
 
 
-def test_the_history_enters_the_state_and_not_through_the_items_fields():
+@pytest.mark.parametrize("attribute,cardinality", [(0, 40), (1, 6)], ids=["item id", "category"])
+def test_each_history_attribute_enters_the_state_and_the_action_cross(attribute, cardinality):
+    """The history (item id and category per step) is pooled into the state and crossed with the
+    candidate's own id / category in the action; an empty history pools to 0 either way."""
     net, batch = model(HISTORY_SPEC), random_batch(HISTORY_SPEC)
+    assert net.history_cross == [0, 1]
+    key = f"hist{attribute}"
+    steps = batch[key].clone()                           # the first step's value moved to another
+    steps[:, 0] = torch.where(steps[:, 0] > 0, steps[:, 0] % (cardinality - 1) + 1, 0)
+    shifted = {**batch, key: steps}
     with torch.no_grad():
-        state = net.state_vector(batch)
+        (state, action), (state2, action2) = net.towers(batch), net.towers(shifted)
         torch.testing.assert_close(net.state_vector(with_columns(batch, ITEM)), state)
-        shifted = {**batch, "hist0": torch.where(batch["hist0"] > 0, batch["hist0"] % 39 + 1, 0)}
-        moved = (net.state_vector(shifted) - state).abs().amax(1) > 1e-6
-    assert torch.equal(moved, batch["hist_len"] > 0)     # an empty history pools to the same 0
+    has_history = batch["hist_len"] > 0
+    assert has_history.any() and (~has_history).any()
+    assert torch.equal((state2 - state).abs().amax(1) > 1e-6, has_history)
+    assert torch.equal((action2 - action).abs().amax(1) > 1e-6, has_history)
 
 
 def test_the_action_reads_the_item_and_the_user_only_through_the_cross_term():
@@ -190,6 +199,30 @@ def test_without_item_side_fields_the_non_user_fields_are_the_action():
         assert changed(net.action_vector({**batch, "cat": cat}), net.action_vector(batch))
 
 
+@pytest.mark.parametrize("dueling", [False, True])
+def test_exports_to_onnx_with_a_dynamic_batch_and_a_history(dueling, tmp_path):
+    """The graph traced on 16 rows scores 300 (a constant-folded shape would pin the batch)."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from synth import history_ctr_data
+
+    from automl.serving.export import Exported, graph_feed, graph_inputs, to_onnx
+    from automl.serving.score import Member
+
+    data = history_ctr_data()
+    val = data.splits["val"]
+    keys = [k for k in val if k != "label"]
+    torch.manual_seed(0)
+    net = CARD.build(data.spec, {**CARD.defaults, "dueling": dueling}).eval()
+    to_onnx(Member("drn", 0, net, None), "ctr", keys, {k: v[:16] for k, v in val.items()}, tmp_path / "m.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert {"hist0", "hist1", "hist_len"} <= set(graph_inputs(session))
+    rows = {k: v[:300].numpy() for k, v in val.items()}
+    with torch.no_grad():
+        expected = Exported(net, keys, "ctr")(*(torch.from_numpy(rows[k]) for k in keys)).numpy()
+    got = session.run(None, graph_feed(rows, graph_inputs(session)))[0]
+    assert got.shape == (300,) and abs(got - expected).max() < 1e-5
+
+
 def auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     ranks = torch.empty_like(scores)
     ranks[scores.argsort()] = torch.arange(1, len(scores) + 1, dtype=scores.dtype)
@@ -198,8 +231,17 @@ def auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+@pytest.fixture
+def one_thread():
+    """Small matrices: one thread is as fast and does not stall when the cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("dueling", [False, True])
-def test_learns_a_planted_user_item_interaction(dueling):
+def test_learns_a_planted_user_item_interaction(dueling, one_thread):
     """Clicks depend only on whether the user's and the item's hidden signs agree: every user and
     every item clicks half the time, so only the user x item interaction tells the label."""
     spec = DataSpec(task="ctr", fields=(FieldInfo("user_id", 21, "user"), FieldInfo("item_id", 21, "item")),

@@ -26,7 +26,7 @@ from automl.training.predict import model_outputs
 from models.card import ModelCard
 from models.spec import DataSpec
 
-INCREMENTAL_LR_SCALES = (0.1, 0.3, 1.0)
+INCREMENTAL_LR_SCALES = (0.3, 1.0, 3.0)
 RETRAIN_EVERY = (1, 2, 4)
 
 
