@@ -88,7 +88,7 @@ class DRN(RecModel):
         self.embedding, self.use_raw = inputs.embedding, inputs.use_raw
         k, h, dropout = params["embed_dim"], params["out_dim"], params["dropout"]
         self.user_rows, self.item_rows, self.context_rows = drn_sides(spec, self.embedding.n_fields)
-        self.state_rows = self.user_rows + self.context_rows + self.item_rows[:1]
+        self.state_rows = self.user_rows + self.context_rows
         pooled = (spec.history is not None and spec.item_field is not None
                   and spec.history.field_index[0] == spec.item_field)
         self.history = spec.history if pooled else None
@@ -169,7 +169,8 @@ class DRN(RecModel):
     def forward(self, batch):
         """Q = V(s) + A(s, a) [B], adding the parts in place (a traced zero V would fix the batch size)."""
         state, action = self.towers(batch)
-        return self.value(state) + self.advantage(state, action)
+        q = self.advantage(state, action) + self.bias
+        return q + self.value_head(state).squeeze(1) if self.value_head is not None else q
 
 
 def drn_space(t: ScopedTrial, spec: DataSpec) -> dict:

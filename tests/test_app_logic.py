@@ -311,3 +311,39 @@ def test_use_this_model_scores_an_upload_and_offers_the_scored_csv(env, tmp_path
     at.button(key=f"export_{study_id}").click().run()
     assert not at.exception, at.exception
     assert any(b.proto.label == "Download the export (zip)" for b in at.get("download_button"))
+
+
+def test_an_online_study_is_launched_and_its_online_tab_reads_the_replays(env, monkeypatch):
+    import automl.search.control
+
+    monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: [])
+    at = started("new_study")
+    at.button(key="models_none").click().run()
+    at.checkbox(key="model_lr").check()
+    at.number_input(key="study_trials").set_value(3).run()
+    at.toggle(key="study_online").set_value(True).run()
+    at.number_input(key="study_online_size").set_value(2000.0).run()
+    at.button(key="study_launch").click().run()
+    assert not at.exception, at.exception
+    store = Store(env)
+    (study,) = store.studies()
+    online = json.loads(study.config_json)["online"]
+    assert online["window_rows"] == 2000 and online["initial"] == 0.2 and "incremental" in online["modes"]
+
+    store.save_result(TrialResultRow(study_id=study.id, trial_number=0, model="lr", state="COMPLETE",
+                                     params_json="{}", val_json=json.dumps({"auc": 0.7}),
+                                     test_json=json.dumps({"auc": 0.7}), epochs=1, train_seconds=1.0, n_params=10))
+    for mode, aucs in (("static", [0.60, 0.58]), ("incremental", [0.66, 0.67])):
+        assert store.claim_online_run(study.id, "lr", mode, 0, None)
+        windows = [{"window": 2 + w, "start": 1.7e9 + 3600 * w, "rows": 100, "auc": a, "logloss": 0.5,
+                    "ndcg@10": 0.6, "seconds": 0.01} for w, a in enumerate(aucs)]
+        store.finish_online_run(study.id, "lr", mode, state="done", result_json=json.dumps(
+            {"auc": float(np.mean(aucs)), "logloss": 0.5, "ndcg@10": 0.6, "rows": 200, "windows": windows,
+             "tuning_windows": 2, "reported_windows": 2, "options": {"lr_scale": 1.0} if mode != "static" else {}}))
+    at.switch_page(PAGES["leaderboard"]).run()
+    assert not at.exception, at.exception
+    assert [t.label for t in at.tabs] == ["All trials", "Best per model", "Online"]
+    online_table = at.tabs[2].dataframe[0].value
+    assert online_table["mode"].tolist() == ["incremental", "static"]          # best online AUC first
+    assert "scored before its labels were revealed" in "\n".join(c.value for c in at.tabs[2].caption)
+    assert len(at.tabs[2].get("plotly_chart")) == 1

@@ -15,12 +15,14 @@ from automl.diagnostics.stored import LOADABLE
 from automl.errors import CrossBoardError
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
 from automl.reporting.leaderboard import read_leaderboard, table
+from automl.reporting.online import is_online
 from automl.search import ensembles
 from automl.serving.export import zipped_export
 from automl.serving.score import SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
 from models import REGISTRY
 from ui import common
 from ui.data_page import FILE_TYPES
+from ui.online_panel import online_tab
 
 BASELINE = "gbdt"
 REFRESH_S = 5.0
@@ -236,7 +238,11 @@ def board(study_id: int) -> None:
         baseline_note(best, metric)
     if not best.empty:
         ensemble_panel(chosen.ensemble, best, metric, study.task)
-    all_tab, best_tab = st.tabs(["All trials", "Best per model"])
+    online = is_online(study)
+    all_tab, best_tab, *online_tabs = st.tabs(["All trials", "Best per model"] + (["Online"] if online else []))
+    for tab in online_tabs:
+        with tab:
+            online_tab(study)
     with all_tab:
         event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
                              selection_mode="single-row", key=f"leaderboard_trials_{study.id}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import streamlit as st
 
 from automl.data.datasets import schema_of
 from automl.data.schema import METRICS
+from automl.online.stream import DEFAULT_MODES, DEFAULT_WINDOWS, MODES, OnlineSettings
 from automl.search.allocation import MIN_TRIALS
 from automl.search.capabilities import model_availability
 from automl.search.config import PRUNERS, StudyConfig
@@ -100,6 +103,27 @@ def budget() -> StudyConfig:
                        trial_minutes=float(trial_minutes) or None, seeds=int(seeds))
 
 
+def online_settings(schema, task: str) -> dict | None:
+    """The online option (a time-stamped ctr log): None unless it is chosen."""
+    if task != "ctr" or not schema.names("timestamp"):
+        return None
+    st.subheader("Online (time order)")
+    if not st.toggle("Replay the log in time order", key="study_online",
+                     help="tune every model on the oldest rows, then score each later window before its labels are "
+                          "revealed and let each mode learn from it: static, incremental, retrain (and DRN's own)"):
+        return None
+    cols = st.columns(4)
+    initial = cols[0].slider("Initial share (offline)", 0.05, 0.9, OnlineSettings.initial, step=0.05,
+                             key="study_online_initial")
+    unit = cols[1].radio("Windows by", ["rows", "hours"], horizontal=True, key="study_online_unit")
+    size = cols[2].number_input(f"Window ({unit}; 0 = {DEFAULT_WINDOWS} equal windows)", 0.0, 1e9, 0.0,
+                                key="study_online_size")
+    modes = cols[3].multiselect("Modes", [m for m in MODES if m != "drn"], default=list(DEFAULT_MODES),
+                                key="study_online_modes", help="DRN runs its own mode too when it is chosen")
+    rows, hours = (int(size) or None, None) if unit == "rows" else (None, float(size) or None)
+    return asdict(OnlineSettings(initial=initial, window_rows=rows, window_hours=hours, modes=tuple(modes)))
+
+
 def main() -> None:
     st.title("New study")
     store = common.store()
@@ -124,6 +148,7 @@ def main() -> None:
     models = choose_models(availability)
     config = budget()
     config.models = models
+    config.online = online_settings(schema, task)
     if models and config.n_trials and config.n_trials < MIN_TRIALS * len(models):
         st.warning(f"{config.n_trials} trials for {len(models)} models: each model gets "
                    f"{config.n_trials // len(models)} or {config.n_trials // len(models) + 1} (its paper default "
