@@ -112,30 +112,49 @@ def window_ids(seconds: np.ndarray, stream_start: int, settings: OnlineSettings)
     return np.floor_divide(position - stream_start, size)
 
 
-def make_log(data: EncodedData, seconds: dict[str, np.ndarray], settings: OnlineSettings) -> Log:
-    """The ``Log`` of ``data`` (an online study's encoded splits; the stream is its test split)
-    given each split's row times in the split's row order."""
+def time_order(seconds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+    """(each split's rows sorted by time, as positions in the split's row order; every row's
+    time in log order, float64 [n]; the position where the stream starts) from each split's row
+    times in its row order. The log is the training rows, the validation rows, then the stream."""
     order = {split: np.argsort(seconds[split], kind="stable") for split in SPLIT_NAMES}
-    device = data.device
-    rows = {key: torch.cat([data.splits[s][key][torch.from_numpy(order[s]).to(device)] for s in SPLIT_NAMES])
-            for key in data.splits["train"]}
     times = np.concatenate([seconds[s][order[s]] for s in SPLIT_NAMES]).astype(np.float64)
     stream_start = len(order["train"]) + len(order["val"])
     if stream_start >= len(times):
         raise SettingsError("the online split left no rows for the stream; lower the initial share")
+    return order, times, stream_start
+
+
+def stream_windows(times: np.ndarray, stream_start: int, settings: OnlineSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 [n] window of each log row, with empty durations skipped so the stream's windows are
+    0..W-1; int64 [W + 1] the windows' edges) of the time-ordered ``times``."""
     window = window_ids(times, stream_start, settings)
     stream = window[stream_start:]
     present = np.unique(stream)
-    window[stream_start:] = np.searchsorted(present, stream)        # empty durations are skipped
+    window[stream_start:] = np.searchsorted(present, stream)
     edges = np.r_[stream_start + np.searchsorted(window[stream_start:], np.arange(len(present))), len(times)]
     if len(present) < MIN_WINDOWS:
         raise SettingsError(f"the stream holds {len(present)} window(s); an online study needs at least "
                             f"{MIN_WINDOWS}: choose smaller windows (fewer rows or hours) or a smaller initial share")
+    return window, edges.astype(np.int64)
+
+
+def tuning_windows(n_windows: int, settings: OnlineSettings) -> int:
+    """How many of the oldest windows choose the modes' options (at least one; two are left to report)."""
+    return min(max(1, round(settings.tuning * n_windows)), n_windows - 2)
+
+
+def make_log(data: EncodedData, seconds: dict[str, np.ndarray], settings: OnlineSettings) -> Log:
+    """The ``Log`` of ``data`` (an online study's encoded splits; the stream is its test split)
+    given each split's row times in the split's row order."""
+    order, times, stream_start = time_order(seconds)
+    device = data.device
+    rows = {key: torch.cat([data.splits[s][key][torch.from_numpy(order[s]).to(device)] for s in SPLIT_NAMES])
+            for key in data.splits["train"]}
+    window, edges = stream_windows(times, stream_start, settings)
     users = None
     if data.spec.user_field is not None:
         users = rows["cat"][:, data.spec.user_field].cpu().numpy().astype(np.int64)
-    n_tuning = min(max(1, round(settings.tuning * len(present))), len(present) - 2)
-    return Log(rows, times, window, edges.astype(np.int64), users, n_tuning)
+    return Log(rows, times, window, edges, users, tuning_windows(len(edges) - 1, settings))
 
 
 def split_seconds(store: Store, row: DatasetRow, home: Path, settings: OnlineSettings) -> dict[str, np.ndarray]:
