@@ -105,14 +105,18 @@ class LeakDetector(Static):
         self.revealed_until = end
 
 
-def test_prequential_replay_never_reveals_a_window_before_scoring_it():
+@pytest.mark.parametrize("parts", [1, 3])
+def test_prequential_replay_never_reveals_a_window_before_scoring_it(parts):
     data, log = drifting()
     model, _, calibration = fitted("lr", data)
     learner = LeakDetector(model, revealed_until=int(log.edges[0]))
+    learner.parts = parts                    # DRN's update window: each window in parts, each scored first
     found = replay(learner, log, range(log.n_windows), calibration, reported=range(2, log.n_windows))
-    assert len(learner.scored) == log.n_windows
-    for (rows, revealed), w in zip(learner.scored, range(log.n_windows), strict=True):
-        assert revealed == log.edges[w] and rows == log.edges[w + 1] - log.edges[w]
+    assert len(learner.scored) == log.n_windows * parts
+    assert sum(rows for rows, _ in learner.scored) == log.edges[-1] - log.edges[0]
+    for w in range(log.n_windows):           # a window's first part is scored with nothing of it revealed
+        assert learner.scored[w * parts][1] == log.edges[w]
+    assert learner.revealed_until == log.edges[-1]
     assert [w["window"] for w in found.windows] == list(range(2, log.n_windows))
     assert found.overall()["rows"] == log.edges[-1] - log.edges[2]
 
@@ -243,6 +247,15 @@ def test_dqn_targets_by_hand():
     assert np.allclose(dqn_targets(log, 0, 6, q, DRNOptions(gamma=0.0)), labels.numpy())
 
 
+def test_drn_update_window_splits_each_window_into_parts():
+    data, log = drifting()
+    model, params, calibration = fitted("drn", data)
+    learner = DRNLearner(clone(model), params, DRNOptions(parts=2, every=1))
+    found = replay(learner, log, range(3), calibration)
+    assert [d["window"] for d in learner.duels] == [0, 0, 1, 1, 2, 2]
+    assert found.overall()["rows"] == log.edges[3] - log.edges[0]
+
+
 def test_drn_learner_updates_and_records_its_duels():
     data, log = drifting()
     model, params, calibration = fitted("drn", data)
@@ -250,6 +263,7 @@ def test_drn_learner_updates_and_records_its_duels():
     before = {k: v.clone() for k, v in learner.model.state_dict().items()}
     found = replay(learner, log, range(4), calibration)
     assert len(learner.duels) == 4 and all(d["live"] >= 0 and d["explore"] >= 0 for d in learner.duels)
+    assert [d["window"] for d in learner.duels] == [0, 1, 2, 3]
     assert any(not torch.equal(before[k], v) for k, v in learner.model.state_dict().items())   # major updates ran
     assert 0.5 < found.overall()["auc"] < 1
 

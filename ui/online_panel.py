@@ -24,7 +24,7 @@ def window_frame(records: list[dict]) -> pd.DataFrame:
         wins = 0
         for window in record["online"].get("windows", []):
             duel = window.get("duel")
-            wins += bool(duel and duel["adopted"])
+            wins += duel["adopted"] if duel else 0
             rows.append({"run": f"{record['model']} · {record['mode']}", "model": record["model"],
                          "mode": record["mode"], "window": window["window"],
                          "start": pd.to_datetime(window["start"], unit="s"), "rows": window["rows"],
@@ -47,7 +47,7 @@ def wins_chart(frame: pd.DataFrame) -> go.Figure:
     for run, part in frame.dropna(subset=["explore_wins"]).groupby("run", sort=False):
         figure.add_scatter(x=part["start"], y=part["explore_wins"], mode="lines", line_shape="hv", name=run)
     figure.update_layout(title="DRN: cumulative wins of the explore network", xaxis_title="window start",
-                         yaxis_title="windows won", height=380, margin={"t": 40})
+                         yaxis_title="duels won", height=380, margin={"t": 40})
     return figure
 
 
@@ -71,6 +71,7 @@ def online_tab(study) -> None:
     st.plotly_chart(window_chart(chosen, metric), width="stretch")
     if chosen["explore_wins"].notna().any():
         st.plotly_chart(wins_chart(chosen), width="stretch")
-        st.caption("Each window DRN's live network duels a perturbed copy on the window's impressions "
+        st.caption("After each window (or each part of one: DRN's update window) DRN's live network duels a "
+                   "perturbed copy on the impressions just revealed "
                    "(interleaved rankings, clicks credited to the side that placed the item); a win moves the live "
                    "network toward the copy.")

@@ -1,6 +1,6 @@
 """DRN's online learning (Zheng et al., WWW 2018) around its Q-network (``models.drn``).
 
-*Minor update*, after each window: Dueling Bandit Gradient Descent. An explore network
+*Minor update*, after each window (or each of its ``parts``, DRN's update window): Dueling Bandit Gradient Descent. An explore network
 W~ = W + dW, dW = alpha * U(-1, 1) * W (a copy: the live network is not touched while exploring);
 both networks rank each (user, window) set of logged impressions, the two lists are interleaved
 (``automl.online.interleave``) and the logged clicks credit the list that contributed the clicked
@@ -47,6 +47,7 @@ class DRNOptions:
     gamma: float = 0.0               # discount of the next set's value (0: the immediate reward)
     beta: float = 0.0                # weight of user activeness in the reward
     method: str = "probabilistic"    # interleaving: "probabilistic" or "team_draft"
+    parts: int = 1                   # the update window: minor updates per evaluation window
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -110,7 +111,8 @@ def dqn_targets(log: Log, start: int, end: int, q_target: np.ndarray, options: D
 
 
 class DRNLearner(Static):
-    """DRN's ``drn`` mode: minor updates every window, major updates every ``options.every``."""
+    """DRN's ``drn`` mode: a minor update after each of the ``options.parts`` parts of a window, a
+    major update every ``options.every`` windows."""
 
     def __init__(self, model: nn.Module, params: dict, options: DRNOptions, seed: int = 0):
         if options.method not in METHODS:
@@ -119,7 +121,8 @@ class DRNLearner(Static):
         self.params, self.options = params, options
         self.rng, self.generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
         self.optimizers = make_optimizers(model, params)
-        self.duels: list[dict] = []
+        self.parts = options.parts
+        self.duels: list[dict] = []      # one per minor update, with its stream window
         self.waiting = 0
 
     def learn(self, log: Log, start: int, end: int) -> None:
@@ -128,10 +131,11 @@ class DRNLearner(Static):
         batch = log.take(start, end)
         clicks = batch["label"].cpu().numpy() > 0.5
         delta = perturbation(self.model, self.options.alpha, self.generator)
-        self.duels.append(dbgd_step(self.model, delta, batch, clicks, log.users[start:end], self.rng,
-                                    self.options.eta, self.options.method))
+        duel = dbgd_step(self.model, delta, batch, clicks, log.users[start:end], self.rng, self.options.eta,
+                         self.options.method)
+        self.duels.append({"window": int(log.window[start]), **duel})
         self.waiting += 1
-        if self.waiting >= self.options.every:
+        if self.waiting >= self.options.every * self.parts:
             self.waiting = 0
             self.major_update(log, end)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -92,20 +93,26 @@ class Replay:
 
 def replay(learner: Learner, log: Log, windows: range, calibration: Platt, reported: range | None = None) -> Replay:
     """Run ``learner`` prequentially over the stream ``windows`` (consecutive, from the first one
-    the learner has not seen); metrics are kept for the ``reported`` windows (default: all)."""
+    the learner has not seen); metrics are kept for the ``reported`` windows (default: all). A
+    learner with ``parts`` > 1 (DRN's update window) scores and learns each window in that many
+    consecutive parts; its metrics are still the window's."""
     reported = windows if reported is None else reported
+    parts = getattr(learner, "parts", 1)
     result = Replay()
     for w in windows:
         start, end = log.span(w)
         tick = time.perf_counter()
-        batch = log.take(start, end)
-        raw = learner.score(hidden_labels(batch))
-        labels = batch["label"].cpu().numpy().astype(np.float64)
-        calibrated = calibration.apply(raw)
-        learner.learn(log, start, end)
+        raw, calibrated = np.empty(end - start), np.empty(end - start)
+        labels = log.rows["label"][start:end].cpu().numpy().astype(np.float64)
+        cuts = np.linspace(start, end, min(parts, end - start) + 1).round().astype(int)
+        for a, b in pairwise(cuts):
+            raw[a - start:b - start] = learner.score(hidden_labels(log.take(a, b)))
+            calibrated[a - start:b - start] = calibration.apply(raw[a - start:b - start])
+            learner.learn(log, a, b)
+            part = labels[a - start:b - start]
+            calibration = learner.held_out_calibration() or (
+                fit_platt(raw[a - start:b - start], part) if 0 < part.sum() < len(part) else calibration)
         seconds = time.perf_counter() - tick
-        calibration = learner.held_out_calibration() or (fit_platt(raw, labels) if 0 < labels.sum() < len(labels)
-                                                          else calibration)
         if w not in reported:
             continue
         ndcg_sum, sets = (grouped_ndcg(labels, raw, log.users[start:end]) if log.users is not None else (0.0, 0))

@@ -71,7 +71,8 @@ def drn_space(trial: optuna.Trial) -> dict:
             "every": trial.suggest_categorical("every", [1, 2, 4]),
             "gamma": trial.suggest_categorical("gamma", [0.0, 0.5, 0.9]),
             "beta": trial.suggest_categorical("beta", [0.0, 0.1, 0.5]),
-            "method": trial.suggest_categorical("method", list(METHODS))}
+            "method": trial.suggest_categorical("method", list(METHODS)),
+            "parts": trial.suggest_categorical("parts", [1, 2, 4])}
 
 
 def learner_factory(mode: str, model, row: TrialResultRow, refit: Refit) -> MakeLearner:
@@ -118,12 +119,15 @@ def choose_options(mode: str, make: MakeLearner, log: Log, calibration: Platt, m
 
 
 def summary(found: Replay, learner: Learner, log: Log) -> dict:
-    """The JSON kept for one replay: overall metrics, per-window metrics (DRN: each window's duel)."""
+    """The JSON kept for one replay: overall metrics, per-window metrics (DRN: each window's duels,
+    summed: the credit of each side and how many the explore network won)."""
     windows = [{k: finite_or_none(v) for k, v in w.items()} for w in found.windows]
     duels = getattr(learner, "duels", None)
     if duels:
         for entry in windows:
-            entry["duel"] = duels[entry["window"]]
+            mine = [d for d in duels if d["window"] == entry["window"]]
+            entry["duel"] = {"live": sum(d["live"] for d in mine), "explore": sum(d["explore"] for d in mine),
+                             "adopted": sum(d["adopted"] for d in mine), "updates": len(mine)}
     return {**{k: finite_or_none(v) for k, v in found.overall().items()}, "windows": windows,
             "tuning_windows": log.n_tuning, "reported_windows": len(windows)}
 
