@@ -41,6 +41,11 @@ def progress_panel(study_id: int) -> None:
         st.progress(min(progress.done / progress.total, 1.0), text=f"trials {progress.done} of {progress.total}")
     else:
         st.progress(0.0 if progress.status != "finished" else 1.0, text=f"trials {progress.done} (time budget)")
+    if progress.online is not None and progress.online["total"]:
+        done, total, running = progress.online["done"], progress.online["total"], progress.online["running"]
+        note = f" · now: {', '.join(running)}" if running else (
+            " (they start when every trial is done)" if done < total else "")
+        st.progress(min(done / total, 1.0), text=f"online replays {done} of {total}{note}")
     cols = st.columns(4)
     cols[0].metric("Trials done", f"{progress.done}" + (f" / {progress.total}" if progress.total else ""))
     best = "—" if progress.best_value is None else f"{progress.best_value:.4f}"
