@@ -18,7 +18,6 @@ every row before learning any of them; its probabilities are its own (no calibra
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,21 +35,13 @@ from automl.features.splits import SPLIT_NAMES
 from automl.online.replay import NDCG_K, auc_of, grouped_ndcg
 from automl.online.stream import OnlineSettings, stream_windows, time_order, tuning_windows
 from benchmarks.ml100k_cf import read_ratings, side_features
+from benchmarks.product_study import crossboard
 from benchmarks.saved import parser_for, run_or_table
 from storage import Store
 from storage.db import resolve_url
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = "drn,deepfm,fm,lr"
 NDCG = f"ndcg@{NDCG_K}"
-
-
-def crossboard(home: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "automl.cli", "--home", str(home), *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"crossboard {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return done
 
 
 def ml100k_clicks(data_dir: Path) -> pd.DataFrame:
