@@ -340,7 +340,7 @@ def find_study(store: Store, ref: str):
 def cmd_worker(args, store: Store, home: Path) -> int:
     from automl.search.worker import run_worker
 
-    return run_worker(store, find_study(store, args.study).id, home)
+    return run_worker(store, find_study(store, args.study).id, home, device=args.device)
 
 
 def cmd_stop(args, store: Store, home: Path) -> int:
@@ -532,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="join a study as one more worker")
     p.add_argument("study")
+    p.add_argument("--device", help="this worker's device, e.g. cuda:1 (used when the study names no device "
+                                    "or only 'cuda'; default: CUDA when present)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("stop", help="ask a study's workers to stop after their current trial")

@@ -146,4 +146,5 @@ class DRNLearner(Static):
         q_target = sigmoid(predict(self.model, memory))      # the values before the pass: a frozen target network
         targets = torch.from_numpy(dqn_targets(log, start, end, q_target, self.options)).to(memory["label"].device)
         train_epoch(self.model, self.optimizers, loss_function("ctr"),
-                    self.model.training_data({**memory, "label": targets}), self.params["batch_size"], keep_last=True)
+                    self.model.training_data({**memory, "label": targets}), self.params["batch_size"], keep_last=True,
+                    precision=self.params.get("precision", "fp32"))

@@ -69,10 +69,11 @@ class Incremental(Static):
         super().__init__(model)
         self.optimizers = make_optimizers(model, scaled_lr(params, lr_scale))
         self.loss_fn, self.batch_size = loss_function("ctr"), params["batch_size"]
+        self.precision = params.get("precision", "fp32")
 
     def learn(self, log: Log, start: int, end: int) -> None:
         train_epoch(self.model, self.optimizers, self.loss_fn, self.model.training_data(log.take(start, end)),
-                    self.batch_size, keep_last=True)
+                    self.batch_size, keep_last=True, precision=self.precision)
 
 
 @dataclass(frozen=True)

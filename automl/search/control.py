@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from automl.training.device import worker_devices
 from storage import Store
 from storage.tables import StudyRow
 
@@ -16,18 +17,22 @@ def worker_logs(home: Path, study_id: int) -> list[Path]:
     return sorted((Path(home) / "logs").glob(f"study-{study_id}-worker-*.log"))
 
 
-def launch_workers(url: str, study_id: int, home: Path, count: int) -> list[subprocess.Popen]:
-    """Start ``count`` worker processes that outlive the caller (own session, logs in home/logs).
-    The database URL reaches them through ``$CROSSBOARD_DB``, never the command line, so that a
+def launch_workers(url: str, study_id: int, home: Path, count: int,
+                   devices: list[str | None] | None = None) -> list[subprocess.Popen]:
+    """Start ``count`` worker processes that outlive the caller (own session, logs in home/logs),
+    worker n on ``devices[n]`` (default ``worker_devices``: spread over this machine's GPUs). The
+    database URL reaches them through ``$CROSSBOARD_DB``, never the command line, so that a
     password in it does not show in ``ps``."""
     logs = Path(home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CROSSBOARD_DB": url, "CROSSBOARD_HOME": str(home)}
+    devices = devices or worker_devices(count)
     procs = []
     for n in range(count):
+        device = ["--device", devices[n]] if devices[n] else []
         with open(logs / f"study-{study_id}-worker-{os.getpid()}-{n}.log", "ab") as log:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "automl.cli", "worker", str(study_id)], env=env,
+                [sys.executable, "-m", "automl.cli", "worker", str(study_id), *device], env=env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 cwd=str(Path(__file__).resolve().parents[2]),     # the project root: ``-m automl.cli`` resolves
             ))

@@ -20,8 +20,9 @@ from automl.errors import CrossBoardError
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
+from automl.training.device import bf16_available, release_memory
 from automl.training.fit import train_and_evaluate
-from automl.training.loop import STOP, TrainingDiverged, TrialOutcome
+from automl.training.loop import PRECISIONS, STOP, TrainingDiverged, TrialOutcome
 from models import REGISTRY
 from models.card import ModelCard, ModelKind, ScopedTrial
 from models.common import task_space
@@ -76,6 +77,8 @@ class Objective:
         params = card.search_space(scoped, self.spec)
         if card.kind is ModelKind.TORCH:
             params.update(task_space(scoped, self.spec))
+            if bf16_available(self.data.device):
+                params["precision"] = scoped.categorical("precision", list(PRECISIONS))
         self.store.update_worker(self.worker_id, status="running", trial_number=trial.number, model=name, epoch=0)
 
         def reporter(epoch: int, value: float, val: dict) -> bool:
@@ -95,6 +98,8 @@ class Objective:
                                          reporter=reporter, time_cap_s=trial_time_cap_s(self.config),
                                          seed=trial.number)
         except TRIAL_FAILURES as error:
+            if isinstance(error, torch.OutOfMemoryError):
+                release_memory(self.data.device, error)
             self._fail(trial, name, params, failure_reason(error))
             raise
         except Exception as error:

@@ -71,8 +71,15 @@ def wait_for_trials(store: Store, study_row: StudyRow, study: optuna.Study, work
         time.sleep(poll_s)
 
 
-def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
-    """Run trials for the study; returns a process exit code (0 also when stopped)."""
+def worker_device(study_device: str | None, own: str | None) -> torch.device:
+    """The study's device when it names one (other than a bare "cuda"), else this worker's own
+    (``crossboard worker --device``, given by the launcher to spread workers over GPUs), else the default."""
+    return pick_device(own if own and study_device in (None, "cuda") else study_device)
+
+
+def run_worker(store: Store, study_ref: str | int, home: Path, device: str | None = None) -> int:
+    """Run trials for the study on ``device`` (see ``worker_device``); returns a process exit code
+    (0 also when stopped)."""
     study_row = store.find_study(study_ref)
     if study_row is None:
         raise NotFoundError(f"no study called {study_ref!r}; see `crossboard leaderboard` for the studies")
@@ -82,7 +89,7 @@ def run_worker(store: Store, study_ref: str | int, home: Path) -> int:
     code = 0
     try:
         torch.set_num_threads(worker_threads(config.workers))
-        device = pick_device(config.device)
+        device = worker_device(config.device, device)
         store.update_worker(worker_id, status="loading", device=describe(device))
         data = study_data(store, study_row, config, home, device)
         if study_row.started_at is None:

@@ -1,6 +1,10 @@
-"""The training device, chosen once per process: CUDA when available, else the CPU."""
+"""The training device, chosen once per process: CUDA when available, else the CPU; which GPU
+each local worker gets; freeing a device after an out-of-memory error."""
 
 from __future__ import annotations
+
+import gc
+import traceback
 
 import torch
 
@@ -24,3 +28,31 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work (for honest timings); a no-op on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def bf16_available(device: torch.device) -> bool:
+    """Whether bfloat16 autocast is a training option on ``device``: a CUDA GPU that supports it
+    (the CPU could run it too, but gains nothing from it)."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def worker_devices(count: int, preferred: str | None = None, n_gpus: int | None = None) -> list[str | None]:
+    """The device of each of ``count`` local workers: ``preferred`` for all when it names one
+    ("cpu", "cuda:1"); else, with GPUs, worker n gets cuda:(n mod the number of GPUs) (one worker per
+    GPU when ``count`` equals it, more share a GPU); else None (the worker picks: the CPU)."""
+    if preferred and preferred != "cuda":
+        return [preferred] * count
+    n_gpus = torch.cuda.device_count() if n_gpus is None else n_gpus
+    if n_gpus == 0:
+        return [preferred] * count
+    return [f"cuda:{n % n_gpus}" for n in range(count)]
+
+
+def release_memory(device: torch.device, error: BaseException | None = None) -> None:
+    """Free what a failed trial left on ``device``: the tensors its ``error``'s frames still hold,
+    then the caching allocator's blocks (CUDA), so the next trial starts from an empty device."""
+    if error is not None and error.__traceback__ is not None:
+        traceback.clear_frames(error.__traceback__)
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -98,24 +98,32 @@ def loss_function(task: str):
     return nn.BCEWithLogitsLoss() if task in ("ctr", "implicit") else nn.MSELoss()
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
 def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batch_size: int,
-                deadline: float | None = None, keep_last: bool = False) -> float:
+                deadline: float | None = None, keep_last: bool = False, precision: str = "fp32") -> float:
     """One pass over a fresh permutation of the training rows; returns the mean batch loss.
     The last incomplete batch is dropped (the permutation differs each epoch) unless ``keep_last``
     (a single pass that must see every row: an online update). With a ``deadline``
-    (``time.perf_counter()`` seconds) the pass ends after the batch that crosses it."""
+    (``time.perf_counter()`` seconds) the pass ends after the batch that crosses it. ``precision``
+    "bf16": the forward pass under bfloat16 autocast (weights, embedding lookups and the loss stay
+    fp32: autocast computes the matrix products in bf16 and the losses in fp32)."""
     model.train()
     n = train["label"].shape[0]
     perm = torch.randperm(n, device=train["label"].device)
     starts = range(0, n - batch_size + 1, batch_size) if n >= batch_size and not keep_last else range(0, n, batch_size)
-    total, done = torch.zeros((), device=train["label"].device), 0
+    device = train["label"].device
+    total, done = torch.zeros((), device=device), 0
+    dtype = PRECISIONS[precision]
     for start in starts:
         idx = perm[start:start + batch_size]
         batch = {k: v[idx] for k, v in train.items()}
-        loss = model.training_loss(batch, loss_fn)
-        aux = model.aux_loss()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = model.training_loss(batch, loss_fn).float()
+            aux = model.aux_loss()
         if aux is not None:
-            loss = loss + aux
+            loss = loss + aux.float()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -232,7 +240,8 @@ def fit_torch(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
     deadline = None if settings.time_cap_s is None else started + settings.time_cap_s
     for epoch in range(1, settings.max_epochs + 1):
         tick = time.perf_counter()
-        train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"], deadline)
+        train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"], deadline,
+                                 precision=params.get("precision", "fp32"))
         improved, stop = loop.after_epoch(epoch, train_loss, source.outputs("val"), time.perf_counter() - tick)
         if improved:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -32,8 +32,8 @@ class CIN(nn.Module):
         batch, _, dim = x0.shape
         x, pooled = x0, []
         for layer, halve in zip(self.layers, self.halve):
-            z = torch.einsum("bhd,bmd->bhmd", x, x0).reshape(batch, -1, dim)   # [B, H m, k]
-            maps = layer(z.transpose(1, 2)).transpose(1, 2)                   # [B, H_l, k]
+            z = (x.unsqueeze(2) * x0.unsqueeze(1)).reshape(batch, -1, dim)    # [B, H m, k]
+            maps = torch.matmul(layer.weight, z)                              # [H_l, H m] @ [B, H m, k] -> [B, H_l, k]
             x, out = maps.chunk(2, dim=1) if halve else (maps, maps)
             pooled.append(out.sum(dim=2))
         return torch.cat(pooled, dim=1)

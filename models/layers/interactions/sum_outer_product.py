@@ -19,5 +19,6 @@ class SumOuterProduct(nn.Module):
         self.out_dim = n_out
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        total = emb.sum(dim=1)
-        return torch.einsum("ba,nac,bc->bn", total, self.kernels, total)
+        total = emb.sum(dim=1)                                                # [B, k]
+        outer = (total.unsqueeze(2) * total.unsqueeze(1)).flatten(1)          # [B, k^2]: no [B, D1, k] step
+        return outer @ self.kernels.flatten(1).T
