@@ -29,10 +29,10 @@ import pandas as pd
 from automl.data.datasets import load_frame, schema_of
 from automl.data.demo import drifting_frame
 from automl.data.infer_schema import timestamps_of
-from automl.evaluation.metrics import logloss
+from automl.evaluation.metrics import auc, logloss
 from automl.features.prepare import stored_split
 from automl.features.splits import SPLIT_NAMES
-from automl.online.replay import NDCG_K, auc_of, grouped_ndcg
+from automl.online.replay import NDCG_K, grouped_ndcg
 from automl.online.stream import OnlineSettings, stream_windows, time_order, tuning_windows
 from benchmarks.ml100k_cf import read_ratings, side_features
 from benchmarks.product_study import crossboard
@@ -93,12 +93,12 @@ def river_replays(store: Store, home: Path, name: str, settings: OnlineSettings)
                 continue
             y = labels[start:end]
             total, sets = grouped_ndcg(y, p, pd.factorize(users[start:end])[0])
-            windows.append({"window": w, "rows": end - start, "auc": auc_of(y, p), "seconds": seconds_taken,
+            windows.append({"window": w, "rows": end - start, "auc": auc(y, p), "seconds": seconds_taken,
                             NDCG: total / sets if sets else None, "ndcg_sum": total, "ndcg_sets": sets})
             scored.append((y, p))
         y, p = (np.concatenate(part) for part in zip(*scored, strict=True))
         sets = sum(w["ndcg_sets"] for w in windows)
-        results[model_name] = {"auc": auc_of(y, p), "logloss": logloss(y, np.clip(p, 1e-7, 1 - 1e-7)),
+        results[model_name] = {"auc": auc(y, p), "logloss": logloss(y, np.clip(p, 1e-7, 1 - 1e-7)),
                                NDCG: sum(w["ndcg_sum"] for w in windows) / sets if sets else None,
                                "seconds_per_window": float(np.mean([w["seconds"] for w in windows])),
                                "windows": [{k: v for k, v in w.items() if k not in ("ndcg_sum", "ndcg_sets")}

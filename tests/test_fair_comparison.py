@@ -222,3 +222,29 @@ def test_afm_attention_l2_penalises_the_attention_network_alone():
     assert torch.allclose(grad, 2e-2 * weight)
     assert plain.attention.penalty is None
 
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 6)), min_size=2, max_size=80))
+def test_numpy_auc_and_logloss_equal_scikit_learn(rows):
+    """Tied scores (few distinct values) included; one class gives NaN as before."""
+    from sklearn.metrics import log_loss
+
+    y = np.array([r[0] for r in rows])
+    scores = np.array([r[1] for r in rows], dtype=np.float64) / 6
+    if 0 < y.sum() < len(y):
+        assert metrics.auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+    else:
+        assert np.isnan(metrics.auc(y, scores))
+    p = np.clip(scores, 1e-7, 1 - 1e-7)
+    assert metrics.logloss(y, p) == pytest.approx(log_loss(y, p, labels=[0, 1]), rel=1e-9)
+
+
+def test_one_metric_equals_the_full_computation():
+    rng = np.random.default_rng(0)
+    y, z, users = rng.integers(0, 2, 500), rng.normal(size=500), rng.integers(0, 20, 500)
+    full = metrics.compute("ctr", y, z, users)
+    for name in ("auc", "logloss", "gauc"):
+        assert metrics.value("ctr", name, y, z, users) == pytest.approx(full[name], abs=1e-12)
+    ratings = rng.normal(3, 1, 100)
+    assert metrics.value("rating", "rmse", ratings, ratings + 0.5) == pytest.approx(0.5)

@@ -227,8 +227,8 @@ def study_view(store: Store, study: StudyRow) -> None:
 def consensus_panel(consensus: list[dict]) -> None:
     st.subheader("Field pairs the models agree on")
     if not consensus:
-        st.info("No model's best trial has diagnostics yet: they are computed when a trial becomes its model's "
-                "best, so they appear with the first completed trials.")
+        st.info("No model's best trial has diagnostics yet: they are computed for each model's best trial when "
+                "the study's trials are done. To see a trial's now, choose **One trial** above.")
         return
     st.caption("Each model's best trial ranks the field pairs by how much of its output only the two fields "
                "together explain; each model is scaled by its strongest pair (1 = that pair), then the models "

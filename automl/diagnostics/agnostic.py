@@ -25,9 +25,9 @@ from itertools import combinations
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from automl.diagnostics.fields import Batch, Field, concat, take, with_values_of
+from automl.evaluation.metrics import auc
 
 Scorer = Callable[[Batch], np.ndarray]
 SCORE_ROWS = 16_384            # rows per scorer call when many modified copies are scored together
@@ -100,9 +100,7 @@ def quality(task: str, labels: np.ndarray, outputs: np.ndarray) -> float:
     """Higher is better: AUC (ctr, implicit) or −RMSE (rating); NaN when AUC is undefined."""
     if task == "rating":
         return -float(np.sqrt(np.mean((outputs - labels) ** 2)))
-    if len(np.unique(labels)) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels, outputs))
+    return auc(labels, outputs)
 
 
 def field_importance(score: Scorer, sample: Batch, fields: list[Field], task: str,

@@ -1,5 +1,5 @@
-"""Diagnostics kept in the database: computed when a trial becomes its model's best (the fitted
-model still in memory, tree ensembles included) and on demand for any completed trial, from its
+"""Diagnostics kept in the database: computed for each model's best trial when a study's trials are
+done (``automl.search.worker.diagnose_bests``) and on demand for any completed trial, from its
 stored weights or, without them, by fitting its configuration again with its own seed (the trial
 number) for its best epoch count, which reproduces the trial on the same device."""
 

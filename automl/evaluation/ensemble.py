@@ -76,7 +76,7 @@ def select(task: str, metric: str, members: dict[str, dict[str, np.ndarray]], la
     sign = 1.0 if metrics.direction(metric) == "maximize" else -1.0
 
     def score(mean: np.ndarray) -> float:
-        value = metrics.compute(task, labels["val"][rows], from_blend_scale(task, mean), sample_users)[metric]
+        value = metrics.value(task, metric, labels["val"][rows], from_blend_scale(task, mean), sample_users)
         return -np.inf if np.isnan(value) else sign * value
 
     bag = greedy_bag({name: v[rows] for name, v in val.items()}, score, rounds)

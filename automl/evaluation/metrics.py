@@ -1,5 +1,7 @@
-"""Evaluation metrics (scikit-learn), by task, and the user grouping GAUC reads. Names are lower
-case, as in the leaderboard JSON."""
+"""Evaluation metrics, by task, and the user grouping GAUC reads. Names are lower case, as in the
+leaderboard JSON. AUC and logloss are computed here in numpy (the same values as scikit-learn's,
+tested), because a trial computes them hundreds of times (every epoch, every ensemble candidate,
+every permutation of the diagnostics) and scikit-learn's input checks cost more than the metric."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import math
 
 import numpy as np
 import torch
-from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, roc_auc_score
+from scipy.stats import rankdata
+from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from automl.data.schema import MAXIMIZE
 from automl.evaluation.calibration import expected_calibration_error
@@ -55,6 +58,28 @@ def gauc(y_true: np.ndarray, scores: np.ndarray, users: np.ndarray) -> float:
     return float((auc * n_rows[ok]).sum() / n_rows[ok].sum())
 
 
+def auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC from the Mann-Whitney rank sum (tied scores share their average rank); NaN when the
+    rows hold one class."""
+    y = np.asarray(y_true) > 0.5
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def value(task: str, metric: str, y_true: np.ndarray, outputs: np.ndarray, users: np.ndarray | None = None) -> float:
+    """One metric of ``compute`` alone (what a search over many candidates needs)."""
+    if task == "ctr" and metric in ("auc", "logloss", "gauc"):
+        if metric == "auc":
+            return auc(y_true, outputs)
+        p = sigmoid(np.asarray(outputs, dtype=np.float64))
+        return logloss(y_true, p) if metric == "logloss" else gauc(np.asarray(y_true, dtype=np.int64), p, users)
+    return compute(task, y_true, outputs, users)[metric]
+
+
 def compute(task: str, y_true: np.ndarray, outputs: np.ndarray, users: np.ndarray | None = None) -> dict[str, float]:
     """Metrics for ``task`` from the model outputs (logits for ctr, ratings for rating): for ctr
     AUC, logloss and ECE (``automl.evaluation.calibration``), with ``users`` (the user id of each
@@ -65,8 +90,7 @@ def compute(task: str, y_true: np.ndarray, outputs: np.ndarray, users: np.ndarra
     if task == "ctr":
         p = sigmoid(np.asarray(outputs, dtype=np.float64))
         y = np.asarray(y_true, dtype=np.int64)
-        auc = roc_auc_score(y, p) if 0 < y.sum() < len(y) else float("nan")
-        out = {"auc": float(auc), "logloss": logloss(y, p), "ece": expected_calibration_error(y, p)}
+        out = {"auc": auc(y, p), "logloss": logloss(y, p), "ece": expected_calibration_error(y, p)}
         return out if users is None else {**out, "gauc": gauc(y, p, users)}
     y, r = np.asarray(y_true, dtype=np.float64), np.asarray(outputs, dtype=np.float64)
     return {"rmse": float(math.sqrt(mean_squared_error(y, r))), "mae": float(mean_absolute_error(y, r))}
@@ -74,7 +98,9 @@ def compute(task: str, y_true: np.ndarray, outputs: np.ndarray, users: np.ndarra
 
 def logloss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """Mean binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7]."""
-    return float(log_loss(y_true, np.clip(probabilities, 1e-7, 1 - 1e-7), labels=[0, 1]))
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
 def user_ids(batch: dict, spec: DataSpec) -> np.ndarray | None:

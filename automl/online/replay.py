@@ -22,10 +22,9 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from automl.evaluation.calibration import Platt, fit_platt
-from automl.evaluation.metrics import logloss, sigmoid
+from automl.evaluation.metrics import auc, logloss, sigmoid
 from automl.online.stream import Log
 
 NDCG_K = 10
@@ -68,11 +67,6 @@ def grouped_ndcg(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, k: 
     return float(np.sum(dcg[counts] / ideal[counts])), int(counts.sum())
 
 
-def auc_of(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AUC, NaN when the rows hold one class."""
-    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
-
-
 @dataclass
 class Replay:
     """What a replay found: per window its metrics, and the pooled outputs of the windows it reports."""
@@ -86,7 +80,7 @@ class Replay:
 
     def overall(self) -> dict[str, float | None]:
         y, z = np.concatenate(self.labels), np.concatenate(self.logits)
-        return {"auc": auc_of(y, z), "logloss": logloss(y, sigmoid(z)),
+        return {"auc": auc(y, z), "logloss": logloss(y, sigmoid(z)),
                 f"ndcg@{NDCG_K}": self.ndcg_sum / self.ndcg_sets if self.ndcg_sets else None,
                 "rows": len(y), "seconds_per_window": self.seconds / max(len(self.windows), 1)}
 
@@ -117,7 +111,7 @@ def replay(learner: Learner, log: Log, windows: range, calibration: Platt, repor
             continue
         ndcg_sum, sets = (grouped_ndcg(labels, raw, log.users[start:end]) if log.users is not None else (0.0, 0))
         result.windows.append({"window": w, "start": float(log.starts[w]), "rows": end - start,
-                               "auc": auc_of(labels, raw), "logloss": logloss(labels, sigmoid(calibrated)),
+                               "auc": auc(labels, raw), "logloss": logloss(labels, sigmoid(calibrated)),
                                f"ndcg@{NDCG_K}": ndcg_sum / sets if sets else None, "seconds": seconds})
         result.labels.append(labels)
         result.logits.append(calibrated)

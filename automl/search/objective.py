@@ -15,7 +15,6 @@ import optuna
 import torch
 from safetensors.torch import save as save_safetensors
 
-from automl.diagnostics.stored import store_diagnostics
 from automl.errors import CrossBoardError
 from automl.features.encode import EncodedData
 from automl.search import ensembles
@@ -121,7 +120,6 @@ class Objective:
             best, outputs = self._best_candidate(trial.number, name, params, value, outcome)
             if self.store.finish_trial(result, best, maximize=self.study.direction == "maximize", outputs=outputs):
                 self._refresh_ensemble(trial.number)
-                self._diagnose(trial.number, name, outcome)
         else:
             self.store.save_result(result)
         self._count(state == "FAIL", reason)
@@ -165,17 +163,6 @@ class Objective:
             row.n_params, row.device = outcome.n_params, outcome.device
             row.latency_ms_per_1k = None if math.isnan(outcome.latency_ms_per_1k) else outcome.latency_ms_per_1k
         return row
-
-    def _diagnose(self, number: int, model: str, outcome: TrialOutcome) -> None:
-        """The new best trial's diagnostics while its model is in memory; a fault in them is kept
-        as the trial's diagnostics error and costs neither the trial nor the worker."""
-        if outcome.model is None:
-            return
-        try:
-            store_diagnostics(self.store, self.study, number, model, outcome.model, self.data)
-        except Exception as error:   # noqa: BLE001 - any fault of the diagnostics is reported, not raised
-            self.store.save_diagnostics(self.study.id, number, model, json.dumps(
-                {"trial": number, "model": model, "error": f"{type(error).__name__}: {error}"}))
 
     def _best_candidate(self, number: int, model: str, params: dict, value: float,
                         outcome: TrialOutcome) -> tuple[ArtifactRow | None, bytes | None]:

@@ -6,6 +6,7 @@ Start one with ``crossboard worker STUDY`` (any machine that reaches the databas
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -18,6 +19,7 @@ import optuna
 import torch
 
 from automl.data.datasets import get_dataset
+from automl.diagnostics.stored import trial_diagnostics
 from automl.errors import CrossBoardError, NotFoundError
 from automl.features.encode import EncodedData, EncodingOptions
 from automl.features.prepare import prepared_data
@@ -59,6 +61,22 @@ def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Pat
 
     spec = replace(data.spec, user_pairs=indices(config.wide_pairs), diagnosed_pairs=indices(config.diagnosed_pairs))
     return data.with_spec(spec).to(device)
+
+
+def diagnose_bests(store: Store, study_row: StudyRow, data: EncodedData, worker_id: int) -> None:
+    """The diagnostics of each model's best trial that has none yet, from its stored weights, once
+    the trials are done (not inside each trial, which they would make several seconds dearer; any
+    other trial is diagnosed on demand). A fault is kept as that trial's diagnostics error."""
+    for row in best_trials(store, study_row):
+        if store.diagnostics(study_row.id, row.trial_number):
+            continue
+        store.update_worker(worker_id, status="running", trial_number=row.trial_number, model="diagnostics",
+                            epoch=None)
+        try:
+            trial_diagnostics(store, study_row, data, row.trial_number)
+        except Exception as error:   # noqa: BLE001 - any fault of the diagnostics is reported, not raised
+            store.save_diagnostics(study_row.id, row.trial_number, row.model, json.dumps(
+                {"trial": row.trial_number, "model": row.model, "error": f"{type(error).__name__}: {error}"}))
 
 
 def wait_for_trials(store: Store, study_row: StudyRow, study: optuna.Study, worker_id: int, home: Path,
@@ -105,6 +123,7 @@ def run_worker(store: Store, study_ref: str | int, home: Path, device: str | Non
             deadline = None if timeout is None else time.time() + timeout
             study.optimize(Objective(store, study_row, config, data, worker_id, allocator, deadline), timeout=timeout,
                            callbacks=[budget], catch=TRIAL_FAILURES, gc_after_trial=False)
+        diagnose_bests(store, study_row, data, worker_id)
         if config.seeds and not store.find_study(study_row.id).stop_requested:
             store.update_worker(worker_id, status="running", trial_number=None, model="seed reruns", epoch=None)
             run_reseeds(store, study_row, config, data, config.seeds, config.top_models)

@@ -132,7 +132,8 @@ def fit_baseline(card: ModelCard, params: dict, data: EncodedData, settings: Fit
     loop = source.loop(replace(settings, patience=1))
     tick = time.perf_counter()
     model.fit(data.splits["train"])
-    loop.after_epoch(1, 0.0, source.outputs("val"), time.perf_counter() - tick)
+    seconds = time.perf_counter() - tick
+    loop.after_epoch(1, 0.0, source.outputs("val"), seconds)
     test_metrics, latency, test_outputs = ({}, float("nan"), None) if loop.pruned else source.test(loop)
     return TrialOutcome(
         val=loop.best_val, test=test_metrics, best_epoch=1, epochs=1, train_seconds=time.perf_counter() - tick,

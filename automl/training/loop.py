@@ -158,7 +158,7 @@ class EpochLoop:
         self.capped = False                          # the per-trial time cap ended the trial
 
     def after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray, seconds: float) -> tuple[bool, bool]:
-        """-> (improved, stop)."""
+        """-> (improved, stop); ``seconds``: the epoch's training pass (its validation not included)."""
         if not math.isfinite(train_loss) or not np.isfinite(val_outputs).all():
             raise TrainingDiverged(
                 f"the training loss became {train_loss} at epoch {epoch} (non-finite); "
@@ -242,7 +242,8 @@ def fit_torch(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
         tick = time.perf_counter()
         train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"], deadline,
                                  precision=params.get("precision", "fp32"))
-        improved, stop = loop.after_epoch(epoch, train_loss, source.outputs("val"), time.perf_counter() - tick)
+        seconds = time.perf_counter() - tick
+        improved, stop = loop.after_epoch(epoch, train_loss, source.outputs("val"), seconds)
         if improved:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if not stop and deadline is not None and time.perf_counter() >= deadline:

@@ -27,7 +27,8 @@ def fit_trees(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
     for epoch in range(1, settings.max_epochs + 1):
         tick = time.perf_counter()
         model.fit_stage(x["train"], arrays["train"]["label"])
-        _, stop = loop.after_epoch(epoch, 0.0, model.predict(x["val"]), time.perf_counter() - tick)
+        seconds = time.perf_counter() - tick
+        _, stop = loop.after_epoch(epoch, 0.0, model.predict(x["val"]), seconds)
         if not stop and settings.time_cap_s is not None and time.perf_counter() - started >= settings.time_cap_s:
             loop.capped, stop = True, True
         if stop:
