@@ -76,8 +76,8 @@ class Pair:
 # Where the networks differ (the parameter counts in the result show by how much):
 # - nfm: DeepCTR-Torch's DNN also reads the 13 numerics (CrossBoard's NFM: the linear part only).
 # - dcnv2: CrossBoard's DCN-V2 has no mixture of experts: one low-rank expert per layer, W = U V^T;
-#   DCNMix runs with num_experts=1 (not its default 4), which still adds its r x r C between two
-#   tanh and a gate per layer. Neither side has a linear part (DeepCTR-Torch's gets no columns).
+#   DCNMix runs with num_experts=1 (not its default 4), which still adds an r x r C between two tanh
+#   per layer and one gate. Neither side has a linear part (DeepCTR-Torch's gets no columns).
 # - autoint: no linear part on either side (CrossBoard's AutoInt+ has none).
 # - xdeepfm: DeepCTR-Torch's CIN maps have a bias and a ReLU, CrossBoard's neither.
 # - din: the activation unit's widths are fixed at the paper's 80-40 in CrossBoard (DeepCTR-Torch's
@@ -187,6 +187,7 @@ class Dataset:
 
 
 def trainable(model: nn.Module) -> int:
+    """The number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -238,16 +239,17 @@ def time_deepctr(pair: Pair, data: Dataset) -> tuple[float, float, int]:
 
 
 def run(rows: int, history_rows: int, repeats: int, threads: int, names: list[str]) -> dict:
+    """The result object (module docstring) of ``names``, pairs and CrossBoard-only models alike."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    needs = {name: "history" in REGISTRY[name].requires for name in names}
+    reads_history = {name: "history" in REGISTRY[name].requires for name in names}
     data = {history: Dataset(*(history_like(history_rows) if history else criteo_like(rows)))
-            for history in set(needs.values())}
+            for history in set(reads_history.values())}
     best: dict[tuple[str, str], list[float]] = {}
     counts: dict[tuple[str, str], int] = {}
     for _ in range(repeats):
         for name in names:
-            rows_of = data[needs[name]]
+            rows_of = data[reads_history[name]]
             timings = [("crossboard", time_crossboard(name, crossboard_params(name), rows_of))]
             if name in PAIRS:
                 timings.append(("deepctr", time_deepctr(PAIRS[name], rows_of)))
@@ -257,21 +259,20 @@ def run(rows: int, history_rows: int, repeats: int, threads: int, names: list[st
     out: dict = {"rows": rows, "history_rows": history_rows, "threads": threads, "repeats": repeats,
                  "models": {}, "crossboard_only": {}}
     for name in names:
-        n = len(data[needs[name]].batch["label"])
+        n = len(data[reads_history[name]].batch["label"])
         trained = n - n % BATCH if n >= BATCH else n        # train_epoch drops the last incomplete batch
-        train_s, infer_s = best[name, "crossboard"]
-        figures = {"train_samples_per_s": round(trained / train_s, 1), "infer_samples_per_s": round(n / infer_s, 1),
+        ours = [trained / best[name, "crossboard"][0], n / best[name, "crossboard"][1]]
+        figures = {"train_samples_per_s": round(ours[0], 1), "infer_samples_per_s": round(ours[1], 1),
                    "params": counts[name, "crossboard"]}
         config = {"rows": n, "batch_size": BATCH, "crossboard": crossboard_params(name)}
         if name not in PAIRS:
             out["crossboard_only"][name] = {"config": config, **figures}
             continue
         pair = PAIRS[name]
-        theirs = best[name, "deepctr"]
-        figures.update(deepctr_train_samples_per_s=round(n / theirs[0], 1),
-                       deepctr_infer_samples_per_s=round(n / theirs[1], 1), deepctr_params=counts[name, "deepctr"])
-        figures.update(ratio_train=round(figures["train_samples_per_s"] / figures["deepctr_train_samples_per_s"], 3),
-                       ratio_infer=round(figures["infer_samples_per_s"] / figures["deepctr_infer_samples_per_s"], 3))
+        theirs = [n / best[name, "deepctr"][0], n / best[name, "deepctr"][1]]
+        figures.update(deepctr_train_samples_per_s=round(theirs[0], 1), ratio_train=round(ours[0] / theirs[0], 3),
+                       deepctr_infer_samples_per_s=round(theirs[1], 1), ratio_infer=round(ours[1] / theirs[1], 3),
+                       deepctr_params=counts[name, "deepctr"])
         config.update(architecture=pair.architecture, deepctr={"class": pair.deepctr, **deepctr_kwargs(pair),
                                                                "linear": pair.linear})
         out["models"][name] = {"config": config, **figures}

@@ -248,3 +248,27 @@ def test_one_metric_equals_the_full_computation():
         assert metrics.value("ctr", name, y, z, users) == pytest.approx(full[name], abs=1e-12)
     ratings = rng.normal(3, 1, 100)
     assert metrics.value("rating", "rmse", ratings, ratings + 0.5) == pytest.approx(0.5)
+
+
+def test_tpe_samples_only_the_options_of_the_trials_model():
+    from optuna.distributions import FloatDistribution
+
+    from automl.search.sampling import AllocatingSampler
+
+    class Plan:
+        def model_for(self, number, fixed=None):
+            return fixed or ("fm" if number % 2 else "lr")
+
+    class Base:
+        def infer_relative_search_space(self, study, trial):
+            return {"lr.lr": FloatDistribution(1e-4, 1e-1), "fm.lr": FloatDistribution(1e-4, 1e-1),
+                    "fm.embed_dim": CategoricalDistribution([4, 8]), "model": CategoricalDistribution(["lr", "fm"])}
+
+    sampler = AllocatingSampler(Base(), Plan())
+    odd = create_trial(state=TrialState.RUNNING, params={}, distributions={})
+    odd.number = 3
+    assert set(sampler.infer_relative_search_space(None, odd)) == {"fm.lr", "fm.embed_dim"}
+    queued = create_trial(state=TrialState.RUNNING, params={}, distributions={},
+                          system_attrs={"fixed_params": {"model": "lr"}})
+    queued.number = 3
+    assert set(sampler.infer_relative_search_space(None, queued)) == {"lr.lr"}     # an enqueued default's model

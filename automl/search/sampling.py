@@ -31,9 +31,13 @@ class AllocatingSampler(BaseSampler):
         self.base, self.allocator = base, allocator
 
     def infer_relative_search_space(self, study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """TPE's joint space, narrowed to the options of the model this trial gets (the plan's
+        choice, or the one an enqueued trial fixes): sampling every model's options for every
+        trial would cost as many TPE fits as there are models."""
+        fixed = trial.system_attrs.get("fixed_params", {}).get(MODEL_PARAM)
+        model = self.allocator.model_for(trial.number, fixed=fixed)
         space = self.base.infer_relative_search_space(study, trial)
-        space.pop(MODEL_PARAM, None)
-        return space
+        return {name: d for name, d in space.items() if name.startswith(f"{model}.")}
 
     def sample_relative(self, study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict:
         return self.base.sample_relative(study, trial, search_space)
