@@ -83,7 +83,8 @@ class AutoRec(RecModel):
         local, cols, ratings = self.entries(rows)
         sparse = torch.sparse_coo_tensor(torch.stack([local, cols]), ratings, (len(rows), self.encoder.in_features),
                                          check_invariants=False)
-        return self.g(torch.sparse.mm(sparse, self.encoder.weight.t()) + self.encoder.bias)
+        with torch.autocast(rows.device.type, enabled=False):        # a sparse product: fp32 even under bf16 autocast
+            return self.g(torch.sparse.mm(sparse, self.encoder.weight.t()) + self.encoder.bias)
 
     def decode(self, z: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """h(r)_c for hidden codes z [B, k] and one column c per code, cols [B] -> [B]."""

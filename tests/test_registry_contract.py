@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import optuna
@@ -18,6 +19,9 @@ from models import REGISTRY
 from models.card import ScopedTrial, search_options
 
 FAST_BATCH = 256
+# benchmarks/gpu_check.sh runs the training contract on a GPU (and again under bf16 autocast)
+DEVICE = torch.device(os.environ.get("CROSSBOARD_TEST_DEVICE", "cpu"))
+PRECISION = os.environ.get("CROSSBOARD_TEST_PRECISION", "fp32")
 SLOW_LR = 3e-3      # cards whose default lr is below this are tuned for long runs: two epochs use FAST_LR
 FAST_LR = 0.01
 
@@ -28,7 +32,7 @@ def fast_params(card) -> dict:
     if card.kind != "torch":
         return dict(card.defaults)
     lr = card.defaults["lr"]
-    return {**card.defaults, "batch_size": FAST_BATCH, "lr": FAST_LR if lr < SLOW_LR else lr}
+    return {**card.defaults, "batch_size": FAST_BATCH, "lr": FAST_LR if lr < SLOW_LR else lr, "precision": PRECISION}
 CASES = [(name, task) for name, card in REGISTRY.items() for task in sorted(card.tasks)]
 STUDY_METRIC = {"ctr": "auc", "rating": "rmse", "implicit": "ndcg@10"}
 
@@ -58,10 +62,10 @@ def constant_loss(task: str, train_labels: np.ndarray, test_labels: np.ndarray) 
 @pytest.mark.parametrize("name,task", CASES)
 def test_trains_two_epochs_and_beats_a_constant_predictor(name, task):
     card = REGISTRY[name]
-    data = data_for(task, card)
+    data = data_for(task, card).to(DEVICE)
     params = fast_params(card)
     outcome = train_and_evaluate(card, params, data, metric=STUDY_METRIC[task], max_epochs=2, patience=5)
-    labels = {s: data.splits[s]["label"].numpy() for s in ("train", "test")}
+    labels = {s: data.splits[s]["label"].cpu().numpy() for s in ("train", "test")}
     assert outcome.epochs == (1 if card.kind == "baseline" else 2)
     if task == "implicit":                    # 49 sampled candidates: a random ranking expects HR@10 = 0.2
         assert all(0 <= v <= 1 for v in outcome.test.values())
@@ -128,10 +132,10 @@ def test_numeric_mode_is_searched_only_where_the_data_has_numeric_columns(name):
 def test_stored_weights_load_into_a_fresh_model_and_predict_the_same(name):
     card = REGISTRY[name]
     task = home_task(card)
-    data = data_for(task, card)
+    data = data_for(task, card).to(DEVICE)
     params = fast_params(card)
     outcome = train_and_evaluate(card, params, data, metric=STUDY_METRIC[task], max_epochs=1, patience=1)
-    fresh = card.build(data.spec, params)
+    fresh = card.build(data.spec, params).to(DEVICE)
     fresh.load_state_dict(outcome.state_dict)
     if task == "implicit":
         again = ImplicitFeed(fresh, params, data).outputs("val")

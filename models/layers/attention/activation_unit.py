@@ -52,5 +52,5 @@ class ActivationUnit(nn.Module):
         e_j = steps[mask]
         e_a = candidate.unsqueeze(1).expand_as(steps)[mask]
         scores = self.net(torch.cat([e_j, e_a, *interaction_terms(e_j, e_a, self.interaction)], dim=1))
-        weights = steps.new_zeros(mask.shape).masked_scatter(mask, scores.squeeze(1))
+        weights = steps.new_zeros(mask.shape).masked_scatter(mask, scores.squeeze(1).to(steps.dtype))
         return masked_softmax(weights, mask) if self.normalization == "softmax" else weights

@@ -21,6 +21,7 @@ class Dice(nn.Module):
         self.register_buffer("running_var", torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()        # statistics in fp32, also under bf16 autocast
         if self.training and x.shape[0] > 1:
             mean, var = x.mean(0), x.var(0, unbiased=False)
             with torch.no_grad():

@@ -29,11 +29,14 @@ class CIN(nn.Module):
             self.out_dim += width
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        """Computed in the [B, k, maps] layout, where each layer is one ``linear`` over the last
+        dimension: no transpose and no copy of the [B, k, H m] products."""
         batch, _, dim = x0.shape
+        x0 = x0.transpose(1, 2)                                              # [B, k, m] (a view)
         x, pooled = x0, []
         for layer, halve in zip(self.layers, self.halve):
-            z = (x.unsqueeze(2) * x0.unsqueeze(1)).reshape(batch, -1, dim)    # [B, H m, k]
-            maps = torch.matmul(layer.weight, z)                              # [H_l, H m] @ [B, H m, k] -> [B, H_l, k]
-            x, out = maps.chunk(2, dim=1) if halve else (maps, maps)
-            pooled.append(out.sum(dim=2))
+            z = (x.unsqueeze(3) * x0.unsqueeze(2)).reshape(batch, dim, -1)     # [B, k, H m], made contiguous
+            maps = layer(z)                                                  # [B, k, H_l]
+            x, out = maps.chunk(2, dim=2) if halve else (maps, maps)
+            pooled.append(out.sum(dim=1))
         return torch.cat(pooled, dim=1)

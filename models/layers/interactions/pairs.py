@@ -23,9 +23,10 @@ def pair_index(n_fields: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pair_fields(emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, F, k] -> (e_i [B, P, k], e_j [B, P, k]) for every pair i < j."""
+    """[B, F, k] -> (e_i [B, P, k], e_j [B, P, k]) for every pair i < j (``index_select``: its
+    backward is a plain scatter-add, not advanced indexing's sort)."""
     rows, cols = pair_index(emb.shape[1], emb.device)
-    return emb[:, rows], emb[:, cols]
+    return emb.index_select(1, rows), emb.index_select(1, cols)
 
 
 def elementwise_pairs(emb: torch.Tensor) -> torch.Tensor:

@@ -45,10 +45,13 @@ class AttentionGRU(nn.Module):
             x = x * attention.unsqueeze(-1)
         projected = self.x_proj(x)                                 # every step in one matmul
         h, states = x.new_zeros(x.shape[0], self.hidden), []
-        for t in range(int(mask.sum(1).max()) if mask.numel() else 0):   # steps past the longest are padding
-            a = attention[:, t:t + 1] if attention is not None else None
-            keep = mask[:, t:t + 1]
-            h = torch.where(keep, self.step(projected[:, t], h, a), h)
+        steps = int(mask.sum(1).max()) if mask.numel() else 0      # steps past the longest are padding
+        # one split into steps up front: indexing projected[:, t] in the loop would make autograd fill a
+        # zero tensor the size of the whole sequence for every step's gradient
+        inputs, keeps = projected[:, :steps].unbind(1), mask[:, :steps].unsqueeze(2).unbind(1)
+        weights = attention[:, :steps].unsqueeze(2).unbind(1) if attention is not None else [None] * steps
+        for x_t, keep, a in zip(inputs, keeps, weights, strict=True):
+            h = torch.where(keep, self.step(x_t, h, a), h)
             states.append(h * keep)
         stacked = torch.stack(states, 1) if states else x.new_zeros(x.shape[0], 0, self.hidden)
         return nn.functional.pad(stacked, (0, 0, 0, x.shape[1] - len(states))), h
