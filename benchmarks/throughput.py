@@ -2,16 +2,21 @@
 minimal hand-written PyTorch loop on the same tensors (and DeepCTR-Torch when installed).
 
     python benchmarks/throughput.py [--rows 500000] [--repeats 2] [--threads 2]
+    python benchmarks/throughput.py --device cuda --rows 4000000 --batch 8192 [--precision bf16]
 
 Prints one JSON object. Data: Criteo-like, 26 categorical fields with Zipf-distributed values
-over vocabularies of 10..100,000 and 13 numeric fields; DeepFM with embedding 16, DNN
-400-400-400, batch 4096, Adam. Each measurement is one full epoch; runs alternate between the
-implementations and the best of ``--repeats`` is kept.
+over vocabularies of 10..100,000 and 13 numeric fields, resident on ``--device``; DeepFM with
+embedding 16, DNN 400-400-400, batch 4096 (``--batch``), Adam; CrossBoard's side optionally under
+bf16 autocast (``--precision``, as a trial with that option). Each measurement is one full epoch
+(the device synchronized before the clock stops); runs alternate between the implementations
+and the best of ``--repeats`` is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import time
 
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from automl.training.device import synchronize
 from automl.training.loop import loss_function, make_optimizers, train_epoch
 from automl.training.predict import predict
 from models.deepfm import DEEPFM_CARD
@@ -64,43 +70,50 @@ class BareDeepFM(nn.Module):
         return linear + fm + self.dnn(torch.cat([e.flatten(1), num], 1)).squeeze(1)
 
 
-def time_crossboard(spec, data) -> tuple[float, float]:
+def time_crossboard(spec, data, batch: int, precision: str) -> tuple[float, float]:
     params = {**DEEPFM_CARD.defaults, "embed_dim": EMBED, "hidden": HIDDEN, "dropout": 0.0, "l2": 0.0,
-              "batch_size": BATCH, "optimizer": "adam", "lr": 1e-3}
-    model = DEEPFM_CARD.build(spec, params)
+              "batch_size": batch, "optimizer": "adam", "lr": 1e-3}
+    device = data["label"].device
+    model = DEEPFM_CARD.build(spec, params).to(device)
     optimizers, loss_fn = make_optimizers(model, params), loss_function("ctr")
+    synchronize(device)
     tick = time.perf_counter()
-    train_epoch(model, optimizers, loss_fn, data, BATCH)
+    train_epoch(model, optimizers, loss_fn, data, batch, precision=precision)
+    synchronize(device)
     train_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    predict(model, data, batch_size=BATCH)
+    predict(model, data, batch_size=batch)
+    synchronize(device)
     return train_s, time.perf_counter() - tick
 
 
-def time_bare(spec, data) -> tuple[float, float]:
-    model = BareDeepFM([f.cardinality for f in spec.fields], N_NUM)
+def time_bare(spec, data, batch: int, precision: str) -> tuple[float, float]:
+    device = data["label"].device
+    model = BareDeepFM([f.cardinality for f in spec.fields], N_NUM).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.BCEWithLogitsLoss()
     cat, num, label = data["cat"], data["num"], data["label"]
     n = len(label)
+    synchronize(device)
     tick = time.perf_counter()
     model.train()
-    perm = torch.randperm(n)
-    for start in range(0, n - BATCH + 1, BATCH):
-        idx = perm[start:start + BATCH]
+    perm = torch.randperm(n, device=device)
+    for start in range(0, n - batch + 1, batch):
+        idx = perm[start:start + batch]
         loss = loss_fn(model(cat[idx], num[idx]), label[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
+    synchronize(device)
     train_s = time.perf_counter() - tick
     tick = time.perf_counter()
     model.eval()
     with torch.inference_mode():
-        torch.cat([model(cat[s:s + BATCH], num[s:s + BATCH]) for s in range(0, n, BATCH)]).numpy()
+        torch.cat([model(cat[s:s + batch], num[s:s + batch]) for s in range(0, n, batch)]).cpu().numpy()
     return train_s, time.perf_counter() - tick
 
 
-def time_deepctr(spec, data) -> tuple[float, float] | None:
+def time_deepctr(spec, data, batch: int, precision: str) -> tuple[float, float] | None:
     try:
         from deepctr_torch.inputs import DenseFeat, SparseFeat
         from deepctr_torch.models import DeepFM
@@ -108,16 +121,18 @@ def time_deepctr(spec, data) -> tuple[float, float] | None:
         return None
     columns = [SparseFeat(f.name, f.cardinality, embedding_dim=EMBED) for f in spec.fields]
     columns += [DenseFeat(name, 1) for name in spec.numeric]
-    frame = {f.name: data["cat"][:, j].numpy() for j, f in enumerate(spec.fields)}
-    frame.update({name: data["num"][:, j].numpy() for j, name in enumerate(spec.numeric)})
+    device = data["label"].device
+    frame = {f.name: data["cat"][:, j].cpu().numpy() for j, f in enumerate(spec.fields)}
+    frame.update({name: data["num"][:, j].cpu().numpy() for j, name in enumerate(spec.numeric)})
     model = DeepFM(columns, columns, dnn_hidden_units=(400, 400, 400), dnn_dropout=0.0, l2_reg_embedding=0.0,
-                   l2_reg_linear=0.0, l2_reg_dnn=0.0, task="binary", device="cpu")
+                   l2_reg_linear=0.0, l2_reg_dnn=0.0, task="binary", device=str(device))
     model.compile("adam", "binary_crossentropy")
     tick = time.perf_counter()
-    model.fit(frame, data["label"].numpy(), batch_size=BATCH, epochs=1, verbose=0)
+    with contextlib.redirect_stdout(io.StringIO()):        # fit prints the device and the rows
+        model.fit(frame, data["label"].cpu().numpy(), batch_size=batch, epochs=1, verbose=0)
     train_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    model.predict(frame, batch_size=BATCH)
+    model.predict(frame, batch_size=batch)
     return train_s, time.perf_counter() - tick
 
 
@@ -126,20 +141,25 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the data lives there)")
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="CrossBoard's side only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     spec, data = criteo_like(args.rows)
+    data = {k: v.to(args.device) for k, v in data.items()}
     best: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         for name, timer in (("crossboard", time_crossboard), ("bare", time_bare), ("deepctr", time_deepctr)):
-            result = timer(spec, data)
+            result = timer(spec, data, args.batch, args.precision)
             if result is not None:
                 old = best.get(name, [float("inf"), float("inf")])
                 best[name] = [min(old[0], result[0]), min(old[1], result[1])]
-    rows = (args.rows // BATCH) * BATCH
+    rows = (args.rows // args.batch) * args.batch
     out = {
-        "rows": args.rows, "threads": args.threads, "repeats": args.repeats,
+        "rows": args.rows, "threads": args.threads, "repeats": args.repeats, "device": args.device,
+        "batch": args.batch, "precision": args.precision,
         "train_samples_per_s": rows / best["crossboard"][0], "bare_train_samples_per_s": rows / best["bare"][0],
         "infer_samples_per_s": args.rows / best["crossboard"][1], "bare_infer_samples_per_s": args.rows / best["bare"][1],
     }

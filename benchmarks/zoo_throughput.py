@@ -40,6 +40,7 @@ from deepctr_torch.inputs import DenseFeat, SparseFeat, VarLenSparseFeat
 from torch import nn
 
 from automl.features.history import N_AGE_BUCKETS
+from automl.training.device import synchronize
 from automl.training.loop import loss_function, make_optimizers, train_epoch
 from automl.training.predict import predict
 from benchmarks.saved import parser_for, run_or_table
@@ -198,26 +199,32 @@ def crossboard_params(name: str) -> dict:
     return {**card.defaults, **SHARED, **off, **(PAIRS[name].params if name in PAIRS else {})}
 
 
-def time_crossboard(name: str, params: dict, data: Dataset) -> tuple[float, float, int]:
-    """(train seconds, inference seconds, trainable parameters) of ``name`` built fresh."""
-    model = REGISTRY[name].build(data.spec, params)
+def time_crossboard(name: str, params: dict, data: Dataset, batch: dict[str, torch.Tensor]
+                    ) -> tuple[float, float, int]:
+    """(train seconds, inference seconds, trainable parameters) of ``name`` built fresh, on
+    ``batch`` (``data``'s rows on the device)."""
+    device = batch["label"].device
+    model = REGISTRY[name].build(data.spec, params).to(device)
     optimizers, loss_fn = make_optimizers(model, params), loss_function(data.spec.task)
+    synchronize(device)
     tick = time.perf_counter()
-    train_epoch(model, optimizers, loss_fn, data.batch, params["batch_size"])
+    train_epoch(model, optimizers, loss_fn, batch, params["batch_size"], precision=params.get("precision", "fp32"))
+    synchronize(device)
     train_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    predict(model, data.batch, batch_size=params["batch_size"])
+    predict(model, batch, batch_size=params["batch_size"])
+    synchronize(device)
     return train_s, time.perf_counter() - tick, trainable(model)
 
 
-def deepctr_kwargs(pair: Pair) -> dict:
+def deepctr_kwargs(pair: Pair, device: str = "cpu") -> dict:
     """Every L2 and dropout argument of the class at 0, then the pair's arguments."""
     names = inspect.signature(getattr(deepctr_torch.models, pair.deepctr)).parameters
     return {**{n: 0.0 for n in names if n.startswith("l2_reg") or n.endswith("dropout")}, **pair.kwargs,
-            "task": "binary", "device": "cpu"}
+            "task": "binary", "device": device}
 
 
-def time_deepctr(pair: Pair, data: Dataset) -> tuple[float, float, int]:
+def time_deepctr(pair: Pair, data: Dataset, device: str = "cpu") -> tuple[float, float, int]:
     """(train seconds, inference seconds, trainable parameters) of DeepCTR-Torch's model built fresh."""
     cls = getattr(deepctr_torch.models, pair.deepctr)
     names = inspect.signature(cls).parameters
@@ -226,7 +233,7 @@ def time_deepctr(pair: Pair, data: Dataset) -> tuple[float, float, int]:
         args.insert(0, data.sparse + data.dense if pair.linear else [])
     if "history_feature_list" in names:
         args.append(data.behavior)
-    model = cls(*args, **deepctr_kwargs(pair))
+    model = cls(*args, **deepctr_kwargs(pair, device))
     model.compile("adam", "binary_crossentropy")
     label = data.batch["label"].numpy()
     tick = time.perf_counter()
@@ -238,26 +245,30 @@ def time_deepctr(pair: Pair, data: Dataset) -> tuple[float, float, int]:
     return train_s, time.perf_counter() - tick, trainable(model)
 
 
-def run(rows: int, history_rows: int, repeats: int, threads: int, names: list[str]) -> dict:
-    """The result object (module docstring) of ``names``, pairs and CrossBoard-only models alike."""
+def run(rows: int, history_rows: int, repeats: int, threads: int, names: list[str], device: str = "cpu",
+        precision: str = "fp32") -> dict:
+    """The result object (module docstring) of ``names``, pairs and CrossBoard-only models alike;
+    CrossBoard's tensors live on ``device`` (its side under ``precision``)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     reads_history = {name: "history" in REGISTRY[name].requires for name in names}
     data = {history: Dataset(*(history_like(history_rows) if history else criteo_like(rows)))
             for history in set(reads_history.values())}
+    resident = {history: {k: v.to(device) for k, v in d.batch.items()} for history, d in data.items()}
     best: dict[tuple[str, str], list[float]] = {}
     counts: dict[tuple[str, str], int] = {}
     for _ in range(repeats):
         for name in names:
             rows_of = data[reads_history[name]]
-            timings = [("crossboard", time_crossboard(name, crossboard_params(name), rows_of))]
+            params = {**crossboard_params(name), "precision": precision}
+            timings = [("crossboard", time_crossboard(name, params, rows_of, resident[reads_history[name]]))]
             if name in PAIRS:
-                timings.append(("deepctr", time_deepctr(PAIRS[name], rows_of)))
+                timings.append(("deepctr", time_deepctr(PAIRS[name], rows_of, device)))
             for side, (train_s, infer_s, count) in timings:
                 old = best.get((name, side), [float("inf"), float("inf")])
                 best[name, side], counts[name, side] = [min(old[0], train_s), min(old[1], infer_s)], count
     out: dict = {"rows": rows, "history_rows": history_rows, "threads": threads, "repeats": repeats,
-                 "models": {}, "crossboard_only": {}}
+                 "device": device, "precision": precision, "models": {}, "crossboard_only": {}}
     for name in names:
         n = len(data[reads_history[name]].batch["label"])
         trained = n - n % BATCH if n >= BATCH else n        # train_epoch drops the last incomplete batch
@@ -273,7 +284,7 @@ def run(rows: int, history_rows: int, repeats: int, threads: int, names: list[st
         figures.update(deepctr_train_samples_per_s=round(theirs[0], 1), ratio_train=round(ours[0] / theirs[0], 3),
                        deepctr_infer_samples_per_s=round(theirs[1], 1), ratio_infer=round(ours[1] / theirs[1], 3),
                        deepctr_params=counts[name, "deepctr"])
-        config.update(architecture=pair.architecture, deepctr={"class": pair.deepctr, **deepctr_kwargs(pair),
+        config.update(architecture=pair.architecture, deepctr={"class": pair.deepctr, **deepctr_kwargs(pair, device),
                                                                "linear": pair.linear})
         out["models"][name] = {"config": config, **figures}
     return out
@@ -307,12 +318,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", help="comma-separated subset of: " + ", ".join([*PAIRS, *crossboard_only()]))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both sides run there)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="CrossBoard's side only")
     args = parser.parse_args()
     names = args.models.split(",") if args.models else [*PAIRS, *crossboard_only()]
     unknown = sorted(set(names) - {*PAIRS, *crossboard_only()})
     if unknown:
         parser.error(f"unknown models: {', '.join(unknown)}")
-    run_or_table(args, lambda: run(args.rows, args.history_rows, args.repeats, args.threads, names), markdown)
+    run_or_table(args, lambda: run(args.rows, args.history_rows, args.repeats, args.threads, names, args.device,
+                                   args.precision), markdown)
 
 
 if __name__ == "__main__":
