@@ -4,6 +4,7 @@ lets the worker go on (injected), and bfloat16 autocast in the training step."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from synth import planted_ctr_data
 from test_reliability import tiny_study
@@ -82,3 +83,16 @@ def test_bf16_autocast_trains_with_fp32_weights():
     assert torch.isfinite(torch.tensor(loss)) and 0 < loss < 2
     assert all(v.dtype == before[k].dtype for k, v in model.state_dict().items())    # weights stay fp32
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_inference_chunks_are_sized_by_the_models_activations():
+    from automl.training.predict import MIN_CHUNK, PREDICT_BATCH, chunk_rows, predict
+
+    data = planted_ctr_data()
+    val = data.splits["val"]
+    small = REGISTRY["lr"].build(data.spec, REGISTRY["lr"].defaults)
+    wide = REGISTRY["xdeepfm"].build(data.spec, {**REGISTRY["xdeepfm"].defaults, "cin_layers": "200-200-200"})
+    lean, heavy = chunk_rows(small.eval(), val), chunk_rows(wide.eval(), val)
+    assert lean == PREDICT_BATCH and MIN_CHUNK <= heavy < lean
+    whole = predict(wide, val, batch_size=len(val["label"]))
+    assert np.allclose(predict(wide, val), whole, rtol=1e-5, atol=1e-6)        # chunking changes nothing

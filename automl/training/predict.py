@@ -1,8 +1,9 @@
-"""A trained model's outputs: batched inference, and its timing."""
+"""A trained model's outputs: batched inference in chunks sized by memory, and its timing."""
 
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -11,14 +12,55 @@ from torch import nn
 
 from automl.training.device import synchronize
 
-PREDICT_BATCH = 16_384
+PREDICT_BATCH = 16_384            # the most rows of one inference chunk
+MIN_CHUNK = 256
+CHUNK_BYTES = 256 * 2**20         # what one chunk's activations may take
+PROBE_ROWS = 64
+_chunk_rows: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tensor_bytes(value) -> int:
+    """Bytes of the tensors in a module's inputs or outputs (nested tuples, lists and dicts)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (tuple, list)):
+        return sum(tensor_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    return 0
+
+
+def chunk_rows(model: nn.Module, batch: dict[str, torch.Tensor]) -> int:
+    """Rows per inference chunk such that the model's activations stay near ``CHUNK_BYTES``: every
+    module's inputs and outputs on a ``PROBE_ROWS`` probe, summed per row (an upper bound of what
+    one forward holds at once), measured once per model. A wide CIN gets small chunks, LR the most."""
+    if model in _chunk_rows:
+        return _chunk_rows[model]
+    rows = min(PROBE_ROWS, batch["label"].shape[0])
+    seen = [0]
+
+    def count(module, inputs, output) -> None:
+        seen[0] += tensor_bytes(inputs) + tensor_bytes(output)
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
+    try:
+        model({k: v[:rows] for k, v in batch.items()})
+    finally:
+        for hook in hooks:
+            hook.remove()
+    per_row = max(seen[0] / max(rows, 1), 1.0)
+    _chunk_rows[model] = int(np.clip(CHUNK_BYTES / per_row, MIN_CHUNK, PREDICT_BATCH))
+    return _chunk_rows[model]
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, batch: dict[str, torch.Tensor], batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """Model outputs for every row of ``batch`` (logits or ratings) as float64 [n]."""
+def predict(model: nn.Module, batch: dict[str, torch.Tensor], batch_size: int | None = None) -> np.ndarray:
+    """Model outputs for every row of ``batch`` (logits or ratings) as float64 [n], in chunks of
+    ``batch_size`` rows (default: ``chunk_rows``)."""
     model.eval()
     n = batch["label"].shape[0]
+    if batch_size is None:
+        batch_size = chunk_rows(model, batch) if n > MIN_CHUNK else max(n, 1)
     outs = [model({k: v[s:s + batch_size] for k, v in batch.items()}) for s in range(0, n, batch_size)]
     return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
 
