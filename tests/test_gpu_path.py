@@ -18,10 +18,10 @@ from models import REGISTRY
 
 def test_workers_are_spread_over_the_gpus():
     assert worker_devices(4, n_gpus=2) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
-    assert worker_devices(2, "cuda", n_gpus=3) == ["cuda:0", "cuda:1"]          # one per GPU
+    assert worker_devices(2, n_gpus=3) == ["cuda:0", "cuda:1"]                    # one per GPU
     assert worker_devices(3, n_gpus=0) == [None, None, None]                      # no GPU: the CPU
-    assert worker_devices(2, "cpu", n_gpus=4) == ["cpu", "cpu"]                   # the study chose
-    assert worker_devices(2, "cuda:3", n_gpus=4) == ["cuda:3", "cuda:3"]
+    assert worker_device("cpu", worker_devices(1, n_gpus=4)[0]) == torch.device("cpu")   # the study chose
+    assert worker_device("cuda:3", "cuda:0") == torch.device("cuda:3")
 
 
 def test_launched_workers_get_their_device(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 """DRN's online learning (Zheng et al., WWW 2018) around its Q-network (``models.drn``).
 
-*Minor update*, after each window (or each of its ``parts``, DRN's update window): Dueling Bandit Gradient Descent. An explore network
-W~ = W + dW, dW = alpha * U(-1, 1) * W (a copy: the live network is not touched while exploring);
+*Minor update*, after each window (or each of its ``parts``, DRN's update window): Dueling Bandit
+Gradient Descent. An explore network W~ = W + dW, dW = alpha * U(-1, 1) * W (a copy: the live network is not touched while exploring);
 both networks rank each (user, window) set of logged impressions, the two lists are interleaved
 (``automl.online.interleave``) and the logged clicks credit the list that contributed the clicked
 item. When the explore network collects more credit over the window, W <- W + eta * dW. The paper
@@ -12,7 +12,7 @@ eta = 1 adopts the explore network, a smaller eta moves part of the way.
 ``MEMORY_ROWS`` revealed rows). Q is a logit whose sigmoid q is read as a value in [0, 1]: the
 reward r = click + beta * activeness (``automl.online.reward``) is scaled to r~ = r / (1 + beta),
 and the target is (1 - gamma) * r~ + gamma * max q'(s', a') over the user's next (user, window)
-set, computed with a frozen copy of the network (a target network); a row without a next set in
+set, from the network's values before the pass (a frozen target); a row without a next set in
 the memory has target r~. The loss is the log loss against that soft target, so gamma = beta = 0
 is the click log loss every other model trains with; the offline initialisation is exactly that.
 """

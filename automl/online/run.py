@@ -78,17 +78,13 @@ def drn_space(trial: optuna.Trial) -> dict:
 def learner_factory(mode: str, model, row: TrialResultRow, refit: Refit) -> MakeLearner:
     """options -> a learner of ``mode`` starting from a copy of the offline ``model``."""
     params = json.loads(row.params_json)
-
-    def fresh():
-        return clone(model)
-
     if mode == "incremental":
-        return lambda options: Incremental(fresh(), params, options["lr_scale"])
+        return lambda options: Incremental(clone(model), params, options["lr_scale"])
     if mode == "retrain":
-        return lambda options: Retrain(fresh(), refit, options["every"])
+        return lambda options: Retrain(clone(model), refit, options["every"])
     if mode == "drn":
-        return lambda options: DRNLearner(fresh(), params, DRNOptions(**options), seed=row.trial_number)
-    return lambda options: Static(fresh())
+        return lambda options: DRNLearner(clone(model), params, DRNOptions(**options), seed=row.trial_number)
+    return lambda options: Static(clone(model))
 
 
 def choose_options(mode: str, make: MakeLearner, log: Log, calibration: Platt, metric: str) -> tuple[dict, list]:

@@ -36,16 +36,12 @@ def bf16_available(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
-def worker_devices(count: int, preferred: str | None = None, n_gpus: int | None = None) -> list[str | None]:
-    """The device of each of ``count`` local workers: ``preferred`` for all when it names one
-    ("cpu", "cuda:1"); else, with GPUs, worker n gets cuda:(n mod the number of GPUs) (one worker per
-    GPU when ``count`` equals it, more share a GPU); else None (the worker picks: the CPU)."""
-    if preferred and preferred != "cuda":
-        return [preferred] * count
+def worker_devices(count: int, n_gpus: int | None = None) -> list[str | None]:
+    """The device of each of ``count`` local workers: with GPUs, worker n gets cuda:(n mod the
+    number of GPUs) (one worker per GPU when ``count`` equals it, more share a GPU); else None (the
+    worker picks: the CPU). A study that names its device overrides it (``search.worker.worker_device``)."""
     n_gpus = torch.cuda.device_count() if n_gpus is None else n_gpus
-    if n_gpus == 0:
-        return [preferred] * count
-    return [f"cuda:{n % n_gpus}" for n in range(count)]
+    return [f"cuda:{n % n_gpus}" if n_gpus else None for n in range(count)]
 
 
 def release_memory(device: torch.device, error: BaseException | None = None) -> None:
