@@ -19,6 +19,7 @@ from automl.errors import CrossBoardError, NotFoundError, SettingsError
 from automl.search.config import PRUNERS, StudyConfig
 from storage import Store, default_home, resolve_url
 from storage.db import UnsupportedDatabase
+from storage.tables import WorkerStatus
 
 POLL_S = 1.0
 PASSWORD_ENV = "CROSSBOARD_PASSWORD"   # the app's password; required when it listens beyond this machine
@@ -91,6 +92,7 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     from automl.search.capabilities import model_availability
     from automl.search.control import launch_workers, request_stop
     from automl.search.study import create_study
+    from models import REGISTRY
 
     dataset = datasets.get_dataset(store, args.dataset)
     if args.trials is None and args.minutes is None:
@@ -99,8 +101,10 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     config = study_config(args, store, schema)
     if not config.models:
         config.models = [m for m, why in model_availability(schema, args.task).items() if why is None]
-    if config.diagnosed_pairs and "wide_deep" not in config.models:
-        raise SettingsError("--crosses-from gives Wide & Deep the diagnosed crosses; add wide_deep to --models")
+    takers = [m for m, card in REGISTRY.items() if "diagnosed" in card.pair_sources]
+    if config.diagnosed_pairs and not set(takers) & set(config.models):
+        raise SettingsError(f"--crosses-from gives the diagnosed crosses to {', '.join(takers)}; add "
+                            f"{' or '.join(takers)} to --models")
     study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
     print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
           f"{config.workers} worker(s)")
@@ -128,11 +132,11 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     progress = study_progress(store, study)
     print(progress.line(study.metric))
     print("trials per model (done/given, planned in its rung): " + ", ".join(
-        f"{m['model']} {m['done']}/{m['given']}" + (" dropped" if m["dropped"] else f" of {m['planned']}")
+        f"{m.model} {m.done}/{m.given}" + (" dropped" if m.dropped else f" of {m.planned}")
         for m in progress.models))
     for worker in progress.workers:
-        if worker["status"] == "failed":
-            print(f"worker {worker['id']} failed: {worker['message']}", file=sys.stderr)
+        if worker.status == WorkerStatus.FAILED:
+            print(f"worker {worker.id} failed: {worker.message}", file=sys.stderr)
     print_leaderboard(store, study, "table")
     return 0 if progress.done else 2
 
@@ -191,8 +195,8 @@ def cmd_leaderboard(args, store: Store, home: Path) -> int:
 
 def cmd_reseed(args, store: Store, home: Path) -> int:
     from automl.search.config import StudyConfig
+    from automl.search.data import study_data
     from automl.search.reseed import run_reseeds
-    from automl.search.worker import study_data
     from automl.training.device import pick_device
 
     study = find_study(store, args.study)
@@ -271,6 +275,7 @@ def cmd_recommend(args, store: Store, home: Path) -> int:
 
 
 def cmd_diagnose(args, store: Store, home: Path) -> int:
+    from automl.diagnostics.results import DiagnosticsFailed
     from automl.reporting.diagnostics import chosen_trial, study_diagnostics, trial_view
 
     study = find_study(store, args.study)
@@ -292,13 +297,14 @@ def cmd_diagnose(args, store: Store, home: Path) -> int:
             print(f"  {model}: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
         return 0
     number = chosen_trial(store, study, args.model, args.trial)
-    result = trial_view(store, study, home, number, again=args.again)
+    try:
+        result = trial_view(store, study, home, number, again=args.again)
+    except DiagnosticsFailed as failed:
+        raise SettingsError(f"{failed}; `crossboard diagnose {study.name} --trial {number} --again` computes "
+                            "them anew") from failed
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    if "error" in result:
-        raise SettingsError(f"trial {number}'s diagnostics failed: {result['error']}; "
-                            f"`crossboard diagnose {study.name} --trial {number} --again` computes them anew")
     print(f"trial {number} ({result['model']}): {result['rows']:,} validation rows, {result['seconds']:.1f} s")
     print("field pairs (ArchDetect mixed difference, share of the output's variance; band over repeats):")
     print_pairs(result["pairs"])

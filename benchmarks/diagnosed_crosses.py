@@ -26,20 +26,20 @@ from automl.data import datasets
 from automl.data.demo import demo_frame
 from automl.diagnostics.consensus import consensus_pairs, detected_crosses
 from automl.search.config import StudyConfig
-from automl.search.worker import study_data
+from automl.search.data import study_data
 from automl.training.device import pick_device
 from automl.training.fit import train_and_evaluate
 from benchmarks.product_study import crossboard
 from benchmarks.saved import parser_for, run_or_table
 from models import REGISTRY
-from models.wide_deep import MAX_AUTO_CROSSES
+from models.spec import MAX_CROSSES
 from storage import Store
 from storage.db import resolve_url
 
 VARIANTS = {"none": {"cross_source": "auto", "n_crosses": 0}, "auto": {"cross_source": "auto", "n_crosses": 3},
             "diagnosed top 1": {"cross_source": "diagnosed", "n_diagnosed": 1},
             "diagnosed top 3": {"cross_source": "diagnosed", "n_diagnosed": 3},
-            "diagnosed all": {"cross_source": "diagnosed", "n_diagnosed": MAX_AUTO_CROSSES}}
+            "diagnosed all": {"cross_source": "diagnosed", "n_diagnosed": MAX_CROSSES}}
 
 
 def tune_again(home: Path, trials: int) -> dict[str, dict]:

@@ -55,6 +55,7 @@ from automl.features.splits import SPLIT_NAMES, TEST, TRAIN, VAL
 from automl.search.capabilities import schema_inputs
 from automl.search.objective import TRIAL_FAILURES, failure_reason
 from automl.training.fit import train_and_evaluate
+from automl.training.loop import Verdict
 from models import REGISTRY
 from models.card import ScopedTrial
 
@@ -147,10 +148,10 @@ def tune(card, data: EncodedData, args) -> dict:
         params = card.search_space(ScopedTrial(trial, name), data.spec)
         trial.set_user_attr("params", params)
 
-        def reporter(epoch: int, value: float, val: dict) -> bool:
+        def reporter(epoch: int, value: float, val: dict) -> Verdict:
             if not math.isnan(value):
                 trial.report(value, epoch)
-            return trial.should_prune()
+            return Verdict.PRUNE if trial.should_prune() else Verdict.GO_ON
 
         tick = time.perf_counter()
         try:

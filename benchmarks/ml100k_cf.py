@@ -40,6 +40,7 @@ from automl.features.splits import TEST, TRAIN, VAL
 from automl.features.topk_split import encode_implicit, positive_rows
 from automl.search.objective import TRIAL_FAILURES
 from automl.training.fit import train_and_evaluate
+from automl.training.loop import Verdict
 from models import REGISTRY
 from models.card import ScopedTrial
 from models.common import TASK_DEFAULTS, task_space
@@ -113,10 +114,10 @@ def tune(card, fixed: dict, data: EncodedData, metric: str, seconds: float, args
             params.update(task_space(scoped, data.spec))
         params.update(fixed)
 
-        def reporter(epoch: int, value: float, val: dict) -> bool:
+        def reporter(epoch: int, value: float, val: dict) -> Verdict:
             if not math.isnan(value):
                 trial.report(value, epoch)
-            return trial.should_prune()
+            return Verdict.PRUNE if trial.should_prune() else Verdict.GO_ON
 
         tick = time.perf_counter()
         outcome = train_and_evaluate(card, params, data, metric=metric, max_epochs=args.epochs,

@@ -19,7 +19,8 @@ import optuna
 import pandas as pd
 import torch
 
-from automl.data.infer_schema import infer_schema, timestamps_of
+from automl.data.infer_schema import infer_schema
+from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector
 from automl.evaluation.metrics import compute, user_ids
 from automl.features.encode import EncodedData, EncodingOptions, encode

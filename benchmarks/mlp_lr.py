@@ -19,8 +19,8 @@ import numpy as np
 
 from automl.data.demo import demo_frame
 from automl.search.config import StudyConfig
+from automl.search.data import study_data
 from automl.search.study import create_study
-from automl.search.worker import study_data
 from automl.training.device import pick_device
 from automl.training.fit import train_and_evaluate
 from benchmarks.product_study import crossboard

@@ -28,7 +28,7 @@ import pandas as pd
 
 from automl.data.datasets import load_frame, schema_of
 from automl.data.demo import drifting_frame
-from automl.data.infer_schema import timestamps_of
+from automl.data.timestamps import timestamps_of
 from automl.evaluation.metrics import auc, logloss
 from automl.features.prepare import stored_split
 from automl.features.splits import SPLIT_NAMES

@@ -10,6 +10,7 @@ from torch import nn
 
 from models.layers.blocks.stacking import stacked_dim
 from models.layers.embeddings.embedding import FieldEmbedding, FirstOrder
+from models.layers.penalty import Penalized
 from models.spec import DataSpec
 
 
@@ -57,10 +58,16 @@ class RecModel(nn.Module):
         return {}
 
     def aux_loss(self) -> torch.Tensor | None:
-        if not hasattr(self, "_penalized"):
-            self._penalized = [m for m in self.modules() if hasattr(m, "penalty") and getattr(m, "l2", 0) > 0]
-        terms = [m.penalty for m in self._penalized if m.penalty is not None]
+        """The sum of the pending penalties of the model's ``Penalized`` layers (None without one)."""
+        terms = [m.penalty for m in self.modules() if isinstance(m, Penalized) and m.penalty is not None]
         return sum(terms) if terms else None
+
+    def drop_penalties(self) -> None:
+        """Forget the pending penalties (the last training batch's, already spent), which hold that
+        batch's graph; e.g. before the model is copied."""
+        for module in self.modules():
+            if isinstance(module, Penalized):
+                module.drop_penalty()
 
     def interaction_names(self) -> list[str]:
         """The schema column of each row / column of the ``pairs:*`` matrices of ``interactions``

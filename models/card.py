@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from models.spec import DataSpec, FieldInfo
 
@@ -30,6 +32,26 @@ class ModelKind(StrEnum):
     TORCH = "torch"
     TREES = "trees"
     BASELINE = "baseline"
+
+
+class TreeEstimator(Protocol):
+    """What a ``ModelKind.TREES`` card builds: fitted in stages on numpy features, one stage an
+    "epoch" of the trainer (``automl.training.trees``), stored as bytes in its own text format."""
+
+    @staticmethod
+    def features(arrays: dict[str, np.ndarray]) -> np.ndarray: ...      # batch arrays -> [n, d] float32
+
+    def fit_stage(self, x: np.ndarray, y: np.ndarray, threads: int = 0) -> None: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...                  # [n] float64 logits or ratings
+
+    def keep_stages(self, n_stages: int) -> None: ...
+
+    def state(self) -> bytes: ...
+
+    def load_state(self, state: bytes) -> TreeEstimator: ...
+
+    def n_params(self) -> int: ...
 
 
 class ScopedTrial:
@@ -58,7 +80,7 @@ class ModelCard:
     title: str                    # e.g. "DeepFM (Guo et al., 2017)"
     family: str                   # "baseline", "factorization", "deep crossing", ...
     search_space: Callable[[ScopedTrial, DataSpec], dict]   # -> params (unprefixed names)
-    build: Callable[[DataSpec, dict], Any]                  # -> RecModel (torch) or estimator
+    build: Callable[[DataSpec, dict], Any]                  # -> RecModel (torch), TreeEstimator or baseline
     defaults: dict = field(default_factory=dict)           # the paper's configuration, tried first
     key_options: tuple[str, ...] = ()                       # shown on the leaderboard
     tasks: frozenset[str] = ALL_TASKS
@@ -67,6 +89,14 @@ class ModelCard:
     # Models whose trained weights this one starts from when its ``pretrain`` option is on
     # (NeuMF: GMF and MLP); the built model then has ``load_pretrained({name: state_dict})``.
     pretrain: tuple[ModelCard, ...] = ()
+    # What the engine asks of a model instead of naming it. ``pair_sources``: the DataSpec's field-pair
+    # lists the model crosses ("ranked": ``ranked_pairs``, ranked only for a study with such a model;
+    # "user": ``user_pairs``; "diagnosed": ``diagnosed_pairs``, an earlier study's consensus pairs).
+    pair_sources: frozenset[str] = frozenset()
+    # The model's own online mode (``automl.online``) beside static, incremental and retrain, and the
+    # inputs that mode needs (see REQUIREMENT_TEXT) beyond ``requires``.
+    online_mode: str | None = None
+    online_requires: frozenset[str] = frozenset()
 
     def unavailable_reason(self, task: str, available: set[str]) -> str | None:
         """Why this model cannot run on data of ``task`` offering ``available`` inputs
@@ -76,6 +106,14 @@ class ModelCard:
         missing = sorted(self.requires - available)
         if missing:
             return f"{self.name} needs " + " and ".join(REQUIREMENT_TEXT[m] for m in missing)
+        return None
+
+    def online_unavailable_reason(self, available: set[str]) -> str | None:
+        """Why this model's own online mode cannot run on data offering ``available`` inputs, or None."""
+        missing = sorted(self.online_requires - available) if self.online_mode else []
+        if missing:
+            return (f"{self.name}'s online mode ({self.online_mode}) needs "
+                    + " and ".join(REQUIREMENT_TEXT[m] for m in missing))
         return None
 
     def enqueue_params(self) -> dict:
@@ -93,6 +131,8 @@ class ModelCard:
             "key_options": list(self.key_options),
             "kind": str(self.kind),
             "pretrain": [part.name for part in self.pretrain],
+            "pair_sources": sorted(self.pair_sources),
+            "online_mode": self.online_mode,
         }
 
 

@@ -194,4 +194,6 @@ DRN_CARD = ModelCard(
     defaults={**COMMON_DEFAULTS, "embed_dim": 32, "state_tower": "128-64", "action_tower": "128-64",
               "out_dim": 32, "hidden": "64", "dropout": 0.0, "dueling": True},
     key_options=("dueling", "state_tower", "action_tower", "hidden", "embed_dim"),
+    online_mode="drn",                  # DBGD minor updates and DQN major ones (automl.online.drn)
+    online_requires=frozenset({"user"}),  # interleaving ranks each user's impressions
 )

@@ -19,14 +19,14 @@ class GradientBoosting:
     stages like epochs. Fields with at most MAX_NATIVE_CATEGORIES values use LightGBM's categorical
     splits; larger ones enter as their frequency rank (index order). Sequence columns are not used."""
 
-    def __init__(self, spec: DataSpec, params: dict, threads: int = 0):
+    def __init__(self, spec: DataSpec, params: dict):
         self.task = spec.task
         self.categorical = [j for j, f in enumerate(spec.fields) if f.cardinality <= MAX_NATIVE_CATEGORIES]
         self.params = {
             "objective": "binary" if spec.task == "ctr" else "regression",
             "learning_rate": params["learning_rate"], "num_leaves": params["num_leaves"],
             "min_data_in_leaf": params["min_data_in_leaf"], "lambda_l2": params["lambda_l2"],
-            "num_threads": threads, "seed": 0, "deterministic": True, "verbosity": -1,
+            "seed": 0, "deterministic": True, "verbosity": -1,
         }
         self.booster: lgb.Booster | None = None
         self._train: lgb.Dataset | None = None
@@ -36,12 +36,13 @@ class GradientBoosting:
         """[n, F + D] float32: field ids then numeric columns."""
         return np.concatenate([arrays["cat"].astype(np.float32), arrays["num"]], axis=1)
 
-    def fit_stage(self, x: np.ndarray, y: np.ndarray) -> None:
+    def fit_stage(self, x: np.ndarray, y: np.ndarray, threads: int = 0) -> None:
+        """Add TREES_PER_STAGE trees on ``threads`` threads (0: LightGBM's default)."""
         if self._train is None:
             self._train = lgb.Dataset(x, y, categorical_feature=self.categorical, free_raw_data=False,
                                       params={"verbosity": -1})
-        self.booster = lgb.train(self.params, self._train, num_boost_round=TREES_PER_STAGE, init_model=self.booster,
-                                 keep_training_booster=True)
+        self.booster = lgb.train({**self.params, "num_threads": threads}, self._train,
+                                 num_boost_round=TREES_PER_STAGE, init_model=self.booster, keep_training_booster=True)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits (ctr) or ratings (rating), [n] float64."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+MAX_CROSSES = 10                # the most field pairs a model crosses from one of the DataSpec's pair lists
 BUCKET_SUFFIX = " (bucket)"     # the bucket field of numeric column c is named c + BUCKET_SUFFIX
 MISSING_SUFFIX = " is missing"  # its missing-value flag (in ``numeric``) c + MISSING_SUFFIX
 

@@ -13,9 +13,8 @@ from models.layers.blocks.mlp import MLP
 from models.layers.blocks.stacking import stack
 from models.layers.interactions.cross_product import CrossProductWeights
 from models.layers.interactions.pairs import pair_matrix
-from models.spec import DataSpec
+from models.spec import MAX_CROSSES, DataSpec
 
-MAX_AUTO_CROSSES = 10
 DEFAULT_CROSSES = 3         # pairs crossed by default, ranked on the training split or diagnosed
 
 
@@ -71,9 +70,9 @@ def wide_deep_space(t: ScopedTrial, spec: DataSpec) -> dict:
     sources = ["user"] * bool(spec.user_pairs) + ["auto"] + ["diagnosed"] * bool(spec.diagnosed_pairs)
     params["cross_source"] = t.categorical("cross_source", sources) if len(sources) > 1 else "auto"
     if params["cross_source"] == "auto":
-        params["n_crosses"] = t.int("n_crosses", 0, min(MAX_AUTO_CROSSES, len(spec.ranked_pairs)))
+        params["n_crosses"] = t.int("n_crosses", 0, min(MAX_CROSSES, len(spec.ranked_pairs)))
     elif params["cross_source"] == "diagnosed":
-        params["n_diagnosed"] = t.int("n_diagnosed", 1, min(MAX_AUTO_CROSSES, len(spec.diagnosed_pairs)))
+        params["n_diagnosed"] = t.int("n_diagnosed", 1, min(MAX_CROSSES, len(spec.diagnosed_pairs)))
     params["wide_optimizer"] = t.categorical("wide_optimizer", ["adagrad", "sgd", "adam"])
     params["wide_lr"] = t.float("wide_lr", 1e-3, 0.3, log=True)
     return params
@@ -86,4 +85,5 @@ WIDE_DEEP_CARD = ModelCard(
               "dropout": 0.0, "batch_norm": False, "n_crosses": DEFAULT_CROSSES, "wide_optimizer": "adagrad",
               "wide_lr": 0.05},
     key_options=("n_crosses", "cross_source", "hidden", "wide_optimizer"),
+    pair_sources=frozenset({"ranked", "user", "diagnosed"}),
 )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from storage.db import READ_ONLY, check_url, get_engine, resolve_url
 from storage.tables import (
+    ADDED_COLUMNS,
     AllocationRow,
     ArtifactRow,
     Base,
@@ -42,6 +43,7 @@ class Store:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = get_engine(self.url)
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._reads = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
@@ -357,3 +359,20 @@ def loads(text: str | None) -> dict:
 
 def age_seconds(moment: datetime | None) -> float | None:
     return None if moment is None else (utcnow() - moment).total_seconds()
+
+
+def add_missing_columns(engine: sa.Engine) -> None:
+    """Add each of ``ADDED_COLUMNS`` that a database made by an earlier CrossBoard lacks (several
+    processes may try at once: the loser's duplicate-column error is ignored)."""
+    for table, name in ADDED_COLUMNS:
+        have = {c["name"] for c in sa.inspect(engine).get_columns(table.__tablename__)}
+        if name in have:
+            continue
+        column = table.__table__.c[name]
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text(f"ALTER TABLE {table.__tablename__} ADD COLUMN {name} "
+                                           f"{column.type.compile(engine.dialect)}"))
+        except sa.exc.DBAPIError:
+            if name not in {c["name"] for c in sa.inspect(engine).get_columns(table.__tablename__)}:
+                raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -10,6 +11,35 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+class TrialState(StrEnum):
+    """A recorded trial's end (``cb_trial_results.state``, Optuna's names)."""
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+
+
+class WorkerStatus(StrEnum):
+    """A worker's life (``cb_workers.status``): starting, loading its data, running, then one of the ends."""
+
+    STARTING = "starting"
+    LOADING = "loading"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    LOST = "lost"          # it stopped beating; ``settle`` marked it
+
+
+class WorkerPhase(StrEnum):
+    """What a running worker does (``cb_workers.phase``): trials, then the steps after them."""
+
+    TRIAL = "trial"
+    DIAGNOSTICS = "diagnostics"              # of each model's best trial
+    SEED_RERUNS = "seed reruns"
+    WAITING = "waiting for trials"           # for the other workers' trials, before the online replays
+    ONLINE_REPLAYS = "online replays"
 
 
 class Base(DeclarativeBase):
@@ -89,9 +119,10 @@ class WorkerRow(OfStudy, Base):
     host: Mapped[str] = mapped_column(sa.String(200))
     pid: Mapped[int]
     device: Mapped[str] = mapped_column(sa.String(200), default="")
-    status: Mapped[str] = mapped_column(sa.String(20), default="starting")
-    trial_number: Mapped[int | None]
-    model: Mapped[str | None] = mapped_column(sa.String(50))
+    status: Mapped[str] = mapped_column(sa.String(20), default=WorkerStatus.STARTING)   # a WorkerStatus
+    phase: Mapped[str | None] = mapped_column(sa.String(30))     # a WorkerPhase while running, else None
+    trial_number: Mapped[int | None]                             # the trial it trains or diagnoses
+    model: Mapped[str | None] = mapped_column(sa.String(50))     # that trial's model
     epoch: Mapped[int | None]
     message: Mapped[str] = mapped_column(sa.Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -103,7 +134,7 @@ class TrialResultRow(OfStudy, Base):
     __table_args__ = (sa.UniqueConstraint("study_id", "trial_number"),)
     trial_number: Mapped[int]
     model: Mapped[str] = mapped_column(sa.String(50))
-    state: Mapped[str] = mapped_column(sa.String(20))
+    state: Mapped[str] = mapped_column(sa.String(20))          # a TrialState
     params_json: Mapped[str] = mapped_column(sa.Text)
     val_json: Mapped[str] = mapped_column(sa.Text, default="{}")
     test_json: Mapped[str] = mapped_column(sa.Text, default="{}")
@@ -213,3 +244,8 @@ class EnsembleRow(Base):
     study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), primary_key=True)
     result_json: Mapped[str] = mapped_column(sa.Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Columns added to a table after databases with it existed: ``Store`` adds them where missing
+# (nullable, so the rows already there stay valid).
+ADDED_COLUMNS = ((WorkerRow, "phase"),)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from automl.data.demo import demo_frame
-from automl.data.infer_schema import infer_schema, timestamps_of
+from automl.data.infer_schema import infer_schema
+from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector
 from automl.features.encode import EncodedData, EncodingOptions, encode, with_ranked_pairs
 from automl.features.splits import make_split

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl.data.infer_schema import infer_schema, parse_timestamps, positive_value
+from automl.data.infer_schema import infer_schema, positive_value
 from automl.data.schema import Schema
+from automl.data.timestamps import parse_timestamps
 from automl.errors import DataError, SettingsError
 
 

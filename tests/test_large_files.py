@@ -11,17 +11,18 @@ import pandas as pd
 import pytest
 import torch
 
-from automl.data import datasets, stream
+from automl.data import datasets, stream, timestamps
 from automl.data.columns import ParquetColumns
 from automl.data.demo import demo_frame
 from automl.data.infer_schema import infer_schema
+from automl.data.timestamps import timestamps_of
 from automl.errors import DataError
 from automl.features.cross_pairs import rank_pairs
 from automl.features.encode import EncodingOptions, encode, time_fields
 from automl.features.prepare import cache_path, memory_mapped, prepared_data
 from automl.features.splits import make_split
 from automl.search.config import StudyConfig
-from automl.search.worker import study_data
+from automl.search.data import study_data
 from storage import Store
 
 
@@ -148,12 +149,12 @@ def test_time_fields_give_the_hour_and_the_weekday_of_a_compact_timestamp():
                           "hour": 14102100 + np.arange(n) % 24 + 100 * (np.arange(n) // 24)})  # 21..24 Oct 2014
     schema = replace(infer_schema(frame), time_fields=True)
     assert schema.column("hour").role == "timestamp" and schema.column("hour").time_format == "%y%m%d%H"
-    derived = time_fields(frame, schema)
+    derived = time_fields(schema, timestamps_of(frame, schema))
     assert list(derived["hour hour"]) == list(np.arange(n) % 24)
     assert list(derived["hour weekday"]) == list(1 + np.arange(n) // 24)         # Tuesday 21 Oct 2014 = 1
     data = encode(frame, schema, np.zeros(n, np.int8))
     assert [(f.name, f.cardinality) for f in data.spec.fields][-2:] == [("hour hour", 25), ("hour weekday", 5)]
-    assert time_fields(frame, infer_schema(frame)) == {}
+    assert time_fields(infer_schema(frame), timestamps_of(frame, schema)) == {}
 
 
 def test_only_a_study_with_wide_and_deep_ranks_field_pairs(tmp_path):
@@ -165,3 +166,18 @@ def test_only_a_study_with_wide_and_deep_ranks_field_pairs(tmp_path):
     assert without.spec.ranked_pairs == ()
     with_wide = study_data(store, study, StudyConfig(models=["lr", "wide_deep"]), tmp_path, torch.device("cpu"))
     assert with_wide.spec.ranked_pairs and torch.equal(with_wide.splits["train"]["cat"], without.splits["train"]["cat"])
+
+
+def test_an_encoding_parses_the_timestamp_column_once(tmp_path, monkeypatch):
+    """The split, the hour and weekday fields and the derived history all use one parse of the column."""
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    inspection = datasets.inspect(demo_frame(n_rows=2000, n_users=50, n_items=30).to_csv(index=False).encode(),
+                                  "demo.csv")
+    schema = replace(inspection.schema, time_fields=True)
+    row = datasets.save(store, inspection, schema, name="demo")
+    parsed, parse = [], timestamps.parse_timestamps
+    monkeypatch.setattr(timestamps, "parse_timestamps",
+                        lambda series, time_format=None: parsed.append(series.name) or parse(series, time_format))
+    data = prepared_data(store, row, tmp_path)
+    assert parsed == ["timestamp"]
+    assert data.spec.history is not None and "timestamp hour" in [f.name for f in data.spec.fields]

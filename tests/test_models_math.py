@@ -6,10 +6,12 @@ import itertools
 
 import torch
 
+from models.afm import AFM_CARD
 from models.deepfm import DEEPFM_CARD
 from models.layers.embeddings.embedding import FieldEmbedding, FirstOrder
 from models.layers.interactions.cross_product import CrossProductWeights
 from models.layers.interactions.fm import bi_interaction, fm_interaction, pairwise_dots
+from models.layers.penalty import Penalized
 from models.linear import FM_CARD
 from models.spec import DataSpec, FieldInfo, SequenceInfo
 from models.wide_deep import WIDE_DEEP_CARD
@@ -112,3 +114,15 @@ def test_embedding_l2_penalty_counts_only_the_rows_looked_up():
     b = batch()
     out = layer(b)
     torch.testing.assert_close(layer.penalty, 0.1 * out.pow(2).sum() / 16)
+
+
+def test_the_training_loss_adds_every_penalized_layers_penalty_and_a_copy_drops_them():
+    model = AFM_CARD.build(SPEC, {**AFM_CARD.defaults, "l2": 0.1, "attention_l2": 0.01}).train()
+    model(batch())
+    pending = [m.penalty for m in model.modules() if isinstance(m, Penalized) and m.penalty is not None]
+    assert len(pending) == 2                                   # the embedding's and the attention's
+    torch.testing.assert_close(model.aux_loss(), pending[0] + pending[1])
+    model.drop_penalties()
+    assert model.aux_loss() is None
+    model.eval()(batch())
+    assert model.aux_loss() is None                            # an eval pass leaves none

@@ -15,7 +15,8 @@ from cli_helpers import crossboard
 from torch import nn
 
 from automl.data.demo import drifting_frame
-from automl.data.infer_schema import infer_schema, timestamps_of
+from automl.data.infer_schema import infer_schema
+from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector
 from automl.errors import SettingsError
 from automl.evaluation.calibration import Platt
@@ -24,7 +25,8 @@ from automl.features.splits import SPLIT_NAMES, TEST, TRAIN, VAL, make_split
 from automl.online.drn import DRNLearner, DRNOptions, dbgd_step, dqn_targets, next_set_values, perturbation
 from automl.online.modes import Incremental, Refit, Retrain, Static, clone
 from automl.online.replay import grouped_ndcg, hidden_labels, replay
-from automl.online.stream import Log, OnlineSettings, make_log
+from automl.online.run import modes_of
+from automl.online.stream import DEFAULT_MODES, Log, OnlineSettings, make_log
 from automl.training.fit import train_and_evaluate
 from models import REGISTRY
 
@@ -314,3 +316,17 @@ def test_split_of_an_online_study_keeps_time_order():
     assert times[assignment == TRAIN].max() <= times[assignment == VAL].min()
     assert times[assignment == VAL].max() <= times[assignment == TEST].min()
     assert (assignment != TEST).mean() == pytest.approx(0.25, abs=0.01)
+
+
+def test_a_models_own_online_mode_comes_from_its_card(home, tmp_path):
+    """DRN's card declares its ``drn`` mode and that the mode needs a user column: a log without one is
+    refused up front for drn (with the fix), not for a model without such a mode."""
+    assert modes_of("drn", OnlineSettings()) == [*DEFAULT_MODES, REGISTRY["drn"].online_mode]
+    assert modes_of("gbdt", OnlineSettings()) == ["static", "retrain"]
+    path = tmp_path / "stream.csv"
+    drifting_frame(1000, seed=7).drop(columns=["user_id"]).to_csv(path, index=False)
+    assert crossboard(home, "ingest", str(path), "--name", "anonymous").returncode == 0
+    refused = crossboard(home, "tune", "anonymous", "--online", "--models", "lr,drn", "--trials", "1", "--workers", "0")
+    assert refused.returncode == 2 and "user id column" in refused.stderr and "leave drn out" in refused.stderr
+    allowed = crossboard(home, "tune", "anonymous", "--online", "--models", "lr", "--trials", "1", "--workers", "0")
+    assert allowed.returncode == 0, allowed.stderr

@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sqlalchemy as sa
 from cli_helpers import crossboard, start_crossboard
 
 from automl.data.demo import demo_frame
@@ -111,3 +112,23 @@ def test_workers_storing_a_split_at_once_all_get_the_first_one(postgres_url):
     with ThreadPoolExecutor(8) as pool:
         stored = list(pool.map(put, range(8)))             # an IntegrityError in any thread is raised here
     assert len(set(stored)) == 1 and stored[0] == store.get_split("d" * 64, "k").data
+
+
+def worker_columns(store: Store) -> set[str]:
+    return {c["name"] for c in sa.inspect(store.engine).get_columns("cb_workers")}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_database_made_before_a_column_was_added_gets_it_on_open(database, tmp_path, request):
+    """A home whose tables lack a column added since (``storage.tables.ADDED_COLUMNS``) keeps working:
+    several processes opening it at once add the column once, and its rows are read with it."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
+    old = Store(url)
+    with old.engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE cb_workers DROP COLUMN phase"))
+    assert "phase" not in worker_columns(old)
+    old.engine.dispose()
+    with ThreadPoolExecutor(3) as pool:
+        opened = list(pool.map(lambda _: Store(url), range(3)))
+    assert all("phase" in worker_columns(store) for store in opened)
+    assert opened[0].workers(1) == []

@@ -412,3 +412,22 @@ def test_a_worker_killed_in_its_final_write_leaves_no_half_written_trial(home, t
     assert best["lr"] in {r.trial_number for r in complete}
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def test_progress_names_each_workers_phase_apart_from_its_model(home):
+    from automl.reporting.progress import study_progress
+    from storage.tables import WorkerPhase, WorkerStatus
+
+    store, study = tiny_study(home, ["lr"], 4, "phases")
+    training, diagnosing, rerunning = (store.add_worker(study.id, "here", pid) for pid in (1, 2, 3))
+    store.update_worker(training, status=WorkerStatus.RUNNING, phase=WorkerPhase.TRIAL, trial_number=3, model="lr",
+                        epoch=2)
+    store.update_worker(diagnosing, status=WorkerStatus.RUNNING, phase=WorkerPhase.DIAGNOSTICS, trial_number=1,
+                        model="lr", epoch=None)
+    store.update_worker(rerunning, status=WorkerStatus.RUNNING, phase=WorkerPhase.SEED_RERUNS)
+    progress = study_progress(store, study)
+    assert [(a.id, a.phase, a.model) for a in progress.running] == [
+        (training, "trial", "lr"), (diagnosing, "diagnostics", "lr")]
+    line = progress.line(study.metric)
+    assert f"w{training}: trial 3 lr epoch 2" in line and f"w{diagnosing}: diagnostics of trial 1 lr" in line
+    assert {w.id: w.status for w in progress.workers} == dict.fromkeys((training, diagnosing, rerunning), "running")

@@ -18,7 +18,7 @@ from synth import history_click_frame
 
 from automl.data import datasets
 from automl.data.demo import demo_frame
-from automl.data.infer_schema import timestamps_of
+from automl.data.timestamps import timestamps_of
 from automl.errors import DataError
 from automl.evaluation.metrics import sigmoid
 from automl.features.encode import encode

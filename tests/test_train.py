@@ -12,7 +12,7 @@ from synth import planted_ctr_data
 
 from automl.evaluation import metrics
 from automl.training.fit import train_and_evaluate
-from automl.training.loop import STOP, TIME_LIMIT_NOTE, TrainingDiverged
+from automl.training.loop import TIME_LIMIT_NOTE, TrainingDiverged, Verdict
 from automl.training.predict import predict
 from models import REGISTRY
 
@@ -41,7 +41,7 @@ def test_a_reporter_can_prune_and_then_test_is_not_scored():
 
     def reporter(epoch, value, val):
         seen.append((epoch, value))
-        return epoch == 2
+        return Verdict.PRUNE if epoch == 2 else Verdict.GO_ON
 
     outcome = train_and_evaluate(FM, PARAMS, planted_ctr_data(), metric="auc", max_epochs=5, reporter=reporter)
     assert outcome.pruned and outcome.epochs == 2 and [e for e, _ in seen] == [1, 2]
@@ -50,7 +50,7 @@ def test_a_reporter_can_prune_and_then_test_is_not_scored():
 
 def test_a_stop_from_the_reporter_keeps_the_best_epoch_and_scores_test():
     outcome = train_and_evaluate(FM, PARAMS, planted_ctr_data(), metric="auc", max_epochs=5,
-                                 reporter=lambda epoch, value, val: STOP if epoch == 2 else False)
+                                 reporter=lambda epoch, value, val: Verdict.STOP if epoch == 2 else Verdict.GO_ON)
     assert not outcome.pruned and outcome.epochs == 2 and outcome.best_epoch in (1, 2)
     assert outcome.test["auc"] > 0.5 and outcome.notes == {TIME_LIMIT_NOTE: 2}
 

@@ -16,19 +16,22 @@ import streamlit as st
 from automl.data.datasets import schema_of
 from automl.data.schema import MAXIMIZE
 from automl.diagnostics.consensus import detected_crosses
+from automl.diagnostics.results import DiagnosticsFailed, TrialDiagnostics
 from automl.errors import CrossBoardError
 from automl.reporting.diagnostics import MIN_IMPORTANCE_TRIALS, study_diagnostics, trial_view
 from automl.reporting.leaderboard import read_leaderboard
 from automl.search.capabilities import model_availability
 from automl.search.config import StudyConfig
+from models import REGISTRY
 from storage import Store
-from storage.tables import StudyRow
+from storage.tables import StudyRow, TrialState
 from ui import common
 
 VIEWS = ("Study", "One trial")
 TOP_PAIRS = 15              # pairs in a ranked bar chart
 MAX_OPTION_PLOTS = 12       # option box plots shown at once (smallest p-value first)
-WIDE_DEEP = "wide_deep"     # the model that crosses the diagnosed pairs (cross_source="diagnosed")
+# the model that crosses an earlier study's diagnosed pairs (its option cross_source="diagnosed")
+CROSSING = next(card for card in REGISTRY.values() if "diagnosed" in card.pair_sources)
 OWN_VIEWS = {               # what each model's own pair measure is
     "fm": "the variance of the factorization machine's pair term ⟨v_a, v_b⟩·x_a·x_b over the rows",
     "bi_interaction": "the size of the pair's element-wise product in the bi-interaction pooling",
@@ -213,7 +216,7 @@ def cached_study_diagnostics(url: str, study_id: int, stamp: tuple) -> dict:
 
 def study_stamp(store: Store, study: StudyRow) -> tuple:
     results = store.results(study.id)
-    return (len(results), sum(r.state == "COMPLETE" for r in results), len(store.diagnostics(study.id)))
+    return (len(results), sum(r.state == TrialState.COMPLETE for r in results), len(store.diagnostics(study.id)))
 
 
 def study_view(store: Store, study: StudyRow) -> None:
@@ -304,22 +307,22 @@ def tune_again_panel(store: Store, study: StudyRow) -> None:
     config.diagnosed_pairs = crosses
     config.workers = max(config.workers, 1)       # started here, as the New study page does
     if crosses:
-        st.caption(f"A new study on **{common.plain(dataset.name)}** with this study's settings, in which Wide & Deep may also "
-                   f"cross these consensus pairs (option cross_source = diagnosed): "
+        st.caption(f"A new study on **{common.plain(dataset.name)}** with this study's settings, in which {CROSSING.name} may "
+                   f"also cross these consensus pairs (option cross_source = diagnosed): "
                    f"{', '.join(pair_label(p) for p in crosses)}.")
     else:
         st.caption("No pair of categorical columns has a consensus strength above 0 yet, so there is nothing to "
                    "cross: the button is enabled once the models' best trials have diagnostics that find one.")
-    if WIDE_DEEP not in config.models:
-        why = model_availability(schema, study.task).get(WIDE_DEEP, "Wide & Deep is unknown")
-        add = st.checkbox("Add Wide & Deep (the model that crosses them)", value=why is None,
-                          key=f"diagnostics_add_wide_deep_{study.id}", disabled=why is not None or not crosses,
-                          help=why or "the diagnosed crosses are an option of Wide & Deep only")
+    if CROSSING.name not in config.models:
+        why = model_availability(schema, study.task)[CROSSING.name]
+        add = st.checkbox(f"Add {CROSSING.title} (the model that crosses them)", value=why is None,
+                          key=f"diagnostics_add_{CROSSING.name}_{study.id}", disabled=why is not None or not crosses,
+                          help=why or f"the diagnosed crosses are an option of {CROSSING.name} only")
         if add and why is None:
-            config.models = [*config.models, WIDE_DEEP]
+            config.models = [*config.models, CROSSING.name]
         elif crosses:
-            st.caption("Without Wide & Deep the new study's models do not use the crosses"
-                       + (f" (Wide & Deep is unavailable: {why})." if why else "."))
+            st.caption(f"Without {CROSSING.name} the new study's models do not use the crosses"
+                       + (f" ({CROSSING.name} is unavailable: {why})." if why else "."))
     if st.button("Tune again with the detected crosses", key=f"diagnostics_tune_again_{study.id}", type="primary",
                  disabled=not crosses):
         with common.user_errors():
@@ -337,7 +340,7 @@ def query_trial() -> int | None:
 def pick_trial(store: Store, study: StudyRow, board) -> int:
     """Model (the leaderboard's best first) and trial (its completed ones, best first) pickers, the
     trial in the URL (?trial=N) chosen first; the choice is written back to the URL."""
-    complete = [r for r in board.trials if r["state"] == "COMPLETE"]
+    complete = [r for r in board.trials if r["state"] == TrialState.COMPLETE]
     by_number = {r["trial"]: r for r in complete}
     models = [r["model"] for r in board.best] + sorted({r["model"] for r in complete} - {r["model"] for r in board.best})
     wanted = query_trial()
@@ -368,13 +371,11 @@ def pick_trial(store: Store, study: StudyRow, board) -> int:
     return trial
 
 
-def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) -> dict | None:
-    """The trial's diagnostics: the stored ones (a failed computation's error too), else, or when
-    ``again``, computed now with progress shown; None (the reason shown) when they cannot be."""
+def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) -> TrialDiagnostics | None:
+    """The trial's diagnostics: the kept ones (DiagnosticsFailed for a failed computation's), else,
+    or when ``again``, computed now with progress shown; None (the reason shown) when they cannot be."""
     if store.diagnostics(study.id, number) and not again:
-        with common.user_errors():
-            return trial_view(store, study, common.home(), number)
-        return None
+        return trial_view(store, study, common.home(), number)
     with st.status(f"Computing the diagnostics of trial {number}…", expanded=True) as status:
         st.write("Loading the study's data and the trial's model (its stored weights, or a refit with its own "
                  "seed), then scoring the validation rows with fields and pairs of fields replaced. This takes "
@@ -394,15 +395,18 @@ def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) 
 
 
 def trial_panel(store: Store, study: StudyRow, number: int) -> None:
-    result = load_trial(store, study, number)
-    if result is not None and "error" in result:
-        st.error(f"The diagnostics of trial {number} ({result.get('model', '?')}) failed: {common.plain(result['error'])}")
+    try:
+        result = load_trial(store, study, number)
+    except DiagnosticsFailed as failed:
+        failure = failed.failure
+        st.error(f"The diagnostics of trial {number} ({failure.get('model', '?')}) failed: "
+                 f"{common.plain(failure['error'])}")
         again = st.button("Compute again", key=f"diagnostics_again_{study.id}_{number}",
                           help="compute this trial's diagnostics anew (its stored weights, or a refit with its seed)")
-        result = load_trial(store, study, number, again=True) if again else None
-        if result is not None and "error" not in result:
+        if again and load_trial(store, study, number, again=True) is not None:
             st.rerun()          # the new result is stored: show it without the old error
-    if result is None or "error" in result:
+        return
+    if result is None:
         return
     metric, pairs, fields = result["metric"], result["pairs"], result["fields"]
     st.caption(f"trial {number} ({result['model']}) · {result.get('rows', 0):,} validation rows · computed in "

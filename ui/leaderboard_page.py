@@ -11,7 +11,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from automl.data.schema import MAXIMIZE, SHOWN_METRICS
-from automl.diagnostics.stored import LOADABLE
 from automl.errors import CrossBoardError
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
 from automl.reporting.leaderboard import read_leaderboard, table
@@ -19,7 +18,9 @@ from automl.reporting.online import is_online
 from automl.search import ensembles
 from automl.serving.export import zipped_export
 from automl.serving.score import SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
+from automl.training.artifacts import LOADABLE
 from models import REGISTRY
+from storage.tables import TrialState
 from ui import common
 from ui.data_page import FILE_TYPES
 from ui.online_panel import online_tab
@@ -50,7 +51,7 @@ def versus_baseline(best: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def history_chart(records: list[dict], metric: str) -> go.Figure:
     """Validation metric per trial, colored by model, with the best-so-far line."""
-    done = sorted((r for r in records if r["state"] == "COMPLETE" and r["val"].get(metric) is not None),
+    done = sorted((r for r in records if r["state"] == TrialState.COMPLETE and r["val"].get(metric) is not None),
                   key=lambda r: r["trial"])
     points = pd.DataFrame({"trial": [r["trial"] for r in done], "model": [r["model"] for r in done],
                            metric: [r["val"][metric] for r in done]})
@@ -119,7 +120,7 @@ def diagnostics_link(study_id: int, frame: pd.DataFrame, rows: list[int]) -> Non
         return
     row = frame.iloc[rows[0]]
     trial, model, state = int(row["trial"]), row["model"], row["state"]
-    if state != "COMPLETE":
+    if state != TrialState.COMPLETE:
         st.caption(f"Trial {trial} ({model}) is {state}: only completed trials have diagnostics.")
         return
     st.page_link(common.PAGES["diagnostics"], label=f"Diagnostics of trial {trial} ({model})", icon=":material/hub:",

@@ -8,7 +8,7 @@ import streamlit as st
 
 from automl.data.datasets import schema_of
 from automl.data.schema import METRICS
-from automl.online.stream import DEFAULT_MODES, DEFAULT_WINDOWS, MODES, OnlineSettings
+from automl.online.stream import DEFAULT_MODES, DEFAULT_WINDOWS, SHARED_MODES, OnlineSettings
 from automl.search.allocation import MIN_TRIALS
 from automl.search.capabilities import model_availability
 from automl.search.config import PRUNERS, StudyConfig
@@ -103,6 +103,10 @@ def budget() -> StudyConfig:
                        trial_minutes=float(trial_minutes) or None, seeds=int(seeds))
 
 
+OWN_MODES_HELP = "a model with an online mode of its own runs it too when it is chosen: " + ", ".join(
+    f"{card.name} ({card.online_mode})" for card in REGISTRY.values() if card.online_mode)
+
+
 def online_settings(schema, task: str) -> dict | None:
     """The online option (a time-stamped ctr log): None unless it is chosen."""
     if task != "ctr" or not schema.names("timestamp"):
@@ -118,8 +122,8 @@ def online_settings(schema, task: str) -> dict | None:
     unit = cols[1].radio("Windows by", ["rows", "hours"], horizontal=True, key="study_online_unit")
     size = cols[2].number_input(f"Window ({unit}; 0 = {DEFAULT_WINDOWS} equal windows)", 0.0, 1e9, 0.0,
                                 key="study_online_size")
-    modes = cols[3].multiselect("Modes", [m for m in MODES if m != "drn"], default=list(DEFAULT_MODES),
-                                key="study_online_modes", help="DRN runs its own mode too when it is chosen")
+    modes = cols[3].multiselect("Modes", list(SHARED_MODES), default=list(DEFAULT_MODES),
+                                key="study_online_modes", help=OWN_MODES_HELP)
     rows, hours = (int(size) or None, None) if unit == "rows" else (None, float(size) or None)
     return asdict(OnlineSettings(initial=initial, window_rows=rows, window_hours=hours, modes=tuple(modes)))
 

@@ -10,6 +10,7 @@ from automl.search.allocation import ETA, MIN_TRIALS
 from automl.search.config import StudyConfig
 from automl.search.control import request_stop
 from automl.search.liveness import ACTIVE, alive, settle_study
+from storage.tables import WorkerStatus
 from ui import common
 
 POLL_S = 2.0
@@ -41,8 +42,8 @@ def progress_panel(study_id: int) -> None:
         st.progress(min(progress.done / progress.total, 1.0), text=f"trials {progress.done} of {progress.total}")
     else:
         st.progress(0.0 if progress.status != "finished" else 1.0, text=f"trials {progress.done} (time budget)")
-    if progress.online is not None and progress.online["total"]:
-        done, total, running = progress.online["done"], progress.online["total"], progress.online["running"]
+    if progress.online is not None and progress.online.total:
+        done, total, running = progress.online.done, progress.online.total, progress.online.running
         note = f" · now: {', '.join(running)}" if running else (
             " (they start when every trial is done)" if done < total else "")
         st.progress(min(done / total, 1.0), text=f"online replays {done} of {total}{note}")
@@ -74,8 +75,8 @@ def progress_panel(study_id: int) -> None:
     if progress.workers:
         st.dataframe(pd.DataFrame(progress.workers), hide_index=True, width="stretch")
         for worker in progress.workers:
-            if worker["status"] in ("failed", "lost") and worker["message"]:
-                st.error(f"worker {worker['id']} ({worker['status']}): {common.plain(worker['message'].splitlines()[0])}")
+            if worker.status in (WorkerStatus.FAILED, WorkerStatus.LOST) and worker.message:
+                st.error(f"worker {worker.id} ({worker.status}): {common.plain(worker.message.splitlines()[0])}")
     else:
         st.caption("No worker has registered yet.")
     if st.session_state.get("study_was_active") and progress.status not in common.ACTIVE_STUDY:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from automl.data.schema import SPLIT_VALUES, TASKS, ColumnInfo, Schema
+from automl.data.timestamps import COMPACT_TIME_NAMES, EPOCH_SECONDS, compact_time_format, parse_timestamps
 from automl.errors import DataError, SettingsError, clip
 
 SAMPLE_ROWS = 200_000
@@ -22,8 +22,6 @@ FEW_VALUES = 10  # integer columns with at most this many values are categorical
 LONG_TEXT_CHARS = 40
 SEQUENCE_DELIMITERS = ("|", "^", ";", ",", " ")
 SEQUENCE_MIN_SHARE = 0.05  # share of values that must contain the delimiter
-EPOCH_SECONDS = (315_532_800, 4_102_444_800)  # 1980-01-01 .. 2100-01-01
-MS_THRESHOLD = 100_000_000_000  # integer times above this are milliseconds
 
 LABEL_NAMES = ("label", "click", "clicked", "clk", "is_click", "is_clicked", "y", "target", "rating",
                "score", "purchase", "converted", "like", "liked")
@@ -36,10 +34,6 @@ ITEM_NAMES = ("item_id", "itemid", "item", "iid", "i_id", "movie_id", "movieid",
 TIME_NAMES = ("timestamp", "time", "ts", "datetime", "date", "time_stamp", "event_time", "date_time",
               "unix_time", "unixtime", "unix_timestamp", "epoch", "created_at", "event_date", "dt", "hour", "day",
               "date_hour", "datehour")
-# Times written as digits (Avazu's ``hour`` 14102100 = 2014-10-21 00h), longest first; a column takes the
-# first format all its values parse with into EPOCH_SECONDS' range.
-COMPACT_TIME_FORMATS = (("%Y%m%d%H", 10), ("%Y%m%d", 8), ("%y%m%d%H", 8))
-COMPACT_TIME_NAMES = {"%Y%m%d%H": "YYYYMMDDHH", "%Y%m%d": "YYYYMMDD", "%y%m%d%H": "YYMMDDHH"}
 # Column names that name a whole row (a row id); unique values under such a name are never a feature.
 ROW_ID_NAMES = {"id", "row_id", "rowid", "index", "idx", "record_id", "event_id", "impression_id", "log_id",
                 "sample_id", "request_id"}
@@ -343,22 +337,6 @@ def _pick_timestamp(profiles: list[_Profile]) -> tuple[_Profile | None, str, str
     return None, "", None
 
 
-def compact_time_format(values: pd.Series) -> str | None:
-    """The ``COMPACT_TIME_FORMATS`` format every value parses with (into the epoch range), or None."""
-    if values.empty:
-        return None
-    digits = values.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
-    if not digits.str.fullmatch(r"\d+").all():
-        return None
-    low, high = (pd.Timestamp(t, unit="s") for t in EPOCH_SECONDS)
-    for fmt, width in COMPACT_TIME_FORMATS:
-        if (digits.str.len() == width).all():
-            parsed = pd.to_datetime(digits, format=fmt, errors="coerce")
-            if parsed.notna().all() and low <= parsed.min() and parsed.max() <= high:
-                return fmt
-    return None
-
-
 def _time_values(p: _Profile) -> str | None:
     """'epoch seconds' / 'epoch milliseconds' / 'dates' when the values are that, else None."""
     values = p.values
@@ -471,6 +449,8 @@ def _number_role(p: _Profile) -> tuple:
 def _counts_like(p: _Profile) -> bool:
     """Whether the values are counts: the smaller a value, the more often it occurs (Spearman's
     rho of value against frequency over the distinct values at most ``COUNT_RHO``)."""
+    from scipy.stats import spearmanr  # 0.4 s to import: only when a column is asked about
+
     counts = p.values.value_counts()
     values = counts.index.to_numpy(dtype=np.float64)
     rho = spearmanr(values, counts.to_numpy()).statistic if len(values) > 2 else 0.0
@@ -519,64 +499,3 @@ def _apply_overrides(schema: Schema, roles: dict[str, str], profiles: dict[str, 
         if c.role == "sequence" and c.delimiter is None:
             c.delimiter = _sequence_delimiter(profiles[c.name].values.astype(str), 0.0, check_tokens=False)
     return schema
-
-
-# --- timestamps -----------------------------------------------------------------------------------------
-
-
-def timestamps_of(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
-    """Seconds since the epoch from the schema's timestamp column (read in its ``time_format``),
-    or None without one."""
-    names = schema.names("timestamp")
-    return parse_timestamps(frame[names[0]], schema.column(names[0]).time_format) if names else None
-
-
-def parse_timestamps(series: pd.Series, time_format: str | None = None) -> np.ndarray:
-    """int64 seconds since the epoch from epoch seconds, epoch milliseconds, date strings or, with
-    ``time_format`` (a ``COMPACT_TIME_FORMATS`` format), compact digit times such as 14102100.
-
-    Raises DataError naming the column and the first bad row (data rows counted from 1).
-    """
-    name = series.name
-    missing = series.isna().to_numpy()
-    if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
-        missing = missing | (series.astype(str).str.strip() == "").to_numpy()
-    if missing.any():
-        n = int(missing.sum())
-        raise DataError(
-            f"timestamp column {name!r} is empty in {n:,} row{'s' * (n != 1)} (first: row "
-            f"{int(np.argmax(missing)) + 1}); fill or drop those rows, or set its role to ignore."
-        )
-    if pd.api.types.is_bool_dtype(series.dtype):
-        raise DataError(f"timestamp column {name!r} holds true/false values, not times; set another role.")
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return _seconds(pd.to_datetime(series, utc=True))
-    if time_format is not None:
-        digits = series.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
-        parsed = pd.to_datetime(digits, format=time_format, errors="coerce", utc=True)
-        if parsed.isna().any():
-            first = int(np.argmax(parsed.isna().to_numpy()))
-            raise DataError(f"timestamp column {name!r} has values that are not {COMPACT_TIME_NAMES[time_format]} "
-                            f"times (e.g. {clip(str(series.iloc[first]), 30)!r} in row {first + 1}); fix them or "
-                            "set its role to categorical or ignore.")
-        return _seconds(parsed)
-    numbers = pd.to_numeric(series, errors="coerce") if not pd.api.types.is_numeric_dtype(series) else series
-    if numbers.notna().all():
-        values = numbers.to_numpy(dtype=np.float64)
-        if values.max() >= MS_THRESHOLD:
-            values = values / 1000
-        return np.floor(values).astype(np.int64)
-    parsed = pd.to_datetime(series, errors="coerce", utc=True)
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise DataError(
-            f"timestamp column {name!r} has values that are not dates or epoch times (e.g. "
-            f"{clip(str(series.iloc[first]), 30)!r} in row {first + 1}); fix them or set its role to "
-            "categorical or ignore."
-        )
-    return _seconds(parsed)
-
-
-def _seconds(parsed: pd.Series) -> np.ndarray:
-    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from automl.data.infer_schema import parse_timestamps, positive_value
+from automl.data.infer_schema import positive_value
 from automl.data.schema import CATEGORICAL_ROLES, SPLIT_VALUES, Schema
+from automl.data.timestamps import parse_timestamps
 from automl.errors import DataError
 
 MAX_VOCABULARY = 1_000_000

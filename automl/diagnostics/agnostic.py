@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from automl.diagnostics.fields import Batch, Field, concat, take, with_values_of
+from automl.diagnostics.results import Band, FieldBand, PairBand
 from automl.evaluation.metrics import auc
 
 Scorer = Callable[[Batch], np.ndarray]
@@ -48,11 +49,11 @@ class Settings:
 DEFAULT_SETTINGS = Settings()
 
 
-def band(values: list[float]) -> dict[str, float]:
+def band(values: list[float]) -> Band:
     """{"strength", "low", "high"}: the mean and mean ± 2 standard errors over repeats."""
     mean = float(np.mean(values))
     se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
-    return {"strength": mean, "low": mean - 2 * se, "high": mean + 2 * se}
+    return Band(strength=mean, low=mean - 2 * se, high=mean + 2 * se)
 
 
 def score_all(score: Scorer, batches: list[Batch]) -> list[np.ndarray]:
@@ -69,7 +70,7 @@ def score_all(score: Scorer, batches: list[Batch]) -> list[np.ndarray]:
 
 
 def pair_interactions(score: Scorer, sample: Batch, fields: list[Field], candidates: list[int],
-                      settings: Settings) -> list[dict]:
+                      settings: Settings) -> list[PairBand]:
     """Every pair of ``candidates`` (indices into ``fields``), strongest first:
     ``{"fields": [a, b], "strength", "low", "high"}`` (module docstring)."""
     n_total = next(iter(sample.values())).shape[0]
@@ -104,7 +105,7 @@ def quality(task: str, labels: np.ndarray, outputs: np.ndarray) -> float:
 
 
 def field_importance(score: Scorer, sample: Batch, fields: list[Field], task: str,
-                     settings: Settings) -> list[dict]:
+                     settings: Settings) -> list[FieldBand]:
     """Permutation importance of every field, strongest first:
     ``{"field": a, "importance", "low", "high"}`` in units of the quality (AUC or RMSE)."""
     n_total = next(iter(sample.values())).shape[0]
@@ -123,11 +124,11 @@ def field_importance(score: Scorer, sample: Batch, fields: list[Field], task: st
     return sorted(ranked, key=lambda r: -(r["importance"] if not math.isnan(r["importance"]) else -math.inf))
 
 
-def _clipped(estimate: dict[str, float]) -> dict[str, float]:
+def _clipped(estimate: Band) -> Band:
     return {**estimate, "low": max(0.0, estimate["low"])}
 
 
-def _renamed(estimate: dict[str, float], name: str) -> dict[str, float]:
+def _renamed(estimate: Band, name: str) -> dict[str, float]:
     return {name: estimate["strength"], "low": estimate["low"], "high": estimate["high"]}
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 
 from automl.diagnostics.agnostic import band
-from models.wide_deep import MAX_AUTO_CROSSES
+from automl.diagnostics.results import ConsensusPair, PairBand
+from models.spec import MAX_CROSSES
 from storage import Store
 
 NOISE_FLOOR = 1e-6      # a pair strength below this share of the output's variance is no interaction
 
 
-def model_best_pairs(store: Store, study_id: int) -> dict[str, list[dict]]:
+def model_best_pairs(store: Store, study_id: int) -> dict[str, list[PairBand]]:
     """Model -> the agnostic pairs of its best trial, for the models whose best has diagnostics."""
     best = {a.model: a.trial_number for a in store.artifacts(study_id)}
     stored = {d.trial_number: d for d in store.diagnostics(study_id)}
@@ -23,9 +24,8 @@ def model_best_pairs(store: Store, study_id: int) -> dict[str, list[dict]]:
             for model, number in best.items() if number in stored}
 
 
-def consensus_pairs(store: Store, study_id: int) -> list[dict]:
-    """``{"fields": [a, b], "strength", "low", "high", "models"}``, strongest first; "models": how many
-    models' best trials rank the pair (strength above 0)."""
+def consensus_pairs(store: Store, study_id: int) -> list[ConsensusPair]:
+    """The pairs the models' best trials rank, strongest first."""
     per_model = model_best_pairs(store, study_id)
     scaled: dict[tuple[str, str], dict[str, float]] = {}
     for model, pairs in per_model.items():
@@ -44,8 +44,8 @@ def consensus_pairs(store: Store, study_id: int) -> list[dict]:
     return sorted(ranked, key=lambda r: -r["strength"])
 
 
-def detected_crosses(store: Store, study_id: int, columns: set[str], limit: int = MAX_AUTO_CROSSES) -> list[list[str]]:
-    """The consensus pairs of two ``columns`` (those Wide & Deep can cross), strongest first, at
+def detected_crosses(store: Store, study_id: int, columns: set[str], limit: int = MAX_CROSSES) -> list[list[str]]:
+    """The consensus pairs of two ``columns`` (those a model can cross), strongest first, at
     most ``limit``: what ``cross_source="diagnosed"`` crosses in a study tuned again."""
     pairs = [p["fields"] for p in consensus_pairs(store, study_id) if p["models"] and set(p["fields"]) <= columns]
     return pairs[:limit]

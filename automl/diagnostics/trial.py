@@ -15,6 +15,7 @@ from scipy.stats import spearmanr
 
 from automl.diagnostics.agnostic import DEFAULT_SETTINGS, Settings, field_importance, pair_interactions
 from automl.diagnostics.fields import Batch, schema_fields, take
+from automl.diagnostics.results import PairBand, PairStrength
 from automl.features.encode import EncodedData
 from automl.training.predict import model_outputs
 from models.base import RecModel
@@ -51,7 +52,7 @@ def diagnose(model, data: EncodedData, settings: Settings = DEFAULT_SETTINGS) ->
     return result
 
 
-def intrinsic_views(model: RecModel, batch: Batch, data: EncodedData, pairs: list[dict]) -> dict:
+def intrinsic_views(model: RecModel, batch: Batch, data: EncodedData, pairs: list[PairBand]) -> dict:
     """The model's own hook, run in eval mode without gradients: "intrinsic" (method -> pairs,
     strongest first), "agreement" (method -> Spearman's rho with the agnostic strengths over the
     pairs both rank), "attention" and "share" where the model has them."""
@@ -83,7 +84,7 @@ def intrinsic_views(model: RecModel, batch: Batch, data: EncodedData, pairs: lis
     return out
 
 
-def matrix_pairs(matrix: np.ndarray, names: list[str]) -> list[dict]:
+def matrix_pairs(matrix: np.ndarray, names: list[str]) -> list[PairStrength]:
     """An [F, F] symmetric strength matrix -> ``{"fields": [a, b], "strength"}`` per pair i < j,
     strongest first (pairs of one name with itself, e.g. a column's value and bucket, dropped)."""
     ranked = [{"fields": [names[i], names[j]], "strength": float(matrix[i, j])}

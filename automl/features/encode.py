@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 
 from automl.data.history_column import item_history_column, split_tokens
-from automl.data.infer_schema import timestamps_of
 from automl.data.schema import CATEGORICAL_ROLES, Schema
+from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector
 from automl.features.cross_pairs import rank_pairs
 from automl.features.fitted import (
@@ -126,11 +126,13 @@ def constant_per_key(key: np.ndarray, codes: np.ndarray) -> bool:
     return float((per_key[per_key > 0] <= 1).mean()) >= 0.99
 
 
-def time_fields(frame, schema: Schema) -> dict[str, pd.Series]:
-    """With ``schema.time_fields``: "<timestamp> hour" (0..23) and "<timestamp> weekday" (0 = Monday),
-    UTC, as int64 [n] series to encode as categorical fields; else nothing."""
-    seconds = timestamps_of(frame, schema) if schema.time_fields else None
-    return {} if seconds is None else time_parts(seconds, schema.names("timestamp")[0])
+def time_fields(schema: Schema, seconds: np.ndarray | None) -> dict[str, pd.Series]:
+    """With ``schema.time_fields`` and the timestamp column's ``seconds`` [n]: "<timestamp> hour" (0..23)
+    and "<timestamp> weekday" (0 = Monday), UTC, as int64 [n] series to encode as categorical fields;
+    else nothing."""
+    if not schema.time_fields or seconds is None:
+        return {}
+    return time_parts(seconds, schema.names("timestamp")[0])
 
 
 def side_keys(frame, schema: Schema) -> list[tuple[np.ndarray, str]]:
@@ -155,15 +157,19 @@ def in_memory(split: str, key: str, shape: tuple, dtype) -> np.ndarray:
 
 
 def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptions | None = None,
-           allocate: Allocate = in_memory) -> EncodedData:
+           allocate: Allocate = in_memory, seconds: np.ndarray | None = None) -> EncodedData:
     """Encode every column by its role, one column at a time; see the module docstring.
 
     ``frame``: a pandas DataFrame or anything read by column (``automl.data.columns.ParquetColumns``);
     ``allocate`` gives each split's output arrays (e.g. memory-mapped files), filled column by
-    column, so memory holds one input column at a time beside them."""
+    column, so memory holds one input column at a time beside them. ``seconds``: the timestamp
+    column as ``timestamps_of`` gives it, when the caller has parsed it already; else it is parsed
+    here, once, if the time fields or a derived history need it."""
     options = options or EncodingOptions()
     if isinstance(frame, pd.DataFrame):
         frame = frame.reset_index(drop=True)
+    if seconds is None and (schema.time_fields or history_possible(schema)):
+        seconds = timestamps_of(frame, schema)
     n = len(frame)
     rows = [np.flatnonzero(assignment == i) for i in range(len(SPLIT_NAMES))]
     is_train = assignment == TRAIN
@@ -185,7 +191,7 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
     output("label", None, np.float32)
     put("label", None, labels.astype(np.float32))
     cat_names = [c.name for c in schema.columns if c.role in CATEGORICAL_ROLES]
-    derived = time_fields(frame, schema)
+    derived = time_fields(schema, seconds)
     output("cat", len(cat_names) + len(derived), np.int64)
     keys, fields, notes = side_keys(frame, schema), [], []
     encoder = Encoder(timestamp=schema.names("timestamp")[0] if derived else None,
@@ -224,13 +230,14 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
 
     history, events = None, None
     if history_possible(schema):
-        history_arrays, history = behavior_history(frame, schema, lambda j: column_of(out, rows, n, j), fields,
-                                                   labels, options.history_len, options.history_positives_only)
+        history_arrays, history = behavior_history(frame, schema, seconds, lambda j: column_of(out, rows, n, j),
+                                                   fields, labels, options.history_len,
+                                                   options.history_positives_only)
         for key, values in history_arrays.items():
             output(key, None if values.ndim == 1 else values.shape[1], values.dtype)
             put(key, None, values)
     if history is not None:
-        encoder.history, events = history_code(frame, schema, history, labels, options,
+        encoder.history, events = history_code(frame, schema, seconds, history, labels, options,
                                                lambda j: column_of(out, rows, n, j))
     names = [f.name for f in fields]
     spec = DataSpec(
@@ -250,8 +257,9 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
     return EncodedData(spec, splits, notes, encoder, events)
 
 
-def history_code(frame, schema: Schema, history: HistoryInfo, labels: np.ndarray, options: EncodingOptions,
-                 field_codes: Callable[[int], np.ndarray]) -> tuple[HistoryCode, dict[str, np.ndarray] | None]:
+def history_code(frame, schema: Schema, seconds: np.ndarray | None, history: HistoryInfo, labels: np.ndarray,
+                 options: EncodingOptions, field_codes: Callable[[int], np.ndarray]
+                 ) -> tuple[HistoryCode, dict[str, np.ndarray] | None]:
     """How new rows get the history the table's rows got: the given item-history column, or the
     log's eligible events (each known user's newest ``history_len``) to derive it from."""
     column = item_history_column(frame, schema)
@@ -262,7 +270,7 @@ def history_code(frame, schema: Schema, history: HistoryInfo, labels: np.ndarray
     names = [c.name for c in schema.columns if c.role in CATEGORICAL_ROLES]
     eligible = labels == 1 if schema.task == "ctr" and options.history_positives_only else np.ones(len(labels), bool)
     events = keep_newest_events(field_codes(names.index(user)), np.stack([field_codes(j) for j in fields], 1),
-                                timestamps_of(frame, schema), eligible, history.max_len)
+                                seconds, eligible, history.max_len)
     return HistoryCode(fields, history.max_len, user_field=names.index(user), timestamp=stamp,
                        time_format=schema.column(stamp).time_format), events
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from automl.data.history_column import split_tokens
-from automl.data.infer_schema import parse_timestamps
+from automl.data.timestamps import parse_timestamps
 from automl.errors import DataError
 from automl.features.history import derive_history, given_history, pack_newest
 

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from automl.data.history_column import item_history_column, split_tokens
-from automl.data.infer_schema import timestamps_of
 from automl.data.schema import Schema
 from models.spec import FieldInfo, HistoryInfo
 
@@ -95,11 +94,12 @@ def given_history(series: pd.Series, delimiter: str, item_text: pd.Series, item_
     return {"hist0": hist, "hist_len": (hist > 0).sum(1), "hist_age": (hist > 0).astype(np.int64)}
 
 
-def behavior_history(frame: pd.DataFrame, schema: Schema, field_codes: Callable[[int], np.ndarray],
-                     fields: list[FieldInfo], labels: np.ndarray, max_len: int, positives_only: bool
-                     ) -> tuple[dict[str, np.ndarray], HistoryInfo | None]:
-    """The history arrays and their HistoryInfo for an encoded table (``field_codes(j)``: int64 [n]
-    codes of ``fields[j]``), or ({}, None) when the table offers none. A given item-history column wins over
+def behavior_history(frame: pd.DataFrame, schema: Schema, seconds: np.ndarray | None,
+                     field_codes: Callable[[int], np.ndarray], fields: list[FieldInfo], labels: np.ndarray,
+                     max_len: int, positives_only: bool) -> tuple[dict[str, np.ndarray], HistoryInfo | None]:
+    """The history arrays and their HistoryInfo for an encoded table (``seconds``: int64 [n] times of
+    its rows, ``timestamps_of``; ``field_codes(j)``: int64 [n] codes of ``fields[j]``), or ({}, None)
+    when the table offers none. A given item-history column wins over
     deriving one; deriving needs user, item and timestamp columns and, for ``ctr`` with
     ``positives_only``, keeps only the positive events."""
     names = [f.name for f in fields]
@@ -117,7 +117,7 @@ def behavior_history(frame: pd.DataFrame, schema: Schema, field_codes: Callable[
     eligible = labels == 1 if schema.task == "ctr" and positives_only else np.ones(len(frame), bool)
     users = pd.factorize(frame[user[0]].astype("string"))[0]    # raw ids: unseen users stay apart
     attributes = np.stack([field_codes(j) for j in index], 1)
-    arrays = derive_history(users, attributes, timestamps_of(frame, schema), eligible, max_len)
+    arrays = derive_history(users, attributes, seconds, eligible, max_len)
     what = "positive events" if schema.task == "ctr" and positives_only else "events"
     return arrays, HistoryInfo(max_len, index, N_AGE_BUCKETS,
                                f"derived from {user[0]!r}, {item[0]!r} and {stamp[0]!r} (previous {what})")

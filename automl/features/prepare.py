@@ -17,8 +17,8 @@ import torch
 
 from automl.data.columns import ParquetColumns
 from automl.data.datasets import load_columns, load_frame, schema_of
-from automl.data.infer_schema import timestamps_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
+from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector, split_parts
 from automl.features.encode import EncodedData, EncodingOptions, encode, with_ranked_pairs
 from automl.features.fitted import Encoder
@@ -47,14 +47,16 @@ def task_frame(store: Store, row: DatasetRow, home: Path, schema: Schema) -> pd.
     return load_columns(store, row, home)
 
 
-def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0,
-                    fractions=DEFAULT_FRACTIONS) -> tuple[np.ndarray, str]:
+def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0, fractions=DEFAULT_FRACTIONS,
+                    seconds: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """(split assignment, method): leave-one-out per user for implicit, the table's own split
-    when it has a split column, else ``make_split`` with ``fractions``."""
+    when it has a split column, else ``make_split`` with ``fractions``. ``seconds``: the rows'
+    times (``timestamps_of``) when the caller has them, else parsed here."""
+    times = timestamps_of(frame, schema) if seconds is None else seconds
     if schema.task == "implicit":
         users = pd.factorize(frame[schema.names("user")[0]].astype("string"))[0]
-        return leave_one_out(users, timestamps_of(frame, schema), seed)
-    labels, times = label_vector(frame, schema), timestamps_of(frame, schema)
+        return leave_one_out(users, times, seed)
+    labels = label_vector(frame, schema)
     if schema.names("split"):
         parts = split_parts(frame[schema.names("split")[0]]).to_numpy(dtype=object)
         return given_split(parts, labels, schema.task, times, seed=seed)
@@ -62,14 +64,16 @@ def make_assignment(frame: pd.DataFrame, schema: Schema, seed: int = 0,
 
 
 def stored_split(store: Store, row: DatasetRow, home: Path, seed: int = 0, task: str | None = None,
-                 fractions=DEFAULT_FRACTIONS) -> np.ndarray:
+                 fractions=DEFAULT_FRACTIONS, rows: tuple | None = None) -> np.ndarray:
     """The split assignment (int8: 0 train, 1 val, 2 test) of the rows ``task_frame`` gives
-    for ``task``, made on first use."""
+    for ``task``, made on first use (from ``rows``: (that frame, its ``timestamps_of``), when the
+    caller holds them, else read here)."""
     schema = task_schema(row, task)
     key = split_key(schema, fractions, seed=seed)
     existing = store.get_split(row.id, key)
     if existing is None:
-        assignment, method = make_assignment(task_frame(store, row, home, schema), schema, seed, fractions)
+        frame, seconds = rows or (task_frame(store, row, home, schema), None)
+        assignment, method = make_assignment(frame, schema, seed, fractions, seconds)
         buffer = io.BytesIO()
         np.save(buffer, assignment, allow_pickle=False)
         existing = store.put_split(SplitRow(dataset_id=row.id, key=key, method=method,
@@ -117,15 +121,16 @@ def encode_into(store: Store, row: DatasetRow, home: Path, options: EncodingOpti
     from the stored Parquet copy straight into memory-mapped files (memory stays bounded whatever
     the table's size); implicit data (its positives, with sampled candidates) in memory."""
     schema = task_schema(row, task)
-    assignment = stored_split(store, row, home, task=schema.task, fractions=fractions)
+    frame = task_frame(store, row, home, schema)
+    seconds = timestamps_of(frame, schema)          # parsed once, for the split and the encoding
+    assignment = stored_split(store, row, home, task=schema.task, fractions=fractions, rows=(frame, seconds))
     partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     if schema.task == "implicit":
-        data = encode_implicit(task_frame(store, row, home, schema), schema, assignment, options, candidates)
+        data = encode_implicit(frame, schema, assignment, options, candidates, seconds=seconds)
     else:
-        data = encode(task_frame(store, row, home, schema), schema, assignment, options,
-                      allocate=memory_mapped(partial))
+        data = encode(frame, schema, assignment, options, allocate=memory_mapped(partial), seconds=seconds)
     write_cache(data, partial)
     try:
         partial.replace(path)

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automl.data.infer_schema import timestamps_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
+from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector
 from automl.errors import DataError
 from automl.features.encode import EncodedData, EncodingOptions, encode
@@ -127,11 +127,12 @@ def interaction_keys(data: EncodedData) -> np.ndarray:
 
 def encode_implicit(frame: pd.DataFrame, schema: Schema, assignment: np.ndarray,
                     options: EncodingOptions | None = None, n_candidates: int = DEFAULT_CANDIDATES,
-                    seed: int = 0) -> EncodedData:
+                    seed: int = 0, seconds: np.ndarray | None = None) -> EncodedData:
     """``encode`` for the positives in ``frame``, with ``cand`` [U, n_candidates] added to the val
     and test splits (none when ``n_candidates`` is 0: full-corpus ranking), ``label_mean`` set
-    to the positive share of the default training mix (1 positive : DEFAULT_NEG_RATIO negatives)."""
-    data = encode(frame, schema, assignment, options)
+    to the positive share of the default training mix (1 positive : DEFAULT_NEG_RATIO negatives);
+    ``seconds``: as for ``encode``."""
+    data = encode(frame, schema, assignment, options, seconds=seconds)
     spec = replace(data.spec, label_mean=1.0 / (1 + DEFAULT_NEG_RATIO))
     if n_candidates > 0:
         touched, n_items = interaction_keys(data), spec.fields[spec.item_field].cardinality

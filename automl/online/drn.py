@@ -37,6 +37,8 @@ from automl.training.predict import predict
 MEMORY_ROWS = 200_000
 
 
+MODE = "drn"        # the online mode run here: the one DRN's card declares (``ModelCard.online_mode``)
+
 @dataclass(frozen=True)
 class DRNOptions:
     """The online options of DRN (its network's options are tuned offline)."""

@@ -23,6 +23,7 @@ from automl.online.stream import Log
 from automl.training.fit import train_and_evaluate
 from automl.training.loop import loss_function, make_optimizers, train_epoch
 from automl.training.predict import model_outputs
+from models.base import RecModel
 from models.card import ModelCard
 from models.spec import DataSpec
 
@@ -33,11 +34,9 @@ RETRAIN_EVERY = (1, 2, 4)
 def clone(model):
     """An independent copy of a fitted model (torch or trees); a torch model's pending penalty terms
     (the last training batch's, already spent) are dropped first, as they hold that batch's graph."""
-    if not isinstance(model, nn.Module):
+    if not isinstance(model, RecModel):
         return model
-    for module in model.modules():
-        if getattr(module, "penalty", None) is not None:
-            module.penalty = None
+    model.drop_penalties()
     return copy.deepcopy(model)
 
 

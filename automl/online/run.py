@@ -14,11 +14,11 @@ from pathlib import Path
 import optuna
 
 from automl.data.datasets import get_dataset
-from automl.diagnostics.stored import fitted_model
 from automl.errors import CrossBoardError
 from automl.evaluation.calibration import Platt
 from automl.evaluation.metrics import is_better
 from automl.features.encode import EncodedData
+from automl.online.drn import MODE as DRN_MODE
 from automl.online.drn import DRNLearner, DRNOptions
 from automl.online.interleave import METHODS
 from automl.online.modes import (
@@ -31,13 +31,13 @@ from automl.online.modes import (
     clone,
 )
 from automl.online.replay import Learner, Replay, finite_or_none, replay
-from automl.online.stream import Log, OnlineSettings, make_log, split_seconds
+from automl.online.stream import SHARED_MODES, Log, OnlineSettings, make_log, split_seconds
+from automl.training.artifacts import fitted_model, stored_calibration
 from models import REGISTRY
 from models.card import ModelKind
 from storage import Store
 from storage.tables import StudyRow, TrialResultRow
 
-DRN_NAME = "drn"
 DRN_TUNING_TRIALS = 8
 ONLINE_METRICS = ("auc", "logloss")
 
@@ -46,11 +46,11 @@ MakeLearner = Callable[[dict], Learner]
 
 
 def modes_of(model: str, settings: OnlineSettings) -> list[str]:
-    """The modes ``model`` replays: the study's modes it supports (incremental needs a neural
-    model), and ``drn`` for DRN."""
-    kind = REGISTRY[model].kind
-    modes = [m for m in settings.modes if m != "drn" and (m != "incremental" or kind is ModelKind.TORCH)]
-    return modes + (["drn"] if model == DRN_NAME else [])
+    """The modes ``model`` replays: the study's shared modes it supports (incremental needs a neural
+    model), then its card's own online mode (DRN's ``drn``), if it has one."""
+    card = REGISTRY[model]
+    modes = [m for m in settings.modes if m in SHARED_MODES and (m != "incremental" or card.kind is ModelKind.TORCH)]
+    return modes + ([card.online_mode] if card.online_mode else [])
 
 
 def tuning_metric(metric: str) -> str:
@@ -82,7 +82,7 @@ def learner_factory(mode: str, model, row: TrialResultRow, refit: Refit) -> Make
         return lambda options: Incremental(clone(model), params, options["lr_scale"])
     if mode == "retrain":
         return lambda options: Retrain(clone(model), refit, options["every"])
-    if mode == "drn":
+    if mode == DRN_MODE:
         return lambda options: DRNLearner(clone(model), params, DRNOptions(**options), seed=row.trial_number)
     return lambda options: Static(clone(model))
 
@@ -172,5 +172,4 @@ def run_online(store: Store, study: StudyRow, settings: OnlineSettings, data: En
 
 def offline_calibration(row: TrialResultRow) -> Platt:
     """The Platt calibration the offline trial fitted on its validation rows (identity without one)."""
-    stored = json.loads(row.extra_json or "{}").get("calibration")
-    return Platt(**stored) if stored else Platt()
+    return stored_calibration(json.loads(row.extra_json or "{}")) or Platt()

@@ -17,16 +17,18 @@ import numpy as np
 import torch
 
 from automl.data.datasets import load_columns
-from automl.data.infer_schema import timestamps_of
+from automl.data.timestamps import timestamps_of
 from automl.errors import SettingsError
 from automl.features.encode import EncodedData
 from automl.features.prepare import stored_split, task_schema
 from automl.features.splits import SPLIT_NAMES, online_fractions
+from models import REGISTRY
 from storage import Store
 from storage.tables import DatasetRow
 
-MODES = ("static", "incremental", "retrain", "drn")
-DEFAULT_MODES = ("static", "incremental", "retrain")
+SHARED_MODES = ("static", "incremental", "retrain")     # every model's; a card may add its own (online_mode)
+MODES = (*SHARED_MODES, *(card.online_mode for card in REGISTRY.values() if card.online_mode))
+DEFAULT_MODES = SHARED_MODES
 DEFAULT_WINDOWS = 20            # stream windows when neither a row count nor a duration is given
 MIN_WINDOWS = 3                 # at least one to choose the modes' options on and two to report
 
@@ -35,7 +37,8 @@ MIN_WINDOWS = 3                 # at least one to choose the modes' options on a
 class OnlineSettings:
     """How an online study cuts its log: the offline ``initial`` share, stream windows of
     ``window_rows`` rows or ``window_hours`` hours (neither: ``DEFAULT_WINDOWS`` equal windows),
-    the ``modes`` every model replays (DRN's own ``drn`` mode runs whenever DRN is in the study),
+    the ``modes`` every model replays (a model's own online mode, ``ModelCard.online_mode``, runs
+    whenever the model is in the study),
     and the ``tuning`` share of the stream's windows (the oldest) that the modes' options are
     chosen on; only the windows after them are reported."""
 

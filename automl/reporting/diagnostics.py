@@ -8,24 +8,25 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import optuna
 from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
-from optuna.trial import TrialState
 from scipy.stats import kruskal
 
 from automl.diagnostics.consensus import consensus_pairs
-from automl.diagnostics.stored import trial_diagnostics
+from automl.diagnostics.results import ConsensusPair, TrialDiagnostics
+from automl.diagnostics.stored import kept, trial_diagnostics
 from automl.errors import NotFoundError
 from automl.search.allocation import MODEL_PARAM
 from automl.search.config import StudyConfig
+from automl.search.data import study_data
 from automl.search.optuna_storage import optuna_storage
-from automl.search.worker import study_data
 from automl.training.device import pick_device
 from storage import Store
 from storage.store import loads
-from storage.tables import StudyRow
+from storage.tables import StudyRow, TrialState
 
 MAX_OPTION_VALUES = 8          # a discrete option has at most this many distinct values
 MIN_IMPORTANCE_TRIALS = 4      # completed trials of a model before its parameter importances mean anything
@@ -38,7 +39,7 @@ def option_comparisons(store: Store, study: StudyRow) -> list[dict]:
     by_model: dict[str, list[tuple[dict, float]]] = {}
     for row in store.results(study.id):
         value = loads(row.val_json).get(study.metric)
-        if row.state == "COMPLETE" and value is not None and np.isfinite(value):
+        if row.state == TrialState.COMPLETE and value is not None and np.isfinite(value):
             by_model.setdefault(row.model, []).append((loads(row.params_json), float(value)))
     comparisons = []
     for model, trials in sorted(by_model.items()):
@@ -68,7 +69,7 @@ def parameter_importances(store: Store, study: StudyRow) -> dict[str, dict[str, 
     without the model prefix), for models with at least ``MIN_IMPORTANCE_TRIALS`` of them."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = optuna.load_study(study_name=study.optuna_name, storage=optuna_storage(store.url)).get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE,))
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     by_model: dict[str, list] = {}
     for trial in trials:
         by_model.setdefault(trial.params.get(MODEL_PARAM), []).append(trial)
@@ -91,10 +92,16 @@ def parameter_importances(store: Store, study: StudyRow) -> dict[str, dict[str, 
     return importances
 
 
-def study_diagnostics(store: Store, study: StudyRow) -> dict:
-    """{"consensus", "options", "importance"} (see the functions above)."""
-    return {"consensus": consensus_pairs(store, study.id), "options": option_comparisons(store, study),
-            "importance": parameter_importances(store, study)}
+class StudyDiagnostics(TypedDict):
+    consensus: list[ConsensusPair]                 # ``automl.diagnostics.consensus``
+    options: list[dict]                            # ``option_comparisons``
+    importance: dict[str, dict[str, float]]        # ``parameter_importances``
+
+
+def study_diagnostics(store: Store, study: StudyRow) -> StudyDiagnostics:
+    """What the study's trials say together (see the functions above)."""
+    return StudyDiagnostics(consensus=consensus_pairs(store, study.id), options=option_comparisons(store, study),
+                            importance=parameter_importances(store, study))
 
 
 def chosen_trial(store: Store, study: StudyRow, model: str | None = None, trial: int | None = None) -> int:
@@ -109,12 +116,13 @@ def chosen_trial(store: Store, study: StudyRow, model: str | None = None, trial:
     return best[model]
 
 
-def trial_view(store: Store, study: StudyRow, home: Path, trial_number: int, again: bool = False) -> dict:
-    """One trial's diagnostics (``automl.diagnostics.stored.trial_diagnostics``: stored, or computed
-    when there are none or ``again``), with the study's data loaded only when they must be computed."""
-    stored = store.diagnostics(study.id, trial_number)
-    if stored and not again:
-        return json.loads(stored[0].result_json)
+def trial_view(store: Store, study: StudyRow, home: Path, trial_number: int, again: bool = False) -> TrialDiagnostics:
+    """One trial's diagnostics (``automl.diagnostics.stored.trial_diagnostics``: kept, or computed
+    when there are none or ``again``), with the study's data loaded only when they must be computed.
+    DiagnosticsFailed when the kept ones are a failed computation's."""
+    found = None if again else kept(store, study, trial_number)
+    if found is not None:
+        return found
     config = StudyConfig.from_json(study.config_json)
     data = study_data(store, study, config, home, pick_device(config.device))
     return trial_diagnostics(store, study, data, trial_number, again=again)

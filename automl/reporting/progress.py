@@ -12,9 +12,53 @@ from automl.search.allocation import standings
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.store import age_seconds
-from storage.tables import StudyRow
+from storage.tables import StudyRow, TrialState, WorkerPhase, WorkerStatus
 
-COUNTED_STATES = ("COMPLETE", "PRUNED", "FAIL")
+COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one running worker does now: its phase and the trial (with its model and epoch) it is on."""
+
+    id: int
+    phase: str | None          # a WorkerPhase
+    trial: int | None
+    model: str | None
+    epoch: int | None
+    device: str
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    id: int
+    host: str
+    pid: int
+    status: str                # a WorkerStatus
+    device: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ModelProgress:
+    """One model's share of the plan (``automl.search.allocation``)."""
+
+    model: str
+    done: int                  # trials finished, pruned or failed
+    given: int                 # trials given to it so far
+    planned: int               # trials in its current rung
+    seconds: float             # compute seconds of its trials
+    best: float | None         # best validation value
+    dropped: bool              # whether the plan dropped it
+
+
+@dataclass(frozen=True)
+class OnlineProgress:
+    """An online study's replays: (model, mode) pairs done of the total, the running ones as "model mode"."""
+
+    done: int
+    total: int
+    running: list[str]
 
 
 @dataclass
@@ -26,24 +70,23 @@ class Progress:
     eta_s: float | None
     best_value: float | None = None
     best_model: str | None = None
-    running: list[dict] = field(default_factory=list)   # per active worker: id, trial, model, epoch, device
-    workers: list[dict] = field(default_factory=list)   # every worker: id, host, pid, status, message
-    # per model: trials done (finished, pruned or failed), given so far, planned in its current rung,
-    # compute seconds, best validation value, whether the plan dropped it
-    models: list[dict] = field(default_factory=list)
+    running: list[Activity] = field(default_factory=list)     # per worker on a trial now
+    workers: list[WorkerState] = field(default_factory=list)  # every worker
+    models: list[ModelProgress] = field(default_factory=list)
     message: str = ""
-    online: dict | None = None      # an online study's replays: done, total, running ["model mode", ...]
+    online: OnlineProgress | None = None      # an online study's replays
 
     def line(self, metric: str) -> str:
         """One line for a terminal."""
         total = f"/{self.total}" if self.total else ""
         best = f"best {metric} {self.best_value:.4f} ({self.best_model})" if self.best_value is not None else "no result yet"
-        now = "; ".join(f"w{r['id']}: trial {r['trial']} {r['model']} epoch {r['epoch']}" for r in self.running)
+        now = "; ".join(f"w{r.id}: trial {r.trial} {r.model} epoch {r.epoch}" if r.phase in (None, WorkerPhase.TRIAL)
+                        else f"w{r.id}: {r.phase} of trial {r.trial} {r.model}" for r in self.running)
         eta = f" · eta {fmt_seconds(self.eta_s)}" if self.eta_s is not None else ""
         replays = ""
-        if self.online is not None and self.done and (self.online["done"] or self.online["running"]):
-            running = f" ({', '.join(self.online['running'])})" if self.online["running"] else ""
-            replays = f" · online replays {self.online['done']}/{self.online['total']}{running}"
+        if self.online is not None and self.done and (self.online.done or self.online.running):
+            running = f" ({', '.join(self.online.running)})" if self.online.running else ""
+            replays = f" · online replays {self.online.done}/{self.online.total}{running}"
         return f"[{self.status}] trials {self.done}{total} · {best} · elapsed {fmt_seconds(self.elapsed_s)}{eta}" + (
             f" · {now}" if now else "") + replays
 
@@ -73,28 +116,26 @@ def study_progress(store: Store, study: StudyRow) -> Progress:
     plan = standings(config.models, store.allocations(study.id), best_of, study.metric in MAXIMIZE)
     for standing in plan:
         mine = [r for r in records if r["model"] == standing.model]
-        models.append({"model": standing.model, "done": sum(r["state"] in COUNTED_STATES for r in mine),
-                       "given": standing.given, "planned": standing.quota,
-                       "seconds": sum(r["train_seconds"] or 0.0 for r in mine), "best": standing.best,
-                       "dropped": standing.dropped})
+        models.append(ModelProgress(standing.model, sum(r["state"] in COUNTED_STATES for r in mine), standing.given,
+                                    standing.quota, sum(r["train_seconds"] or 0.0 for r in mine), standing.best,
+                                    standing.dropped))
     return Progress(
         status=study.status, done=done, total=config.n_trials, elapsed_s=elapsed,
         eta_s=min(etas) if etas and study.status == "running" else None,
         best_value=best[0]["val"][study.metric] if best else None, best_model=best[0]["model"] if best else None,
-        running=[{"id": w.id, "trial": w.trial_number, "model": w.model, "epoch": w.epoch, "device": w.device}
-                 for w in workers if w.status == "running" and w.trial_number is not None],
-        workers=[{"id": w.id, "host": w.host, "pid": w.pid, "status": w.status, "device": w.device,
-                  "message": w.message} for w in workers],
+        running=[Activity(w.id, w.phase, w.trial_number, w.model, w.epoch, w.device)
+                 for w in workers if w.status == WorkerStatus.RUNNING and w.trial_number is not None],
+        workers=[WorkerState(w.id, w.host, w.pid, w.status, w.device, w.message) for w in workers],
         message=study.message, models=models, online=online_progress(store, study, config, best),
     )
 
 
-def online_progress(store: Store, study: StudyRow, config: StudyConfig, best: list[dict]) -> dict | None:
-    """{"done", "total", "running"} of an online study's replays (None for an offline study)."""
+def online_progress(store: Store, study: StudyRow, config: StudyConfig, best: list[dict]) -> OnlineProgress | None:
+    """An online study's replays (None for an offline study)."""
     if config.online is None:
         return None
     settings = OnlineSettings.from_dict(config.online)
     runs = store.online_runs(study.id)
-    return {"done": sum(r.state != "running" for r in runs),
-            "total": sum(len(modes_of(r["model"], settings)) for r in best),
-            "running": [f"{r.model} {r.mode}" for r in runs if r.state == "running"]}
+    return OnlineProgress(done=sum(r.state != "running" for r in runs),
+                          total=sum(len(modes_of(r["model"], settings)) for r in best),
+                          running=[f"{r.model} {r.mode}" for r in runs if r.state == "running"])

@@ -23,7 +23,7 @@ from automl.data.schema import MAXIMIZE
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.store import loads
-from storage.tables import StudyRow, TrialResultRow
+from storage.tables import StudyRow, TrialResultRow, TrialState
 
 MIN_TRIALS = 3      # k: trials every model gets before any is dropped
 ETA = 2             # each rung keeps 1 / ETA of the models and gives them ETA times the trials
@@ -91,7 +91,7 @@ def best_trials(store: Store, study: StudyRow, top: int | None = None) -> list[T
     best: dict[str, tuple[float, TrialResultRow]] = {}
     for row in store.results(study.id):
         value = loads(row.val_json).get(study.metric)
-        if row.state != "COMPLETE" or value is None or math.isnan(value):
+        if row.state != TrialState.COMPLETE or value is None or math.isnan(value):
             continue
         key = ranking_key(value, maximize)
         if row.model not in best or key < best[row.model][0]:

@@ -15,6 +15,7 @@ import threading
 import warnings
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -23,9 +24,9 @@ from optuna.trial import TrialState
 from automl.search.control import worker_logs
 from automl.search.optuna_storage import MAX_RETRY, heartbeat_seconds, optuna_storage
 from storage import Store
-from storage.tables import StudyRow, utcnow
+from storage.tables import StudyRow, WorkerStatus, utcnow
 
-ACTIVE = ("starting", "loading", "running")
+ACTIVE = (WorkerStatus.STARTING, WorkerStatus.LOADING, WorkerStatus.RUNNING)
 START_DEADLINE_S = 300      # a study still without any worker this long after its creation has failed
 LOG_LINES = 5               # lines of each worker log quoted when no worker ever started
 
@@ -115,17 +116,25 @@ def log_tail(home: Path | None, study_id: int) -> str:
     return "\n".join(tails)
 
 
-def settle_study(store: Store, study_id: int, exclude: int | None = None, home: Path | None = None) -> dict:
+class Settled(TypedDict):
+    """What ``settle_study`` did."""
+
+    lost: list[int]          # workers now marked lost
+    requeued: list[int]      # trial numbers queued again
+    status: str              # the study's status after it
+
+
+def settle_study(store: Store, study_id: int, exclude: int | None = None, home: Path | None = None) -> Settled:
     """Mark lost workers, failing the trial each left running (queued again while another worker
     still runs to take it), fail a study no worker joined in time, and mark the study done when no
-    worker is left running. -> {"lost": worker ids, "requeued": trial numbers, "status"}."""
+    worker is left running."""
     study, workers, now = store.find_study(study_id), store.workers(study_id), store.db_now()
     active = [w for w in workers if w.id != exclude and w.status in ACTIVE]
     living = [w for w in active if alive(w, now)]
     lost, requeued = [w for w in active if w not in living], []
     for worker in lost:
-        store.update_worker(worker.id, status="lost", message="the worker stopped beating (its process ended or "
-                                                             "its machine is unreachable)")
+        store.update_worker(worker.id, status=WorkerStatus.LOST, phase=None,
+                            message="the worker stopped beating (its process ended or its machine is unreachable)")
         if worker.trial_number is not None and settle_running_trial(store, study, worker.trial_number,
                                                                     requeue=bool(living)):
             requeued += [worker.trial_number] if living else []
@@ -139,4 +148,4 @@ def settle_study(store: Store, study_id: int, exclude: int | None = None, home: 
             f"no worker joined the study within {START_DEADLINE_S} s of its creation; "
             + (f"the last lines of its worker logs:\n{tail}" if tail else
                "no worker log on this machine: start one with `crossboard worker STUDY`")))
-    return {"lost": [w.id for w in lost], "requeued": requeued, "status": status}
+    return Settled(lost=[w.id for w in lost], requeued=requeued, status=status)

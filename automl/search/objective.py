@@ -9,25 +9,24 @@ import math
 import sys
 import time
 import traceback
-from dataclasses import asdict
 
 import optuna
 import torch
-from safetensors.torch import save as save_safetensors
 
 from automl.errors import CrossBoardError
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
+from automl.training.artifacts import calibration_dict, stored_weights
 from automl.training.device import bf16_available, release_memory
 from automl.training.fit import train_and_evaluate
-from automl.training.loop import PRECISIONS, STOP, TrainingDiverged, TrialOutcome
+from automl.training.loop import PRECISIONS, TrainingDiverged, TrialOutcome, Verdict
 from models import REGISTRY
-from models.card import ModelCard, ModelKind, ScopedTrial
+from models.card import ModelKind, ScopedTrial
 from models.common import task_space
 from models.spec import spec_to_dict
 from storage import Store
-from storage.tables import ArtifactRow, StudyRow, TrialResultRow
+from storage.tables import ArtifactRow, StudyRow, TrialResultRow, TrialState, WorkerPhase, WorkerStatus
 
 FAILURE_ATTR = "failure_reason"
 
@@ -78,15 +77,16 @@ class Objective:
             params.update(task_space(scoped, self.spec))
             if bf16_available(self.data.device):
                 params["precision"] = scoped.categorical("precision", list(PRECISIONS))
-        self.store.update_worker(self.worker_id, status="running", trial_number=trial.number, model=name, epoch=0)
+        self.store.update_worker(self.worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.TRIAL,
+                                 trial_number=trial.number, model=name, epoch=0)
 
-        def reporter(epoch: int, value: float, val: dict) -> bool:
+        def reporter(epoch: int, value: float, val: dict) -> Verdict:
             if not math.isnan(value):
                 trial.report(value, epoch)
             self.store.update_worker(self.worker_id, epoch=epoch)
             if trial.should_prune():
-                return True
-            return STOP if self.deadline is not None and time.time() >= self.deadline else False
+                return Verdict.PRUNE
+            return Verdict.STOP if self.deadline is not None and time.time() >= self.deadline else Verdict.GO_ON
 
         try:
             missing = card.unavailable_reason(self.spec.task, self.spec.available())
@@ -106,30 +106,30 @@ class Objective:
             self._fail(trial, name, params, f"{type(error).__name__}: {error}")
             raise TrialFailed(f"{type(error).__name__}: {error}") from error
         value = outcome.val.get(self.study.metric, float("nan"))
-        state = "PRUNED" if outcome.pruned else "COMPLETE"
+        state = TrialState.PRUNED if outcome.pruned else TrialState.COMPLETE
         reason = ""
         if math.isnan(value):
-            state, reason = "FAIL", (f"the validation {self.study.metric} is undefined (the validation rows may "
+            state, reason = TrialState.FAIL, (f"the validation {self.study.metric} is undefined (the validation rows may "
                                      "hold a single class); upload more rows")
             trial.set_user_attr(FAILURE_ATTR, reason)
         for key, metric_value in outcome.test.items():
             trial.set_user_attr(f"test_{key}", metric_value)
         trial.set_user_attr("n_params", outcome.n_params)
         result = self._result_row(trial, name, params, state, outcome=outcome, reason=reason)
-        if state == "COMPLETE":
+        if state is TrialState.COMPLETE:
             best, outputs = self._best_candidate(trial.number, name, params, value, outcome)
             if self.store.finish_trial(result, best, maximize=self.study.direction == "maximize", outputs=outputs):
                 self._refresh_ensemble(trial.number)
         else:
             self.store.save_result(result)
-        self._count(state == "FAIL", reason)
+        self._count(state is TrialState.FAIL, reason)
         if outcome.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {outcome.epochs}")
         return value
 
     def _fail(self, trial, model: str, params: dict, reason: str) -> None:
         trial.set_user_attr(FAILURE_ATTR, reason)
-        self.store.save_result(self._result_row(trial, model, params, "FAIL", reason=reason))
+        self.store.save_result(self._result_row(trial, model, params, TrialState.FAIL, reason=reason))
         self._count(True, reason)
 
     def _count(self, failed: bool, reason: str) -> None:
@@ -151,14 +151,14 @@ class Objective:
             self.store.update_study(self.study.id, message=f"the ensemble could not be rebuilt after trial {number}: "
                                                            f"{type(error).__name__}: {error}")
 
-    def _result_row(self, trial, model: str, params: dict, state: str, outcome: TrialOutcome | None = None,
+    def _result_row(self, trial, model: str, params: dict, state: TrialState, outcome: TrialOutcome | None = None,
                     reason: str = "") -> TrialResultRow:
         row = TrialResultRow(study_id=self.study.id, trial_number=trial.number, model=model, state=state,
                              params_json=json.dumps(params), reason=reason, worker_id=self.worker_id)
         if outcome is not None:
             row.val_json, row.test_json = json.dumps(outcome.val), json.dumps(outcome.test)
             row.extra_json = json.dumps({"history": outcome.history, "notes": outcome.notes,
-                                         "calibration": asdict(outcome.calibration) if outcome.calibration else None})
+                                         "calibration": calibration_dict(outcome.calibration)})
             row.best_epoch, row.epochs, row.train_seconds = outcome.best_epoch, outcome.epochs, outcome.train_seconds
             row.n_params, row.device = outcome.n_params, outcome.device
             row.latency_ms_per_1k = None if math.isnan(outcome.latency_ms_per_1k) else outcome.latency_ms_per_1k
@@ -177,18 +177,9 @@ class Objective:
             return None, None
         config = {"model": model, "params": params, "trial": number, "metric": self.study.metric,
                   "value": value, "spec": spec_to_dict(self.spec),
-                  "calibration": asdict(outcome.calibration) if outcome.calibration else None}
+                  "calibration": calibration_dict(outcome.calibration)}
         row = ArtifactRow(study_id=self.study.id, model=model, trial_number=number, value=value,
                           config_json=json.dumps(config), weights=weights, sha256=hashlib.sha256(weights).hexdigest(),
                           weights_format=weights_format)
         return row, outputs
 
-
-def stored_weights(card: ModelCard, outcome: TrialOutcome) -> tuple[bytes, str]:
-    """(the fitted model's bytes, their format): "safetensors" (torch), "lightgbm" (trees, the text
-    model format) or "none" (b"": a baseline fitted in an instant)."""
-    if outcome.state_dict:
-        return save_safetensors(outcome.state_dict), "safetensors"
-    if card.kind is ModelKind.TREES and outcome.model is not None:
-        return outcome.model.state(), "lightgbm"
-    return b"", "none"

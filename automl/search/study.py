@@ -13,7 +13,6 @@ from automl.data.datasets import schema_of
 from automl.data.schema import METRICS, RANKING_METRICS, Schema
 from automl.errors import SettingsError
 from automl.evaluation.metrics import direction
-from automl.online.run import DRN_NAME
 from automl.online.stream import OnlineSettings
 from automl.search.capabilities import model_availability, schema_inputs
 from automl.search.config import PRUNERS, StudyConfig
@@ -60,9 +59,12 @@ def check_online(settings: OnlineSettings, config: StudyConfig, schema: Schema, 
     if not schema.names("timestamp"):
         raise SettingsError("an online study replays the log in time order: the dataset needs a timestamp column "
                             "(set its role on the Data page, or --role COL=timestamp)")
-    if DRN_NAME in config.models and not schema.names("user"):
-        raise SettingsError("DRN learns online from each user's impressions: the dataset needs a user column, "
-                            "or leave drn out of --models")
+    have = schema_inputs(schema)
+    for model in config.models:
+        why = REGISTRY[model].online_unavailable_reason(have)
+        if why:
+            raise SettingsError(f"{why}: set that role on the Data page (or --role COL=ROLE), or leave {model} out "
+                                "of --models")
 
 
 def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task: str | None = None,

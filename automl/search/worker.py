@@ -6,61 +6,39 @@ Start one with ``crossboard worker STUDY`` (any machine that reaches the databas
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import torch
 
-from automl.data.datasets import get_dataset
-from automl.diagnostics.stored import trial_diagnostics
+from automl.diagnostics.stored import store_failure, trial_diagnostics
 from automl.errors import CrossBoardError, NotFoundError
-from automl.features.encode import EncodedData, EncodingOptions
-from automl.features.prepare import prepared_data
-from automl.features.splits import DEFAULT_FRACTIONS
+from automl.features.encode import EncodedData
 from automl.online.run import run_online
 from automl.online.stream import OnlineSettings
 from automl.search.allocation import Allocator, best_trials
 from automl.search.budget import Budget, seconds_left
 from automl.search.config import StudyConfig
+from automl.search.data import study_data
 from automl.search.liveness import Heartbeat, settle_study
 from automl.search.objective import TRIAL_FAILURES, Objective
 from automl.search.optuna_storage import optuna_storage
 from automl.search.reseed import run_reseeds
 from automl.search.sampling import make_pruner, make_sampler
 from automl.training.device import describe, pick_device
-from models.wide_deep import WIDE_DEEP_CARD
 from storage import Store
-from storage.tables import StudyRow, utcnow
+from storage.tables import StudyRow, WorkerPhase, WorkerStatus, utcnow
 
 
 def worker_threads(local_workers: int) -> int:
     """``$CROSSBOARD_THREADS``, else the cores shared fairly among this machine's workers."""
     share = (os.cpu_count() or 1) // max(local_workers, 1)
     return int(os.environ.get("CROSSBOARD_THREADS", max(1, share)))
-
-
-def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Path, device: torch.device) -> EncodedData:
-    """The study's split and encoded tensors (from the cache when present) on ``device``, with the
-    user's and the diagnosed Wide & Deep crosses."""
-    online = None if config.online is None else OnlineSettings.from_dict(config.online)
-    data = prepared_data(store, get_dataset(store, study_row.dataset_id), home,
-                         EncodingOptions(open_vocabulary=online is not None), task=study_row.task,
-                         candidates=config.candidates, ranked_pairs=WIDE_DEEP_CARD.name in config.models,
-                         fractions=DEFAULT_FRACTIONS if online is None else online.fractions)
-    names = [f.name for f in data.spec.fields]
-
-    def indices(pairs: list[list[str]]) -> tuple[tuple[int, int], ...]:
-        return tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in pairs)
-
-    spec = replace(data.spec, user_pairs=indices(config.wide_pairs), diagnosed_pairs=indices(config.diagnosed_pairs))
-    return data.with_spec(spec).to(device)
 
 
 def diagnose_bests(store: Store, study_row: StudyRow, data: EncodedData, worker_id: int) -> None:
@@ -70,20 +48,20 @@ def diagnose_bests(store: Store, study_row: StudyRow, data: EncodedData, worker_
     for row in best_trials(store, study_row):
         if store.diagnostics(study_row.id, row.trial_number):
             continue
-        store.update_worker(worker_id, status="running", trial_number=row.trial_number, model="diagnostics",
-                            epoch=None)
+        store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.DIAGNOSTICS,
+                            trial_number=row.trial_number, model=row.model, epoch=None)
         try:
             trial_diagnostics(store, study_row, data, row.trial_number)
         except Exception as error:   # noqa: BLE001 - any fault of the diagnostics is reported, not raised
-            store.save_diagnostics(study_row.id, row.trial_number, row.model, json.dumps(
-                {"trial": row.trial_number, "model": row.model, "error": f"{type(error).__name__}: {error}"}))
+            store_failure(store, study_row, row.trial_number, row.model, error)
 
 
 def wait_for_trials(store: Store, study_row: StudyRow, study: optuna.Study, worker_id: int, home: Path,
                     poll_s: float = 2.0) -> None:
     """Wait until no trial of the study runs (on any worker), so the online replays start from
     every model's final best trial; lost workers' trials are settled meanwhile."""
-    store.update_worker(worker_id, status="running", trial_number=None, model="waiting for trials", epoch=None)
+    store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.WAITING, trial_number=None,
+                        model=None, epoch=None)
     while study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         settle_study(store, study_row.id, exclude=worker_id, home=home)
         time.sleep(poll_s)
@@ -108,7 +86,7 @@ def run_worker(store: Store, study_ref: str | int, home: Path, device: str | Non
     try:
         torch.set_num_threads(worker_threads(config.workers))
         device = worker_device(config.device, device)
-        store.update_worker(worker_id, status="loading", device=describe(device))
+        store.update_worker(worker_id, status=WorkerStatus.LOADING, device=describe(device))
         data = study_data(store, study_row, config, home, device)
         if study_row.started_at is None:
             store.update_study(study_row.id, status="running", started_at=utcnow())
@@ -125,22 +103,25 @@ def run_worker(store: Store, study_ref: str | int, home: Path, device: str | Non
                            callbacks=[budget], catch=TRIAL_FAILURES, gc_after_trial=False)
         diagnose_bests(store, study_row, data, worker_id)
         if config.seeds and not store.find_study(study_row.id).stop_requested:
-            store.update_worker(worker_id, status="running", trial_number=None, model="seed reruns", epoch=None)
+            store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.SEED_RERUNS,
+                                trial_number=None, model=None, epoch=None)
             run_reseeds(store, study_row, config, data, config.seeds, config.top_models)
         if config.online is not None and not store.find_study(study_row.id).stop_requested:
             wait_for_trials(store, study_row, study, worker_id, home)
-            store.update_worker(worker_id, status="running", trial_number=None, model="online replays", epoch=None)
+            store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.ONLINE_REPLAYS,
+                                trial_number=None, model=None, epoch=None)
             run_online(store, study_row, OnlineSettings.from_dict(config.online), data, home,
                        best_trials(store, study_row), config.max_epochs, config.patience, worker_id)
-        store.update_worker(worker_id, status="finished", trial_number=None, model=None, epoch=None)
+        store.update_worker(worker_id, status=WorkerStatus.FINISHED, phase=None, trial_number=None, model=None,
+                            epoch=None)
     except CrossBoardError as error:
-        store.update_worker(worker_id, status="failed", message=str(error))
+        store.update_worker(worker_id, status=WorkerStatus.FAILED, phase=None, message=str(error))
         store.update_study(study_row.id, message=str(error))
         code = 2
     except Exception as error:  # noqa: BLE001 -- an unexpected bug: keep the worker's story in the database
         story = traceback.format_exc()
         print(story, file=sys.stderr, flush=True)
-        store.update_worker(worker_id, status="failed", message=f"{error!r}\n{story[-4000:]}")
+        store.update_worker(worker_id, status=WorkerStatus.FAILED, phase=None, message=f"{error!r}\n{story[-4000:]}")
         code = 1
     finally:
         heartbeat.stop()

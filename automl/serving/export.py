@@ -11,7 +11,6 @@ import json
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 
@@ -21,10 +20,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from automl.data import history_column, infer_schema
+from automl.data import history_column, timestamps
 from automl.errors import SettingsError, clip
 from automl.features import fitted, history
 from automl.serving.score import Member, Scorer, study_scorer
+from automl.training.artifacts import calibration_dict
 from models import REGISTRY
 from models.card import ModelKind
 from storage import Store
@@ -167,7 +167,7 @@ def export_scorer(scorer: Scorer, study: StudyRow, result: TrialResultRow | None
         "options": json.loads(result.params_json) if result else None, "task": scorer.task, "output": scorer.column,
         "metric": study.metric, "val": json.loads(result.val_json) if result else None,
         "test": json.loads(result.test_json) if result else None,
-        "calibration": asdict(member.calibration) if member.calibration else None,
+        "calibration": calibration_dict(member.calibration),
         "schema": json.loads(schema_json), "training_data_sha256": dataset_id, "study": study.name,
         "crossboard_version": version("crossboard"), "latency_ms": onnx_latency(folder / "model.onnx", example),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -254,11 +254,11 @@ if __name__ == "__main__":
 '''
 
 # what predict.py takes from CrossBoard, in dependency order (their source, unchanged)
-SCRIPT_PARTS = (clip, infer_schema._seconds, infer_schema.parse_timestamps, history_column.split_tokens,
+SCRIPT_PARTS = (clip, timestamps.utc_seconds, timestamps.parse_timestamps, history_column.split_tokens,
                 history.pack_newest, history.age_buckets, history._scatter, history.derive_history,
                 history.given_history, fitted.time_parts, fitted.numeric_values, fitted.CategoryCode,
                 fitted.NumericCode, fitted.SequenceCode, fitted.HistoryCode, fitted.Encoder, fitted._plain, graph_feed)
-SCRIPT_CONSTANTS = {"COMPACT_TIME_NAMES": infer_schema.COMPACT_TIME_NAMES, "MS_THRESHOLD": infer_schema.MS_THRESHOLD,
+SCRIPT_CONSTANTS = {"COMPACT_TIME_NAMES": timestamps.COMPACT_TIME_NAMES, "MS_THRESHOLD": timestamps.MS_THRESHOLD,
                     "N_AGE_BUCKETS": history.N_AGE_BUCKETS, "TREE_INPUT": TREE_INPUT, "EVENTS": EVENTS}
 
 

@@ -11,7 +11,7 @@ from automl.errors import DataError, SettingsError
 from automl.features.negatives import ItemTable
 from automl.features.topk_split import interaction_keys
 from automl.search.config import StudyConfig
-from automl.search.worker import study_data
+from automl.search.data import study_data
 from automl.serving.score import member, pick_artifact, stored_artifacts
 from automl.training.candidates import scored_chunks
 from storage import Store

@@ -19,14 +19,14 @@ from automl.data.datasets import IN_MEMORY_BYTES
 from automl.data.read import read_table
 from automl.data.schema import MAXIMIZE
 from automl.data.stream import stream_table
-from automl.diagnostics.stored import LOADABLE, loaded_model
 from automl.errors import NotFoundError, SettingsError
 from automl.evaluation.calibration import Platt
 from automl.evaluation.ensemble import to_blend_scale
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.config import StudyConfig
-from automl.search.worker import study_data
+from automl.search.data import study_data
+from automl.training.artifacts import LOADABLE, loaded_model, stored_calibration
 from automl.training.predict import model_outputs
 from models import REGISTRY
 from storage import Store
@@ -140,8 +140,7 @@ def member(artifact: ArtifactRow, data: EncodedData) -> Member:
         raise SettingsError(f"{artifact.model} reads behavior histories, and this dataset's encoding keeps none to "
                             "build them for new rows: choose another model with --model")
     model = loaded_model(card, config["params"], data.spec, artifact, torch.device("cpu"))
-    calibration = Platt(**config["calibration"]) if config.get("calibration") else None
-    return Member(artifact.model, artifact.trial_number, model, calibration)
+    return Member(artifact.model, artifact.trial_number, model, stored_calibration(config))
 
 
 def table_chunks(path: Path, spool: Path, **reading) -> Iterator[pd.DataFrame]:

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 import numpy as np
@@ -24,10 +25,18 @@ from models.card import ModelCard
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad,
               "sgd": torch.optim.SGD}
 
-# reporter(epoch, value of the study metric, all validation metrics) -> True to stop as pruned,
-# STOP to stop and keep the best epoch so far (e.g. the study's time limit has come), else False
-Reporter = Callable[[int, float, dict], bool | str]
-STOP = "stop"
+
+
+class Verdict(Enum):
+    """What the reporter says after an epoch."""
+
+    GO_ON = "go on"
+    PRUNE = "prune"      # stop now as pruned: the trial is not scored on test
+    STOP = "stop"        # stop now and keep the best epoch so far (e.g. the study's time limit has come)
+
+
+# reporter(epoch, value of the study metric, all validation metrics) -> its verdict
+Reporter = Callable[[int, float, dict], Verdict]
 TIME_LIMIT_NOTE = "stopped by the time limit after epoch"
 TIME_CAP_NOTE = "stopped by the per-trial time cap in epoch"
 
@@ -154,7 +163,7 @@ class EpochLoop:
         self.best_outputs: np.ndarray | None = None       # the best epoch's validation outputs (calibrated)
         self.best_calibration: Platt | None = None
         self.history: list[dict] = []
-        self.pruned, self.stopped = False, False    # stopped: the reporter said STOP
+        self.pruned, self.stopped = False, False    # stopped: the reporter said Verdict.STOP
         self.capped = False                          # the per-trial time cap ended the trial
 
     def after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray, seconds: float) -> tuple[bool, bool]:
@@ -177,17 +186,17 @@ class EpochLoop:
         if improved:
             self.best_value, self.best_epoch, self.best_val = value, epoch, val
             self.best_outputs, self.best_calibration = val_outputs, calibration
-        verdict = self.reporter(epoch, value, val) if self.reporter is not None else False
-        if verdict == STOP:
+        verdict = self.reporter(epoch, value, val) if self.reporter is not None else Verdict.GO_ON
+        if verdict is Verdict.STOP:
             self.stopped = True
             return improved, True
-        if verdict:
+        if verdict is Verdict.PRUNE:
             self.pruned = True
             return improved, True
         return improved, epoch - self.best_epoch >= self.patience
 
     def notes(self) -> dict[str, float]:
-        """What the loop itself has to say about the trial (the epoch a STOP or the time cap came in)."""
+        """What the loop itself has to say about the trial (the epoch a Verdict.STOP or the time cap came in)."""
         return {**({TIME_LIMIT_NOTE: len(self.history)} if self.stopped else {}),
                 **({TIME_CAP_NOTE: len(self.history)} if self.capped else {})}
 

@@ -11,14 +11,14 @@ from automl.evaluation.metrics import user_ids
 from automl.features.encode import EncodedData
 from automl.training.loop import EpochLoop, FitSettings, TrialOutcome, kept_outputs
 from automl.training.predict import ms_per_1k, timed
-from models.card import ModelCard
+from models.card import ModelCard, TreeEstimator
 
 
 def fit_trees(card: ModelCard, params: dict, data: EncodedData, settings: FitSettings) -> TrialOutcome:
     """Fit ``card``'s estimator on the CPU copies of the splits, one stage per epoch (the time cap
     is checked between stages)."""
     task = data.spec.task
-    model = card.build(data.spec, params, torch.get_num_threads())
+    model: TreeEstimator = card.build(data.spec, params)
     arrays = {s: {k: v.cpu().numpy() for k, v in b.items()} for s, b in data.splits.items()}
     x = {s: model.features(a) for s, a in arrays.items()}
     loop = EpochLoop(task, settings.metric, arrays["val"]["label"], settings.patience, settings.reporter,
@@ -26,7 +26,7 @@ def fit_trees(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
     started, epoch = time.perf_counter(), 0
     for epoch in range(1, settings.max_epochs + 1):
         tick = time.perf_counter()
-        model.fit_stage(x["train"], arrays["train"]["label"])
+        model.fit_stage(x["train"], arrays["train"]["label"], torch.get_num_threads())
         seconds = time.perf_counter() - tick
         _, stop = loop.after_epoch(epoch, 0.0, model.predict(x["val"]), seconds)
         if not stop and settings.time_cap_s is not None and time.perf_counter() - started >= settings.time_cap_s:

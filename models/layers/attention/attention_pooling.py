@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from models.layers.interactions.pairs import elementwise_pairs
+from models.layers.penalty import Penalized
 
 
-class AttentionPairPooling(nn.Module):
+class AttentionPairPooling(Penalized):
     """[B, F, k] -> (pooled [B, k], weights [B, P]), pairs in ``pairs`` order:
 
     a_ij = softmax over pairs of h^T ReLU(W (e_i ⊙ e_j) + b), W in R^{t x k} (t = attention size);
@@ -19,10 +20,9 @@ class AttentionPairPooling(nn.Module):
     """
 
     def __init__(self, dim: int, attention_size: int, l2: float = 0.0):
-        super().__init__()
+        super().__init__(l2)
         self.project = nn.Linear(dim, attention_size)
         self.h = nn.Linear(attention_size, 1, bias=False)
-        self.l2, self.penalty = l2, None
 
     def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.l2 > 0 and self.training:

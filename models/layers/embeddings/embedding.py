@@ -6,10 +6,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.layers.penalty import Penalized
 from models.spec import DataSpec, column_name
 
 
-class FieldEmbedding(nn.Module):
+class FieldEmbedding(Penalized):
     """``batch`` -> [B, F', k]: the categorical fields, then (if ``use_buckets``) the numeric
     bucket fields, then each sequence column mean-pooled over its non-padding tokens.
 
@@ -20,11 +21,11 @@ class FieldEmbedding(nn.Module):
     """
 
     def __init__(self, spec: DataSpec, dim: int, use_buckets: bool = False, l2: float = 0.0):
-        super().__init__()
+        super().__init__(l2)
         cards = [f.cardinality for f in spec.fields]
         if use_buckets:
             cards += [b.cardinality for b in spec.buckets]
-        self.n_cat, self.use_buckets, self.dim, self.l2 = len(spec.fields), use_buckets, dim, l2
+        self.n_cat, self.use_buckets, self.dim = len(spec.fields), use_buckets, dim
         offsets = torch.tensor([0] + cards[:-1], dtype=torch.long).cumsum(0) if cards else torch.zeros(0)
         self.register_buffer("offsets", offsets.long(), persistent=False)
         self.table = nn.Embedding(max(sum(cards), 1), dim)
@@ -34,7 +35,6 @@ class FieldEmbedding(nn.Module):
         self.n_fields = len(cards) + len(spec.sequences)
         self.names = [f.name for f in spec.fields] + [column_name(b.name) for b in spec.buckets if use_buckets]
         self.names += [s.name for s in spec.sequences]
-        self.penalty = None
         nn.init.normal_(self.table.weight, std=0.01)
         for table in self.sequences:
             nn.init.normal_(table.weight, std=0.01)

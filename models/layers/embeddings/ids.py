@@ -6,10 +6,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.layers.penalty import Penalized
 from models.spec import DataSpec
 
 
-class ColumnEmbedding(nn.Module):
+class ColumnEmbedding(Penalized):
     """codes [*, n] (the fields ``columns`` of ``spec``, in that order) -> [*, n, dim].
 
     One table with per-field offsets. With ``l2 > 0`` a training forward pass leaves
@@ -18,9 +19,9 @@ class ColumnEmbedding(nn.Module):
     """
 
     def __init__(self, spec: DataSpec, columns: list[int], dim: int, l2: float = 0.0, std: float = 0.01):
-        super().__init__()
+        super().__init__(l2)
         cards = [spec.fields[j].cardinality for j in columns]
-        self.columns, self.dim, self.l2, self.penalty = list(columns), dim, l2, None
+        self.columns, self.dim = list(columns), dim
         self.register_buffer("offsets", torch.tensor([0] + cards[:-1], dtype=torch.long).cumsum(0), persistent=False)
         self.table = nn.Embedding(sum(cards), dim)
         nn.init.normal_(self.table.weight, std=std)

@@ -1,0 +1,42 @@
+"""A study's data: its dataset split, encoded (or read from the encoded cache) and described for
+its models. Workers, reseeds, diagnostics, scoring and recommendations all load it from here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from automl.data.datasets import get_dataset
+from automl.features.encode import EncodedData, EncodingOptions
+from automl.features.prepare import prepared_data
+from automl.features.splits import DEFAULT_FRACTIONS
+from automl.online.stream import OnlineSettings
+from automl.search.config import StudyConfig
+from models import REGISTRY
+from storage import Store
+from storage.tables import StudyRow
+
+
+def reads_ranked_pairs(models: list[str]) -> bool:
+    """Whether one of ``models`` crosses the field pairs ranked on the training rows (the ranking
+    is computed only then)."""
+    return any("ranked" in REGISTRY[m].pair_sources for m in models)
+
+
+def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Path, device: torch.device) -> EncodedData:
+    """The study's split and encoded tensors (from the cache when present) on ``device``, with the
+    field pairs its crossing models read: ranked on the training rows, the user's and the diagnosed."""
+    online = None if config.online is None else OnlineSettings.from_dict(config.online)
+    data = prepared_data(store, get_dataset(store, study_row.dataset_id), home,
+                         EncodingOptions(open_vocabulary=online is not None), task=study_row.task,
+                         candidates=config.candidates, ranked_pairs=reads_ranked_pairs(config.models),
+                         fractions=DEFAULT_FRACTIONS if online is None else online.fractions)
+    names = [f.name for f in data.spec.fields]
+
+    def indices(pairs: list[list[str]]) -> tuple[tuple[int, int], ...]:
+        return tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in pairs)
+
+    spec = replace(data.spec, user_pairs=indices(config.wide_pairs), diagnosed_pairs=indices(config.diagnosed_pairs))
+    return data.with_spec(spec).to(device)
