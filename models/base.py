@@ -62,12 +62,6 @@ class RecModel(nn.Module):
         terms = [m.penalty for m in self.modules() if isinstance(m, Penalized) and m.penalty is not None]
         return sum(terms) if terms else None
 
-    def drop_penalties(self) -> None:
-        """Forget the pending penalties (the last training batch's, already spent), which hold that
-        batch's graph; e.g. before the model is copied."""
-        for module in self.modules():
-            if isinstance(module, Penalized):
-                module.drop_penalty()
 
     def interaction_names(self) -> list[str]:
         """The schema column of each row / column of the ``pairs:*`` matrices of ``interactions``

@@ -117,12 +117,14 @@ def test_embedding_l2_penalty_counts_only_the_rows_looked_up():
 
 
 def test_the_training_loss_adds_every_penalized_layers_penalty_and_a_copy_drops_them():
+    from automl.online.modes import clone
+
     model = AFM_CARD.build(SPEC, {**AFM_CARD.defaults, "l2": 0.1, "attention_l2": 0.01}).train()
     model(batch())
     pending = [m.penalty for m in model.modules() if isinstance(m, Penalized) and m.penalty is not None]
     assert len(pending) == 2                                   # the embedding's and the attention's
     torch.testing.assert_close(model.aux_loss(), pending[0] + pending[1])
-    model.drop_penalties()
-    assert model.aux_loss() is None
+    copied = clone(model)
+    assert model.aux_loss() is None and copied.aux_loss() is None
     model.eval()(batch())
     assert model.aux_loss() is None                            # an eval pass leaves none

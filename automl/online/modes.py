@@ -23,8 +23,8 @@ from automl.online.stream import Log
 from automl.training.fit import train_and_evaluate
 from automl.training.loop import loss_function, make_optimizers, train_epoch
 from automl.training.predict import model_outputs
-from models.base import RecModel
 from models.card import ModelCard
+from models.layers.penalty import Penalized
 from models.spec import DataSpec
 
 INCREMENTAL_LR_SCALES = (0.3, 1.0, 3.0)
@@ -34,9 +34,11 @@ RETRAIN_EVERY = (1, 2, 4)
 def clone(model):
     """An independent copy of a fitted model (torch or trees); a torch model's pending penalty terms
     (the last training batch's, already spent) are dropped first, as they hold that batch's graph."""
-    if not isinstance(model, RecModel):
+    if not isinstance(model, nn.Module):
         return model
-    model.drop_penalties()
+    for module in model.modules():
+        if isinstance(module, Penalized):
+            module.drop_penalty()
     return copy.deepcopy(model)
 
 
