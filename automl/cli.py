@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from automl.data import datasets
 from automl.data.schema import DEFAULT_CANDIDATES, ROLES, SHOWN_METRICS, TASKS, Schema
-from automl.errors import CrossBoardError, NotFoundError, SettingsError
+from automl.errors import CrossBoardError, NotFoundError, SettingsError, disk_full
 from automl.search.config import PRUNERS, StudyConfig
 from storage import Store, default_home, resolve_url
 from storage.db import UnsupportedDatabase
@@ -24,6 +23,7 @@ from storage.tables import WorkerStatus
 POLL_S = 1.0
 PASSWORD_ENV = "CROSSBOARD_PASSWORD"   # the app's password; required when it listens beyond this machine
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"     # the Streamlit entry point beside the engine
+SERVE_SCRIPT = Path(__file__).resolve().parents[1] / "ui" / "serve.py"     # app.py's server, with the sign-in gate
 
 
 def parse_roles(items: list[str]) -> dict[str, str]:
@@ -87,12 +87,17 @@ def study_config(args, store: Store, schema: Schema) -> StudyConfig:
 
 
 def cmd_tune(args, store: Store, home: Path) -> int:
+    import signal
+
+    from automl.errors import space_for
     from automl.reporting.progress import study_progress
     from automl.search.allocation import MIN_TRIALS
     from automl.search.capabilities import model_availability
     from automl.search.control import launch_workers, request_stop
+    from automl.search.liveness import log_tail, settle_study
     from automl.search.study import create_study
     from models import REGISTRY
+    from storage.db import database_place
 
     dataset = datasets.get_dataset(store, args.dataset)
     if args.trials is None and args.minutes is None:
@@ -105,7 +110,8 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     if config.diagnosed_pairs and not set(takers) & set(config.models):
         raise SettingsError(f"--crosses-from gives the diagnosed crosses to {', '.join(takers)}; add "
                             f"{' or '.join(takers)} to --models")
-    study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
+    with space_for("creating the study", database_place(store.url)):
+        study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
     print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
           f"{config.workers} worker(s)")
     if config.n_trials is not None and config.n_trials < MIN_TRIALS * len(config.models):
@@ -129,16 +135,26 @@ def cmd_tune(args, store: Store, home: Path) -> int:
         request_stop(store, study)
         for p in procs:
             p.wait()
+    with space_for(f"settling study {study.name!r}", database_place(store.url)):
+        settle_study(store, study.id, home=home)        # workers that died without a word are lost
     progress = study_progress(store, study)
     print(progress.line(study.metric))
     print("trials per model (done/given, planned in its rung): " + ", ".join(
         f"{m.model} {m.done}/{m.given}" + (" dropped" if m.dropped else f" of {m.planned}")
         for m in progress.models))
+    ended = progress.status in ("finished", "stopped")
+    exits = {p.pid: p.returncode for p in procs}
     for worker in progress.workers:
-        if worker.status == WorkerStatus.FAILED:
-            print(f"worker {worker.id} failed: {worker.message}", file=sys.stderr)
+        if worker.status in (WorkerStatus.FAILED, WorkerStatus.LOST):
+            signal_ = -exits.get(worker.pid, 0)
+            killed = f" (its process was killed by {signal.Signals(signal_).name})" if signal_ > 0 else ""
+            print(f"worker {worker.id} {worker.status}{killed}: {worker.message}", file=sys.stderr)
+    if not ended and progress.message:
+        print(f"study {study.name!r} {progress.status}: {progress.message}", file=sys.stderr)
+    if not ended and set(exits.values()) - {0, 2} and (tail := log_tail(home, study.id)):    # a worker died unheard
+        print(f"the end of its worker logs (in {home / 'logs'}):\n{tail}", file=sys.stderr)
     print_leaderboard(store, study, "table")
-    return 0 if progress.done else 2
+    return 0 if progress.done and ended else 2
 
 
 def print_leaderboard(store: Store, study, fmt: str, best: bool = False) -> None:
@@ -209,13 +225,18 @@ def cmd_reseed(args, store: Store, home: Path) -> int:
 
 
 def cmd_settle(args, store: Store, home: Path) -> int:
-    from automl.search.liveness import settle_study
+    from automl.errors import space_for
+    from automl.search.liveness import WAITING, settle_study
+    from storage.db import database_place
 
     study = find_study(store, args.study)
-    done = settle_study(store, study.id, home=home)
+    with space_for(f"settling study {study.name!r}", database_place(store.url)):
+        done = settle_study(store, study.id, home=home)
     lost = ", ".join(map(str, done["lost"])) or "none"
     again = ", ".join(map(str, done["requeued"])) or "none"
     print(f"study {study.name!r}: lost workers {lost}; trials queued again {again}; status {done['status']}")
+    if done["status"] in (WAITING, "failed"):
+        print(store.find_study(study.id).message)
     return 0
 
 
@@ -225,18 +246,24 @@ def cmd_predict(args, store: Store, home: Path) -> int:
     study = find_study(store, args.study)
     scorer = study_scorer(store, study, home, model=args.model, trial=args.trial, ensemble=args.ensemble)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
-    out = open(args.out, "w", newline="") if args.out else sys.stdout    # noqa: SIM115 - closed below
+    partial = Path(f"{args.out}.part") if args.out else None      # becomes --out once every row is scored
+    out = open(partial, "w", newline="") if partial else sys.stdout    # noqa: SIM115 - closed below
     try:
         score_file(scorer, Path(args.file), home / "incoming",
                    lambda chunk, first: chunk.to_csv(out, index=False, header=first),
                    progress=lambda rows: print(f"scored {rows:,} rows", file=sys.stderr, flush=True),
                    delimiter=args.delimiter, names=names)
-    finally:
-        if args.out:
+    except BaseException:
+        if partial:
             out.close()
-    print(f"scored {scorer.rows:,} rows with {scorer.what}: column {scorer.column!r}"
+            partial.unlink(missing_ok=True)
+        raise
+    if partial:
+        out.close()
+        partial.replace(args.out)
+    print(f"scored {scorer.rows:,} rows with {scorer.what}: column {scorer.output!r}"
           + (f" written to {args.out}" if args.out else ""), file=sys.stderr)
-    for line in unseen_report(scorer):
+    for line in scorer.notes + unseen_report(scorer):
         print(f"  note: {line}", file=sys.stderr)
     return 0
 
@@ -403,13 +430,13 @@ def cmd_app(args, store: Store, home: Path) -> int:
                             f"{PASSWORD_ENV} in the environment (never on the command line) and run again, or "
                             "leave --host out to serve this machine only")
     env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": store.url}
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(args.port),
+    command = [sys.executable, "-m", "streamlit", "run", str(SERVE_SCRIPT), "--server.port", str(args.port),
                "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.maxUploadSize", str(max_upload_mb()), "--client.toolbarMode", "minimal"]
     shown = "localhost" if is_loopback(args.host) else args.host
     gate = "password required" if os.environ.get(PASSWORD_ENV) else "this machine only"
     print(f"CrossBoard on http://{shown}:{args.port}  ({gate}; data in {home})", flush=True)
-    return subprocess.call(command, env=env)
+    os.execve(sys.executable, command, env)     # the server takes this process's place: a signal ends it
 
 
 def stored_model_choice(p: argparse.ArgumentParser):
@@ -570,6 +597,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, Store(resolve_url(args.db, home)), home)
     except (CrossBoardError, UnsupportedDatabase) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if not disk_full(error):
+            raise
+        print(f"error: the disk holding {home} (or the database) is full: {error}. Free some space (old studies' "
+              f"caches in {home / 'cache'} can go) and run the command again", file=sys.stderr)
         return 2
 
 

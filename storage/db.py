@@ -11,6 +11,8 @@ storage is initialised (``serialize_sqlite_writes``); all of its transactions co
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_S = 120
+ROOM_TO_OPEN = 2**20       # bytes free below which SQLite failing to open a WAL database means a full disk
 READ_ONLY = "crossboard_read_only"      # execution option of transactions that only read
 
 
@@ -57,6 +60,15 @@ def check_url(url: str) -> str:
     return url
 
 
+def database_place(url: str) -> Path | str:
+    """Where the database at ``url`` keeps its data, for messages: a SQLite file's folder, else the
+    server in words."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return Path(parsed.database or ".").resolve().parent
+    return f"the {parsed.get_backend_name()} database {parsed.database!r} on {parsed.host or 'localhost'}"
+
+
 def engine_kwargs(url: str) -> dict:
     """Keyword arguments for ``create_engine`` (also handed to Optuna's RDBStorage)."""
     if url.startswith("sqlite"):
@@ -86,7 +98,15 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
     # Let SQLAlchemy (not the driver) decide when transactions begin.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as error:
+        # the first connection to a WAL database creates its -shm and -wal files: "disk I/O error" on a full disk
+        path = Path(cursor.execute("PRAGMA database_list").fetchone()[2] or ".")
+        if shutil.disk_usage(path.parent).free < ROOM_TO_OPEN:
+            raise sqlite3.OperationalError(f"database or disk is full: no room for the -shm and -wal files of {path}") \
+                from error
+        raise
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -33,6 +33,7 @@ from storage.tables import (
 )
 
 CHUNK_BYTES = 8 * 2**20
+MAX_RACES = 5               # inserts retried when another process wins the same unique name
 
 
 class Store:
@@ -62,20 +63,26 @@ class Store:
     # -- datasets -------------------------------------------------------------------------
     def add_dataset(self, row: DatasetRow, parquet: bytes | Path) -> DatasetRow:
         """Insert the dataset and its Parquet copy (bytes, or a file read CHUNK_BYTES at a time so
-        memory stays bounded whatever its size); an identical upload returns the stored row."""
-        with self.session() as s:
-            existing = s.get(DatasetRow, row.id)
-            if existing is not None:
-                return existing
-            s.add(row)
-            s.flush()
-            for seq, chunk in enumerate(_chunks(parquet)):
-                s.execute(sa.insert(DatasetChunkRow), [{"dataset_id": row.id, "seq": seq, "data": chunk}])
-        return row
-
-    def name_taken(self, name: str) -> bool:
-        with self.reading() as s:
-            return s.scalar(sa.select(DatasetRow.id).where(DatasetRow.name == name)) is not None
+        memory stays bounded whatever its size) under the first of ``row.name``, ``name-2``, ``name-3``, …
+        not taken; an identical upload returns the stored row. Decided in the database: uploads racing
+        for one name or one version each end with a row (another process's insert is caught, then
+        the choice made again)."""
+        for _ in range(MAX_RACES):
+            try:
+                with self.session() as s:
+                    existing = s.get(DatasetRow, row.id)
+                    if existing is not None:
+                        return existing
+                    fresh = DatasetRow(**{c.name: getattr(row, c.name) for c in DatasetRow.__table__.columns})
+                    fresh.name = _free_name(s, row.name)
+                    s.add(fresh)
+                    s.flush()
+                    for seq, chunk in enumerate(_chunks(parquet)):
+                        s.execute(sa.insert(DatasetChunkRow), [{"dataset_id": row.id, "seq": seq, "data": chunk}])
+                return fresh
+            except sa.exc.IntegrityError:        # another process took the name or stored the version first
+                continue
+        raise sa.exc.IntegrityError(f"dataset {row.name!r}: still racing after {MAX_RACES} tries", None, None)
 
     def find_dataset(self, ref: str) -> DatasetRow | None:
         """By name, full id, or a unique id prefix of at least 6 characters."""
@@ -171,6 +178,18 @@ class Store:
         with self.reading() as s:
             return list(s.scalars(sa.select(TrialResultRow).where(TrialResultRow.study_id == study_id)
                                   .order_by(TrialResultRow.trial_number)))
+
+    def result(self, study_id: int, trial_number: int) -> TrialResultRow | None:
+        """The recorded result of one trial, or None (never written: the trial did not end)."""
+        with self.reading() as s:
+            return s.scalar(sa.select(TrialResultRow).where(TrialResultRow.study_id == study_id,
+                                                            TrialResultRow.trial_number == trial_number))
+
+    def result_count(self, study_id: int) -> int:
+        """How many trials of the study have a recorded result (what uses up ``--trials``)."""
+        with self.reading() as s:
+            return s.scalar(sa.select(sa.func.count()).select_from(TrialResultRow)
+                            .where(TrialResultRow.study_id == study_id))
 
     # -- allocation -----------------------------------------------------------------------
     def allocate(self, study_id: int, trial_number: int, choose: Callable[[dict[str, int]], str]) -> str:
@@ -376,3 +395,15 @@ def add_missing_columns(engine: sa.Engine) -> None:
         except sa.exc.DBAPIError:
             if name not in {c["name"] for c in sa.inspect(engine).get_columns(table.__tablename__)}:
                 raise
+
+
+def _free_name(session, name: str) -> str:
+    """The first of ``name``, ``name-2``, ``name-3``, … (cut to the column's width) no dataset has."""
+    width = DatasetRow.__table__.c.name.type.length
+    taken = set(session.scalars(sa.select(DatasetRow.name).where(
+        DatasetRow.name.startswith(name[:width - 8]))))
+    candidate, n = name, 2
+    while candidate in taken:
+        suffix = f"-{n}"
+        candidate, n = name[: width - len(suffix)] + suffix, n + 1
+    return candidate

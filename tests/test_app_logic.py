@@ -239,7 +239,7 @@ def test_names_from_the_user_and_the_data_are_shown_as_typed(env):
     assert not at.exception, at.exception
     assert Store(env).find_dataset(hostile) is not None
     shown = texts(at)
-    assert r"\[win\]\(http\://evil\.example\) \!\[x\]" in shown and r"\<img src=x\>" in shown
+    assert r"\[win\]\(http\:" + "\u2060" + r"//evil\.example\) \!\[x\]" in shown and r"\<img src=x\>" in shown
     assert "<b>price" not in shown and "](http" not in shown
 
 
@@ -347,3 +347,25 @@ def test_an_online_study_is_launched_and_its_online_tab_reads_the_replays(env, m
     assert online_table["mode"].tolist() == ["incremental", "static"]          # best online AUC first
     assert "scored before its labels were revealed" in "\n".join(c.value for c in at.tabs[2].caption)
     assert len(at.tabs[2].get("plotly_chart")) == 1
+
+
+def test_a_study_waiting_for_workers_is_resumed_from_the_study_page(env, monkeypatch):
+    import automl.search.control
+    from automl.search.config import StudyConfig
+    from automl.search.liveness import WAITING
+    from automl.search.study import create_study
+
+    launched = []
+    monkeypatch.setattr(automl.search.control, "launch_workers",
+                        lambda url, study_id, home, n: launched.append((study_id, n)) or [])
+    at = started()
+    store = Store(env)
+    study = create_study(store, store.find_dataset(DEMO_NAME), StudyConfig(models=["lr"], n_trials=2, workers=1),
+                         name="paused")
+    store.update_study(study.id, status=WAITING, message="waiting for workers: the only worker was lost")
+    at.switch_page(PAGES["study"]).run()
+    assert not at.exception, at.exception
+    assert "the only worker was lost" in texts(at)
+    at.button(key="study_resume").click().run()
+    assert not at.exception, at.exception
+    assert launched == [(study.id, 1)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,26 +19,6 @@ from storage import Store
 from storage.tables import ArtifactRow, DatasetRow, SplitRow, StudyRow, TrialResultRow
 
 psycopg = pytest.importorskip("psycopg")
-ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
-
-
-@pytest.fixture
-def postgres_url():
-    try:
-        admin = psycopg.connect(ADMIN, autocommit=True)
-    except psycopg.OperationalError as error:
-        why = f"PostgreSQL is not reachable at 127.0.0.1:5432 ({error}); it backs the multi-machine test"
-        if os.environ.get("CROSSBOARD_REQUIRE_PG") == "1":
-            pytest.fail(why + " and CROSSBOARD_REQUIRE_PG=1 requires it")
-        pytest.skip(why)
-    name = f"crossboard_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        admin.execute(f'DROP DATABASE "{name}"')
-        admin.close()
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from automl.search.config import StudyConfig
 from storage import Store
 from storage.db import default_home, resolve_url
 from storage.tables import DatasetRow, StudyRow
+from ui.gate import COOKIE, valid_token
 
 # Page scripts, relative to app.py (st.switch_page and AppTest.switch_page take these paths).
 PAGES = {
@@ -28,8 +29,10 @@ PAGES = {
     "leaderboard": "ui/leaderboard_page.py",
     "diagnostics": "ui/diagnostics_page.py",
 }
-# Markdown's special characters, and the colon of "://" (an autolink); escaped by ``plain``
+# Markdown's special characters and the colon of "://", escaped by ``plain``; then where an autolink would start
+# (after the escapes): "://", "@" before a domain, "www" before its dot
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&]|:(?=//))")
+AUTOLINK_STARTS = re.compile(r"(?i)(:(?=//)|@(?=[a-z0-9])|\bwww(?=\\\.))")
 MAX_WORKERS = os.cpu_count() or 1   # worker processes this server runs at once, over every tab and study
 STUDY_PARAM = "study"
 TRIAL_PARAM = "trial"        # the Diagnostics page's trial (?study=ID&trial=N)
@@ -56,8 +59,10 @@ def store() -> Store:
 
 def plain(text: object) -> str:
     """``text`` (a name or message that comes from the user or the data) escaped so that Markdown
-    shows it as typed: no link, image, HTML, autolink or formatting."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+    shows it as typed: no link, image, HTML or formatting; and no autolink (the renderer links
+    ``www.``, ``scheme://`` and ``a@b.c`` in plain text, escaped or not), which an invisible word
+    joiner inside each of those breaks."""
+    return AUTOLINK_STARTS.sub("\\1\u2060", MARKDOWN_SPECIALS.sub(r"\\\1", str(text)))
 
 
 @contextmanager
@@ -81,10 +86,12 @@ def reap_workers() -> None:
 
 
 def signed_in() -> bool:
-    """True when the app has no password (``$CROSSBOARD_PASSWORD`` unset) or this browser session
-    has given it; otherwise shows the sign-in form and returns False (the caller shows nothing else)."""
+    """True when the app has no password (``$CROSSBOARD_PASSWORD`` unset), the server's sign-in gate
+    let this browser in (``ui.gate``: its session cookie), or this browser session has given the
+    password here (the app run without the gate, e.g. ``streamlit run app.py``); otherwise shows the
+    sign-in form and returns False (the caller shows nothing else)."""
     expected = os.environ.get(PASSWORD_ENV, "")
-    if not expected or st.session_state.get("signed_in"):
+    if not expected or st.session_state.get("signed_in") or valid_token(st.context.cookies.get(COOKIE)):
         return True
     st.title("CrossBoard")
     with st.form("sign_in"):
@@ -107,14 +114,27 @@ def launch_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task
     from automl.search import control
     from automl.search.study import create_study
 
-    reap_workers()
-    if len(_LAUNCHED) + config.workers > MAX_WORKERS:
-        raise SettingsError(f"this server already runs {len(_LAUNCHED)} of at most {MAX_WORKERS} workers (one per "
-                            f"core); {config.workers} more would overload it. Lower the workers, or wait for a study "
-                            "to finish (or stop one on the Study page) and launch again")
+    check_worker_room(config.workers)
     row = create_study(store, dataset, config, task=task, metric=metric, name=name)
     remember_workers(control.launch_workers(store.url, row.id, home(), config.workers))
     st.switch_page(PAGES["study"], query_params={STUDY_PARAM: str(row.id)})
+
+
+def check_worker_room(workers: int) -> None:
+    """SettingsError when ``workers`` more would pass this server's MAX_WORKERS."""
+    reap_workers()
+    if len(_LAUNCHED) + workers > MAX_WORKERS:
+        raise SettingsError(f"this server already runs {len(_LAUNCHED)} of at most {MAX_WORKERS} workers (one per "
+                            f"core); {workers} more would overload it. Lower the workers, or wait for a study "
+                            "to finish (or stop one on the Study page) and launch again")
+
+
+def resume_study(store: Store, study: StudyRow, workers: int) -> None:
+    """Start ``workers`` workers on this machine for a study that waits for workers (its budget not spent)."""
+    from automl.search import control
+
+    check_worker_room(workers)
+    remember_workers(control.launch_workers(store.url, study.id, home(), workers))
 
 
 def study_label(study: StudyRow) -> str:

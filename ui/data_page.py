@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from automl.data import datasets
+from automl.data.names import derived_name
 from automl.data.schema import ROLES, TASKS, Schema
 from automl.data.validate import validate
 from automl.errors import CrossBoardError
@@ -127,7 +128,7 @@ def edit_schema(inspection: datasets.Inspection) -> Schema:
 
 def save_form(inspection: datasets.Inspection, schema: Schema) -> None:
     st.subheader("Save")
-    name = st.text_input("Dataset name", value=Path(inspection.filename).stem,
+    name = st.text_input("Dataset name", value=derived_name(Path(inspection.filename).stem, "dataset"),
                          key=f"name_{inspection.digest}")
     if st.button("Save dataset", type="primary", key="data_save"):
         with common.user_errors():
@@ -141,15 +142,16 @@ def inspect_server_file(text: str, delimiter: str | None, names: list[str] | Non
                         label: str | None) -> datasets.Inspection:
     """Read and understand a file already on the server (in a shared folder), once per file
     version and reading options; past the in-memory limit it is read in blocks."""
-    path = datasets.server_file(text, datasets.server_roots(common.home()))
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, delimiter, tuple(names) if names else None, label)
-    cached = st.session_state.get("data_inspection")
-    if cached is None or cached[0] != key:
-        with st.spinner(f"Reading {common.plain(path.name)} ({stat.st_size / 2**20:,.0f} MB)…"):
-            inspection = datasets.inspect(path, delimiter=delimiter, names=names, label=label,
-                                          spool=common.home() / "incoming")
-        st.session_state["data_inspection"] = cached = (key, inspection)
+    with datasets.opened_server_file(text, datasets.server_roots(common.home())) as (path, stat):
+        name = Path(text.strip()).name
+        key = (text.strip(), stat.st_ino, stat.st_size, stat.st_mtime_ns, delimiter, tuple(names) if names else None,
+               label)
+        cached = st.session_state.get("data_inspection")
+        if cached is None or cached[0] != key:
+            with st.spinner(f"Reading {common.plain(name)} ({stat.st_size / 2**20:,.0f} MB)…"):
+                inspection = datasets.inspect(path, name, delimiter=delimiter, names=names, label=label,
+                                              spool=common.home() / "incoming")
+            st.session_state["data_inspection"] = cached = (key, inspection)
     return cached[1]
 
 

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from automl.data.datasets import schema_of
+from automl.data.names import MAX_NAME_CHARS
 from automl.data.schema import MAXIMIZE
 from automl.diagnostics.consensus import detected_crosses
 from automl.diagnostics.results import DiagnosticsFailed, TrialDiagnostics
@@ -51,8 +52,14 @@ def as_text(name: str) -> str:
     return html.escape(str(name), quote=False)
 
 
+def pair_name(fields: list[str]) -> str:
+    """A pair as typed, "a × b" (for tables, which show text as it is)."""
+    return " × ".join(map(str, fields))
+
+
 def pair_label(fields: list[str]) -> str:
-    return " × ".join(as_text(f) for f in fields)
+    """A pair as plotly text (``as_text``)."""
+    return as_text(pair_name(fields))
 
 
 def band_error(rows: list[dict], value: str) -> dict:
@@ -227,6 +234,12 @@ def study_view(store: Store, study: StudyRow) -> None:
     tune_again_panel(store, study)
 
 
+def consensus_table(consensus: list[dict]) -> pd.DataFrame:
+    """The consensus pairs as a table (names as typed: a table shows text, not markup)."""
+    return pd.DataFrame([{"pair": pair_name(p["fields"]), "strength": p["strength"], "low": p["low"],
+                          "high": p["high"], "models": p["models"]} for p in consensus])
+
+
 def consensus_panel(consensus: list[dict]) -> None:
     st.subheader("Field pairs the models agree on")
     if not consensus:
@@ -245,9 +258,7 @@ def consensus_panel(consensus: list[dict]) -> None:
         chart(pair_heatmap(consensus, field_order(consensus), "Consensus pair map", colorbar="consensus"),
               "Each cell: the pair's consensus strength (0 = no model finds the two fields interact). "
               "Darker = stronger.", key="consensus_map")
-    table = pd.DataFrame([{"pair": pair_label(p["fields"]), "strength": p["strength"], "low": p["low"],
-                           "high": p["high"], "models": p["models"]} for p in consensus])
-    st.dataframe(table, hide_index=True, width="stretch", key="consensus_table",
+    st.dataframe(consensus_table(consensus), hide_index=True, width="stretch", key="consensus_table",
                  column_config={name: st.column_config.NumberColumn(format="%.3f")
                                 for name in ("strength", "low", "high")}
                  | {"models": st.column_config.NumberColumn(help="models whose best trial finds the pair at all")})
@@ -289,9 +300,11 @@ def importance_panel(importance: dict[str, dict[str, float]]) -> None:
 
 
 def next_name(store: Store, name: str) -> str:
-    candidate, n = f"{name}-crossed", 2
+    """The first of ``<name>-crossed``, ``<name>-crossed-2``, … no study has (``name`` cut to fit)."""
+    base = name[:MAX_NAME_CHARS - 16] + "-crossed"
+    candidate, n = base, 2
     while store.find_study(candidate) is not None:
-        candidate, n = f"{name}-crossed-{n}", n + 1
+        candidate, n = f"{base}-{n}", n + 1
     return candidate
 
 
@@ -309,7 +322,7 @@ def tune_again_panel(store: Store, study: StudyRow) -> None:
     if crosses:
         st.caption(f"A new study on **{common.plain(dataset.name)}** with this study's settings, in which {CROSSING.name} may "
                    f"also cross these consensus pairs (option cross_source = diagnosed): "
-                   f"{', '.join(pair_label(p) for p in crosses)}.")
+                   f"{common.plain(', '.join(pair_name(p) for p in crosses))}.")
     else:
         st.caption("No pair of categorical columns has a consensus strength above 0 yet, so there is nothing to "
                    "cross: the button is enabled once the models' best trials have diagnostics that find one.")
@@ -425,7 +438,7 @@ def trial_panel(store: Store, study: StudyRow, number: int) -> None:
                   "Bar: the pair's share of the output variance (ArchDetect mixed difference); whisker: ±2 "
                   "standard errors over repeated draws of rows.", key="trial_pair_bars")
         with st.expander("All pairs"):
-            st.dataframe(pd.DataFrame([{"pair": pair_label(p["fields"]), "strength": p["strength"], "low": p["low"],
+            st.dataframe(pd.DataFrame([{"pair": pair_name(p["fields"]), "strength": p["strength"], "low": p["low"],
                                         "high": p["high"]} for p in pairs]), hide_index=True, width="stretch")
     else:
         st.info("The trial has fewer than two fields, so no pairs.")

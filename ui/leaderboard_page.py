@@ -10,13 +10,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from automl.data.names import safe_file_name
 from automl.data.schema import MAXIMIZE, SHOWN_METRICS
 from automl.errors import CrossBoardError
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
 from automl.reporting.leaderboard import read_leaderboard, table
 from automl.reporting.online import is_online
 from automl.search import ensembles
-from automl.serving.export import zipped_export
+from automl.serving.export import export_name, zipped_export
 from automl.serving.score import SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
 from automl.training.artifacts import LOADABLE
 from models import REGISTRY
@@ -167,12 +168,13 @@ def use_model(study) -> None:
             return
         st.session_state["use_model_result"] = cached
     _, scored, scorer = cached
-    st.success(f"Scored {scorer.rows:,} rows with {common.plain(scorer.what)}: column **{scorer.column}**.")
-    for line in unseen_report(scorer):
+    st.success(f"Scored {scorer.rows:,} rows with {common.plain(scorer.what)}: column "
+               f"**{common.plain(scorer.output or scorer.column)}**.")
+    for line in scorer.notes + unseen_report(scorer):
         st.info(common.plain(line))
     st.dataframe(scored.head(PREVIEW_ROWS), hide_index=True, width="stretch")
     st.download_button("Download the scored rows (CSV)", scored.to_csv(index=False).encode(),
-                       file_name=f"{Path(upload.name).stem}-scored.csv", mime="text/csv", key="use_model_download")
+                       file_name=f"{safe_file_name(Path(upload.name).stem, 'scored')}-scored.csv", mime="text/csv", key="use_model_download")
 
 
 def export_button(study, choice: str) -> None:
@@ -189,7 +191,7 @@ def export_button(study, choice: str) -> None:
             st.error(common.plain(error))
     cached = st.session_state.get(key)
     if cached is not None and cached[0] == choice:
-        st.download_button("Download the export (zip)", cached[1], file_name=f"{study.name}-{model or 'best'}.zip",
+        st.download_button("Download the export (zip)", cached[1], file_name=f"{export_name(study, model)}.zip",
                            mime="application/zip", key=f"export_download_{study.id}")
 
 
@@ -248,7 +250,7 @@ def board(study_id: int) -> None:
         event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
                              selection_mode="single-row", key=f"leaderboard_trials_{study.id}")
         diagnostics_link(study.id, frame, event.selection.rows)
-        st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name=f"{study.name}.csv",
+        st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name=f"{safe_file_name(study.name, f'study-{study.id}')}.csv",
                            mime="text/csv", key="leaderboard_csv")
     with best_tab:
         st.dataframe(best, hide_index=True, width="stretch")

@@ -9,14 +9,14 @@ from automl.reporting.progress import fmt_seconds, study_progress
 from automl.search.allocation import ETA, MIN_TRIALS
 from automl.search.config import StudyConfig
 from automl.search.control import request_stop
-from automl.search.liveness import ACTIVE, alive, settle_study
+from automl.search.liveness import ACTIVE, WAITING, alive, settle_study
 from storage.tables import WorkerStatus
 from ui import common
 
 POLL_S = 2.0
 STATUS_ICON = {"created": ":material/hourglass_top:", "running": ":material/directions_run:",
                "finished": ":material/check_circle:", "stopped": ":material/stop_circle:",
-               "failed": ":material/error:"}
+               "failed": ":material/error:", WAITING: ":material/pause_circle:"}
 
 
 def settle_if_lost(store, study) -> None:
@@ -106,6 +106,12 @@ def main() -> None:
             row.caption("Stop requested: the workers end after their current trial.")
         elif row.button("Stop", key="study_stop", help="workers stop after their current trial"):
             request_stop(store, study)
+            st.rerun()
+    elif study.status == WAITING and row.button(
+            f"Start {config.workers or 1} worker(s) here", key="study_resume",
+            help="its budget is not spent and no worker runs it: start workers on this machine to go on"):
+        with common.user_errors():
+            common.resume_study(store, study, config.workers or 1)
             st.rerun()
     row.page_link(common.PAGES["leaderboard"], label="Leaderboard", icon=":material/leaderboard:",
                   query_params={common.STUDY_PARAM: str(study.id)})

@@ -6,6 +6,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import socket
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,12 +19,14 @@ import pandas as pd
 from automl.data.columns import ParquetColumns
 from automl.data.history_column import item_history_column
 from automl.data.infer_schema import infer_schema
-from automl.data.read import RawTable, read_table
+from automl.data.names import checked_name, derived_name
+from automl.data.read import RawTable, fits_in_memory, read_table
 from automl.data.schema import Schema
 from automl.data.stream import file_digest, stream_table
 from automl.data.validate import validate
-from automl.errors import DataError, NotFoundError
+from automl.errors import DataError, DiskFull, NotFoundError, disk_full, out_of_space, space_for
 from storage import Store
+from storage.db import database_place
 from storage.tables import DatasetRow
 
 
@@ -61,15 +68,17 @@ def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, l
     ``parts``: separate "valid" and "test" files (source, filename), read like ``source`` (the
     training rows) and joined to it with a ``split`` column, so studies keep that split."""
     options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
-    if spool is not None and not isinstance(source, bytes) and Path(source).is_file() \
-            and Path(source).stat().st_size > (IN_MEMORY_BYTES if memory_bytes is None else memory_bytes):
+    if spool is not None and not isinstance(source, bytes) and Path(source).is_file() and (
+            Path(source).stat().st_size > (IN_MEMORY_BYTES if memory_bytes is None else memory_bytes)
+            or not fits_in_memory(Path(source))):
         if parts:
             raise DataError("separate validation/test files are read in memory, and this file is past the "
                             "in-memory limit: join them into one file with a split column (train/valid/test)")
         filename = filename or Path(source).name
         digest = file_digest(Path(source), options).hexdigest()
-        raw, head = stream_table(Path(source), filename, Path(spool) / f"{digest}.parquet", delimiter=delimiter,
-                                 names=names)
+        spooled = partial_path(Path(spool) / f"{digest}.parquet")      # a ``.part`` until ``save`` moves it home
+        with removed_on_failure(spooled, f"reading {filename!r} into its Parquet copy", Path(source).stat().st_size):
+            raw, head = stream_table(Path(source), filename, spooled, delimiter=delimiter, names=names)
         return understood(raw, infer_schema(head, label=label, task=task, roles=roles), digest, filename)
     data = read_bytes(source)
     filename = filename or (Path(source).name if not isinstance(source, bytes) else "upload")
@@ -97,16 +106,36 @@ def server_roots(home: Path) -> list[Path]:
     return [Path(p).expanduser().resolve() for p in listed] or [(Path(home) / "files").resolve()]
 
 
-def server_file(text: str, roots: list[Path]) -> Path:
-    """The file at ``text`` when it lies in one of ``roots`` (links resolved first), else DataError."""
-    path = Path(text.strip()).expanduser().resolve()
-    if not any(path.is_relative_to(root) for root in roots):
-        shown = ", ".join(str(r) for r in roots)
+@contextmanager
+def opened_server_file(text: str, roots: list[Path]) -> Iterator[tuple[Path, os.stat_result]]:
+    """The file at ``text`` in one of ``roots``, opened once: yields (a path that reads that open file,
+    whatever happens to ``text`` meanwhile; its stat). Every folder below the root and the file are
+    opened without following a link, so a link swapped in between the check and the read cannot lead
+    out of the shared folder. DataError when ``text`` is outside the roots, missing, a link or not a file."""
+    path = Path(os.path.abspath(Path(text.strip()).expanduser()))
+    shown = ", ".join(str(r) for r in roots)
+    root = next((r for r in roots if path.is_relative_to(r)), None)
+    if root is None or path == root:
         raise DataError(f"{text.strip()!r} is not in a folder this server shares ({shown}); copy the file there, "
                         f"or start the app with {DATA_DIRS_ENV} naming its folder")
-    if not path.is_file():
-        raise DataError(f"no file at {str(path)!r}; check the path (files in {', '.join(str(r) for r in roots)})")
-    return path
+    *folders, name = path.relative_to(root).parts
+    opened = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        try:
+            for folder in folders:
+                opened.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=opened[-1]))
+            opened.append(os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=opened[-1]))
+        except FileNotFoundError:
+            raise DataError(f"no file at {str(path)!r}; check the path (files in {shown})") from None
+        except OSError:          # ELOOP or ENOTDIR: a link (or a file where a folder should be) on the way
+            raise DataError(f"{str(path)!r} is or goes through a link; name the file itself, in {shown}") from None
+        found = os.fstat(opened[-1])
+        if not stat.S_ISREG(found.st_mode):
+            raise DataError(f"{str(path)!r} is not a file; name a CSV, TSV, Parquet or libFM file in {shown}")
+        yield Path(f"/dev/fd/{opened[-1]}"), found
+    finally:
+        for fd in opened:
+            os.close(fd)
 
 
 def joined_parts(train: RawTable, filename: str, parts: dict, delimiter: str | None, names: list[str] | None,
@@ -159,6 +188,8 @@ def save(store: Store, inspection: Inspection, schema: Schema | None = None, nam
     A table read in blocks keeps its Parquet copy as the ``home``'s local copy."""
     schema = schema or inspection.schema
     frame = inspection.raw.frame
+    name = checked_name(name, "dataset") if name is not None else derived_name(Path(inspection.filename).stem,
+                                                                                 "dataset")
     if schema != inspection.schema or inspection.problem is not None:     # else checked by ``inspect``
         validate(frame, schema, inspection.filename)
     schema = replace(schema, item_history=item_history_column(frame, schema))
@@ -166,26 +197,26 @@ def save(store: Store, inspection: Inspection, schema: Schema | None = None, nam
     existing = store.find_dataset(version)
     if existing is not None:
         return existing
-    name = unique_name(store, name or Path(inspection.filename).stem or "dataset")
     parquet = frame.path if isinstance(frame, ParquetColumns) else to_parquet_bytes(frame)
     row = DatasetRow(id=version, name=name, filename=inspection.filename,
                      file_format=inspection.raw.file_format, n_rows=len(frame), n_cols=frame.shape[1],
                      parquet_bytes=parquet.stat().st_size if isinstance(parquet, Path) else len(parquet),
                      schema_json=schema.to_json())
-    row = store.add_dataset(row, parquet)
+    try:
+        with space_for(f"storing dataset {name!r}", database_place(store.url), row.parquet_bytes):
+            row = store.add_dataset(row, parquet)
+    except DiskFull:
+        if isinstance(parquet, Path):
+            parquet.unlink(missing_ok=True)       # the spooled copy: ingest the file again once there is space
+        raise
     if home is not None and isinstance(parquet, Path):
         local = dataset_path_in(home, row)
         local.parent.mkdir(parents=True, exist_ok=True)
-        if not local.exists():
+        if local.exists():
+            parquet.unlink(missing_ok=True)
+        else:
             os.replace(parquet, local)
     return row
-
-
-def unique_name(store: Store, name: str) -> str:
-    candidate, n = name, 2
-    while store.name_taken(candidate):
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
 
 
 def get_dataset(store: Store, ref: str) -> DatasetRow:
@@ -204,10 +235,9 @@ def dataset_file(store: Store, row: DatasetRow, home: Path) -> Path:
     """The stored table's local Parquet copy, fetched from the database on first use."""
     path = dataset_path_in(home, row)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.part")
-        store.write_dataset_parquet(row.id, partial)
-        partial.replace(path)
+        with removed_on_failure(partial_path(path), f"fetching dataset {row.name!r}", row.parquet_bytes) as partial:
+            store.write_dataset_parquet(row.id, partial)
+            partial.replace(path)
     return path
 
 
@@ -223,3 +253,75 @@ def load_columns(store: Store, row: DatasetRow, home: Path) -> ParquetColumns:
 
 def schema_of(row: DatasetRow) -> Schema:
     return Schema.from_json(row.schema_json)
+
+
+# -- partial files: written beside their target, removed on failure ---------------------------
+
+def partial_path(target: Path) -> Path:
+    """Where this process writes ``target`` before moving it there: beside it, ``NAME.HOST-PID.part``
+    (emptied of an earlier try), once the partial files of this machine's dead processes in that
+    folder are removed (``remove_stale_partials``)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(target.parent)
+    partial = target.with_name(f"{target.name}.{socket.gethostname()}-{os.getpid()}.part")
+    remove_path(partial)
+    return partial
+
+
+def remove_stale_partials(folder: Path) -> None:
+    """Remove the partial files and folders (``partial_path``) in ``folder`` whose process, on this
+    machine, no longer runs: a process killed mid-write (SIGKILL, SIGBUS) cannot remove its own."""
+    if not folder.is_dir():
+        return
+    for entry in folder.glob(f"*.{socket.gethostname()}-*.part"):
+        pid = entry.name.removesuffix(".part").rpartition("-")[2]
+        if pid.isdigit() and not process_runs(int(pid)):
+            remove_path(entry)
+
+
+@contextmanager
+def removed_on_failure(partial: Path, what: str, needed: int | None = None) -> Iterator[Path]:
+    """Yield ``partial``; if the block raises, remove it (file or folder), and for a full disk raise
+    DiskFull naming its folder and the bytes ``needed`` (else those written so far)."""
+    try:
+        yield partial
+    except BaseException as error:
+        written = size_of(partial)
+        remove_path(partial)
+        if isinstance(error, Exception) and not isinstance(error, DiskFull) and disk_full(error):
+            raise out_of_space(partial.parent, what, max(needed or 0, written)) from error
+        raise
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, or a folder with what it holds (nothing when absent)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def size_of(path: Path) -> int:
+    """Bytes in the file or the folder's files (0 when absent)."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def process_runs(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (a reused pid passes)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not zombie(pid)
+
+
+def zombie(pid: int) -> bool:
+    """A process that exited but was not yet reaped by its parent (Linux /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

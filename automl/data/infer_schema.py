@@ -352,7 +352,7 @@ def _time_values(p: _Profile) -> str | None:
         return None
     try:
         parse_timestamps(values)
-    except DataError:
+    except (DataError, pd.errors.OutOfBoundsDatetime):      # not dates, or past pandas' range (1677 to 2262)
         return None
     return "dates"
 

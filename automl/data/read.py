@@ -1,7 +1,9 @@
 """Reading an uploaded file (CSV/TSV, Parquet or libFM) into a pandas DataFrame.
 
 Every problem with the file raises :class:`DataError` with a message that names the file and says
-what to do; no pandas/pyarrow exception escapes.
+what to do; no pandas/pyarrow exception escapes. A table has at most MAX_COLUMNS columns, refused from
+its header (or Parquet metadata) before any row is parsed; a Parquet file read in memory is checked
+against MAX_PARQUET_VALUES and MAX_PARQUET_BYTES from its metadata before any value is decoded.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ import pyarrow.parquet as pq
 from automl.errors import DataError, SettingsError, clip
 
 DEFAULT_MAX_MB = 500
-MAX_LIBFM_COLUMNS = 1000
+MAX_COLUMNS = 5_000             # columns of any table: each is profiled, checked and encoded on its own
+MAX_LIBFM_COLUMNS = 1000        # the columns a libFM file may become: fields per row, or distinct indices (dense)
 MAX_LIBFM_CELLS = 20_000_000    # rows × columns a varying-width libFM file may expand into (160 MB of float64)
+MAX_PARQUET_VALUES = 50_000_000     # values (rows × columns, list items counted) of a Parquet file read in memory
+MAX_PARQUET_BYTES = 2**30       # bytes its values decode into (strings at their length); per block when read in blocks
+MAX_PARQUET_FOOTER = 64 * 2**20     # bytes of its metadata
 DELIMITERS = (",", "\t", ";", "|")
 DOUBLE_COLON, STAND_IN = "::", "\x1f"   # MovieLens 1M/10M .dat files; read with a one-character stand-in
 DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|": "'|' (pipe)",
@@ -33,9 +39,11 @@ PARQUET_EXTENSIONS = (".parquet", ".pq")
 LIBFM_EXTENSIONS = (".libfm", ".libsvm", ".svm")
 SNIFF_CHARS = 1 << 20
 _MB = 1024 * 1024
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"     # one way to match each number: no backtracking blow-up
 _LIBFM_LINE = rf"^\s*{_NUMBER}(?:\s+\d+:{_NUMBER})*\s*$"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_ESCAPED = re.compile("[\udc80-\udcff]")        # a byte that is not UTF-8, kept by the "surrogateescape" handler
+_NOT_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")     # a character that is not ASCII, decoded from UTF-8
 _ENCODING_NOTES = {
     "latin-1": "decoded as Latin-1 (not valid UTF-8)",
     "cp1252": "decoded as Windows-1252 (not valid UTF-8)",
@@ -43,6 +51,7 @@ _ENCODING_NOTES = {
     "utf-16-le": "decoded as UTF-16",
     "utf-16-be": "decoded as UTF-16",
 }
+_8BIT_NAMES = {"latin-1": "Latin-1", "cp1252": "Windows-1252"}
 _GARBAGE = (
     "{name} does not look like a text table (CSV/TSV), a Parquet file or a libFM file "
     "({why}); upload the data as CSV, TSV, Parquet or libFM."
@@ -51,7 +60,8 @@ _GARBAGE = (
 
 @dataclass
 class RawTable:
-    """A file as read, before any role is guessed."""
+    """A file as read, before any role is guessed. ``encoding``: the text's, or "utf-8+latin-1" /
+    "utf-8+cp1252" for UTF-8 text with some lines in that encoding (named in ``notes``)."""
 
     frame: pd.DataFrame
     file_format: str  # "csv" | "tsv" | "parquet" | "libfm"
@@ -72,7 +82,7 @@ def read_table(
     name, ext, data = _load(source, filename, _size_cap(max_bytes))
     if not data or data.isspace():
         raise DataError(f"{name} is empty; upload a file with a header line and at least one data row.")
-    if ext in PARQUET_EXTENSIONS or data[:4] == b"PAR1":
+    if is_parquet(ext, data[:4]):
         return _read_parquet(name, data)
     text, encoding, notes = _decode(name, data)
     if not text or text.isspace():
@@ -80,6 +90,21 @@ def read_table(
     if ext in LIBFM_EXTENSIONS or (delimiter is None and names is None and _looks_libfm(text)):
         return RawTable(_read_libfm(name, text), "libfm", encoding, None, notes)
     return _read_delimited(name, data, text, encoding, notes, delimiter, names)
+
+
+def is_parquet(extension: str, magic: bytes) -> bool:
+    """Whether a file with this (lower-case) extension and these first 4 bytes is read as Parquet."""
+    return extension in PARQUET_EXTENSIONS or magic == b"PAR1"
+
+
+def check_width(name: str, n_columns: int, where: str) -> None:
+    """Refuse a table of more than MAX_COLUMNS columns (``where``: what they were counted in)."""
+    if n_columns > MAX_COLUMNS:
+        raise DataError(
+            f"{name} has {n_columns:,} columns ({where}); CrossBoard reads at most {MAX_COLUMNS:,}, each "
+            "becoming a field the models see. Keep the columns that describe the users, the items and the "
+            "context (drop the rest) and upload it again."
+        )
 
 
 # --- loading and size cap -------------------------------------------------------------------------
@@ -129,8 +154,10 @@ def _size(n_bytes: int) -> str:
 
 
 def _decode(name: str, data: bytes) -> tuple[str, str, list[str]]:
-    """Decode text as UTF-8, UTF-16 or Latin-1 (Windows-1252); refuse binary garbage."""
+    """Decode text as UTF-8, UTF-16 or Latin-1 (Windows-1252); refuse binary garbage. Text that is UTF-8
+    but for some lines keeps those lines' UTF-8 and decodes only them as 8-bit text (``_mixed_8bit``)."""
     encoding = _marked_encoding(name, data)
+    notes: list[str] = []
     try:
         text = data.decode(encoding or "utf-8")
     except UnicodeDecodeError as exc:
@@ -140,13 +167,17 @@ def _decode(name: str, data: bytes) -> tuple[str, str, list[str]]:
                 f"{name} could not be decoded as {shown} (bad bytes at offset {exc.start}); save it again "
                 "as UTF-8 text and upload it again."
             ) from None
-        text, encoding = _decode_8bit(data)
+        text = data.decode("utf-8", "surrogateescape")
+        if _NOT_ASCII.search(text):
+            text, encoding, notes = _mixed_8bit(text)
+        else:
+            text, encoding = _decode_8bit(data)
     sample = text[:SNIFF_CHARS]
     controls = len(_CONTROL.findall(sample))
     if controls > 0.01 * len(sample):
         why = f"{controls:,} control characters in the first {len(sample):,} characters"
         raise DataError(_GARBAGE.format(name=name, why=why))
-    notes = [_ENCODING_NOTES[encoding]] if encoding in _ENCODING_NOTES else []
+    notes = notes or ([_ENCODING_NOTES[encoding]] if encoding in _ENCODING_NOTES else [])
     return text, encoding or "utf-8", notes
 
 
@@ -177,46 +208,286 @@ def _decode_8bit(data: bytes) -> tuple[str, str]:
     return data.decode("latin-1"), "latin-1"
 
 
+def _mixed_8bit(escaped: str) -> tuple[str, str, list[str]]:
+    """UTF-8 text (``escaped``: decoded with "surrogateescape") whose lines holding bytes that are not UTF-8
+    are decoded as 8-bit text (``_decode_8bit``, all of them alike); -> (text, "utf-8+<encoding>", the note
+    naming those lines). Linear in the text's length."""
+    spans, lines, line, pos = [], [], 1, 0
+    while (hit := _ESCAPED.search(escaped, pos)) is not None:
+        start = escaped.rfind("\n", 0, hit.start()) + 1          # scans back to the line's start only
+        end = escaped.find("\n", hit.start())
+        end = len(escaped) if end < 0 else end
+        line += escaped.count("\n", pos, start)
+        spans.append((start, end))
+        lines.append(line)
+        pos = end
+    fixed, encoding = _decode_8bit(b"\n".join(escaped[a:b].encode("utf-8", "surrogateescape") for a, b in spans))
+    pieces, done = [], 0
+    for (start, end), text in zip(spans, fixed.split("\n"), strict=True):
+        pieces += [escaped[done:start], text]
+        done = end
+    named = [f"{n:,}" for n in lines[:5]] + ([f"{len(lines) - 5:,} more"] if len(lines) > 5 else [])
+    shown = f"{', '.join(named[:-1])} and {named[-1]}" if len(named) > 1 else named[0]
+    note = (f"line{'s' * (len(lines) > 1)} {shown} {'are' if len(lines) > 1 else 'is'} not valid UTF-8 and "
+            f"{'were' if len(lines) > 1 else 'was'} decoded as {_8BIT_NAMES[encoding]}, the other lines as UTF-8; "
+            "check those lines, or save the file as UTF-8")
+    return "".join(pieces) + escaped[done:], f"utf-8+{encoding}", [note]
+
+
 # --- Parquet ------------------------------------------------------------------------------------------
 
 
-def _read_parquet(name: str, data: bytes) -> RawTable:
-    """Read Parquet; list columns become '|'-joined text, dictionary columns plain values."""
+_FIXED_BYTES = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 8}   # decoded, per value
+
+
+def open_parquet(name: str, source: bytes | Path) -> pq.ParquetFile:
+    """The Parquet file ``source`` (its bytes, or a path), checked before any value is decoded: its metadata
+    at most MAX_PARQUET_FOOTER bytes, at most MAX_COLUMNS columns with distinct names, each of a type
+    ``check_parquet_type`` accepts. Strings stored with a dictionary are read as one, so their decoded size
+    is known before they are expanded (``flatten_parquet_column``)."""
+    def opened(**options) -> pq.ParquetFile:
+        return pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else str(source),
+                              coerce_int96_timestamp_unit="us", **options)
+
+    if isinstance(source, bytes):
+        size, tail = len(source), source[-8:]
+    else:
+        size = source.stat().st_size
+        with open(source, "rb") as f:
+            f.seek(max(size - 8, 0))
+            tail = f.read()
+    footer = int.from_bytes(tail[:4], "little")
+    if tail[4:] == b"PAR1" and MAX_PARQUET_FOOTER < footer < size:
+        raise DataError(f"{name} has {_size(footer)} of Parquet metadata (over {_size(MAX_PARQUET_FOOTER)}: far too "
+                        "many row groups or columns); write it again with fewer, larger row groups "
+                        "(e.g. pandas' to_parquet) and upload it again.")
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        meta = opened().metadata
+        schema = meta.schema.to_arrow_schema()
+        check_width(name, len(schema), "in its Parquet metadata")
+        _check_names(name, [str(n).strip() for n in schema.names])
+        for column in schema:
+            check_parquet_type(name, column.name, column.type)
+        dictionary = set()
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for j in range(meta.num_columns):
+                chunk = group.column(j)
+                if chunk.physical_type == "BYTE_ARRAY" and chunk.has_dictionary_page:
+                    dictionary.add(chunk.path_in_schema)
+        return opened(metadata=meta, read_dictionary=sorted(dictionary))
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DataError(
-            f"{name} could not be read as Parquet ({_short(exc)}); the file may be truncated or "
-            "corrupted: export it again, or upload it as CSV."
-        ) from None
+        raise _unreadable(name, exc) from None
+
+
+def _unreadable(name: str, exc: Exception) -> DataError:
+    return DataError(f"{name} could not be read as Parquet ({_short(exc)}); the file may be truncated or "
+                     "corrupted: export it again, or upload it as CSV.")
+
+
+def row_group_sizes(meta: pq.FileMetaData) -> np.ndarray:
+    """int64 [row groups, 3]: each row group's rows, values (of every leaf column, list items and missing
+    values counted) and bytes once decoded (fixed-width values at their width, strings as stored: the
+    expansion of a dictionary is measured when read), from the file's metadata."""
+    widths = [meta.schema.column(j).length or 0 for j in range(meta.num_columns)]
+    sizes = np.zeros((meta.num_row_groups, 3), np.int64)
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        sizes[g, 0] = group.num_rows
+        for j in range(meta.num_columns):
+            chunk = group.column(j)
+            kind = chunk.physical_type
+            sizes[g, 1] += chunk.num_values
+            sizes[g, 2] += (chunk.total_uncompressed_size if kind == "BYTE_ARRAY" else
+                            chunk.num_values * (widths[j] if kind == "FIXED_LEN_BYTE_ARRAY" else _FIXED_BYTES[kind]))
+    return sizes
+
+
+def too_big_for_memory(file: pq.ParquetFile) -> str | None:
+    """What puts a Parquet file past the in-memory limits (MAX_PARQUET_VALUES, MAX_PARQUET_BYTES), read from
+    its metadata, or None when it fits."""
+    rows, values, n_bytes = (int(n) for n in row_group_sizes(file.metadata).sum(axis=0))
+    if values > MAX_PARQUET_VALUES:
+        return f"{values:,} values ({rows:,} rows), over the limit of {MAX_PARQUET_VALUES:,}"
+    if n_bytes > MAX_PARQUET_BYTES:
+        return f"{_size(n_bytes)} of values ({rows:,} rows), over the limit of {_size(MAX_PARQUET_BYTES)}"
+    return None
+
+
+def fits_in_memory(path: Path) -> bool:
+    """False for a Parquet file at ``path`` past the in-memory limits (read it in blocks); True otherwise,
+    including for files that are not Parquet (their size decides) or that its reader will refuse."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if not is_parquet(path.suffix.lower(), magic):
+        return True
+    try:
+        return too_big_for_memory(pq.ParquetFile(path)) is None
+    except (pa.ArrowException, OSError, ValueError):
+        return True
+
+
+def _read_parquet(name: str, data: bytes) -> RawTable:
+    """Read Parquet within MAX_PARQUET_VALUES and MAX_PARQUET_BYTES (from its metadata, before decoding),
+    one column at a time (``flatten_parquet_column``), so the Arrow copy of one column at most is held
+    beside the DataFrame."""
+    file = open_parquet(name, data)
+    why = too_big_for_memory(file)
+    if why:
+        raise _too_big(name, why)
     notes: list[str] = []
-    columns = []
-    for col_name, column in zip(table.column_names, table.columns, strict=True):
-        columns.append(flatten_parquet_column(name, str(col_name), column, notes))
-    names = [str(n).strip() for n in table.column_names]
-    _check_names(name, names)
-    frame = pa.table(columns, names=[f"c{i}" for i in range(len(names))]).to_pandas()
-    frame.columns = names
+    series, used = {}, 0
+    try:
+        for i, col_name in enumerate(file.schema_arrow.names):
+            column = file.read(columns=[col_name]).column(col_name)
+            flat = flatten_parquet_column(name, str(col_name), column, notes, used)
+            used += flat.nbytes
+            series[f"c{i}"] = flat.to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _unreadable(name, exc) from None
+    frame = pd.DataFrame(series)
+    frame.columns = [str(n).strip() for n in file.schema_arrow.names]
     _check_rows(name, frame)
     return RawTable(frame, "parquet", None, None, notes)
 
 
-def flatten_parquet_column(
-    name: str, col_name: str, column: pa.ChunkedArray, notes: list[str]
-) -> pa.ChunkedArray:
-    """A column pandas can hold as plain values."""
-    kind = column.type
-    if pa.types.is_dictionary(kind):
-        return column.cast(kind.value_type)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        notes.append(f"list column {col_name!r} was joined into '|'-delimited text")
-        return pc.binary_join(column.cast(pa.list_(pa.string())), "|")
+def _too_big(name: str, what: str) -> DataError:
+    return DataError(f"{name} decodes into {what}: too much to read in memory. Name it as a file on the server (Data "
+                     "page) or ingest it with `crossboard ingest FILE`, which read such a file in blocks, or split it "
+                     "into smaller files.")
+
+
+def check_parquet_type(name: str, col_name: str, kind: pa.DataType) -> None:
+    """Refuse a column whose values are not plain: records (struct), maps, unions, lists of those or of
+    lists, and types CrossBoard has no reading of (e.g. intervals). Plain: numbers, decimals, text, binary,
+    dates, times, durations, a dictionary or list of those."""
+    kind = _storage(kind)
+    shown = clip(str(kind), 80)
+    if _is_list(kind):
+        inner = _storage(kind.value_type)
+        if pa.types.is_nested(inner):
+            raise DataError(f"column {col_name!r} of {name} holds lists of records or of lists ({shown}); make it a "
+                            "list of plain values (ids, numbers or words) or split it into plain columns, and "
+                            "upload it again.")
+        kind = inner
+    if pa.types.is_map(kind):
+        raise DataError(f"column {col_name!r} of {name} holds key-value maps ({shown}); give each key a column of "
+                        "its own and upload it again.")
     if pa.types.is_nested(kind):
-        raise DataError(
-            f"column {col_name!r} of {name} holds nested records ({kind}); flatten it into plain "
-            "columns and upload it again."
-        )
+        raise DataError(f"column {col_name!r} of {name} holds nested records ({shown}); flatten it into plain "
+                        "columns and upload it again.")
+    if not any(test(kind) for test in _PLAIN):
+        raise DataError(f"column {col_name!r} of {name} holds {shown} values, which CrossBoard cannot read; store "
+                        "them as numbers or text and upload it again.")
+
+
+_TEXT = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view, pa.types.is_binary,
+         pa.types.is_large_binary, pa.types.is_fixed_size_binary, pa.types.is_binary_view)
+_PLAIN = (pa.types.is_null, pa.types.is_boolean, pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, *_TEXT,
+          pa.types.is_date, pa.types.is_timestamp, pa.types.is_time, pa.types.is_duration)
+
+
+def _storage(kind: pa.DataType) -> pa.DataType:
+    """The type values are held in: a dictionary's value type, an extension type's storage."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return kind.storage_type if isinstance(kind, pa.ExtensionType) else kind
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return any(test(kind) for test in (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
+                                       pa.types.is_list_view, pa.types.is_large_list_view))
+
+
+def flatten_parquet_column(name: str, col_name: str, column: pa.ChunkedArray | pa.Array, notes: list[str],
+                           used: int = 0, as_text: bool = False) -> pa.ChunkedArray:
+    """A column (of a type ``check_parquet_type`` accepts) as values pandas holds plainly, its strings
+    decoded only while ``used`` (the bytes of the columns before it) and theirs stay within MAX_PARQUET_BYTES:
+    a dictionary becomes its values (their size checked first); a list '|'-joined
+    text; binary UTF-8 text (refused, naming the row, where it is not UTF-8); a decimal int64 (whole, up to
+    18 digits), text (whole, longer) or float64; float16 float32; a time of day text; dates and times outside
+    pandas' range (1677-09-22 to 2262-04-11) ISO text, with a note, as are all of them with ``as_text``."""
+    column = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+    if isinstance(column.type, pa.ExtensionType):
+        column = pa.chunked_array([chunk.storage for chunk in column.chunks], column.type.storage_type)
+    expanded = _dictionary_bytes(column)
+    if used + expanded > MAX_PARQUET_BYTES:
+        before = f" ({_size(used + expanded)} with the columns before it)" if used else ""
+        raise DataError(f"column {col_name!r} of {name} decodes into {_size(expanded)} of text{before}, over the limit "
+                        f"of {_size(MAX_PARQUET_BYTES)}: its values are very long, or repeated very often. Drop the "
+                        "column, or split the file into smaller ones, and upload it again.")
+    kind = _storage(column.type)
+    if _is_list(kind):
+        notes.append(f"list column {col_name!r} was joined into '|'-delimited text")
+        try:
+            return pc.binary_join(column.cast(pa.list_(pa.string())), "|")
+        except pa.ArrowInvalid:
+            raise DataError(f"list column {col_name!r} of {name} holds values that are not UTF-8 text; store them "
+                            "as text (e.g. hexadecimal) and upload it again.") from None
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(kind)
+    if any(test(kind) for test in _TEXT):
+        return _utf8(name, col_name, column)
+    if pa.types.is_floating(kind) and kind.bit_width == 16:
+        return column.cast(pa.float32())
+    if pa.types.is_decimal(kind):
+        whole = kind.scale <= 0
+        return column.cast(pa.int64() if whole and kind.precision - kind.scale <= 18 else
+                           pa.string() if whole else pa.float64())
+    if pa.types.is_time(kind):
+        return column.cast(pa.string())
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        return _dates(col_name, column, notes, as_text)
     return column
+
+
+def _dictionary_bytes(column: pa.ChunkedArray) -> int:
+    """The bytes the dictionary-encoded strings of ``column`` (or of its lists) take once decoded."""
+    total = 0
+    for chunk in column.chunks:
+        while _is_list(chunk.type):
+            chunk = chunk.flatten()
+        if pa.types.is_dictionary(chunk.type) and any(test(chunk.type.value_type) for test in _TEXT):
+            total += pc.sum(pc.binary_length(chunk.dictionary).take(chunk.indices)).as_py() or 0
+    return total
+
+
+def _utf8(name: str, col_name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A text or binary column as text, or DataError naming its first value that is not UTF-8."""
+    offset = 0
+    for chunk in column.chunks:
+        if not _is_utf8(chunk):
+            low, high = 0, len(chunk)        # the first bad value is in [low, high)
+            while high - low > 1:
+                mid = (low + high) // 2
+                low, high = (mid, high) if _is_utf8(chunk.slice(low, mid - low)) else (low, mid)
+            raise DataError(f"column {col_name!r} of {name} holds binary values that are not UTF-8 text (row "
+                            f"{offset + low + 1:,}, type {column.type}); store them as text (e.g. hexadecimal) "
+                            "and upload it again.")
+        offset += len(chunk)
+    return column if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) else \
+        column.cast(pa.large_string())
+
+
+def _is_utf8(array: pa.Array) -> bool:
+    try:
+        array.cast(pa.large_binary()).cast(pa.large_string())      # the second cast checks the bytes
+        return True
+    except pa.ArrowInvalid:
+        return False
+
+
+def _dates(col_name: str, column: pa.ChunkedArray, notes: list[str], as_text: bool) -> pa.ChunkedArray:
+    """Dates or times as they are where pandas holds them (in nanoseconds: 1677 to 2262), else ISO text."""
+    if not as_text:
+        try:
+            column.cast(pa.timestamp("ns", getattr(column.type, "tz", None)))
+            return column
+        except pa.ArrowInvalid:
+            low, high = (pc.min_max(column)[end].cast(pa.string()).as_py() for end in ("min", "max"))
+            notes.append(f"column {col_name!r} holds dates outside 1677–2262 (from {low} to {high}), which pandas "
+                         "cannot hold as times: read as text")
+    return column.cast(pa.string())
 
 
 # --- libFM --------------------------------------------------------------------------------------------
@@ -229,7 +500,8 @@ def _looks_libfm(text: str) -> bool:
 
 
 def _read_libfm(name: str, text: str) -> pd.DataFrame:
-    """Parse libFM/libSVM lines into ``label`` + ``f1..fN`` tokens or dense ``x<idx>`` columns."""
+    """Parse libFM/libSVM lines into ``label`` + ``f1..fN`` tokens or dense ``x<idx>`` columns; at most
+    MAX_LIBFM_COLUMNS of either."""
     lines = pa.array(text.split("\n")).cast(pa.string())
     lines = pc.utf8_rtrim(lines, characters="\r")
     numbers = np.flatnonzero(pc.utf8_length(pc.utf8_trim_whitespace(lines)).to_numpy() > 0) + 1
@@ -245,17 +517,41 @@ def _read_libfm(name: str, text: str) -> pd.DataFrame:
         )
     tokens = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))
     counts = pc.list_value_length(tokens).to_numpy() - 1
+    label_text = pc.list_element(tokens, 0)
+    label = label_text.cast(pa.float64()).to_numpy()
+    if not np.isfinite(label).all():
+        bad = int(np.argmin(np.isfinite(label)))
+        raise DataError(f"line {numbers[bad]} of {name} has the label {clip(label_text[bad].as_py(), 30)!r}, past "
+                        "the range of numbers (about ±1.8e308); fix that line and upload again.")
     pairs = pc.split_pattern(pc.list_flatten(pc.list_slice(tokens, 1)), ":")
     index = pc.list_element(pairs, 0)
     value = pc.list_element(pairs, 1).cast(pa.float64()).to_numpy()
-    label = _as_int_if_integral(pc.list_element(tokens, 0).cast(pa.float64()).to_numpy())
     if len(set(counts.tolist())) == 1 and counts[0] > 0 and (value == 1).all():
+        if counts[0] > MAX_LIBFM_COLUMNS:
+            raise DataError(
+                f"{name} has {counts[0]:,} features on every row, each of which would become a column; CrossBoard "
+                f"reads libFM files of at most {MAX_LIBFM_COLUMNS:,}. Keep the fields the models should see, or "
+                "convert it to a CSV with one column per field, and upload that."
+            )
         fields = index.to_numpy(zero_copy_only=False).reshape(len(counts), counts[0])
         frame = pd.DataFrame({f"f{j + 1}": pd.array(fields[:, j], dtype="str") for j in range(counts[0])})
     else:
-        frame = _dense_libfm(name, index.cast(pa.int64()).to_numpy(), value, counts)
-    frame.insert(0, "label", label)
+        frame = _dense_libfm(name, _libfm_indices(name, index, counts, numbers), value, counts)
+    frame.insert(0, "label", _as_int_if_integral(label))
     return frame
+
+
+def _libfm_indices(name: str, index: pa.Array, counts: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """The feature indices as int64, or DataError naming the line of one past int64."""
+    try:
+        return index.cast(pa.int64()).to_numpy()
+    except pa.ArrowInvalid:
+        long = np.flatnonzero(pc.utf8_length(index).to_numpy() >= 19)       # int64 has 19 digits
+        at = next(i for i in long if int(index[i].as_py()) > np.iinfo(np.int64).max)
+        line = numbers[np.repeat(np.arange(len(counts)), counts)[at]]
+        raise DataError(f"line {line} of {name} has the feature index {clip(index[at].as_py(), 30)}, past the largest "
+                        f"CrossBoard reads ({np.iinfo(np.int64).max:,}); number the features from 0 and upload "
+                        "again.") from None
 
 
 def _dense_libfm(name: str, index: np.ndarray, value: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
@@ -281,7 +577,9 @@ def _dense_libfm(name: str, index: np.ndarray, value: np.ndarray, counts: np.nda
 
 
 def _as_int_if_integral(values: np.ndarray) -> np.ndarray:
-    return values.astype(np.int64) if np.all(values == np.round(values)) else values
+    """Finite float64 labels [n] as int64 when all are whole numbers within int64, else as they are."""
+    whole = np.all(values == np.round(values)) and (len(values) == 0 or np.abs(values).max() < 2**63)
+    return values.astype(np.int64) if whole else values
 
 
 # --- delimited text -------------------------------------------------------------------------------------
@@ -303,7 +601,7 @@ def _read_delimited(
         body, delimiter = body.replace(DOUBLE_COLON, STAND_IN), STAND_IN
     sample = body[:SNIFF_CHARS]
     delimiter = _choose_delimiter(name, sample, delimiter)
-    first = (_csv_rows(sample, delimiter, 1) or [[]])[0]
+    first = (_csv_rows(body[: max(SNIFF_CHARS, body.find("\n") + 1)], delimiter, 1) or [[]])[0]
     if names is None:
         columns = _header_names(first, notes)
     else:
@@ -313,6 +611,7 @@ def _read_delimited(
                 f"you gave {len(columns)} column names but the first line of {name} has {len(first)} "
                 f"fields (split on {DELIMITER_NAMES.get(delimiter, repr(delimiter))}); give one name per field."
             )
+    check_width(name, len(columns), "in its first line")
     _check_names(name, columns)
     payload = data if encoding == "utf-8" and body is text else body.encode("utf-8")
     frame = _parse_rows(name, payload, delimiter, columns, names is None, lines_before)
@@ -424,10 +723,12 @@ def _parse_rows(
         raise DataError(f"{name} could not be parsed as a table ({_short(exc)}); check the file.") from None
     if bad is not None:
         raise _ragged_error(name, payload, bad, lines_before)
+    text = table.columns
+    del table
     converted = []
-    while table.num_columns:  # drop each text column once converted, to bound peak memory
-        converted.append(_convert(table.column(0)))
-        table = table.remove_column(0)
+    for i in range(len(text)):      # drop each text column once converted, to bound peak memory
+        converted.append(_convert(text[i]))
+        text[i] = None
     frame = pa.table(converted, names=keys).to_pandas(self_destruct=True)
     frame.columns = columns
     return frame

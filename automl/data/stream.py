@@ -2,7 +2,10 @@
 Parquet copy CrossBoard stores. The first rows are read exactly as an upload is (delimiter,
 header, encoding, roles); the rest is parsed in blocks of ``block_bytes`` and never held whole.
 Every column gets the type the whole file would give it in memory (``read.convert_text``): a
-column found wider in a later block (a text value among numbers) restarts the pass with it wider."""
+column found wider in a later block (a text value among numbers; in Parquet, dates past pandas' range,
+read as text) restarts the pass with it wider. A Parquet file is read in blocks of at most BLOCK_VALUES
+values and about BLOCK_BYTES bytes (from its metadata), and its strings' expansion is checked per block
+(``read.flatten_parquet_column``), so memory stays bounded whatever the file."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import io
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -19,16 +23,21 @@ import pyarrow.parquet as pq
 from automl.data.columns import ParquetColumns
 from automl.data.read import (
     DOUBLE_COLON,
-    PARQUET_EXTENSIONS,
+    NUMBER_TYPES,
     RawTable,
     convert_text,
     flatten_parquet_column,
+    is_parquet,
+    open_parquet,
     read_table,
+    row_group_sizes,
 )
 from automl.errors import DataError
 
 HEAD_BYTES = 32 * 2**20     # the first rows, read as an upload is, decide delimiter, header and roles
-BLOCK_BYTES = 64 * 2**20    # text parsed per block
+HEAD_ROWS = 200_000         # at most this many first rows of a Parquet file
+BLOCK_BYTES = 64 * 2**20    # text parsed per block; about the decoded bytes of a Parquet block
+BLOCK_VALUES = 8 * 2**20    # values (rows × columns, list items counted) of a Parquet block
 HASH_BYTES = 16 * 2**20
 
 
@@ -53,21 +62,34 @@ def stream_table(path: Path, filename: str, out: Path, *, delimiter: str | None 
     """Convert ``path`` into the Parquet file ``out``; -> (a RawTable whose ``frame`` reads ``out``
     one column at a time (``columns.ParquetColumns``), the first rows as a DataFrame: the rows
     that roles are guessed on)."""
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(".part")
-    if Path(filename).suffix.lower() in PARQUET_EXTENSIONS or magic == b"PAR1":
-        head = _parquet_head(path, filename)
-        _write_parquet(path, filename, partial, max(BLOCK_BYTES // 256, 1024))
-    else:
-        head = _text_head(path, filename, delimiter, names)
-        _write_delimited(path, filename, partial, head, names, BLOCK_BYTES)
-    partial.replace(out)
+    head = copy_to_parquet(path, filename, out, delimiter=delimiter, names=names)
     frame = ParquetColumns(out)
     note = (f"read in blocks (the file is past the in-memory limit): roles were guessed on its first "
             f"{len(head.frame):,} of {len(frame):,} rows, every row was checked")
     return replace(head, frame=frame, notes=head.notes + [note]), head.frame
+
+
+def copy_to_parquet(path: Path, filename: str, out: Path, *, delimiter: str | None = None,
+                    names: list[str] | None = None) -> RawTable:
+    """Convert ``path`` (CSV/TSV or Parquet) block by block into the Parquet file ``out``; -> its first
+    rows, read as an upload is."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f"{out.name}.part")
+    try:
+        if is_parquet(Path(filename).suffix.lower(), magic):
+            file = open_parquet(f"'{filename}'", Path(path))
+            rows = _block_rows(file.metadata)
+            head = _parquet_head(file, filename, min(rows, HEAD_ROWS))
+            _write_parquet(file, filename, partial, rows)
+        else:
+            head = _text_head(path, filename, delimiter, names)
+            _write_delimited(path, filename, partial, head, names, BLOCK_BYTES)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)         # a refused or failed copy leaves nothing behind
+    return head
 
 
 def _text_head(path: Path, filename: str, delimiter: str | None, names: list[str] | None) -> RawTable:
@@ -82,12 +104,22 @@ def _text_head(path: Path, filename: str, delimiter: str | None, names: list[str
         raise DataError(f"'{filename}' is {shown} and past the in-memory limit; files that large are read in "
                         "blocks, which needs CSV/TSV (a one-character delimiter) or Parquet: convert it, or "
                         "raise the limit (--memory-mb)")
+    if "+" in head.encoding:
+        raise DataError(f"'{filename}' is UTF-8 text but for some lines ({head.notes[0]}); a file past the in-memory "
+                        "limit is read in blocks, which needs one encoding: save it as UTF-8 and ingest it again")
     return head
 
 
-def _parquet_head(path: Path, filename: str) -> RawTable:
+def _block_rows(meta) -> int:
+    """Rows per Parquet block: at most BLOCK_VALUES values and about BLOCK_BYTES bytes in the densest row group."""
+    sizes = row_group_sizes(meta)
+    per_row = (sizes[:, 1:] / np.maximum(sizes[:, :1], 1)).max(axis=0, initial=1.0)
+    return max(1, int(min(BLOCK_VALUES / per_row[0], BLOCK_BYTES / max(per_row[1], 1.0))))
+
+
+def _parquet_head(file: pq.ParquetFile, filename: str, rows: int) -> RawTable:
     try:
-        batch = next(pq.ParquetFile(path).iter_batches(batch_size=200_000), None)
+        batch = next(file.iter_batches(batch_size=rows), None)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"'{filename}' could not be read as Parquet ({exc}); export it again") from None
     if batch is None:
@@ -97,14 +129,30 @@ def _parquet_head(path: Path, filename: str) -> RawTable:
     return read_table(buffer.getvalue(), filename, max_bytes=buffer.tell() + 1)
 
 
-def _write_parquet(path: Path, filename: str, out: Path, batch_rows: int) -> None:
-    notes: list[str] = []
+def _write_parquet(file: pq.ParquetFile, filename: str, out: Path, batch_rows: int) -> None:
+    """Copy in blocks of ``batch_rows``; restart with a column as text when a later block needs it so."""
+    as_text: set[int] = set()
+    while True:
+        try:
+            return _parquet_pass(file, filename, out, batch_rows, as_text)
+        except _Wider as wider:
+            as_text.add(wider.index)
+
+
+def _parquet_pass(file: pq.ParquetFile, filename: str, out: Path, batch_rows: int, as_text: set[int]) -> None:
+    names = [str(n).strip() for n in file.schema_arrow.names]
+    notes: list[str] = []       # the head's notes are the file's
     writer = None
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            columns = [flatten_parquet_column(f"'{filename}'", str(n), batch.column(i), notes)
-                       for i, n in enumerate(batch.schema.names)]
-            table = pa.Table.from_arrays(columns, names=[str(n).strip() for n in batch.schema.names])
+        for batch in file.iter_batches(batch_size=batch_rows):
+            columns, used = [], 0
+            for i, column in enumerate(batch.columns):
+                flat = flatten_parquet_column(f"'{filename}'", names[i], column, notes, used, i in as_text)
+                if writer is not None and flat.type != writer.schema.field(i).type:
+                    raise _Wider(i, len(NUMBER_TYPES))
+                used += flat.nbytes
+                columns.append(flat)
+            table = pa.Table.from_arrays(columns, names=names)
             writer = writer or pq.ParquetWriter(out, table.schema)
             writer.write_table(table)
     except (pa.ArrowException, OSError) as exc:
@@ -169,6 +217,9 @@ def _delimited_pass(path: Path, filename: str, out: Path, head: RawTable, names:
             raise DataError(f"{where} of '{filename}' has {row.actual_columns} fields but the header has "
                             f"{row.expected_columns}; fix that row (a stray delimiter or an unquoted value "
                             "containing one?) and ingest again.") from None
+        if "UTF8" in str(exc):
+            raise DataError(f"'{filename}' holds text that is not UTF-8 past its first rows ({exc}); save it as UTF-8 "
+                            "and ingest it again.") from None
         raise DataError(f"'{filename}' could not be parsed as a table ({exc}); check the file.") from None
     finally:
         if writer is not None:

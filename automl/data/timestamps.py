@@ -89,5 +89,7 @@ def parse_timestamps(series: pd.Series, time_format: str | None = None) -> np.nd
 
 
 def utc_seconds(parsed: pd.Series) -> np.ndarray:
-    """int64 [n] seconds since the epoch of UTC datetimes."""
-    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    """int64 [n] seconds since the epoch (floored) of timezone-aware datetimes, at any resolution pandas
+    keeps them (microseconds reach years 1 to 9999; nanoseconds only 1677 to 2262)."""
+    micros = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)
+    return np.floor_divide(micros, 1_000_000)

@@ -1,7 +1,10 @@
 """Checking a table against a (possibly user-edited) Schema, and turning its label into a vector.
 
 Blocking problems raise :class:`DataError` naming the column and the first bad row (data rows
-counted from 1, as in a spreadsheet); softer ones come back as warnings.
+counted from 1, as in a spreadsheet); softer ones come back as warnings. Numbers follow
+``automl.data.values``: an infinite number (inf, 1e309) in a numeric column, a rating label or a time
+column is refused; a value that is no number in a numeric column counts as missing (refused when
+more than half are).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import pandas as pd
 from automl.data.infer_schema import positive_value
 from automl.data.schema import CATEGORICAL_ROLES, SPLIT_VALUES, Schema
 from automl.data.timestamps import parse_timestamps
+from automl.data.values import NumberCount, number_faults, refuse_infinite
 from automl.errors import DataError
 
 MAX_VOCABULARY = 1_000_000
@@ -33,7 +37,7 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str = "the file") -> l
         if column.role == "numeric":
             warnings += _check_numeric(series, column.name)
         elif column.role == "timestamp":
-            parse_timestamps(series, column.time_format)
+            _check_times(series, column.name, column.time_format)
         elif column.role == "sequence" and not column.delimiter:
             raise DataError(
                 f"column {column.name!r} is set as sequence but has no delimiter; choose the delimiter "
@@ -196,7 +200,8 @@ def _check_ctr_label(series: pd.Series, schema: Schema) -> list[str]:
 def _check_rating_label(series: pd.Series, label: str) -> None:
     if pd.api.types.is_bool_dtype(series.dtype):
         raise DataError(f"label {label!r} holds true/false values; a rating task needs numbers: set the task to ctr.")
-    bad = pd.to_numeric(series, errors="coerce").isna().to_numpy()
+    _, bad, infinite = number_faults(series)
+    refuse_infinite(f"label {label!r}", series, infinite, "write a finite number or drop that row")
     if bad.any():
         row = _first_row(bad)
         raise DataError(
@@ -210,23 +215,20 @@ def _check_rating_label(series: pd.Series, label: str) -> None:
 
 def _check_numeric(series: pd.Series, name: str) -> list[str]:
     """More than half of the non-empty values must be numbers; a few bad ones only warn."""
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return []
-    filled = ~_empty(series)
-    bad = filled & pd.to_numeric(series, errors="coerce").isna().to_numpy()
-    if not bad.any():
-        return []
-    row = _first_row(bad)
-    example = f"{str(series.iloc[row - 1])!r} in row {row}"
-    share = bad.sum() / max(filled.sum(), 1)
-    if share > 0.5:
-        raise DataError(
-            f"column {name!r} is set as numeric but {share:.0%} of its values are not numbers (e.g. {example}); "
-            "set its role to categorical or clean it."
-        )
-    n = int(bad.sum())
-    what = "value is not a number" if n == 1 else "values are not numbers"
-    return [f"column {name!r}: {n:,} {what} (e.g. {example}); they count as missing."]
+    count = NumberCount(name, "set its role to categorical or clean it")
+    count.add(series)
+    return count.notes()
+
+
+def _check_times(series: pd.Series, name: str, time_format: str | None) -> None:
+    """Times CrossBoard computes with: no infinite number, every value parsed by ``parse_timestamps``
+    (which names a bad one), and within pandas' range (1677 to 2262)."""
+    refuse_infinite(f"timestamp column {name!r}", series, number_faults(series)[2], "write a finite time or drop that row")
+    try:
+        parse_timestamps(series, time_format)
+    except pd.errors.OutOfBoundsDatetime:
+        raise DataError(f"timestamp column {name!r} holds dates outside 1677–2262, which CrossBoard cannot compute "
+                        "with; fix those dates, or set its role to categorical or ignore.") from None
 
 
 def _check_vocabulary(series: pd.Series, name: str) -> list[str]:

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from automl.data.columns import ParquetColumns
-from automl.data.datasets import load_columns, load_frame, schema_of
+from automl.data.datasets import load_columns, load_frame, partial_path, removed_on_failure, schema_of
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector, split_parts
@@ -124,14 +124,13 @@ def encode_into(store: Store, row: DatasetRow, home: Path, options: EncodingOpti
     frame = task_frame(store, row, home, schema)
     seconds = timestamps_of(frame, schema)          # parsed once, for the split and the encoding
     assignment = stored_split(store, row, home, task=schema.task, fractions=fractions, rows=(frame, seconds))
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    if schema.task == "implicit":
-        data = encode_implicit(frame, schema, assignment, options, candidates, seconds=seconds)
-    else:
-        data = encode(frame, schema, assignment, options, allocate=memory_mapped(partial), seconds=seconds)
-    write_cache(data, partial)
+    with removed_on_failure(partial_path(path), f"encoding dataset {row.name!r}") as partial:
+        partial.mkdir()
+        if schema.task == "implicit":
+            data = encode_implicit(frame, schema, assignment, options, candidates, seconds=seconds)
+        else:
+            data = encode(frame, schema, assignment, options, allocate=memory_mapped(partial), seconds=seconds)
+        write_cache(data, partial)
     try:
         partial.replace(path)
     except OSError:             # another worker finished first: its folder holds the same tensors
@@ -139,11 +138,17 @@ def encode_into(store: Store, row: DatasetRow, home: Path, options: EncodingOpti
 
 
 def memory_mapped(folder: Path):
-    """An ``encode`` allocator: each output a new ``.npy`` file in ``folder``, memory-mapped."""
+    """An ``encode`` allocator: each output a new ``.npy`` file in ``folder``, memory-mapped, its
+    blocks reserved first: a full disk then raises ENOSPC here, where writing into a sparse mapped
+    file would kill the process (SIGBUS) without a word."""
     def allocate(split: str, key: str, shape: tuple, dtype) -> np.ndarray:
         if 0 in shape:
             return np.empty(shape, dtype)
-        return np.lib.format.open_memmap(folder / f"{split}.{key}.npy", mode="w+", dtype=dtype, shape=shape)
+        file = folder / f"{split}.{key}.npy"
+        array = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=shape)
+        with open(file, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, file.stat().st_size)
+        return array
     return allocate
 
 
@@ -181,6 +186,6 @@ def read_cache(folder: Path) -> EncodedData:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-    partial.write_text(text)
-    partial.replace(path)
+    with removed_on_failure(partial_path(path), f"writing {path.name}") as partial:
+        partial.write_text(text)
+        partial.replace(path)

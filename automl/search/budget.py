@@ -1,39 +1,38 @@
-"""A study's budget: how many trials count toward ``--trials``, and the time left of ``--minutes``."""
+"""A study's budget: the trials recorded toward ``--trials``, and the time left of ``--minutes``."""
 
 from __future__ import annotations
 
 import optuna
-from optuna.trial import TrialState
 
 from automl.search.config import StudyConfig
-from automl.search.objective import FAILURE_ATTR
 from storage import Store
 from storage.store import age_seconds
 from storage.tables import StudyRow
 
 
-def counted(trial) -> bool:
-    """Trials that use up the budget: finished ones, and failures with a recorded reason
-    (a trial failed by a lost heartbeat is re-queued instead, so it does not count)."""
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and FAILURE_ATTR in trial.user_attrs)
+def spent(store: Store, study: StudyRow, config: StudyConfig) -> bool:
+    """Whether the study's budget is used up: ``--trials`` trials recorded, or ``--minutes`` past
+    since it started. Recorded trials are CrossBoard's rows (completed, pruned, or failed with a
+    reason): the truth even when a worker died before telling Optuna; a trial whose worker was lost
+    before recording it is queued again instead, so it does not count."""
+    if config.n_trials is not None and store.result_count(study.id) >= config.n_trials:
+        return True
+    left = seconds_left(study, config)
+    return left is not None and left <= 0
 
 
 class Budget:
-    """Optuna callback: stop this worker when the trial budget is spent or a stop was asked."""
+    """Optuna callback: stop this worker when the study's budget is spent or a stop was asked."""
 
-    def __init__(self, store: Store, study_id: int, n_trials: int | None):
-        self.store, self.study_id, self.n_trials = store, study_id, n_trials
+    def __init__(self, store: Store, study_id: int, config: StudyConfig):
+        self.store, self.study_id, self.config = store, study_id, config
 
-    def exhausted(self, study: optuna.Study) -> bool:
-        if self.store.find_study(self.study_id).stop_requested:
-            return True
-        if self.n_trials is None:
-            return False
-        return sum(counted(t) for t in study.get_trials(deepcopy=False)) >= self.n_trials
+    def exhausted(self) -> bool:
+        study = self.store.find_study(self.study_id)
+        return study.stop_requested or spent(self.store, study, self.config)
 
     def __call__(self, study: optuna.Study, trial) -> None:
-        if self.exhausted(study):
+        if self.exhausted():
             study.stop()
 
 

@@ -1,10 +1,13 @@
 """The study's ensemble kept up to date: a model's best trial stores its validation and test
-outputs (``cb_best_outputs``), and each such trial rebuilds the ensemble from them
-(``automl.evaluation.ensemble.select``) and stores it (``cb_ensembles``)."""
+outputs (``cb_best_outputs``), and once Optuna is told of that trial its worker rebuilds the
+ensemble from them (``automl.evaluation.ensemble.select``) and stores it (``cb_ensembles``); every
+worker rebuilds it once more when the trials are done (for a best whose worker died before)."""
 
 from __future__ import annotations
 
 import json
+import sys
+import traceback
 from dataclasses import asdict
 
 import numpy as np
@@ -52,6 +55,17 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Ensemble | None
                         val=val, test=test, rounds=bag.total())
     store.save_ensemble(study.id, json.dumps(asdict(ensemble)), members={r.model: r.trial_number for r in rows})
     return ensemble
+
+
+def rebuild(store: Store, study: StudyRow, data: EncodedData, after: str) -> None:
+    """``refresh``, best effort: a failure is noted on the study and in the worker's log, never
+    costs a trial or the worker. ``after``: what it follows, for the note ("trial 4")."""
+    try:
+        refresh(store, study, data)
+    except Exception as error:   # noqa: BLE001 - the ensemble is optional; the trials stand
+        print(f"ensemble rebuild after {after} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        store.update_study(study.id, message=f"the ensemble could not be rebuilt after {after}: "
+                                             f"{type(error).__name__}: {error}")
 
 
 def stored(store: Store, study_id: int) -> Ensemble | None:

@@ -1,5 +1,8 @@
 """The Optuna objective: one trial = one model with one configuration, trained and scored,
-its result and (when it is the model's best) its weights written to the database."""
+its result and (when it is the model's best) its weights written to the database. That write is
+the trial's end: Optuna is told after it, and the ensemble rebuilt after that (``after_trial``).
+A worker may die in between; CrossBoard's row is then the truth (``recorded_outcome``), which the
+settling of its trial tells Optuna and which a retry of that trial takes instead of running."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ import traceback
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial
 
-from automl.errors import CrossBoardError
+from automl.errors import CrossBoardError, space_for
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
@@ -26,9 +30,11 @@ from models.card import ModelKind, ScopedTrial
 from models.common import task_space
 from models.spec import spec_to_dict
 from storage import Store
+from storage.db import database_place
 from storage.tables import ArtifactRow, StudyRow, TrialResultRow, TrialState, WorkerPhase, WorkerStatus
 
 FAILURE_ATTR = "failure_reason"
+RESULT_OF_ATTR = "result_of_trial"      # a retry's: the trial whose recorded result it took instead of running
 
 
 MAX_FAILURES_IN_A_ROW = 10     # a worker whose last this many trials all failed stops
@@ -57,6 +63,27 @@ def failure_reason(error: BaseException) -> str:
     return str(error)
 
 
+def recorded_outcome(row: TrialResultRow, metric: str) -> tuple[optuna.trial.TrialState, float | None]:
+    """What Optuna is told of a trial with a recorded result: (its state, its validation ``metric``
+    when it completed, else None)."""
+    if row.state == TrialState.COMPLETE:
+        return optuna.trial.TrialState.COMPLETE, json.loads(row.val_json)[metric]
+    return optuna.trial.TrialState[row.state], None
+
+
+def recorded_result(store: Store, study_id: int, numbers: list[int]) -> TrialResultRow | None:
+    """The first recorded result among the trials ``numbers`` (a trial and those it runs again)."""
+    return next((row for n in numbers if (row := store.result(study_id, n)) is not None), None)
+
+
+def retried_trials(trial: optuna.Trial) -> list[int]:
+    """The trials that ``trial`` runs again (Optuna queues a copy of a trial whose worker was lost,
+    and of its copies), oldest first; [] for a trial of its own."""
+    (frozen,) = (t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                 if t.number == trial.number)
+    return list(frozen.system_attrs.get("retry_history", []))
+
+
 class Objective:
     """``deadline``: the study's time limit (``time.time()`` seconds) or None; a trial running when
     it comes stops after its epoch and keeps its best epoch so far."""
@@ -66,8 +93,12 @@ class Objective:
         self.store, self.study, self.config, self.allocator = store, study, config, allocator
         self.data, self.spec, self.worker_id, self.deadline = data, data.spec, worker_id, deadline
         self.failures_in_a_row = 0
+        self.new_best: int | None = None      # the last trial whose outputs became its model's best
 
     def __call__(self, trial: optuna.Trial) -> float:
+        recorded = recorded_result(self.store, self.study.id, retried_trials(trial))
+        if recorded is not None:
+            return self._take(trial, recorded)
         name = trial.suggest_categorical(MODEL_PARAM, self.config.models)
         self.allocator.model_for(trial.number, fixed=name)       # enqueued trials count in the plan too
         card = REGISTRY[name]
@@ -118,8 +149,11 @@ class Objective:
         result = self._result_row(trial, name, params, state, outcome=outcome, reason=reason)
         if state is TrialState.COMPLETE:
             best, outputs = self._best_candidate(trial.number, name, params, value, outcome)
-            if self.store.finish_trial(result, best, maximize=self.study.direction == "maximize", outputs=outputs):
-                self._refresh_ensemble(trial.number)
+            needed = len(best.weights if best else b"") + len(outputs or b"") + len(result.extra_json)
+            with space_for(f"recording trial {trial.number}", database_place(self.store.url), needed):
+                if self.store.finish_trial(result, best, maximize=self.study.direction == "maximize",
+                                           outputs=outputs):
+                    self.new_best = trial.number
         else:
             self.store.save_result(result)
         self._count(state is TrialState.FAIL, reason)
@@ -140,16 +174,24 @@ class Objective:
                                   f"{reason}. It stopped; see the reasons on the leaderboard and the worker's log "
                                   "(in the data directory's logs/), fix the cause and launch the study's workers again")
 
-    def _refresh_ensemble(self, number: int) -> None:
-        """Rebuild the study's ensemble, best effort: a failure is noted on the study and in the
-        worker's log, never costs the trial or the worker."""
-        try:
-            ensembles.refresh(self.store, self.study, self.data)
-        except Exception as error:   # noqa: BLE001 - the ensemble is optional; the trial stands
-            print(f"ensemble rebuild after trial {number} failed:\n{traceback.format_exc()}", file=sys.stderr,
-                  flush=True)
-            self.store.update_study(self.study.id, message=f"the ensemble could not be rebuilt after trial {number}: "
-                                                           f"{type(error).__name__}: {error}")
+    def _take(self, trial: optuna.Trial, recorded: TrialResultRow) -> float:
+        """End ``trial``, a retry of a trial that had recorded its result before its worker died,
+        with that result instead of running it again (no result row of its own)."""
+        trial.set_user_attr(RESULT_OF_ATTR, recorded.trial_number)
+        state, value = recorded_outcome(recorded, self.study.metric)
+        if state == optuna.trial.TrialState.PRUNED:
+            raise optuna.TrialPruned(f"trial {recorded.trial_number} was pruned")
+        if state == optuna.trial.TrialState.FAIL:
+            trial.set_user_attr(FAILURE_ATTR, recorded.reason)
+            raise TrialFailed(recorded.reason)
+        return value
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback, once the trial is told: rebuild the ensemble if its outputs became its
+        model's best, so the ensemble never counts a trial that Optuna does not know as ended."""
+        if self.new_best == trial.number:
+            self.new_best = None
+            ensembles.rebuild(self.store, self.study, self.data, f"trial {trial.number}")
 
     def _result_row(self, trial, model: str, params: dict, state: TrialState, outcome: TrialOutcome | None = None,
                     reason: str = "") -> TrialResultRow:

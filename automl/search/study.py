@@ -8,8 +8,11 @@ from dataclasses import asdict
 from datetime import datetime
 
 import optuna
+import sqlalchemy as sa
+import torch
 
 from automl.data.datasets import schema_of
+from automl.data.names import MAX_NAME_CHARS, checked_name, derived_name
 from automl.data.schema import METRICS, RANKING_METRICS, Schema
 from automl.errors import SettingsError
 from automl.evaluation.metrics import direction
@@ -39,8 +42,17 @@ def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
         raise SettingsError("the budget must be positive (trials >= 1, minutes > 0)")
     if config.trial_minutes is not None and config.trial_minutes <= 0:
         raise SettingsError("the time cap of a trial must be positive (--trial-minutes > 0), or left out")
+    if config.max_epochs < 1:
+        raise SettingsError(f"a trial trains at least one epoch: --epochs {config.max_epochs} cannot work; give 1 "
+                            "or more (the most epochs a trial may train)")
+    if config.patience < 1:
+        raise SettingsError(f"--patience {config.patience} would stop every trial after its first epoch; give 1 or "
+                            "more (epochs without improvement before a trial stops; as many as --epochs never stops it)")
+    if config.seeds < 0:
+        raise SettingsError(f"--seeds {config.seeds} cannot work; give 0 (no reruns) or the number of extra seeds")
     if not 0 <= config.workers <= 64:
         raise SettingsError("workers must be between 0 (start them yourself with `crossboard worker`) and 64")
+    check_device(config.device, here=config.workers > 0)
     if config.pruner not in PRUNERS:
         raise SettingsError(f"pruner {config.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
     if config.online is not None:
@@ -49,6 +61,27 @@ def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
     for pair in config.wide_pairs + config.diagnosed_pairs:
         if len(pair) != 2 or not set(pair) <= columns:
             raise SettingsError(f"cross pair {pair} must name two categorical columns among {sorted(columns)}")
+
+
+def check_device(name: str | None, here: bool = True) -> None:
+    """Refuse a device name that is not cpu, cuda or cuda:N, or (``here``: the workers run on this
+    machine) one this machine lacks, with a message; None (the default device) passes."""
+    if name is None:
+        return
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise SettingsError(f"device {name!r} is not one CrossBoard trains on; use cpu, cuda or cuda:N (a GPU's "
+                            "number), or leave --device out for CUDA when present, else the CPU")
+    count = torch.cuda.device_count() if here and device.type == "cuda" and torch.cuda.is_available() else 0
+    if here and device.type == "cuda" and (device.index or 0) >= count:
+        found = (f"has {count} GPU(s), cuda:0 to cuda:{count - 1}" if count else
+                 f"has no CUDA GPU (this torch {torch.__version__} "
+                 + ("is built without CUDA)" if torch.version.cuda is None else "finds none)"))
+        raise SettingsError(f"device {name!r}: this machine {found}; use --device cpu, a GPU it has, or leave "
+                            "--device out (CUDA when present, else the CPU)")
 
 
 def check_online(settings: OnlineSettings, config: StudyConfig, schema: Schema, task: str) -> None:
@@ -87,12 +120,18 @@ def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task
     if metric == "gauc" and not schema.names("user"):
         raise SettingsError("gauc needs a user column; set one on the Data page (or --role COL=user), or use auc")
     check_config(config, schema, task)
-    name = name or f"{dataset.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    stamp = f"-{datetime.now():%Y%m%d-%H%M%S}"
+    name = checked_name(name, "study") if name is not None else derived_name(
+        dataset.name[:MAX_NAME_CHARS - len(stamp)] + stamp, "study")
+    taken = SettingsError(f"a study called {name!r} exists already; choose another --name")
     if store.find_study(name) is not None:
-        raise SettingsError(f"a study called {name!r} exists already; choose another --name")
+        raise taken
     optuna_name = f"crossboard:{name}"
-    study = optuna.create_study(study_name=optuna_name, storage=optuna_storage(store.url),
-                                direction=direction(metric))
+    try:
+        study = optuna.create_study(study_name=optuna_name, storage=optuna_storage(store.url),
+                                    direction=direction(metric))
+    except optuna.exceptions.DuplicatedStudyError:      # another process created it since our look
+        raise taken from None
     try:
         study.set_user_attr("crossboard_dataset", dataset.name)
         study.set_user_attr("metric", metric)
@@ -103,7 +142,9 @@ def create_study(store: Store, dataset: DatasetRow, config: StudyConfig, *, task
         row = store.add_study(StudyRow(name=name, optuna_name=optuna_name, dataset_id=dataset.id, task=task,
                                        metric=metric, direction=direction(metric),
                                        config_json=json.dumps(asdict(config))))
-    except Exception:
+    except Exception as error:
         optuna.delete_study(study_name=optuna_name, storage=optuna_storage(store.url))
+        if isinstance(error, sa.exc.IntegrityError):
+            raise taken from None
         raise
     return row

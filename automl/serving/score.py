@@ -1,7 +1,8 @@
 """Scoring new rows with a study's stored model (a model's best trial, the best of all, or the
-ensemble): the rows are read and checked like an upload, encoded with the study's fitted encoder
-(unseen values -> the out-of-vocabulary index, counted), scored in chunks so memory stays bounded,
-and given the calibrated click probability (ctr) or the predicted rating (rating)."""
+ensemble): the rows are read and checked like an upload (the numbers by ``automl.data.values``'
+rules), encoded with the study's fitted encoder (unseen values -> the out-of-vocabulary index,
+counted), scored in chunks so memory stays bounded, and given the calibrated click probability
+(ctr) or the predicted rating (rating) in a column of their own."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import pyarrow.parquet as pq
 import torch
 
 from automl.data.datasets import IN_MEMORY_BYTES
-from automl.data.read import read_table
+from automl.data.read import is_parquet, read_table
 from automl.data.schema import MAXIMIZE
-from automl.data.stream import stream_table
-from automl.errors import NotFoundError, SettingsError
+from automl.data.stream import copy_to_parquet
+from automl.data.values import ScoreChecks
+from automl.errors import DataError, NotFoundError, SettingsError
 from automl.evaluation.calibration import Platt
 from automl.evaluation.ensemble import to_blend_scale
 from automl.features.encode import EncodedData
@@ -62,9 +64,12 @@ class Scorer:
     what: str                            # e.g. "deepfm (trial 7)" or "ensemble of fm 0.6, deepfm 0.4"
     unseen: dict[str, int] = field(default_factory=dict)
     rows: int = 0
+    output: str | None = None            # the column ``score_file`` wrote the scores into
+    notes: list[str] = field(default_factory=list)     # ``score_file``'s: on reading, and values counted as missing
 
     @property
     def column(self) -> str:
+        """The model's output name: probability (ctr) or rating."""
         return "probability" if self.task == "ctr" else "rating"
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
@@ -143,33 +148,47 @@ def member(artifact: ArtifactRow, data: EncodedData) -> Member:
     return Member(artifact.model, artifact.trial_number, model, stored_calibration(config))
 
 
-def table_chunks(path: Path, spool: Path, **reading) -> Iterator[pd.DataFrame]:
-    """The rows of the file at ``path`` in frames of CHUNK_ROWS, read and checked like an upload;
-    a file past the in-memory limit is read in blocks into ``spool`` first."""
+def table_chunks(path: Path, spool: Path, notes: list[str], **reading) -> Iterator[pd.DataFrame]:
+    """The rows of the file at ``path`` in frames of CHUNK_ROWS, read and checked like an upload (its
+    reading notes appended to ``notes``); a Parquet file, or a text file past the in-memory limit, is
+    copied in blocks into ``spool`` first, so memory stays bounded whatever the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"'{path.name}' was not found at {str(path)!r}; check the path.")
+    with open(path, "rb") as f:
+        magic = f.read(4)
     chunk_rows = CHUNK_ROWS
-    if Path(path).stat().st_size <= IN_MEMORY_BYTES:
-        frame = read_table(path, Path(path).name, max_bytes=IN_MEMORY_BYTES + 1, **reading).frame
-        yield from (frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows))
+    if not is_parquet(path.suffix.lower(), magic) and path.stat().st_size <= IN_MEMORY_BYTES:
+        raw = read_table(path, path.name, max_bytes=IN_MEMORY_BYTES + 1, **reading)
+        notes += raw.notes
+        yield from (raw.frame.iloc[start:start + chunk_rows] for start in range(0, len(raw.frame), chunk_rows))
         return
-    out = Path(spool) / f"score-{Path(path).stem}.parquet"
-    stream_table(Path(path), Path(path).name, out, **reading)
+    out = Path(spool) / f"score-{path.stem}.parquet"
     try:
+        notes += copy_to_parquet(path, path.name, out, **reading).notes
         for batch in pq.ParquetFile(out).iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
     finally:
         out.unlink(missing_ok=True)
+        out.with_suffix(".part").unlink(missing_ok=True)
 
 
 def score_file(scorer: Scorer, path: Path, spool: Path, write: Callable[[pd.DataFrame, bool], None],
                progress: Callable[[int], None] | None = None, **reading) -> None:
-    """Score every row of ``path``: ``write(chunk with the output column, first)`` per chunk."""
-    first = True
-    for chunk in table_chunks(path, spool, **reading):
-        scored = chunk.assign(**{scorer.column: scorer.score(chunk)})
-        write(scored, first)
-        first = False
+    """Score every row of ``path``: ``write(chunk with the output column, first)`` per chunk. The rows
+    follow ``values.ScoreChecks``: a value of a numeric column that is no number counts as missing
+    (noted), an infinite number or a column mostly text is refused, and the scores go into
+    ``scorer.output``, which is ``scorer.column`` unless the file has a column so named (never
+    overwritten); ``scorer.notes`` says so, and what the reading noted."""
+    encoder = scorer.data.encoder
+    checks = ScoreChecks([code.name for code in encoder.numeric], encoder.timestamp, scorer.column)
+    notes: list[str] = []
+    for i, chunk in enumerate(table_chunks(path, spool, notes, **reading)):
+        scorer.output = checks.add(chunk)
+        write(chunk.assign(**{scorer.output: scorer.score(chunk)}), i == 0)
         if progress:
             progress(scorer.rows)
+    scorer.notes = notes + checks.notes()
 
 
 def unseen_report(scorer: Scorer) -> list[str]:
