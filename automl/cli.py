@@ -178,6 +178,11 @@ def print_leaderboard(store: Store, study, fmt: str, best: bool = False) -> None
         print("no trials recorded yet")
     else:
         print(frame.drop(columns=["reason", "device"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if best and board.verdict is not None:
+            v = board.verdict
+            print(f"standing on test {v.metric}: {v.test}, Holm-corrected over every pair, 95% intervals "
+                  f"(test_low, test_high) on {v.rows:,} rows; differences of about {v.detectable:.4f} can be told "
+                  "apart; leader = best on validation")
         if blend:
             print(f"ensemble: greedy selection on validation {study.metric} over the best trial of each model; "
                   "its validation figure is optimistic (chosen on it), read its test figure")
@@ -209,7 +214,16 @@ def cmd_leaderboard(args, store: Store, home: Path) -> int:
     return 0
 
 
+def cmd_report(args, store: Store, home: Path) -> int:
+    from automl.reporting.verdict import study_report
+
+    report = study_report(store, find_study(store, args.study))
+    print(report.to_json() if args.format == "json" else report.markdown())
+    return 0
+
+
 def cmd_reseed(args, store: Store, home: Path) -> int:
+    from automl.search import verdicts
     from automl.search.config import StudyConfig
     from automl.search.data import study_data
     from automl.search.reseed import run_reseeds
@@ -219,7 +233,9 @@ def cmd_reseed(args, store: Store, home: Path) -> int:
     config = StudyConfig.from_json(study.config_json)
     data = study_data(store, study, config, home, pick_device(config.device))
     ran = run_reseeds(store, study, config, data, args.seeds, top=args.top)
-    print(f"{ran} rerun(s) of the best trials of the top {args.top} models ({args.seeds} extra seeds each)")
+    verdicts.rebuild(store, study, data, "the seed reruns")
+    which = f"the top {args.top} models" if args.top else "the models in contention"
+    print(f"{ran} rerun(s) of the best trials of {which} ({args.seeds} extra seeds each)")
     print_leaderboard(store, study, "table", best=True)
     return 0
 
@@ -486,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trial-minutes", type=float, default=None,
                    help="training time cap of one trial (default: with --minutes, two fair shares of the budget)")
     p.add_argument("--seeds", type=int, default=StudyConfig.seeds,
-                   help=f"when the budget is spent, train the best trial of the top {StudyConfig.top_models} models again "
+                   help="when the budget is spent, train the best trial of every model still in contention again "
                         "with this many more seeds (0: none)")
     p.add_argument("--epochs", type=int, default=StudyConfig.max_epochs, help="maximum epochs per trial")
     p.add_argument("--patience", type=int, default=StudyConfig.patience,
@@ -517,10 +533,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="each model's best trial with its spread over seeds and whether it ties with the leader")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("reseed", help="train the best trial of the top models again with more seeds")
+    p = sub.add_parser("report", help="the verdict in words: which models the test rows tell apart, the "
+                                      "ensemble, calibration, options and field pairs that mattered, caveats")
+    p.add_argument("study")
+    p.add_argument("--format", default="md", choices=["md", "json"])
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("reseed", help="train the best trial of the models in contention again with more seeds")
     p.add_argument("study")
     p.add_argument("--seeds", type=int, default=StudyConfig.seeds, help="extra seeds per model")
-    p.add_argument("--top", type=int, default=StudyConfig.top_models, help="how many of the best models")
+    p.add_argument("--top", type=int, help="how many of the best models (default: every model the verdict cannot "
+                                          "tell apart from the leader)")
     p.set_defaults(func=cmd_reseed)
 
     p = sub.add_parser("settle", help="mark the study's lost workers, queue their trials again, end a study "

@@ -28,6 +28,7 @@ from storage.tables import (
     SplitRow,
     StudyRow,
     TrialResultRow,
+    VerdictRow,
     WorkerRow,
     utcnow,
 )
@@ -318,6 +319,16 @@ class Store:
     def ensemble(self, study_id: int) -> EnsembleRow | None:
         with self.reading() as s:
             return s.get(EnsembleRow, study_id)
+
+    # -- verdicts -------------------------------------------------------------------------
+    def save_verdict(self, study_id: int, result_json: str) -> None:
+        """Keep (or replace) the study's comparison of its models."""
+        with self.session() as s:
+            s.merge(VerdictRow(study_id=study_id, result_json=result_json, updated_at=utcnow()))
+
+    def verdict(self, study_id: int) -> VerdictRow | None:
+        with self.reading() as s:
+            return s.get(VerdictRow, study_id)
 
 
 def _chunks(parquet: bytes | Path):

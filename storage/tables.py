@@ -173,6 +173,7 @@ class SeedRunRow(OfStudy, Base):
     state: Mapped[str] = mapped_column(sa.String(20), default="running")
     val_json: Mapped[str] = mapped_column(sa.Text, default="{}")
     test_json: Mapped[str] = mapped_column(sa.Text, default="{}")
+    outputs: Mapped[bytes | None] = mapped_column(sa.LargeBinary)   # its test outputs (safetensors "test"), when kept
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -246,6 +247,16 @@ class EnsembleRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class VerdictRow(Base):
+    """A study's current comparison of its models on the shared test rows, as JSON
+    (``automl.search.verdicts``, ``automl.evaluation.comparison.Comparison``)."""
+
+    __tablename__ = "cb_verdicts"
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("cb_studies.id", ondelete="CASCADE"), primary_key=True)
+    result_json: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # Columns added to a table after databases with it existed: ``Store`` adds them where missing
 # (nullable, so the rows already there stay valid).
-ADDED_COLUMNS = ((WorkerRow, "phase"),)
+ADDED_COLUMNS = ((WorkerRow, "phase"), (SeedRunRow, "outputs"))

@@ -204,8 +204,18 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
             chart_text = page.locator(".js-plotly-plot").nth(1).inner_text()
             assert "lr" in chart_text and "fm" in chart_text
             page.get_by_text("GBDT").first.wait_for()
+            # the verdict: a paragraph above the tables, the standings and intervals in "Best per model"
+            page.get_by_text(re.compile("the best on validation")).first.wait_for()
+            page.get_by_text(re.compile("^Protocol: ctr")).first.wait_for()
             time.sleep(1)
             shoot(page, tmp_path, "leaderboard")
+            page.get_by_role("tab", name="Best per model").click()
+            settle(page)
+            page.get_by_text(re.compile("Test auc with 95% intervals")).first.wait_for()
+            best_grid = page.locator("[data-testid='stDataFrame']").nth(1).locator("[role='gridcell']")
+            expect(best_grid.filter(has_text=re.compile("^leader$"))).to_have_count(1)
+            page.get_by_text(re.compile("Holm-corrected over every pair")).first.wait_for()
+            shoot(page, tmp_path, "leaderboard-best")
             results = store.results(study.id)
             assert {r.model for r in results} == {"lr", "fm"} and len(results) == 3
         except Exception:

@@ -108,10 +108,21 @@ def test_two_workers_share_one_allocation_and_the_top_models_are_reseeded(home, 
     board = json.loads(crossboard(home, "leaderboard", "fair", "--best", "--format", "json").stdout)
     models = [r for r in board if r["state"] == "COMPLETE"]
     assert {r["model"] for r in models} == {"lr", "fm", "nfm"}
-    assert all(r["seeds"] == 3 and r["test_sd"]["auc"] is not None for r in models)    # top 3: 2 more seeds each
-    assert models[0]["tied_with_leader"] is True
-    assert all(isinstance(r["tied_with_leader"], bool) for r in models)
+    # the models in contention (the leader's group when the trials ended) got 2 more seeds each, the others none
+    assert models[0]["seeds"] == 3 and models[0]["test_sd"]["auc"] is not None
+    assert all(r["seeds"] in (1, 3) for r in models)
+    assert models[0]["standing"] == "leader" and models[0]["tied_with_leader"] is None     # not tied with itself
+    assert all(r["standing"] in ("leader group", "behind", "clearly behind", "under-explored") for r in models[1:])
+    for r in models:                                     # the verdict: every model's interval on the shared rows
+        assert r["test_low"] <= r["test_mean"]["auc"] + 0.05 and r["test_low"] < r["test_high"]
+        assert isinstance(r["leader_group"], bool) and set(r["better_than"]) <= {"lr", "fm", "nfm"}
     assert all(0 < r["test_mean"]["auc"] <= 1 for r in models)
+    report = crossboard(home, "report", "fair")
+    leader = models[0]["model"]
+    assert report.returncode == 0 and "Protocol:" in report.stdout
+    assert report.stdout.startswith((f"{leader} wins", f"No single winner: {leader} is the best on validation"))
+    stored = json.loads(crossboard(home, "report", "fair", "--format", "json").stdout)
+    assert stored["verdict"]["standings"][0]["model"] == models[0]["model"] and stored["sentences"]
 
     before = [(r["model"], r["trial"]) for r in models]
     again = crossboard(home, "reseed", "fair", "--seeds", "3", "--top", "1")

@@ -13,9 +13,11 @@ import streamlit as st
 from automl.data.names import safe_file_name
 from automl.data.schema import MAXIMIZE, SHOWN_METRICS
 from automl.errors import CrossBoardError
+from automl.evaluation.comparison import Comparison
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
 from automl.reporting.leaderboard import read_leaderboard, table
 from automl.reporting.online import is_online
+from automl.reporting.verdict import study_report
 from automl.search import ensembles
 from automl.serving.export import export_name, zipped_export
 from automl.serving.score import SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
@@ -73,6 +75,38 @@ def best_chart(best: pd.DataFrame, metric: str) -> go.Figure:
     pad = (high - low) * 0.5 or abs(high) * 0.05 or 0.05
     figure.update_layout(yaxis_range=[low - pad, high + pad], yaxis_title=f"validation {metric}", height=380)
     return figure
+
+
+STANDING_COLORS = {"leader": "#1f77b4", "leader group": "#6baed6", "behind": "#fd8d3c", "clearly behind": "#d62728",
+                   "under-explored": "#969696"}
+
+
+def verdict_chart(verdict: Comparison) -> go.Figure:
+    """Each model's test value on the shared rows with its 95% interval, coloured by its standing
+    (the critical-difference view: overlapping bars are not told apart)."""
+    rows = pd.DataFrame([{"model": s.model, "value": s.test[verdict.metric], "low": s.interval[verdict.metric][0],
+                          "high": s.interval[verdict.metric][1], "standing": s.standing} for s in verdict.standings])
+    figure = go.Figure()
+    for standing, group in rows.groupby("standing", sort=False):
+        figure.add_trace(go.Scatter(
+            x=group["value"], y=group["model"], mode="markers", name=standing,
+            marker={"color": STANDING_COLORS.get(standing, "#000"), "size": 10},
+            error_x={"type": "data", "symmetric": False, "array": group["high"] - group["value"],
+                     "arrayminus": group["value"] - group["low"]}))
+    figure.update_layout(title=f"Test {verdict.metric} with 95% intervals", height=180 + 40 * len(rows),
+                         xaxis_title=f"test {verdict.metric}", yaxis={"autorange": "reversed", "type": "category"},
+                         legend_title_text="standing")
+    return figure
+
+
+def verdict_caption(verdict: Comparison) -> str:
+    return (f"standing on test {verdict.metric}: {verdict.test}, Holm-corrected over every pair of models, "
+            f"95% intervals, {verdict.rows:,} test rows (this test set tells apart differences of about "
+            f"{verdict.detectable:.4f}). leader: the best on validation; leader group: not told apart from it; "
+            "behind: the test tells it apart; clearly behind: the intervals do not even overlap; under-explored: "
+            "fewer than the fair minimum of trials, or every trial cut by the time cap, so not judged. "
+            "better_than: the models it beats. A model run with several seeds is compared on its "
+            "seed-averaged outputs, the spread over seeds added to the test's variance.")
 
 
 def baseline_note(best: pd.DataFrame, metric: str) -> None:
@@ -237,6 +271,10 @@ def board(study_id: int) -> None:
     best = versus_baseline(with_family(table(chosen.best, names, metric)), metric)
     st.caption(f"Ranked on validation {metric} ({study.direction}); test metrics are for reading only. "
                f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
+    if chosen.verdict is not None and len(shown) == len(present):
+        report = study_report(store, study)
+        st.markdown(common.plain(" ".join(report.sentences)))
+        st.caption(common.plain(report.protocol))
     if not best.empty and study.task != "implicit":    # implicit studies have their own baselines, pop and random
         baseline_note(best, metric)
     if not best.empty:
@@ -254,11 +292,14 @@ def board(study_id: int) -> None:
                            mime="text/csv", key="leaderboard_csv")
     with best_tab:
         st.dataframe(best, hide_index=True, width="stretch")
+        verdict = chosen.verdict
+        if verdict is not None:
+            st.caption(verdict_caption(verdict))
+            st.plotly_chart(verdict_chart(verdict), width="stretch", key=f"leaderboard_verdict_{study.id}")
         if "seeds" in best:
-            st.caption(f"seeds: the model's best trial and its reruns with other seeds (the top models' are re-run "
-                       f"when the budget is spent, or with `crossboard reseed`); test {metric} mean and sd over "
-                       "them; tied_with_leader: Welch's t-test finds no difference from the leader at the 5% level "
-                       "(blank below two seeds).")
+            st.caption(f"seeds: the model's best trial and its reruns with other seeds (the models in contention "
+                       f"are re-run when the budget is spent, or with `crossboard reseed`); test {metric} mean and "
+                       "sd over them.")
     if best.empty:
         st.info("No complete trial yet: the charts appear with the first one.")
         return

@@ -94,8 +94,9 @@ def budget() -> StudyConfig:
                                          help="a trial's training ends when it has run this long, inside an epoch "
                                               "if need be; 0: two fair shares of the minutes, or no cap")
     seeds = cols[5].number_input("Extra seeds", 0, 10, key="study_seeds",
-                                 help=f"at the end, the best trial of the top {StudyConfig.top_models} models runs "
-                                      "again with this many seeds: the leaderboard shows mean ± sd and ties")
+                                 help="at the end, the best trial of every model the test cannot tell apart from "
+                                      "the leader runs again with this many seeds; the verdict compares them "
+                                      "over seeds")
     pruner = cols[6].selectbox("Pruner", PRUNERS, key="study_pruner",
                                help="a trial is compared only with earlier trials of its own model")
     return StudyConfig(models=[], n_trials=int(trials) or None, minutes=float(minutes) or None,

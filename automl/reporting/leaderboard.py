@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TypedDict
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ttest_ind
 
 from automl.data.schema import MAXIMIZE
+from automl.evaluation.comparison import GROUP, LEADER, Comparison
 from automl.evaluation.metrics import is_better
-from automl.search import ensembles
+from automl.search import ensembles, verdicts
 from models import REGISTRY
 from storage import Store
 from storage.store import loads
@@ -44,12 +43,19 @@ class TrialRecord(TypedDict):
 
 
 class BestRecord(TrialRecord):
-    """A model's best trial with its spread over seeds (``with_seed_spread``)."""
+    """A model's best trial with its spread over seeds and its place in the verdict (``with_seed_spread``)."""
 
     seeds: int                         # its trial and the finished reruns of it
     test_mean: dict[str, float]
     test_sd: dict[str, float | None]   # None with one seed
-    tied_with_leader: bool | None      # ``tied`` on the study metric; None unless both have two seeds or more
+    standing: str | None               # leader, leader group, behind, clearly behind or under-explored
+    interval: dict[str, list[float]]   # test metric -> [low, high], 95%, on the seed-averaged outputs
+    test_low: float | None             # the compared metric's interval
+    test_high: float | None
+    leader_group: bool | None          # not told apart from the leader (the leader included)
+    better_than: list[str]             # models it beats by a Holm-corrected paired test
+    p_vs_leader: float | None          # that test's adjusted p against the leader
+    tied_with_leader: bool | None      # in the leader group and not the leader; None for the leader
 
 
 def trial_records(store: Store, study: StudyRow) -> list[TrialRecord]:
@@ -84,40 +90,34 @@ def ensemble_record(store: Store, study: StudyRow) -> TrialRecord | None:
                        finished_at=None)
 
 
-def with_seed_spread(best: list[TrialRecord], runs: list, metric: str) -> list[BestRecord]:
+def with_seed_spread(best: list[TrialRecord], runs: list, verdict: Comparison | None) -> list[BestRecord]:
     """``best`` (best first) with, for each model, ``seeds`` (its trial and the finished reruns of
-    it, ``automl.search.reseed``), ``test_mean`` and ``test_sd`` ({metric: value} over them; sd
-    None for one seed) and ``tied_with_leader`` (``tied`` on the test ``metric``; None unless both
-    the model and the leader have two seeds or more)."""
+    it, ``automl.search.reseed``), ``test_mean`` and ``test_sd`` ({metric: value} over them; sd None for
+    one seed), and its place in the study's ``verdict`` (``automl.search.verdicts``; blank without one)."""
     reruns: dict[int, list[dict]] = {}
     for run in runs:
         if run.state == "done":
             reruns.setdefault(run.trial_number, []).append(loads(run.test_json))
-    tests_of = {r["trial"]: [r["test"], *reruns.get(r["trial"], [])] for r in best}
-    leader = [t.get(metric) for t in tests_of[best[0]["trial"]]] if best else []
+    standings = {s.model: s for s in verdict.standings} if verdict else {}
     spread = []
     for record in best:
-        tests = tests_of[record["trial"]]
+        tests = [record["test"], *reruns.get(record["trial"], [])]
         names = sorted(set.intersection(*(set(t) for t in tests)))
-        values = [t.get(metric) for t in tests]
-        spread.append(BestRecord(**record, seeds=len(tests),
-                                 test_mean={m: float(np.mean([t[m] for t in tests])) for m in names},
-                                 test_sd={m: float(np.std([t[m] for t in tests], ddof=1)) if len(tests) > 1 else None
-                                          for m in names},
-                                 tied_with_leader=tied(leader, values)))
+        standing = standings.get(record["model"])
+        if standing is not None and standing.trial != record["trial"]:
+            standing = None                    # the verdict is of an earlier best: rebuilt after the next trial
+        low, high = standing.interval[verdict.metric] if standing else (None, None)
+        spread.append(BestRecord(
+            **record, seeds=len(tests),
+            test_mean={m: float(np.mean([t[m] for t in tests])) for m in names},
+            test_sd={m: float(np.std([t[m] for t in tests], ddof=1)) if len(tests) > 1 else None for m in names},
+            standing=standing.standing if standing else None,
+            interval=standing.interval if standing else {}, test_low=low, test_high=high,
+            leader_group=standing.standing in (LEADER, GROUP) if standing else None,
+            better_than=standing.better_than if standing else [],
+            p_vs_leader=standing.p_vs_leader if standing else None,
+            tied_with_leader=(standing.standing == GROUP) if standing and standing.standing != LEADER else None))
     return spread
-
-
-def tied(leader: list[float | None], other: list[float | None], level: float = 0.05) -> bool | None:
-    """Whether Welch's t-test finds no difference between the two sets of values at ``level``;
-    None with fewer than two values on either side."""
-    if len(leader) < 2 or len(other) < 2 or any(v is None or math.isnan(v) for v in leader + other):
-        return None
-    if np.std(leader) == 0 and np.std(other) == 0:
-        return bool(np.mean(leader) == np.mean(other))
-    with warnings.catch_warnings():         # one side without spread (a deterministic model) is fine
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return bool(ttest_ind(leader, other, equal_var=False).pvalue >= level)
 
 
 @dataclass
@@ -125,13 +125,15 @@ class Leaderboard:
     trials: list[TrialRecord]          # every recorded trial (of the chosen models), ``ranked``
     best: list[BestRecord]             # the best completed trial of each model, best first
     ensemble: TrialRecord | None       # ``ensemble_record``, None until two models have a best trial
+    verdict: Comparison | None         # ``automl.search.verdicts``: the models compared on the test rows
 
 
 def read_leaderboard(store: Store, study: StudyRow, models: Collection[str] | None = None) -> Leaderboard:
     """What the CLI prints and the UI shows, optionally for some ``models`` only."""
     records = [r for r in trial_records(store, study) if models is None or r["model"] in models]
-    best = with_seed_spread(best_per_model(records, study.metric), store.seed_runs(study.id), study.metric)
-    return Leaderboard(ranked(records, study.metric), best, ensemble_record(store, study))
+    verdict = verdicts.stored(store, study.id)
+    best = with_seed_spread(best_per_model(records, study.metric), store.seed_runs(study.id), verdict)
+    return Leaderboard(ranked(records, study.metric), best, ensemble_record(store, study), verdict)
 
 
 def ranked(records: list[TrialRecord], metric: str) -> list[TrialRecord]:
@@ -153,13 +155,15 @@ def best_per_model(records: list[TrialRecord], metric: str) -> list[TrialRecord]
 
 def table(records: list[TrialRecord], metric_names: tuple[str, ...], metric: str | None = None) -> pd.DataFrame:
     """A flat frame: one row per trial, val_/test_ metric columns, key options as text; records
-    ``with_seed_spread`` add seeds, test_<metric>_mean / _sd (the study ``metric``) and tied_with_leader."""
+    ``with_seed_spread`` add their standing, its test interval, better_than, seeds and test_<metric>_mean /
+    _sd (the study ``metric``)."""
     rows = []
     for r in records:
         row = {"trial": r["trial"], "model": r["model"], "state": r["state"]}
-        if "seeds" in r and metric is not None:       # the spread first: it says whether the ranking holds
-            row.update({"seeds": r["seeds"], f"test_{metric}_mean": r["test_mean"].get(metric),
-                        f"test_{metric}_sd": r["test_sd"].get(metric), "tied_with_leader": r["tied_with_leader"]})
+        if "seeds" in r and metric is not None:       # the verdict first: it says whether the ranking holds
+            row.update({"standing": r["standing"], "test_low": r["test_low"], "test_high": r["test_high"],
+                        "better_than": ", ".join(r["better_than"]), "seeds": r["seeds"],
+                        f"test_{metric}_mean": r["test_mean"].get(metric), f"test_{metric}_sd": r["test_sd"].get(metric)})
         row.update({f"val_{m}": r["val"].get(m) for m in metric_names})
         row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
         row.update({"options": ", ".join(f"{k}={short(v)}" for k, v in r["key_options"].items()),

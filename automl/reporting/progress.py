@@ -8,7 +8,7 @@ from automl.data.schema import MAXIMIZE
 from automl.online.run import modes_of
 from automl.online.stream import OnlineSettings
 from automl.reporting.leaderboard import best_per_model, trial_records
-from automl.search.allocation import standings
+from automl.search.allocation import race_standings, standings
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.store import age_seconds
@@ -113,7 +113,8 @@ def study_progress(store: Store, study: StudyRow) -> Progress:
     workers = store.workers(study.id)
     models = []
     best_of = {r["model"]: r["val"][study.metric] for r in best}
-    plan = standings(config.models, store.allocations(study.id), best_of, study.metric in MAXIMIZE)
+    plan = standings(config.models, store.allocations(study.id), best_of, study.metric in MAXIMIZE,
+                     verdict=race_standings(store, study))
     for standing in plan:
         mine = [r for r in records if r["model"] == standing.model]
         models.append(ModelProgress(standing.model, sum(r["state"] in COUNTED_STATES for r in mine), standing.given,

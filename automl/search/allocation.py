@@ -8,7 +8,10 @@ completed trial ranks last) moves on to the next rung, whose quota is ``eta`` ti
 others get no more trials. The last ``SURVIVORS`` models are never halved further: they keep
 taking rungs in turn, so the leader always meets a challenger. The next trial goes to the surviving model with the fewest
 trials so far (ties: the better best, then the study's model order). With fewer trials than
-``k`` × models, every model gets ``trials // models`` or one more.
+``k`` × models, every model gets ``trials // models`` or one more. Racing: once the study has a
+verdict (``automl.search.verdicts``: the models compared on the shared test rows), a model clearly
+behind the leader gets no trial past its current rung, and a model in the leader group is not halved
+away; the Study page shows the dropped models.
 
 The counts live in the database (``cb_allocations``, written under the study's lock) and the bests
 are read from ``cb_trial_results``, so every worker on every machine follows the same plan.
@@ -20,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 from automl.data.schema import MAXIMIZE
+from automl.evaluation.comparison import CLEARLY_BEHIND, GROUP, LEADER, Comparison
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.store import loads
@@ -64,22 +68,28 @@ def ranking_key(best: float | None, maximize: bool) -> float:
 
 
 def standings(models: list[str], given: dict[str, int], best: dict[str, float], maximize: bool,
-              k: int = MIN_TRIALS, eta: int = ETA) -> list[Standing]:
-    """Every model's standing in the successive-halving plan, in ``models`` order."""
+              k: int = MIN_TRIALS, eta: int = ETA, verdict: dict[str, str] | None = None) -> list[Standing]:
+    """Every model's standing in the successive-halving plan, in ``models`` order. ``verdict``: model ->
+    its standing on the shared test rows (``automl.evaluation.comparison``), which races the halving: a
+    model clearly behind the leader is dropped at the next rung whatever its rank, and one in the leader
+    group is kept (it can still become the leader)."""
+    verdict = verdict or {}
     alive, quota = list(models), k
     dropped: dict[str, int] = {}
     while all(given.get(m, 0) >= quota for m in alive):
         order = sorted(alive, key=lambda m: (ranking_key(best.get(m), maximize), models.index(m)))
-        keep = order[:max(SURVIVORS, math.ceil(len(alive) / eta))]
+        halved = order[:max(SURVIVORS, math.ceil(len(alive) / eta))]
+        keep = [m for m in order if (m in halved or verdict.get(m) in (LEADER, GROUP))
+                and verdict.get(m) != CLEARLY_BEHIND] or order[:1]
         dropped.update({m: quota for m in alive if m not in keep})
         alive, quota = keep, quota * eta
     return [Standing(m, given.get(m, 0), dropped.get(m, quota), best.get(m), m in dropped) for m in models]
 
 
 def next_model(models: list[str], given: dict[str, int], best: dict[str, float], maximize: bool,
-               k: int = MIN_TRIALS, eta: int = ETA) -> str:
+               k: int = MIN_TRIALS, eta: int = ETA, verdict: dict[str, str] | None = None) -> str:
     """The model the next trial goes to (see the module docstring)."""
-    open_ = [s for s in standings(models, given, best, maximize, k, eta) if not s.dropped and s.given < s.quota]
+    open_ = [s for s in standings(models, given, best, maximize, k, eta, verdict) if not s.dropped and s.given < s.quota]
     choice = min(open_, key=lambda s: (s.given, ranking_key(s.best, maximize), models.index(s.model)))
     return choice.model
 
@@ -104,6 +114,12 @@ def best_values(store: Store, study: StudyRow) -> dict[str, float]:
     return {row.model: loads(row.val_json)[study.metric] for row in best_trials(store, study)}
 
 
+def race_standings(store: Store, study: StudyRow) -> dict[str, str]:
+    """Model -> its standing in the study's stored verdict (``automl.search.verdicts``), {} without one."""
+    row = store.verdict(study.id)
+    return {s.model: s.standing for s in Comparison.from_dict(loads(row.result_json)).standings} if row else {}
+
+
 class Allocator:
     """Decides (once, for all workers) the model of each trial of ``study``."""
 
@@ -116,8 +132,9 @@ class Allocator:
         # read before the study's lock: on SQLite every transaction takes the write lock, so a read
         # inside ``choose`` would wait for the transaction that called it
         best = {} if fixed else best_values(self.store, self.study)
+        verdict = {} if fixed else race_standings(self.store, self.study)
 
         def choose(given: dict[str, int]) -> str:
-            return fixed or next_model(self.models, given, best, self.study.metric in MAXIMIZE, self.k)
+            return fixed or next_model(self.models, given, best, self.study.metric in MAXIMIZE, self.k, verdict=verdict)
 
         return self.store.allocate(self.study.id, trial_number, choose)

@@ -6,8 +6,6 @@ worker rebuilds it once more when the trials are done (for a best whose worker d
 from __future__ import annotations
 
 import json
-import sys
-import traceback
 from dataclasses import asdict
 
 import numpy as np
@@ -55,17 +53,6 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Ensemble | None
                         val=val, test=test, rounds=bag.total())
     store.save_ensemble(study.id, json.dumps(asdict(ensemble)), members={r.model: r.trial_number for r in rows})
     return ensemble
-
-
-def rebuild(store: Store, study: StudyRow, data: EncodedData, after: str) -> None:
-    """``refresh``, best effort: a failure is noted on the study and in the worker's log, never
-    costs a trial or the worker. ``after``: what it follows, for the note ("trial 4")."""
-    try:
-        refresh(store, study, data)
-    except Exception as error:   # noqa: BLE001 - the ensemble is optional; the trials stand
-        print(f"ensemble rebuild after {after} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-        store.update_study(study.id, message=f"the ensemble could not be rebuilt after {after}: "
-                                             f"{type(error).__name__}: {error}")
 
 
 def stored(store: Store, study_id: int) -> Ensemble | None:

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial
 
 from automl.errors import CrossBoardError, space_for
 from automl.features.encode import EncodedData
-from automl.search import ensembles
+from automl.search import ensembles, verdicts
 from automl.search.allocation import MODEL_PARAM, Allocator, trial_time_cap_s
 from automl.training.artifacts import calibration_dict, stored_weights
 from automl.training.device import bf16_available, release_memory
@@ -191,7 +191,7 @@ class Objective:
         model's best, so the ensemble never counts a trial that Optuna does not know as ended."""
         if self.new_best == trial.number:
             self.new_best = None
-            ensembles.rebuild(self.store, self.study, self.data, f"trial {trial.number}")
+            verdicts.rebuild(self.store, self.study, self.data, f"trial {trial.number}")
 
     def _result_row(self, trial, model: str, params: dict, state: TrialState, outcome: TrialOutcome | None = None,
                     reason: str = "") -> TrialResultRow:

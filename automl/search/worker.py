@@ -23,7 +23,7 @@ from automl.errors import CrossBoardError, NotFoundError, disk_full, out_of_spac
 from automl.features.encode import EncodedData
 from automl.online.run import run_online
 from automl.online.stream import OnlineSettings
-from automl.search import ensembles
+from automl.search import verdicts
 from automl.search.allocation import Allocator, best_trials
 from automl.search.budget import Budget, seconds_left
 from automl.search.config import StudyConfig
@@ -126,12 +126,13 @@ def run_worker(store: Store, study_ref: str | int, home: Path, device: str | Non
             objective = Objective(store, study_row, config, data, worker_id, allocator, deadline)
             study.optimize(objective, timeout=timeout, callbacks=[objective.after_trial, budget],
                            catch=TRIAL_FAILURES, gc_after_trial=False)
-        ensembles.rebuild(store, study_row, data, "the trials")     # also a best kept by a worker that died
+        verdicts.rebuild(store, study_row, data, "the trials")     # also a best kept by a worker that died
         diagnose_bests(store, study_row, data, worker_id)
         if config.seeds and not store.find_study(study_row.id).stop_requested:
             store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.SEED_RERUNS,
                                 trial_number=None, model=None, epoch=None)
-            run_reseeds(store, study_row, config, data, config.seeds, config.top_models)
+            run_reseeds(store, study_row, config, data, config.seeds)
+            verdicts.rebuild(store, study_row, data, "the seed reruns")
         if config.online is not None and not store.find_study(study_row.id).stop_requested:
             wait_for_trials(store, study_row, study, worker_id)
             store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.ONLINE_REPLAYS,

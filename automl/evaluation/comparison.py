@@ -1,0 +1,205 @@
+"""Which models a study cannot tell apart: every model's best trial scored on the same test rows, each
+with a 95% interval, compared pairwise by paired tests on those rows, Holm-corrected over all pairs.
+
+Per-row values make the tests paired: AUC by DeLong's covariance (``significance.delong``); logloss,
+squared error (RMSE) and absolute error (MAE) as per-row losses, compared by the mean of their per-row
+differences. A model run with several seeds is compared on its seed-averaged outputs (probabilities for
+ctr, ratings for rating), and the spread of its metric over seeds joins the variance of a difference:
+var = var_rows(Δ) + s²_a/n_a + s²_b/n_b (s: the metric's standard deviation over a model's seeds, 0 for
+one seed or a deterministic model, so a model is never declared different because its seeds agree).
+
+Standing of each model on the study metric, the leader being the best on validation (test figures only
+report): "leader"; "leader group" — no Holm-corrected test separates it from the leader; "behind" — the
+test does; "clearly behind" — also its interval and the leader's do not overlap; "under-explored" — too
+few trials to judge (the caller says which), whatever its figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from automl.evaluation import metrics
+from automl.evaluation.significance import (
+    LEVEL,
+    auc_interval,
+    delong,
+    holm,
+    mean_interval,
+    paired_auc_test,
+    paired_mean_test,
+    smallest_detectable,
+    two_sided_p,
+)
+
+COMPARED = {"ctr": ("auc", "logloss"), "rating": ("rmse", "mae")}
+LEADER, GROUP, BEHIND, CLEARLY_BEHIND, UNDER_EXPLORED = (
+    "leader", "leader group", "behind", "clearly behind", "under-explored")
+
+
+@dataclass
+class Standing:
+    model: str
+    trial: int
+    seeds: int                                   # outputs averaged over this many runs
+    test: dict[str, float]                       # metric -> on the seed-averaged outputs
+    interval: dict[str, list[float]]             # metric -> [low, high], 95%
+    standing: str                                # LEADER, GROUP, BEHIND, CLEARLY_BEHIND or UNDER_EXPLORED
+    p_vs_leader: float | None = None             # Holm-adjusted p of the study metric's test with the leader
+    better_than: list[str] = field(default_factory=list)     # models it beats significantly (Holm)
+
+
+@dataclass
+class Comparison:
+    metric: str                                  # the study metric the standings are on
+    test: str                                    # how it was compared, in words
+    rows: int                                    # test rows shared by every model
+    level: float
+    detectable: float                            # the smallest difference this test set detects (80% power)
+    standings: list[Standing]                    # the leader first, then by test value
+    ensemble: dict | None = None                 # {"test", "difference", "p"}: the ensemble against the leader
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Comparison:
+        return cls(**{**data, "standings": [Standing(**s) for s in data["standings"]]})
+
+
+def paired(task: str, metric: str, labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict:
+    """{"test": a's metric, "difference": a's minus b's, "p"} of the paired test of two outputs on the same rows."""
+    if metric == "auc":
+        difference, p = paired_auc_test(a, b, labels)
+        return {"test": metrics.auc(labels, a), "difference": difference, "p": p}
+    loss_a, loss_b = per_row_losses(task, metric, labels, a), per_row_losses(task, metric, labels, b)
+    _, p = paired_mean_test(loss_a, loss_b)
+    value_a, value_b = rooted(metric, float(loss_a.mean())), rooted(metric, float(loss_b.mean()))
+    return {"test": value_a, "difference": value_a - value_b, "p": p}
+
+
+def per_row_losses(task: str, metric: str, labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """[n] per-row losses whose mean is ``metric`` (RMSE: squared errors, its square root taken after)."""
+    if task == "ctr":
+        p = np.clip(metrics.sigmoid(outputs), 1e-7, 1 - 1e-7)
+        return -(labels * np.log(p) + (1 - labels) * np.log1p(-p))
+    error = np.asarray(outputs, dtype=np.float64) - labels
+    return error ** 2 if metric == "rmse" else np.abs(error)
+
+
+def seed_average(task: str, runs: list[np.ndarray]) -> np.ndarray:
+    """The outputs of several seeds' runs [n] averaged on the blend scale (ctr: as probabilities, back to logits)."""
+    if task != "ctr":
+        return np.mean(runs, axis=0)
+    p = np.clip(np.mean([metrics.sigmoid(r) for r in runs], axis=0), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.ndarray]], trials: dict[str, int],
+            leader: str, under_explored: set[str] = frozenset(), level: float = LEVEL) -> Comparison:
+    """The standings of the models in ``runs`` (model -> test outputs [n] of each seed's run, its best
+    trial's first) on ``metric`` (one of COMPARED[task]); ``leader``: the best on validation."""
+    labels = np.asarray(labels, dtype=np.float64)
+    names = list(runs)
+    averaged = {m: seed_average(task, runs[m]) for m in names}
+    seed_sd = {m: seed_spread(task, metric, labels, runs[m]) for m in names}
+    values, intervals, row_cov = figures(task, metric, labels, averaged)
+    others = {m: {k: metric_interval(task, k, labels, averaged[m]) for k in COMPARED[task]} for m in names}
+    pairs = list(combinations(names, 2))
+    z_of, se_of = {}, {}
+    for a, b in pairs:
+        variance = (row_cov(a, b) + seed_sd[a] ** 2 / len(runs[a]) + seed_sd[b] ** 2 / len(runs[b]))
+        se_of[a, b] = math.sqrt(max(variance, 0.0))
+        gap = values[a] - values[b]
+        z_of[a, b] = 0.0 if gap == 0 else (math.copysign(math.inf, gap) if se_of[a, b] == 0 else gap / se_of[a, b])
+    adjusted = dict(zip(pairs, holm([two_sided_p(z_of[p]) for p in pairs]), strict=True))
+    sign = 1.0 if metrics.direction(metric) == "maximize" else -1.0
+    standings = []
+    for m in names:
+        beats = [o for o in names if o != m and p_between(adjusted, m, o) < level and sign * (values[m] - values[o]) > 0]
+        p = None if m == leader else p_between(adjusted, m, leader)
+        standings.append(Standing(m, trials[m], len(runs[m]), {**{k: v[0] for k, v in others[m].items()},
+                                                                metric: values[m]},
+                                  {**{k: [v[1], v[2]] for k, v in others[m].items()}, metric: intervals[m]},
+                                  standing_of(m, leader, p, intervals, under_explored, level, sign), p, beats))
+    order = {LEADER: 0}
+    standings.sort(key=lambda s: (order.get(s.standing, 1), -sign * s.test[metric]))
+    leader_se = [se_of[p] for p in pairs if leader in p]
+    return Comparison(metric, TEST_WORDS[task, metric], len(labels), level,
+                      smallest_detectable(float(np.median(leader_se)), level) if leader_se else float("nan"),
+                      standings)
+
+
+TEST_WORDS = {("ctr", "auc"): "DeLong's paired test on the shared test rows",
+              ("ctr", "logloss"): "paired z-test of per-row log losses on the shared test rows",
+              ("rating", "rmse"): "paired z-test of per-row squared errors on the shared test rows",
+              ("rating", "mae"): "paired z-test of per-row absolute errors on the shared test rows"}
+
+
+def p_between(adjusted: dict, a: str, b: str) -> float:
+    return adjusted[(a, b)] if (a, b) in adjusted else adjusted[(b, a)]
+
+
+def standing_of(model: str, leader: str, p: float | None, intervals: dict, under_explored: set[str],
+                level: float, sign: float) -> str:
+    if model == leader:
+        return LEADER
+    if model in under_explored:
+        return UNDER_EXPLORED
+    if p is None or p >= level:
+        return GROUP
+    low, high = intervals[model]
+    lead_low, lead_high = intervals[leader]
+    apart = high < lead_low if sign > 0 else low > lead_high
+    return CLEARLY_BEHIND if apart else BEHIND
+
+
+def figures(task: str, metric: str, labels: np.ndarray, outputs: dict[str, np.ndarray]):
+    """(metric value per model, its [low, high] per model, row_cov(a, b): the row variance of the
+    difference a − b of the metric)."""
+    names = list(outputs)
+    if metric == "auc":
+        aucs, cov = delong(np.vstack([outputs[m] for m in names]), labels)
+        index = {m: i for i, m in enumerate(names)}
+        values = {m: float(aucs[index[m]]) for m in names}
+        intervals = {m: list(auc_interval(values[m], cov[index[m], index[m]])) for m in names}
+        return values, intervals, lambda a, b: cov[index[a], index[a]] + cov[index[b], index[b]] - 2 * cov[index[a], index[b]]
+    losses = {m: per_row_losses(task, metric, labels, outputs[m]) for m in names}
+    values, intervals = {}, {}
+    for m in names:
+        mean, low, high = mean_interval(losses[m])
+        values[m], intervals[m] = rooted(metric, mean), [rooted(metric, max(low, 0.0)), rooted(metric, high)]
+
+    def row_cov(a: str, b: str) -> float:
+        difference = losses[a] - losses[b]
+        variance = float(difference.var(ddof=1)) / len(difference) if len(difference) > 1 else 0.0
+        if metric != "rmse":
+            return variance
+        scale = 2 * math.sqrt(max(float(losses[a].mean()), 1e-12))     # delta method: d sqrt(x) = dx / (2 sqrt(x))
+        return variance / scale ** 2
+    return values, intervals, row_cov
+
+
+def rooted(metric: str, value: float) -> float:
+    return math.sqrt(value) if metric == "rmse" else value
+
+
+def metric_interval(task: str, metric: str, labels: np.ndarray, outputs: np.ndarray) -> tuple[float, float, float]:
+    """(value, low, high) of one model's metric on its own."""
+    values, intervals, _ = figures(task, metric, labels, {"m": outputs})
+    return values["m"], *intervals["m"]
+
+
+def seed_spread(task: str, metric: str, labels: np.ndarray, runs: list[np.ndarray]) -> float:
+    """The standard deviation of ``metric`` over the seeds' runs (0 with one run)."""
+    if len(runs) < 2:
+        return 0.0
+    if metric == "auc":
+        scores = [metrics.auc(labels, r) for r in runs]
+    else:
+        scores = [rooted(metric, float(per_row_losses(task, metric, labels, r).mean())) for r in runs]
+    return float(np.std(scores, ddof=1))
+

@@ -1,0 +1,188 @@
+"""The standings of a study's models on the shared test rows: planted differences separated, equal
+models grouped, seeds' spread counted, and no claim made from a zero seed variance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from automl.evaluation.comparison import (
+    BEHIND,
+    CLEARLY_BEHIND,
+    GROUP,
+    LEADER,
+    UNDER_EXPLORED,
+    Comparison,
+    compare,
+)
+from automl.evaluation.significance import delong
+
+
+def logits(labels: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    return 2.0 * (labels - 0.5) + rng.normal(0, noise, len(labels))
+
+
+@pytest.fixture
+def rows():
+    rng = np.random.default_rng(0)
+    return (rng.random(3000) < 0.3).astype(float), rng
+
+
+def by_model(comparison: Comparison) -> dict:
+    return {s.model: s for s in comparison.standings}
+
+
+def test_a_truly_better_model_leads_alone_and_equal_ones_share_the_group(rows):
+    labels, rng = rows
+    runs = {"good": [logits(labels, 1.0, rng)], "twin": [logits(labels, 1.0, rng)],
+            "poor": [logits(labels, 2.5, rng)], "noise": [rng.normal(0, 1, len(labels))]}
+    result = compare("ctr", "auc", labels, runs, {m: i for i, m in enumerate(runs)}, leader="good")
+    found = by_model(result)
+    assert found["good"].standing == LEADER and found["twin"].standing == GROUP
+    assert found["poor"].standing in (BEHIND, CLEARLY_BEHIND) and found["noise"].standing == CLEARLY_BEHIND
+    assert set(found["good"].better_than) == {"poor", "noise"} and "good" not in found["twin"].better_than
+    assert found["twin"].p_vs_leader > 0.05 and found["poor"].p_vs_leader < 0.05 and found["good"].p_vs_leader is None
+    aucs, cov = delong(np.vstack([runs["good"][0]]), labels)
+    low, high = found["good"].interval["auc"]
+    assert found["good"].test["auc"] == pytest.approx(aucs[0]) and low < aucs[0] < high
+    assert high - low == pytest.approx(2 * 1.959964 * np.sqrt(cov[0, 0]), rel=1e-4)
+    assert {"auc", "logloss"} <= set(found["poor"].interval) and result.rows == len(labels)
+    assert 0 < result.detectable < 0.1 and result.standings[0].standing == LEADER
+    assert Comparison.from_dict(result.to_dict()) == result
+
+
+def test_a_deterministic_model_is_not_declared_different_for_lack_of_seed_variance(rows):
+    """GBDT-like: three identical runs (seed spread exactly 0) against a leader with seed noise and the
+    same quality: the rows' variance remains, so no claim."""
+    labels, rng = rows
+    base = logits(labels, 1.0, rng)
+    deterministic = [base.copy(), base.copy(), base.copy()]
+    lead_base = logits(labels, 1.0, rng)
+    leader = [lead_base + rng.normal(0, 0.1, len(labels)) for _ in range(3)]
+    found = by_model(compare("ctr", "auc", labels, {"lead": leader, "trees": deterministic},
+                             {"lead": 0, "trees": 1}, leader="lead"))
+    assert found["trees"].standing == GROUP and found["trees"].seeds == 3
+
+
+def test_the_spread_over_seeds_widens_the_test(rows):
+    """A small gap on the rows is separated with one seed each, not once the seeds disagree widely."""
+    labels, rng = rows
+    shared = logits(labels, 1.2, rng)
+    lead = [shared + rng.normal(0, 0.05, len(labels))]
+    close = [shared + rng.normal(0, 0.05, len(labels)) - 0.6 * (labels - 0.5)]      # a little worse
+    alone = by_model(compare("ctr", "auc", labels, {"lead": lead, "close": close}, {"lead": 0, "close": 1}, "lead"))
+    assert alone["close"].standing in (BEHIND, CLEARLY_BEHIND)
+    wild = [close[0] + s * (labels - 0.5) for s in (-3.0, 0.0, 3.0)]             # seeds that disagree widely
+    spread = by_model(compare("ctr", "auc", labels, {"lead": lead, "close": wild}, {"lead": 0, "close": 1}, "lead"))
+    assert spread["close"].standing == GROUP
+
+
+def test_a_model_with_too_few_trials_is_under_explored_not_behind(rows):
+    labels, rng = rows
+    runs = {"good": [logits(labels, 1.0, rng)], "capped": [rng.normal(0, 1, len(labels))]}
+    found = by_model(compare("ctr", "auc", labels, runs, {"good": 0, "capped": 1}, "good", under_explored={"capped"}))
+    assert found["capped"].standing == UNDER_EXPLORED and found["good"].better_than == ["capped"]
+
+
+@pytest.mark.parametrize("metric", ["rmse", "mae"])
+def test_ratings_are_compared_by_their_per_row_errors(metric):
+    rng = np.random.default_rng(3)
+    truth = rng.integers(1, 6, 2000).astype(float)
+    runs = {"close": [truth + rng.normal(0, 0.5, 2000)], "far": [truth + rng.normal(0, 1.5, 2000)],
+            "twin": [truth + rng.normal(0, 0.5, 2000)]}
+    found = by_model(compare("rating", metric, truth, runs, {"close": 0, "far": 1, "twin": 2}, "close"))
+    assert found["far"].standing == CLEARLY_BEHIND and found["twin"].standing == GROUP
+    error = runs["close"][0] - truth
+    expected = np.sqrt(np.mean(error ** 2)) if metric == "rmse" else np.mean(np.abs(error))
+    low, high = found["close"].interval[metric]
+    assert found["close"].test[metric] == pytest.approx(expected) and low < expected < high
+
+
+def study_with(store, trials: list[tuple[str, float, dict]]):
+    """A study of the models in ``trials`` with these completed trials (model, validation AUC, notes), in order."""
+    import json
+
+    import pandas as pd
+
+    from automl.data import datasets
+    from automl.search.config import StudyConfig
+    from automl.search.study import create_study
+    from storage.tables import TrialResultRow
+
+    frame = pd.DataFrame({"user_id": [f"u{i % 5}" for i in range(40)], "item_id": [f"i{i % 7}" for i in range(40)],
+                          "click": [i % 2 for i in range(40)]})
+    dataset = datasets.save(store, datasets.inspect(frame.to_csv(index=False).encode(), "clicks.csv"))
+    models = list(dict.fromkeys(model for model, _, _ in trials))
+    study = create_study(store, dataset, StudyConfig(models=models, n_trials=len(trials), workers=0))
+    for number, (model, auc, notes) in enumerate(trials):
+        store.save_result(TrialResultRow(study_id=study.id, trial_number=number, model=model, state="COMPLETE",
+                                         params_json="{}", val_json=json.dumps({"auc": auc}), test_json="{}",
+                                         extra_json=json.dumps({"notes": notes})))
+    return study
+
+
+def test_a_model_whose_figures_cannot_be_judged_is_under_explored(store):
+    from automl.search.verdicts import under_explored
+    from automl.training.loop import TIME_CAP_NOTE
+
+    capped = {TIME_CAP_NOTE: 1}
+    study = study_with(store, [("lr", 0.70, {}), ("lr", 0.72, {}), ("lr", 0.71, {}), ("lr", 0.69, {}),
+                               ("fm", 0.70, capped), ("fm", 0.71, capped), ("fm", 0.72, capped),
+                               ("gbdt", 0.75, {}), ("gbdt", 0.74, {}),
+                               ("deepfm", 0.70, {}), ("deepfm", 0.71, {}), ("deepfm", 0.73, {})])
+    # fm: every trial capped; gbdt: two trials; deepfm: its best on its last of 3 while lr had 4
+    assert under_explored(store, study) == {"fm", "gbdt", "deepfm"}
+
+
+def test_only_the_models_in_contention_get_more_seeds(store):
+    """Racing: a model the verdict puts behind the leader gets no further budget; without a verdict
+    (an implicit study) the top models do."""
+    import json
+
+    from automl.evaluation.comparison import Standing
+    from automl.search.reseed import contenders
+
+    study = study_with(store, [("lr", 0.70, {}), ("fm", 0.72, {}), ("gbdt", 0.74, {}), ("deepfm", 0.73, {})])
+    assert [r.model for r in contenders(store, study, None)] == ["gbdt", "deepfm", "fm"]     # no verdict: top 3
+    standings = [Standing("gbdt", 2, 1, {}, {}, LEADER), Standing("deepfm", 3, 1, {}, {}, GROUP),
+                 Standing("fm", 1, 1, {}, {}, BEHIND), Standing("lr", 0, 1, {}, {}, CLEARLY_BEHIND)]
+    store.save_verdict(study.id, json.dumps(Comparison("auc", "", 40, 0.05, 0.1, standings).to_dict()))
+    assert [r.model for r in contenders(store, study, None)] == ["gbdt", "deepfm"]
+    assert [r.model for r in contenders(store, study, 1)] == ["gbdt"]              # --top asks for the best N
+
+
+def test_the_verdict_in_words_is_made_of_the_stored_numbers():
+    from automl.evaluation.comparison import Standing
+    from automl.reporting.verdict import verdict_sentences
+
+    def comparison(deepfm_standing: str, leader_auc: float) -> Comparison:
+        return Comparison("auc", "DeLong's paired test", 4000, 0.05, 0.012, [
+            Standing("gbdt", 4, 3, {"auc": leader_auc}, {"auc": [leader_auc - 0.01, leader_auc + 0.01]}, LEADER),
+            Standing("deepfm", 7, 3, {"auc": 0.7651}, {"auc": [0.7551, 0.7751]}, deepfm_standing, 0.21),
+            Standing("lr", 2, 1, {"auc": 0.7012}, {"auc": [0.6912, 0.7112]}, CLEARLY_BEHIND, 1e-6),
+            Standing("xdeepfm", 9, 1, {"auc": 0.6990}, {"auc": [0.6890, 0.7090]}, UNDER_EXPLORED, 0.001)])
+
+    trials = {"xdeepfm": (3, 3)}
+    grouped = " ".join(verdict_sentences(comparison(GROUP, 0.7712), trials))
+    assert grouped.startswith("No single winner: gbdt") and "cannot tell it apart from deepfm" in grouped
+    assert "gbdt 0.7712 [0.7612, 0.7812]" in grouped and "deepfm 0.7651 [0.7551, 0.7751]" in grouped
+    assert "lr 0.7012 [0.6912, 0.7112] (p = 1e-06): clearly behind" in grouped
+    assert "xdeepfm: 3 completed trials, all cut at the time cap; not judged" in grouped
+    assert "4,000 shared test rows" in grouped
+    changed = " ".join(verdict_sentences(comparison(BEHIND, 0.7800), trials))
+    assert changed.startswith("gbdt wins") and "test auc 0.7800 [0.7700, 0.7900]" in changed
+    assert "deepfm 0.7651 [0.7551, 0.7751] (p = 0.21): behind the leader" in changed and "0.7712" not in changed
+
+
+def test_racing_gives_no_more_trials_to_a_model_clearly_behind_and_keeps_the_leader_group():
+    from automl.search.allocation import next_model, standings
+
+    models = ["a", "b", "c", "d"]
+    given, best = dict.fromkeys(models, 3), {"a": 0.80, "b": 0.79, "c": 0.70, "d": 0.60}
+    halved = {s.model: s.dropped for s in standings(models, given, best, maximize=True)}
+    assert halved == {"a": False, "b": False, "c": True, "d": True}              # the better half by validation
+    verdict = {"a": LEADER, "b": CLEARLY_BEHIND, "c": GROUP, "d": BEHIND}
+    raced = {s.model: s.dropped for s in standings(models, given, best, maximize=True, verdict=verdict)}
+    assert raced == {"a": False, "b": True, "c": False, "d": True}
+    chosen = {next_model(models, {**given, "a": 3 + n}, best, maximize=True, verdict=verdict) for n in range(3)}
+    assert "b" not in chosen and chosen <= {"a", "c"}
