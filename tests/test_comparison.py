@@ -186,3 +186,26 @@ def test_racing_gives_no_more_trials_to_a_model_clearly_behind_and_keeps_the_lea
     assert raced == {"a": False, "b": True, "c": False, "d": True}
     chosen = {next_model(models, {**given, "a": 3 + n}, best, maximize=True, verdict=verdict) for n in range(3)}
     assert "b" not in chosen and chosen <= {"a", "c"}
+
+
+def test_gauc_is_compared_user_by_user_by_hand():
+    from automl.evaluation.comparison import figures, paired
+    from automl.evaluation.metrics import gauc, per_user_auc
+
+    labels = np.array([1, 0, 1, 0, 0], float)
+    users = np.array([7, 7, 9, 9, 9])
+    a, b = np.array([0.9, 0.1, 0.8, 0.2, 0.1]), np.array([0.1, 0.9, 0.5, 0.6, 0.1])
+    assert [list(x) for x in per_user_auc(labels, b, users)] == [[0.0, 0.5], [2.0, 3.0]]
+    values, _, row_cov = figures("ctr", "gauc", labels, {"a": a, "b": b}, users)
+    assert values == pytest.approx({"a": 1.0, "b": 0.3}) and values["b"] == pytest.approx(gauc(labels, b, users))
+    assert row_cov("a", "b") == pytest.approx((4 * 0.3 ** 2 + 9 * 0.2 ** 2) / 25)     # Σ w²(d − d̄)² / (Σ w)²
+    assert paired("ctr", "gauc", labels, a, a.copy(), users) == {"test": 1.0, "difference": 0.0, "p": 1.0}
+
+
+def test_a_model_better_for_every_user_is_separated_on_gauc(rows):
+    labels, rng = rows
+    users = rng.integers(0, 300, len(labels))
+    runs = {"good": [logits(labels, 1.0, rng)], "poor": [logits(labels, 3.0, rng)], "twin": [logits(labels, 1.0, rng)]}
+    found = by_model(compare("ctr", "gauc", labels, runs, {"good": 0, "poor": 1, "twin": 2}, "good", users=users))
+    assert found["poor"].standing in (BEHIND, CLEARLY_BEHIND) and found["twin"].standing == GROUP
+    assert {"auc", "logloss", "gauc"} == set(found["good"].interval)

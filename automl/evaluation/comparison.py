@@ -3,7 +3,7 @@ with a 95% interval, compared pairwise by paired tests on those rows, Holm-corre
 
 Per-row values make the tests paired: AUC by DeLong's covariance (``significance.delong``); logloss,
 squared error (RMSE) and absolute error (MAE) as per-row losses, compared by the mean of their per-row
-differences. A model run with several seeds is compared on its seed-averaged outputs (probabilities for
+differences; GAUC by the per-user AUCs, compared by the weighted mean of their per-user differences. A model run with several seeds is compared on its seed-averaged outputs (probabilities for
 ctr, ratings for rating), and the spread of its metric over seeds joins the variance of a difference:
 var = var_rows(Δ) + s²_a/n_a + s²_b/n_b (s: the metric's standard deviation over a model's seeds, 0 for
 one seed or a deterministic model, so a model is never declared different because its seeds agree).
@@ -29,13 +29,11 @@ from automl.evaluation.significance import (
     delong,
     holm,
     mean_interval,
-    paired_auc_test,
-    paired_mean_test,
     smallest_detectable,
     two_sided_p,
 )
 
-COMPARED = {"ctr": ("auc", "logloss"), "rating": ("rmse", "mae")}
+COMPARED = {"ctr": ("auc", "logloss", "gauc"), "rating": ("rmse", "mae")}     # gauc: with users only
 LEADER, GROUP, BEHIND, CLEARLY_BEHIND, UNDER_EXPLORED = (
     "leader", "leader group", "behind", "clearly behind", "under-explored")
 
@@ -70,15 +68,13 @@ class Comparison:
         return cls(**{**data, "standings": [Standing(**s) for s in data["standings"]]})
 
 
-def paired(task: str, metric: str, labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict:
+def paired(task: str, metric: str, labels: np.ndarray, a: np.ndarray, b: np.ndarray,
+           users: np.ndarray | None = None) -> dict:
     """{"test": a's metric, "difference": a's minus b's, "p"} of the paired test of two outputs on the same rows."""
-    if metric == "auc":
-        difference, p = paired_auc_test(a, b, labels)
-        return {"test": metrics.auc(labels, a), "difference": difference, "p": p}
-    loss_a, loss_b = per_row_losses(task, metric, labels, a), per_row_losses(task, metric, labels, b)
-    _, p = paired_mean_test(loss_a, loss_b)
-    value_a, value_b = rooted(metric, float(loss_a.mean())), rooted(metric, float(loss_b.mean()))
-    return {"test": value_a, "difference": value_a - value_b, "p": p}
+    values, _, row_cov = figures(task, metric, labels, {"a": a, "b": b}, users)
+    difference, se = values["a"] - values["b"], math.sqrt(max(row_cov("a", "b"), 0.0))
+    p = 1.0 if difference == 0 else 0.0 if se == 0 else two_sided_p(difference / se)
+    return {"test": values["a"], "difference": difference, "p": p}
 
 
 def per_row_losses(task: str, metric: str, labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
@@ -99,15 +95,18 @@ def seed_average(task: str, runs: list[np.ndarray]) -> np.ndarray:
 
 
 def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.ndarray]], trials: dict[str, int],
-            leader: str, under_explored: set[str] = frozenset(), level: float = LEVEL) -> Comparison:
+            leader: str, under_explored: set[str] = frozenset(), level: float = LEVEL,
+            users: np.ndarray | None = None) -> Comparison:
     """The standings of the models in ``runs`` (model -> test outputs [n] of each seed's run, its best
-    trial's first) on ``metric`` (one of COMPARED[task]); ``leader``: the best on validation."""
+    trial's first) on ``metric`` (one of ``compared(task, users)``); ``leader``: the best on validation;
+    ``users`` [n]: each row's user, which GAUC is paired by."""
     labels = np.asarray(labels, dtype=np.float64)
     names = list(runs)
     averaged = {m: seed_average(task, runs[m]) for m in names}
-    seed_sd = {m: seed_spread(task, metric, labels, runs[m]) for m in names}
-    values, intervals, row_cov = figures(task, metric, labels, averaged)
-    others = {m: {k: metric_interval(task, k, labels, averaged[m]) for k in COMPARED[task]} for m in names}
+    seed_sd = {m: seed_spread(task, metric, labels, runs[m], users) for m in names}
+    values, intervals, row_cov = figures(task, metric, labels, averaged, users)
+    others = {m: {k: metric_interval(task, k, labels, averaged[m], users) for k in compared(task, users)}
+              for m in names}
     pairs = list(combinations(names, 2))
     z_of, se_of = {}, {}
     for a, b in pairs:
@@ -134,6 +133,7 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
 
 
 TEST_WORDS = {("ctr", "auc"): "DeLong's paired test on the shared test rows",
+              ("ctr", "gauc"): "paired z-test of per-user AUCs (weighted by the user's rows) on the shared test rows",
               ("ctr", "logloss"): "paired z-test of per-row log losses on the shared test rows",
               ("rating", "rmse"): "paired z-test of per-row squared errors on the shared test rows",
               ("rating", "mae"): "paired z-test of per-row absolute errors on the shared test rows"}
@@ -157,10 +157,18 @@ def standing_of(model: str, leader: str, p: float | None, intervals: dict, under
     return CLEARLY_BEHIND if apart else BEHIND
 
 
-def figures(task: str, metric: str, labels: np.ndarray, outputs: dict[str, np.ndarray]):
-    """(metric value per model, its [low, high] per model, row_cov(a, b): the row variance of the
-    difference a − b of the metric)."""
+def compared(task: str, users: np.ndarray | None) -> tuple[str, ...]:
+    """The metrics a task's models are compared on: GAUC only with users to pair by."""
+    return tuple(m for m in COMPARED[task] if m != "gauc" or users is not None)
+
+
+def figures(task: str, metric: str, labels: np.ndarray, outputs: dict[str, np.ndarray],
+            users: np.ndarray | None = None):
+    """(metric value per model, its [low, high] per model, row_cov(a, b): the variance, over the rows
+    (over the users for GAUC), of the difference a − b of the metric)."""
     names = list(outputs)
+    if metric == "gauc":
+        return per_user_figures(labels, outputs, users)
     if metric == "auc":
         aucs, cov = delong(np.vstack([outputs[m] for m in names]), labels)
         index = {m: i for i, m in enumerate(names)}
@@ -187,18 +195,42 @@ def rooted(metric: str, value: float) -> float:
     return math.sqrt(value) if metric == "rmse" else value
 
 
-def metric_interval(task: str, metric: str, labels: np.ndarray, outputs: np.ndarray) -> tuple[float, float, float]:
+def per_user_figures(labels: np.ndarray, outputs: dict[str, np.ndarray], users: np.ndarray):
+    """``figures`` of GAUC: each model's per-user AUCs (the users with both classes, the same for every
+    model) weighted by the user's rows; the variance of a weighted mean of per-user values is
+    Σ w²(x − x̄)² / (Σ w)²."""
+    per_user = {m: metrics.per_user_auc(labels, o, users) for m, o in outputs.items()}
+
+    def weighted(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+        mean = float((values * weights).sum() / weights.sum())
+        return mean, float(((weights * (values - mean)) ** 2).sum() / weights.sum() ** 2)
+
+    values, intervals, variance = {}, {}, {}
+    for m, (aucs, weights) in per_user.items():
+        values[m], variance[m] = weighted(aucs, weights)
+        intervals[m] = list(auc_interval(values[m], variance[m]))
+
+    def row_cov(a: str, b: str) -> float:
+        return weighted(per_user[a][0] - per_user[b][0], per_user[a][1])[1]
+    return values, intervals, row_cov
+
+
+def metric_interval(task: str, metric: str, labels: np.ndarray, outputs: np.ndarray,
+                    users: np.ndarray | None = None) -> tuple[float, float, float]:
     """(value, low, high) of one model's metric on its own."""
-    values, intervals, _ = figures(task, metric, labels, {"m": outputs})
+    values, intervals, _ = figures(task, metric, labels, {"m": outputs}, users)
     return values["m"], *intervals["m"]
 
 
-def seed_spread(task: str, metric: str, labels: np.ndarray, runs: list[np.ndarray]) -> float:
+def seed_spread(task: str, metric: str, labels: np.ndarray, runs: list[np.ndarray],
+                users: np.ndarray | None = None) -> float:
     """The standard deviation of ``metric`` over the seeds' runs (0 with one run)."""
     if len(runs) < 2:
         return 0.0
     if metric == "auc":
         scores = [metrics.auc(labels, r) for r in runs]
+    elif metric == "gauc":
+        scores = [metrics.gauc(labels, r, users) for r in runs]
     else:
         scores = [rooted(metric, float(per_row_losses(task, metric, labels, r).mean())) for r in runs]
     return float(np.std(scores, ddof=1))

@@ -35,8 +35,15 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 def gauc(y_true: np.ndarray, scores: np.ndarray, users: np.ndarray) -> float:
     """Group AUC: the per-user AUC averaged with each user's impression count as weight; users
-    whose rows hold one class are skipped (NaN when every user is). Per-user AUCs come from the
-    Mann-Whitney rank sum, tied scores sharing their average rank, all users in one sort."""
+    whose rows hold one class are skipped (NaN when every user is)."""
+    aucs, weights = per_user_auc(y_true, scores, users)
+    return float((aucs * weights).sum() / weights.sum()) if len(aucs) else float("nan")
+
+
+def per_user_auc(y_true: np.ndarray, scores: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(AUC [U], rows [U]) of each user whose rows hold both classes, in the order of the sorted user ids.
+    Per-user AUCs come from the Mann-Whitney rank sum, tied scores sharing their average rank, all users in
+    one sort."""
     y = np.asarray(y_true, dtype=np.int64)
     _, user = np.unique(np.asarray(users), return_inverse=True)
     order = np.lexsort((np.asarray(scores, dtype=np.float64), user))
@@ -52,10 +59,8 @@ def gauc(y_true: np.ndarray, scores: np.ndarray, users: np.ndarray) -> float:
     n_rows, n_pos = np.bincount(user), np.bincount(user, weights=y)
     n_neg, rank_sum = n_rows - n_pos, np.bincount(user, weights=rank * y)
     ok = (n_pos > 0) & (n_neg > 0)
-    if not ok.any():
-        return float("nan")
-    auc = (rank_sum[ok] - n_pos[ok] * (n_pos[ok] + 1) / 2) / (n_pos[ok] * n_neg[ok])
-    return float((auc * n_rows[ok]).sum() / n_rows[ok].sum())
+    aucs = (rank_sum[ok] - n_pos[ok] * (n_pos[ok] + 1) / 2) / (n_pos[ok] * n_neg[ok])
+    return aucs, n_rows[ok].astype(np.float64)
 
 
 def auc(y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -11,7 +11,7 @@ import traceback
 
 import numpy as np
 
-from automl.evaluation.comparison import COMPARED, Comparison, compare, paired
+from automl.evaluation.comparison import COMPARED, Comparison, compare, compared, paired
 from automl.evaluation.ensemble import from_blend_scale, targets, to_blend_scale
 from automl.features.encode import EncodedData
 from automl.search import ensembles
@@ -22,10 +22,10 @@ from storage.store import loads
 from storage.tables import StudyRow, TrialState
 
 
-def compared_metric(task: str, metric: str) -> str:
+def compared_metric(task: str, metric: str, users: np.ndarray | None) -> str:
     """The metric the standings are on: the study's when the comparison has a paired test of it, else the
-    task's first (AUC for a study selecting on GAUC or ECE)."""
-    return metric if metric in COMPARED[task] else COMPARED[task][0]
+    task's first (AUC for a study selecting on ECE)."""
+    return metric if metric in compared(task, users) else COMPARED[task][0]
 
 
 def under_explored(store: Store, study: StudyRow) -> set[str]:
@@ -48,7 +48,7 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | No
     """Compare the models whose best trial kept its outputs (two at least) and store the result."""
     if data.spec.task not in COMPARED:
         return None
-    labels = targets(data)[0]["test"]
+    labels, users = (split["test"] for split in targets(data))
     best = {row.model: row.trial_number for row in store.best_outputs(study.id)}
     runs = {row.model: [ensembles.decode_outputs(row.outputs)["test"]] for row in store.best_outputs(study.id)}
     for rerun in store.seed_runs(study.id):
@@ -58,12 +58,13 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | No
     leader = next((row.model for row in best_trials(store, study) if row.model in runs), None)
     if leader is None or len(runs) < 2:
         return None
-    task, metric = data.spec.task, compared_metric(data.spec.task, study.metric)
-    comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, under_explored(store, study))
+    task, metric = data.spec.task, compared_metric(data.spec.task, study.metric, users)
+    comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, under_explored(store, study),
+                         users=users)
     ensemble = ensembles.stored(store, study.id)
     if ensemble is not None and set(ensemble.weights) <= set(runs):
         blend = sum(w * to_blend_scale(task, runs[m][0]) for m, w in ensemble.weights.items())
-        comparison.ensemble = paired(task, metric, labels, from_blend_scale(task, blend), runs[leader][0])
+        comparison.ensemble = paired(task, metric, labels, from_blend_scale(task, blend), runs[leader][0], users)
     store.save_verdict(study.id, json.dumps(comparison.to_dict()))
     return comparison
 
