@@ -11,7 +11,8 @@ one seed or a deterministic model, so a model is never declared different becaus
 Standing of each model on the study metric, the leader being the best on validation (test figures only
 report): "leader"; "leader group" — no Holm-corrected test separates it from the leader; "behind" — the
 test does; "clearly behind" — also its interval and the leader's do not overlap; "under-explored" — too
-few trials to judge (the caller says which), whatever its figures.
+few trials to judge (the caller says which), whatever its figures: such a model makes no "better than"
+claim and is the object of none (its figures say where its search stopped, not what it can do).
 """
 
 from __future__ import annotations
@@ -117,8 +118,10 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
     adjusted = dict(zip(pairs, holm([two_sided_p(z_of[p]) for p in pairs]), strict=True))
     sign = 1.0 if metrics.direction(metric) == "maximize" else -1.0
     standings = []
+    judged = [m for m in names if m not in under_explored]     # an under-explored model makes no claim and gets none
     for m in names:
-        beats = [o for o in names if o != m and p_between(adjusted, m, o) < level and sign * (values[m] - values[o]) > 0]
+        beats = [o for o in judged if o != m and m in judged and p_between(adjusted, m, o) < level
+                 and sign * (values[m] - values[o]) > 0]
         p = None if m == leader else p_between(adjusted, m, leader)
         standings.append(Standing(m, trials[m], len(runs[m]), {**{k: v[0] for k, v in others[m].items()},
                                                                 metric: values[m]},
