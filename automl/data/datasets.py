@@ -20,7 +20,7 @@ from automl.data.columns import ParquetColumns
 from automl.data.history_column import item_history_column
 from automl.data.infer_schema import infer_schema
 from automl.data.names import checked_name, derived_name
-from automl.data.read import RawTable, fits_in_memory, read_table
+from automl.data.read import RawTable, read_table
 from automl.data.schema import Schema
 from automl.data.stream import file_digest, stream_table
 from automl.data.validate import validate
@@ -68,9 +68,8 @@ def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, l
     ``parts``: separate "valid" and "test" files (source, filename), read like ``source`` (the
     training rows) and joined to it with a ``split`` column, so studies keep that split."""
     options = json.dumps({"delimiter": delimiter, "names": names}, sort_keys=True).encode()
-    if spool is not None and not isinstance(source, bytes) and Path(source).is_file() and (
-            Path(source).stat().st_size > (IN_MEMORY_BYTES if memory_bytes is None else memory_bytes)
-            or not fits_in_memory(Path(source))):
+    if spool is not None and not isinstance(source, bytes) and Path(source).is_file() \
+            and Path(source).stat().st_size > (IN_MEMORY_BYTES if memory_bytes is None else memory_bytes):
         if parts:
             raise DataError("separate validation/test files are read in memory, and this file is past the "
                             "in-memory limit: join them into one file with a split column (train/valid/test)")

@@ -314,19 +314,6 @@ def too_big_for_memory(file: pq.ParquetFile) -> str | None:
     return None
 
 
-def fits_in_memory(path: Path) -> bool:
-    """False for a Parquet file at ``path`` past the in-memory limits (read it in blocks); True otherwise,
-    including for files that are not Parquet (their size decides) or that its reader will refuse."""
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if not is_parquet(path.suffix.lower(), magic):
-        return True
-    try:
-        return too_big_for_memory(pq.ParquetFile(path)) is None
-    except (pa.ArrowException, OSError, ValueError):
-        return True
-
-
 def _read_parquet(name: str, data: bytes) -> RawTable:
     """Read Parquet within MAX_PARQUET_VALUES and MAX_PARQUET_BYTES (from its metadata, before decoding),
     one column at a time (``flatten_parquet_column``), so the Arrow copy of one column at most is held
@@ -352,9 +339,8 @@ def _read_parquet(name: str, data: bytes) -> RawTable:
 
 
 def _too_big(name: str, what: str) -> DataError:
-    return DataError(f"{name} decodes into {what}: too much to read in memory. Name it as a file on the server (Data "
-                     "page) or ingest it with `crossboard ingest FILE`, which read such a file in blocks, or split it "
-                     "into smaller files.")
+    return DataError(f"{name} decodes into {what}: too much to read in memory. Ingest it with `crossboard ingest FILE "
+                     "--memory-mb 0`, which reads Parquet in blocks, or split it into smaller files.")
 
 
 def check_parquet_type(name: str, col_name: str, kind: pa.DataType) -> None:
