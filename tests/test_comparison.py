@@ -123,15 +123,16 @@ def study_with(store, trials: list[tuple[str, float, dict]]):
 
 def test_a_model_whose_figures_cannot_be_judged_is_under_explored(store):
     from automl.search.verdicts import under_explored
-    from automl.training.loop import TIME_CAP_NOTE
+    from automl.training.loop import TIME_CAP_NOTE, TIME_LIMIT_NOTE
 
-    capped = {TIME_CAP_NOTE: 1}
+    capped, limited = {TIME_CAP_NOTE: 1}, {TIME_LIMIT_NOTE: 2}
     study = study_with(store, [("lr", 0.70, {}), ("lr", 0.72, {}), ("lr", 0.71, {}), ("lr", 0.69, {}),
-                               ("fm", 0.70, capped), ("fm", 0.71, capped), ("fm", 0.72, capped),
+                               ("fm", 0.70, {}), ("fm", 0.73, capped), ("fm", 0.72, {}),
                                ("gbdt", 0.75, {}), ("gbdt", 0.74, {}),
-                               ("deepfm", 0.70, {}), ("deepfm", 0.71, {}), ("deepfm", 0.73, {})])
-    # fm: every trial capped; gbdt: two trials; deepfm: its best on its last of 3 while lr had 4
-    assert under_explored(store, study) == {"fm", "gbdt", "deepfm"}
+                               ("deepfm", 0.70, {}), ("deepfm", 0.71, {}), ("deepfm", 0.73, {}),
+                               ("nfm", 0.69, {}), ("nfm", 0.74, limited), ("nfm", 0.72, {}), ("nfm", 0.70, capped)])
+    # fm and nfm: the best cut by the clock; gbdt: two trials; deepfm: its best on its last of 3 while others had 4
+    assert under_explored(store, study) == {"fm", "nfm", "gbdt", "deepfm"}
 
 
 def test_only_the_models_in_contention_get_more_seeds(store):
@@ -209,3 +210,20 @@ def test_a_model_better_for_every_user_is_separated_on_gauc(rows):
     found = by_model(compare("ctr", "gauc", labels, runs, {"good": 0, "poor": 1, "twin": 2}, "good", users=users))
     assert found["poor"].standing in (BEHIND, CLEARLY_BEHIND) and found["twin"].standing == GROUP
     assert {"auc", "logloss", "gauc"} == set(found["good"].interval)
+
+
+def test_models_run_once_borrow_the_pooled_seed_spread(rows):
+    """Two single-run models whose small gap the rows alone would separate are not told apart once the
+    study's reseeded models show that a change of seed moves AUC by more than that gap."""
+    labels, rng = rows
+    shared = logits(labels, 1.2, rng)
+    a = [shared + rng.normal(0, 0.05, len(labels))]
+    b = [shared + rng.normal(0, 0.05, len(labels)) - 0.6 * (labels - 0.5)]
+    leader = [logits(labels, 0.5, rng)]
+    alone = by_model(compare("ctr", "auc", labels, {"lead": leader, "a": a, "b": b}, {"lead": 0, "a": 1, "b": 2},
+                             "lead"))
+    assert "b" in alone["a"].better_than
+    noisy = [logits(labels, 0.5, rng) + s * (labels - 0.5) for s in (-3.0, 0.0, 3.0)]    # the leader, reseeded
+    pooled = by_model(compare("ctr", "auc", labels, {"lead": noisy, "a": a, "b": b}, {"lead": 0, "a": 1, "b": 2},
+                              "lead"))
+    assert "b" not in pooled["a"].better_than

@@ -5,8 +5,11 @@ Per-row values make the tests paired: AUC by DeLong's covariance (``significance
 squared error (RMSE) and absolute error (MAE) as per-row losses, compared by the mean of their per-row
 differences; GAUC by the per-user AUCs, compared by the weighted mean of their per-user differences. A model run with several seeds is compared on its seed-averaged outputs (probabilities for
 ctr, ratings for rating), and the spread of its metric over seeds joins the variance of a difference:
-var = var_rows(Δ) + s²_a/n_a + s²_b/n_b (s: the metric's standard deviation over a model's seeds, 0 for
-one seed or a deterministic model, so a model is never declared different because its seeds agree).
+var = var_rows(Δ) + s²_a/n_a + s²_b/n_b (s: the metric's standard deviation over a model's seeds, 0 for a
+deterministic model, so a model is never declared different because its seeds agree). A model run once has
+no spread of its own: it borrows the study's pooled one (the root mean square of the spreads of the models
+run with several seeds; 0 when none was), so two models trained once are not told apart by a gap that a
+change of seed could make.
 
 Standing of each model on the study metric, the leader being the best on validation (test figures only
 report): "leader"; "leader group" — no Holm-corrected test separates it from the leader; "behind" — the
@@ -105,6 +108,9 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
     names = list(runs)
     averaged = {m: seed_average(task, runs[m]) for m in names}
     seed_sd = {m: seed_spread(task, metric, labels, runs[m], users) for m in names}
+    repeated = [seed_sd[m] ** 2 for m in names if len(runs[m]) > 1]
+    pooled = math.sqrt(float(np.mean(repeated))) if repeated else 0.0
+    seed_sd = {m: sd if len(runs[m]) > 1 else pooled for m, sd in seed_sd.items()}    # a single run borrows it
     values, intervals, row_cov = figures(task, metric, labels, averaged, users)
     others = {m: {k: metric_interval(task, k, labels, averaged[m], users) for k in compared(task, users)}
               for m in names}

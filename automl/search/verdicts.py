@@ -16,7 +16,7 @@ from automl.evaluation.ensemble import from_blend_scale, targets, to_blend_scale
 from automl.features.encode import EncodedData
 from automl.search import ensembles
 from automl.search.allocation import MIN_TRIALS, best_trials
-from automl.training.loop import TIME_CAP_NOTE
+from automl.training.loop import TIME_CAP_NOTE, TIME_LIMIT_NOTE
 from storage import Store
 from storage.store import loads
 from storage.tables import StudyRow, TrialState
@@ -29,19 +29,25 @@ def compared_metric(task: str, metric: str, users: np.ndarray | None) -> str:
 
 
 def under_explored(store: Store, study: StudyRow) -> set[str]:
-    """Models whose figures do not say how good they can be: fewer than MIN_TRIALS completed trials, every
-    completed trial stopped by the per-trial time cap, or the best found on the last of fewer trials than
+    """Models whose figures do not say how good they can be: fewer than MIN_TRIALS completed trials, a best
+    trial the clock cut (the per-trial time cap or the study's time limit: its figure says where the clock
+    stopped it, and a busier machine stops it elsewhere), or the best found on the last of fewer trials than
     another model had (its search was still improving when it stopped)."""
     completed: dict[str, list] = {}
     for row in store.results(study.id):
         if row.state == TrialState.COMPLETE:
             completed.setdefault(row.model, []).append(row)
     most = max((len(rows) for rows in completed.values()), default=0)
-    best = {row.model: row.trial_number for row in best_trials(store, study)}
+    best = {row.model: row for row in best_trials(store, study)}
+
+    def cut(row) -> bool:
+        notes = loads(row.extra_json).get("notes", {})
+        return TIME_CAP_NOTE in notes or TIME_LIMIT_NOTE in notes
+
     return {model for model, rows in completed.items()
-            if len(rows) < MIN_TRIALS
-            or all(TIME_CAP_NOTE in loads(r.extra_json).get("notes", {}) for r in rows)
-            or (len(rows) < most and best.get(model) == max(r.trial_number for r in rows))}
+            if len(rows) < MIN_TRIALS or (model in best and cut(best[model]))
+            or (len(rows) < most and best.get(model) is not None
+                and best[model].trial_number == max(r.trial_number for r in rows))}
 
 
 def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | None:
