@@ -621,6 +621,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CrossBoardError, UnsupportedDatabase) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:          # the reader went away (`crossboard report S | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:
         if not disk_full(error):
             raise
