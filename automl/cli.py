@@ -257,26 +257,25 @@ def cmd_settle(args, store: Store, home: Path) -> int:
 
 
 def cmd_predict(args, store: Store, home: Path) -> int:
+    from automl.data.files import partial_path, removed_on_failure
     from automl.serving.score import score_file, study_scorer, unseen_report
 
     study = find_study(store, args.study)
     scorer = study_scorer(store, study, home, model=args.model, trial=args.trial, ensemble=args.ensemble)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
-    partial = Path(f"{args.out}.part") if args.out else None      # becomes --out once every row is scored
-    out = open(partial, "w", newline="") if partial else sys.stdout    # noqa: SIM115 - closed below
-    try:
+    def scored(out) -> None:
         score_file(scorer, Path(args.file), home / "incoming",
                    lambda chunk, first: chunk.to_csv(out, index=False, header=first),
                    progress=lambda rows: print(f"scored {rows:,} rows", file=sys.stderr, flush=True),
                    delimiter=args.delimiter, names=names)
-    except BaseException:
-        if partial:
-            out.close()
-            partial.unlink(missing_ok=True)
-        raise
-    if partial:
-        out.close()
-        partial.replace(args.out)
+
+    if args.out:            # written beside --out, moved there once every row is scored
+        with removed_on_failure(partial_path(Path(args.out)), f"writing {args.out}") as partial:
+            with open(partial, "w", newline="") as out:
+                scored(out)
+            partial.replace(args.out)
+    else:
+        scored(sys.stdout)
     print(f"scored {scorer.rows:,} rows with {scorer.what}: column {scorer.output!r}"
           + (f" written to {args.out}" if args.out else ""), file=sys.stderr)
     for line in scorer.notes + unseen_report(scorer):

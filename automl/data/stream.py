@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from automl.data.columns import ParquetColumns
+from automl.data.files import partial_path, removed_on_failure
 from automl.data.read import (
     DOUBLE_COLON,
     NUMBER_TYPES,
@@ -76,8 +77,7 @@ def copy_to_parquet(path: Path, filename: str, out: Path, *, delimiter: str | No
     with open(path, "rb") as f:
         magic = f.read(4)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f"{out.name}.part")
-    try:
+    with removed_on_failure(partial_path(out), None) as partial:        # the caller says what a full disk stopped
         if is_parquet(Path(filename).suffix.lower(), magic):
             file = open_parquet(f"'{filename}'", Path(path))
             rows = _block_rows(file.metadata)
@@ -87,8 +87,6 @@ def copy_to_parquet(path: Path, filename: str, out: Path, *, delimiter: str | No
             head = _text_head(path, filename, delimiter, names)
             _write_delimited(path, filename, partial, head, names, BLOCK_BYTES)
         partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)         # a refused or failed copy leaves nothing behind
     return head
 
 

@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from automl.data.columns import ParquetColumns
-from automl.data.datasets import load_columns, load_frame, partial_path, removed_on_failure, schema_of
+from automl.data.datasets import load_columns, load_frame, schema_of
+from automl.data.files import partial_path, removed_on_failure
 from automl.data.schema import DEFAULT_CANDIDATES, Schema
 from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector, split_parts

@@ -23,7 +23,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from automl.data.datasets import process_runs, remove_stale_partials
+from automl.data.files import process_runs, remove_stale_partials
 from automl.search.budget import spent
 from automl.search.config import StudyConfig
 from automl.search.control import worker_logs
