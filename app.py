@@ -1,6 +1,7 @@
 """CrossBoard's Streamlit entry point: ``streamlit run app.py`` (or ``crossboard app``).
 
-Upload an interaction table (Data), launch an Optuna study over the model zoo (New study),
+Start on the landing page (what CrossBoard does, its steps, the demo study, the latest verdicts), upload an
+interaction table (Data), launch an Optuna study over the model zoo (New study),
 watch it run (Study), compare the results (Leaderboard) and see which fields and field pairs
 the models use (Diagnostics). Every page reads the database only, so a refresh or a second
 browser tab shows the same state."""
@@ -33,6 +34,7 @@ def main() -> None:
     if problem:
         st.warning(f"The demo dataset {DEMO_NAME!r} could not be registered: {problem}")
     page = st.navigation([
+        st.Page(common.PAGES["start"], title="Start", icon=":material/home:", default=True),
         st.Page(common.PAGES["data"], title="Data", icon=":material/table_view:", url_path="data"),
         st.Page(common.PAGES["new_study"], title="New study", icon=":material/rocket_launch:",
                 url_path="new-study"),

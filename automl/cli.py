@@ -46,7 +46,12 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
     schema = replace(inspection.schema, time_fields=args.time_fields)
     if args.time_fields and not schema.names("timestamp"):
         raise SettingsError("--time-fields needs a timestamp column; set one with --role COLUMN=timestamp")
-    row = datasets.save(store, inspection, schema, name=args.name, home=home)      # validates: raises on a problem
+    try:
+        row = datasets.save(store, inspection, schema, name=args.name, home=home)  # validates: raises on a problem
+    except CrossBoardError:
+        for note in inspection.raw.notes:       # how the file was read (e.g. without a header line) may be why
+            print(f"  note: {note}", file=sys.stderr)
+        raise
     print(f"dataset {row.name!r} ({row.id[:12]}): {row.n_rows:,} rows, {row.n_cols} columns, "
           f"format {row.file_format}, task {schema.task} ({schema.task_reason})")
     for note in inspection.raw.notes + inspection.warnings:
@@ -92,6 +97,7 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     from automl.errors import space_for
     from automl.reporting.progress import study_progress
     from automl.search.allocation import MIN_TRIALS
+    from automl.search.budget import plan_words
     from automl.search.capabilities import model_availability
     from automl.search.control import launch_workers, request_stop
     from automl.search.liveness import log_tail, settle_study
@@ -113,7 +119,7 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     with space_for("creating the study", database_place(store.url)):
         study = create_study(store, dataset, config, task=args.task, metric=args.metric, name=args.name)
     print(f"study {study.name!r} (id {study.id}): {', '.join(config.models)}; metric {study.metric}; "
-          f"{config.workers} worker(s)")
+          f"{config.workers} worker(s)" + (f"; {config.minutes:g} minutes: {plan_words(config)}" if config.minutes else ""))
     if config.n_trials is not None and config.n_trials < MIN_TRIALS * len(config.models):
         print(f"note: {config.n_trials} trials for {len(config.models)} models give each model "
               f"{config.n_trials // len(config.models)} or {config.n_trials // len(config.models) + 1}, fewer than the "
@@ -131,7 +137,7 @@ def cmd_tune(args, store: Store, home: Path) -> int:
                 last = line
             time.sleep(POLL_S)
     except KeyboardInterrupt:
-        print("stopping after the current trials…", flush=True)
+        print("stopping after the current trials, reruns or replay windows…", flush=True)
         request_stop(store, study)
         for p in procs:
             p.wait()

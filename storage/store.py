@@ -238,6 +238,12 @@ class Store:
             return list(s.scalars(sa.select(SeedRunRow).where(SeedRunRow.study_id == study_id)
                                   .order_by(SeedRunRow.trial_number, SeedRunRow.seed)))
 
+    def seed_run_states(self, study_id: int) -> list[tuple[str, int, str]]:
+        """(model, trial number, state) of each of the study's seed reruns, without their outputs."""
+        with self.reading() as s:
+            return [tuple(r) for r in s.execute(sa.select(SeedRunRow.model, SeedRunRow.trial_number, SeedRunRow.state)
+                                                .where(SeedRunRow.study_id == study_id))]
+
     # -- online runs ----------------------------------------------------------------------
     def claim_online_run(self, study_id: int, model: str, mode: str, trial_number: int, worker_id: int | None) -> bool:
         """Claim the replay of ``model`` in ``mode`` (state running) unless a worker has it already."""
@@ -255,6 +261,13 @@ class Store:
         with self.session() as s:
             s.execute(sa.update(OnlineRunRow).where(OnlineRunRow.study_id == study_id, OnlineRunRow.model == model,
                                                     OnlineRunRow.mode == mode).values(finished_at=utcnow(), **values))
+
+    def end_online_runs(self, study_id: int, worker_ids: list[int], **values) -> None:
+        """Finish the still running replays of these workers (gone: their replays will not end otherwise)."""
+        with self.session() as s:
+            s.execute(sa.update(OnlineRunRow).where(OnlineRunRow.study_id == study_id, OnlineRunRow.state == "running",
+                                                    OnlineRunRow.worker_id.in_(worker_ids))
+                      .values(finished_at=utcnow(), **values))
 
     def online_runs(self, study_id: int) -> list[OnlineRunRow]:
         with self.reading() as s:
@@ -291,6 +304,11 @@ class Store:
             s.execute(sa.delete(DiagnosticsRow).where(DiagnosticsRow.study_id == study_id,
                                                       DiagnosticsRow.trial_number == trial_number))
             s.add(DiagnosticsRow(study_id=study_id, trial_number=trial_number, model=model, result_json=result_json))
+
+    def diagnosed_trials(self, study_id: int) -> set[int]:
+        """The trial numbers with stored diagnostics (a kept failure included), without reading them."""
+        with self.reading() as s:
+            return set(s.scalars(sa.select(DiagnosticsRow.trial_number).where(DiagnosticsRow.study_id == study_id)))
 
     def diagnostics(self, study_id: int, trial_number: int | None = None) -> list[DiagnosticsRow]:
         """The study's stored diagnostics (one trial's, with ``trial_number``), by trial number."""

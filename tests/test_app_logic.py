@@ -13,10 +13,12 @@ from streamlit.testing.v1 import AppTest
 
 from automl.data.demo import DEMO_NAME, demo_frame
 from automl.data.schema import Schema
+from automl.search.recommended import recommend
 from models import REGISTRY
 from storage import Store
 from storage.tables import TrialResultRow
 from ui.common import PAGES
+from ui.new_study_page import DEFAULTS, budget_config
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120
@@ -45,11 +47,41 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-def test_app_starts_and_registers_the_demo(env):
+def test_app_starts_on_the_landing_page_and_registers_the_demo(env):
     at = started()
     assert Store(env).find_dataset(DEMO_NAME) is not None
+    assert [t.value for t in at.title] == ["CrossBoard"]
+    assert [p.value for p in at.page_link] == ["Data", "Data", "New study", "Leaderboard", "Diagnostics"]
+    assert "None yet" in texts(at)                                          # no study: no verdict to show
+    at.switch_page(PAGES["data"]).run()
     assert [t.value for t in at.title] == ["Data"]
     assert DEMO_NAME in at.dataframe[-1].value["name"].tolist()
+
+
+def test_the_demo_study_is_one_click_from_the_landing_page(env, monkeypatch):
+    """The landing page's demo button launches a fair study of the recommended models on the demo log and
+    opens the Study page; the landing page then lists the study with its status and verdict."""
+    import automl.search.control
+    from automl.data.datasets import schema_of
+    from automl.search.capabilities import model_availability
+    from automl.search.config import StudyConfig
+    from automl.search.recommended import recommend
+
+    launched = []
+    monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: launched.append(args) or [])
+    at = started()
+    at.button(key="landing_demo").click().run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Study"]
+    store = Store(env)
+    (study,) = store.studies()
+    config = StudyConfig.from_json(study.config_json)
+    demo = store.find_dataset(DEMO_NAME)
+    assert study.dataset_id == demo.id and config.minutes == 5 and launched[0][3] == config.workers
+    assert config.models == list(recommend(model_availability(schema_of(demo)), config).models)
+    assert {"lr", "fm", "gbdt"} <= set(config.models)
+    at.switch_page(PAGES["start"]).run()
+    assert at.page_link[-2].value.endswith(f"#{study.id}") and "No verdict yet" in texts(at)
 
 
 @pytest.mark.parametrize("page", ["study", "leaderboard"])
@@ -75,13 +107,32 @@ def test_new_study_lists_every_model_with_reasons(env, monkeypatch):
     assert set(REGISTRY) <= set(boxes)
     assert boxes["afm"].disabled and not boxes["afm"].value
     assert "afm needs a behavior sequence column" in texts(at)
+    ticked = recommend(seen, budget_config(DEFAULTS)).models          # the recommended set, not every model
+    assert 1 < len(ticked) < len([m for m, why in seen.items() if why is None])
+    assert f"Recommended for 20 trials within 12 minutes on 1 worker: **{', '.join(ticked)}**" in texts(at)
     for model, why in seen.items():
-        assert boxes[model].disabled == (why is not None) and boxes[model].value == (why is None)
+        assert boxes[model].disabled == (why is not None) and boxes[model].value == (model in ticked)
         assert why is None or why in texts(at)
+    assert not at.warning                                                # the first click is a fair study
+
+
+def test_the_ticked_models_follow_the_budget_until_the_user_picks(env):
+    at = started("new_study")
+    ticked = {box.label for box in at.checkbox if box.value}
+    at.number_input(key="study_trials").set_value(0).run()
+    at.number_input(key="study_minutes").set_value(60.0).run()          # more room: more models
+    more = {box.label for box in at.checkbox if box.value}
+    assert ticked < more and not at.warning
+    at.checkbox(key="model_lr").uncheck().run()                         # the user's pick stays
+    at.number_input(key="study_minutes").set_value(3.0).run()
+    assert {box.label for box in at.checkbox if box.value} == more - {"lr"}
+    assert any("less than the 30 s of a fair start" in w.value for w in at.warning)
+    at.button(key="models_recommended").click().run()                   # back to the recommendation
+    assert 0 < len([box for box in at.checkbox if box.value]) < len(ticked) and not at.warning
 
 
 def test_upload_shows_roles_and_saves(env, tmp_path):
-    at = started()
+    at = started("data")
     csv = demo_frame(n_rows=300, n_users=20, n_items=15).rename(columns={"price": "<b>price'; --"})
     at.file_uploader[0].set_value(("clicks.csv", csv.to_csv(index=False).encode(), "text/csv")).run()
     assert not at.exception, at.exception
@@ -105,7 +156,7 @@ def test_a_file_on_the_server_is_registered_by_path_and_read_in_blocks(env, tmp_
     monkeypatch.setenv(datasets.DATA_DIRS_ENV, str(shared))
     demo_frame(n_rows=3000, n_users=50, n_items=40).to_csv(shared / "big.csv", index=False)
     (tmp_path / "private.csv").write_text("a,b\n1,2\n")
-    at = started()
+    at = started("data")
     at.radio(key="data_source").set_value("A file on the server").run()
     at.text_input(key="data_server_path").input(str(tmp_path / "private.csv")).run()
     assert not at.exception, at.exception
@@ -122,7 +173,7 @@ def test_a_file_on_the_server_is_registered_by_path_and_read_in_blocks(env, tmp_
 
 
 def test_bad_upload_shows_an_error_and_stores_nothing(env):
-    at = started()
+    at = started("data")
     before = len(Store(env).datasets())
     at.file_uploader[0].set_value(("broken.csv", b"\x00\x01\x02garbage\xff\xfe" * 50, "text/csv")).run()
     assert not at.exception, at.exception
@@ -175,7 +226,7 @@ def test_a_headerless_ratings_tsv_is_named_saved_and_tuned_as_implicit(env, monk
     rng = np.random.default_rng(0)
     lines = [f"{u}\t{i}\t{r}\t{881250949 + n}" for n, (u, i, r) in
              enumerate(zip(rng.integers(1, 40, 600), rng.integers(1, 60, 600), rng.integers(1, 6, 600), strict=True))]
-    at = started()
+    at = started("data")
     at.checkbox(key="data_headerless").check().run()
     at.text_input(key="data_names").input("user_id, item_id, rating, timestamp").run()
     at.file_uploader[0].set_value(("u.data", "\n".join(lines).encode(), "text/tab-separated-values")).run()
@@ -230,7 +281,7 @@ def test_the_leaderboard_sets_the_ensemble_beside_the_best_single_model(env, mon
 def test_names_from_the_user_and_the_data_are_shown_as_typed(env):
     """A dataset name and a column name with Markdown and HTML in them: no link, image or tag is
     rendered, every special character reaches the page escaped."""
-    at = started()
+    at = started("data")
     csv = demo_frame(n_rows=300, n_users=20, n_items=15).rename(columns={"price": "<b>price'; --"})
     at.file_uploader[0].set_value(("clicks.csv", csv.to_csv(index=False).encode(), "text/csv")).run()
     hostile = "[win](http://evil.example) ![x](http://evil.example/p.png) <img src=x>"
@@ -269,7 +320,7 @@ def test_an_unsure_guess_is_one_click_from_its_alternative(env):
     codes = rng.choice(np.arange(10_000, 99_999), 60, replace=False)
     frame = pd.DataFrame({"user_id": rng.integers(0, 50, 2000), "item_id": rng.integers(0, 40, 2000),
                           "zone": codes[np.minimum(rng.zipf(1.3, 2000), 60) - 1], "click": rng.integers(0, 2, 2000)})
-    at = started()
+    at = started("data")
     at.file_uploader[0].set_value(("zones.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
     assert not at.exception, at.exception
     (switch,) = [b for b in at.button if b.key and b.key.startswith("switch_") and b.key.endswith("_zone")]
@@ -322,7 +373,7 @@ def test_an_online_study_is_launched_and_its_online_tab_reads_the_replays(env, m
     at.checkbox(key="model_lr").check()
     at.number_input(key="study_trials").set_value(3).run()
     at.toggle(key="study_online").set_value(True).run()
-    at.number_input(key="study_online_size").set_value(2000.0).run()
+    at.number_input(key="study_online_rows").set_value(2000).run()
     at.button(key="study_launch").click().run()
     assert not at.exception, at.exception
     store = Store(env)

@@ -143,7 +143,7 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
         page.set_default_timeout(60_000)
         try:
             # Data: upload through the file chooser, check the roles, save.
-            page.goto(base)
+            page.goto(f"{base}/data")
             settle(page, timeout=120_000)
             page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
             page.get_by_text("Columns and roles").wait_for()
@@ -154,7 +154,7 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
             page.get_by_text("Saved dataset").wait_for()
             assert Store(url).find_dataset("browser-clicks") is not None
 
-            # New study: lr and fm, 3 trials, 2 epochs, 1 worker.
+            # New study: lr and fm, 3 trials, no time limit (the default is 12 minutes), 2 epochs, 1 worker.
             page.goto(f"{base}/new-study")
             settle(page)
             expect = sync_api.expect
@@ -168,7 +168,8 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
                 page.locator("label").filter(has=box).click()
                 expect(box).to_be_checked()
                 settle(page)
-            for label, value in (("Trials (0 = no limit)", "3"), ("Max epochs per trial", "2")):
+            for label, value in (("Trials (0 = no limit)", "3"), ("Minutes (0 = no limit)", "0"),
+                                 ("Max epochs per trial", "2")):
                 field = page.get_by_label(label)
                 field.fill(value)
                 field.press("Enter")

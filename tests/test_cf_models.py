@@ -33,6 +33,27 @@ def test_trains_two_epochs_on_an_implicit_log_and_beats_random(name, random_hr):
     assert outcome.test["hr@10"] > random_hr + 0.1, (outcome.test, random_hr)
 
 
+def test_sampled_candidates_come_with_the_full_corpus_ranks_beside_them(monkeypatch):
+    """A deterministic model (popularity) ranked among 20 sampled items also ranks against every item: the
+    same ranks as a study of the same log with full-corpus candidates, harder than the sampled ones; past
+    FULL_CORPUS_PAIRS only evenly spaced users are ranked so."""
+    from automl.training import implicit
+
+    pop = REGISTRY["pop"]
+    sampled = train_and_evaluate(pop, {}, planted_implicit_data(20), metric="ndcg@10")
+    full = train_and_evaluate(pop, {}, planted_implicit_data(0), metric="ndcg@10")
+    assert "test_full" not in full.outputs and "full ndcg@10" not in full.test
+    np.testing.assert_array_equal(sampled.outputs["test_full"], full.outputs["test"])
+    assert sampled.test["full ndcg@10"] == pytest.approx(full.test["ndcg@10"])
+    assert sampled.test["full hr@10"] < sampled.test["hr@10"] and (sampled.outputs["test_full"] >= sampled.outputs["test"]).all()
+    n_items = planted_implicit_data(20).spec.fields[planted_implicit_data(20).spec.item_field].cardinality
+    monkeypatch.setattr(implicit, "FULL_CORPUS_PAIRS", 50 * (n_items - 1))
+    rows = implicit.full_corpus_rows(len(full.outputs["test"]), n_items)
+    assert len(rows) == 50 and rows[0] == 0 and rows[-1] == len(full.outputs["test"]) - 1
+    capped = train_and_evaluate(pop, {}, planted_implicit_data(20), metric="ndcg@10")
+    np.testing.assert_array_equal(capped.outputs["test_full"], full.outputs["test"][rows])
+
+
 def test_mf_on_ratings_beats_the_global_mean():
     data = planted_rating_data()
     outcome = train_and_evaluate(REGISTRY["mf"], {**REGISTRY["mf"].defaults, "lr": 0.01}, data, metric="rmse",

@@ -52,3 +52,18 @@ def test_a_headerless_rating_log_tunes_as_rating_and_as_implicit(home, tmp_path)
         assert {"hr@10", "ndcg@10", "recall@10", "mrr"} <= set(record["val"]) <= set(record["test"])
     assert done["pop"]["test"]["hr@10"] > done["random"]["test"]["hr@10"]
     assert records[0]["model"] != "random"                             # ranked by ndcg@10, maximized
+    for record in done.values():                                        # beside 99 sampled candidates, every item
+        assert {"full hr@10", "full ndcg@10", "full mrr"} <= set(record["test"])
+        assert record["test"]["full hr@10"] <= record["test"]["hr@10"]     # more items ranked: never easier
+
+    best = {r["model"]: r for r in json.loads(crossboard(home, "leaderboard", "ml-topk", "--best", "--format",
+                                                           "json").stdout)}
+    assert [m for m, r in best.items() if r["standing"] == "leader"] == [records[0]["model"]]
+    assert all(r["standing"] for r in best.values())           # every model placed: a top-K study has a verdict
+    low, high = best["pop"]["interval"]["ndcg@10"]
+    assert 0 <= low <= best["pop"]["test_mean"]["ndcg@10"] <= high <= 1
+    report = json.loads(crossboard(home, "report", "ml-topk", "--format", "json").stdout)
+    assert report["verdict"]["test"].startswith("paired z-test of per-user ndcg@10")
+    assert report["verdict"]["full_corpus"]["rows"] == report["verdict"]["rows"]     # every user, a small catalogue
+    assert any(s.startswith("Ranked against every item on") for s in report["sentences"])
+    assert "against every item" in report["protocol"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from study_helpers import study_with
 
 from automl.evaluation.comparison import (
     BEHIND,
@@ -80,7 +81,7 @@ def test_the_spread_over_seeds_widens_the_test(rows):
 def test_a_model_with_too_few_trials_is_under_explored_not_behind(rows):
     labels, rng = rows
     runs = {"good": [logits(labels, 1.0, rng)], "capped": [rng.normal(0, 1, len(labels))]}
-    found = by_model(compare("ctr", "auc", labels, runs, {"good": 0, "capped": 1}, "good", under_explored={"capped"}))
+    found = by_model(compare("ctr", "auc", labels, runs, {"good": 0, "capped": 1}, "good", under_explored={"capped": "cut"}))
     assert found["capped"].standing == UNDER_EXPLORED and found["good"].better_than == [] == found["capped"].better_than
 
 
@@ -98,29 +99,6 @@ def test_ratings_are_compared_by_their_per_row_errors(metric):
     assert found["close"].test[metric] == pytest.approx(expected) and low < expected < high
 
 
-def study_with(store, trials: list[tuple[str, float, dict]]):
-    """A study of the models in ``trials`` with these completed trials (model, validation AUC, notes), in order."""
-    import json
-
-    import pandas as pd
-
-    from automl.data import datasets
-    from automl.search.config import StudyConfig
-    from automl.search.study import create_study
-    from storage.tables import TrialResultRow
-
-    frame = pd.DataFrame({"user_id": [f"u{i % 5}" for i in range(40)], "item_id": [f"i{i % 7}" for i in range(40)],
-                          "click": [i % 2 for i in range(40)]})
-    dataset = datasets.save(store, datasets.inspect(frame.to_csv(index=False).encode(), "clicks.csv"))
-    models = list(dict.fromkeys(model for model, _, _ in trials))
-    study = create_study(store, dataset, StudyConfig(models=models, n_trials=len(trials), workers=0))
-    for number, (model, auc, notes) in enumerate(trials):
-        store.save_result(TrialResultRow(study_id=study.id, trial_number=number, model=model, state="COMPLETE",
-                                         params_json="{}", val_json=json.dumps({"auc": auc}), test_json="{}",
-                                         extra_json=json.dumps({"notes": notes})))
-    return study
-
-
 def test_a_model_whose_figures_cannot_be_judged_is_under_explored(store):
     from automl.search.verdicts import under_explored
     from automl.training.loop import TIME_CAP_NOTE, TIME_LIMIT_NOTE
@@ -132,7 +110,10 @@ def test_a_model_whose_figures_cannot_be_judged_is_under_explored(store):
                                ("deepfm", 0.70, {}), ("deepfm", 0.71, {}), ("deepfm", 0.73, {}),
                                ("nfm", 0.69, {}), ("nfm", 0.74, limited), ("nfm", 0.72, {}), ("nfm", 0.70, capped)])
     # fm and nfm: the best cut by the clock; gbdt: two trials; deepfm: its best on its last of 3 while others had 4
-    assert under_explored(store, study) == {"fm", "nfm", "gbdt", "deepfm"}
+    found = under_explored(store, study)
+    assert set(found) == {"fm", "nfm", "gbdt", "deepfm"}
+    assert found["gbdt"] == "2 completed trials of the fair minimum of 3" and "time cap" in found["fm"]
+    assert "time limit" in found["nfm"] and "still improving" in found["deepfm"]
 
 
 def test_only_the_models_in_contention_get_more_seeds(store):
@@ -227,3 +208,51 @@ def test_models_run_once_borrow_the_pooled_seed_spread(rows):
     pooled = by_model(compare("ctr", "auc", labels, {"lead": noisy, "a": a, "b": b}, {"lead": 0, "a": 1, "b": 2},
                               "lead"))
     assert "b" not in pooled["a"].better_than
+
+
+def test_top_k_metrics_are_compared_user_by_user_by_hand():
+    """Implicit outputs are ranks, one held-out item per user: the paired test reads the per-user gains; seeds
+    average the gains (a mean of ranks is no rank)."""
+    from automl.evaluation.comparison import figures, paired, seed_average
+
+    a, b = np.array([1.0, 3.0, 12.0, 2.0]), np.array([2.0, 11.0, 1.0, 40.0])
+    hits_a, hits_b = np.array([1, 1, 0, 1.0]), np.array([1, 0, 1, 0.0])
+    values, intervals, row_cov = figures("implicit", "hr@10", np.zeros(4), {"a": a, "b": b})
+    assert values == pytest.approx({"a": 0.75, "b": 0.5})
+    assert row_cov("a", "b") == pytest.approx(np.var(hits_a - hits_b, ddof=1) / 4)
+    assert all(0 <= low <= high <= 1 for low, high in intervals.values())
+    result = paired("implicit", "ndcg@10", np.zeros(4), a, b)
+    gain_a, gain_b = 1 / np.log2(1 + np.array([1, 3, 2.0])), 1 / np.log2(1 + np.array([2, 1.0]))
+    assert result["difference"] == pytest.approx(gain_a.sum() / 4 - gain_b.sum() / 4)
+    two_seeds = seed_average("implicit", [a, b])
+    assert figures("implicit", "mrr", np.zeros(4), {"m": two_seeds})[0]["m"] == pytest.approx(
+        np.mean((1 / a + 1 / b) / 2))
+
+
+def test_a_ranking_model_better_for_most_users_is_separated_and_twins_are_grouped():
+    rng = np.random.default_rng(1)
+    users = 2000
+    good = rng.geometric(0.25, users).astype(float)                # held-out item near the top
+    runs = {"good": [good], "twin": [rng.geometric(0.25, users).astype(float)],
+            "poor": [rng.geometric(0.05, users).astype(float)]}
+    found = by_model(compare("implicit", "ndcg@10", np.zeros(users), runs, {"good": 0, "twin": 1, "poor": 2}, "good"))
+    assert found["twin"].standing == GROUP and found["poor"].standing == CLEARLY_BEHIND
+    assert found["good"].better_than == ["poor"] and set(found["good"].interval) == {"ndcg@10", "hr@10", "mrr"}
+
+
+def test_the_full_corpus_verdict_says_when_it_reverses_a_sampled_claim():
+    from automl.evaluation.comparison import Standing
+    from automl.reporting.verdict import full_corpus_sentences
+
+    def comparison(a: float, b: float, c: float, claims: dict) -> Comparison:
+        return Comparison("ndcg@10", "paired z-test", 900, 0.05, 0.02, [
+            Standing(m, i, 1, {"ndcg@10": v}, {"ndcg@10": [v - 0.01, v + 0.01]}, s, None, claims.get(m, []))
+            for i, (m, v, s) in enumerate([("a", a, LEADER), ("b", b, GROUP), ("c", c, BEHIND)])])
+
+    sampled = comparison(0.61, 0.60, 0.40, {"a": ["c"], "b": ["c"]})
+    agree = full_corpus_sentences(sampled, comparison(0.21, 0.20, 0.10, {"a": ["c"]}))
+    assert agree == [("Ranked against every item on 900 test users, the leader group is a, b (test ndcg@10: "
+                      "a 0.2100 [0.2000, 0.2200]; b 0.2000 [0.1900, 0.2100]); its order of the 3 judged models "
+                      "agrees with the sampled one at Kendall's tau 1.00.")]
+    flipped = full_corpus_sentences(sampled, comparison(0.21, 0.20, 0.30, {"c": ["a"]}))
+    assert "tau -0.33" in flipped[0] and flipped[1].startswith("Caveat: ranked against every item, c beats a,")

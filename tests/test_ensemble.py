@@ -66,12 +66,14 @@ def test_ctr_members_are_averaged_as_probabilities_and_scored_as_a_logit():
     assert val["logloss"] <= min(metrics.compute("ctr", y, m["val"])["logloss"] for m in members.values()) + 1e-12
 
 
-def test_outputs_rows_are_not_kept_for_implicit_studies_or_oversized_splits(monkeypatch):
+def test_outputs_rows_are_kept_for_the_verdict_unless_oversized(monkeypatch):
     outputs = {"val": np.zeros(3), "test": np.zeros(4)}
     assert ensembles.keeps_outputs("rating", outputs) and ensembles.keeps_outputs("ctr", outputs)
-    assert not ensembles.keeps_outputs("implicit", outputs) and not ensembles.keeps_outputs("rating", None)
+    ranks = {**outputs, "test_full": np.arange(1.0, 3.0)}          # implicit: ranks, for the verdict only
+    assert ensembles.keeps_outputs("implicit", ranks) and not ensembles.keeps_outputs("rating", None)
+    assert set(ensembles.decode_outputs(ensembles.encode_outputs(ranks))) == {"val", "test", "test_full"}
     monkeypatch.setattr(ensembles, "MAX_OUTPUT_ROWS", 6)
-    assert not ensembles.keeps_outputs("rating", outputs)
+    assert not ensembles.keeps_outputs("rating", outputs) and not ensembles.keeps_outputs("implicit", ranks)
 
 
 def make_study(store, metric: str, task: str) -> StudyRow:

@@ -67,9 +67,9 @@ def test_a_model_without_a_completed_trial_ranks_last_and_minimize_is_honoured()
     assert next_model(["lr", "fm", "afm"], given, quality, maximize=False) == "fm"
 
 
-def test_the_time_cap_comes_from_the_budget_unless_given():
-    config = StudyConfig(models=["lr", "fm"], minutes=6, workers=2)
-    assert trial_time_cap_s(config) == pytest.approx(2 * 6 * 60 * 2 / (MIN_TRIALS * 2))
+def test_the_time_cap_comes_from_the_trials_share_of_the_budget_unless_given():
+    config = StudyConfig(models=["lr", "fm"], minutes=6, workers=2)       # 2 seeds: 80% of it for the trials
+    assert trial_time_cap_s(config) == pytest.approx(2 * 0.8 * 6 * 60 * 2 / (MIN_TRIALS * 2))
     assert trial_time_cap_s(dataclasses.replace(config, trial_minutes=0.5)) == 30
     assert trial_time_cap_s(StudyConfig(models=["lr"], n_trials=5)) is None
 

@@ -30,6 +30,10 @@ def test_launched_workers_get_their_device(tmp_path, monkeypatch):
     class Recorder:
         def __init__(self, args, **kwargs):
             started.append(args)
+            self.pid = len(started)
+
+        def wait(self):                 # launch_workers waits for each worker in a thread
+            return 0
 
     monkeypatch.setattr(control.subprocess, "Popen", Recorder)
     control.launch_workers("sqlite:///x.db", 7, tmp_path, 3, devices=worker_devices(3, n_gpus=2))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from synth_cf import implicit_data, implicit_log_frame, planted_implicit_data
 
 from automl.data.infer_schema import infer_schema
-from automl.evaluation.ranking import hit_rate, mrr, ndcg, pessimistic_ranks, ranking_metrics
+from automl.evaluation.ranking import compared_metrics, gains, pessimistic_ranks, ranking_metrics
 from automl.features.negatives import ItemTable, NegativeSampler
 from automl.features.splits import TEST, TRAIN, VAL
 from automl.features.topk_split import leave_one_out, positive_rows, sample_candidates
@@ -40,11 +40,18 @@ def test_ranks_count_ties_against_the_held_out_item():
                        [0.4, 0.4, 0.4, 0.4]])    # everything tied: last, rank 4
     ranks = pessimistic_ranks(scores)
     assert ranks.tolist() == [3, 1, 4]
-    assert hit_rate(ranks, 1) == pytest.approx(1 / 3)
-    assert hit_rate(ranks, 3) == pytest.approx(2 / 3)
-    assert ndcg(ranks, 3) == pytest.approx((1 / math.log2(4) + 1) / 3)
-    assert ndcg(ranks, 2) == pytest.approx(1 / 3)
-    assert mrr(ranks) == pytest.approx((1 / 3 + 1 + 1 / 4) / 3)
+    assert gains(ranks, "hr@1").tolist() == [0, 1, 0]
+    assert gains(ranks, "recall@3").mean() == pytest.approx(2 / 3)
+    assert gains(ranks, "ndcg@3") == pytest.approx([1 / math.log2(4), 1, 0])
+    assert gains(ranks, "ndcg@2").mean() == pytest.approx(1 / 3)
+    assert gains(ranks, "mrr") == pytest.approx([1 / 3, 1, 1 / 4])
+    assert ranking_metrics(ranks, (3,))["ndcg@3"] == pytest.approx((1 / math.log2(4) + 1) / 3)
+
+
+def test_models_are_compared_on_the_study_metric_first_then_its_k_and_mrr():
+    assert compared_metrics("ndcg@10") == ("ndcg@10", "hr@10", "mrr")
+    assert compared_metrics("recall@20") == ("hr@20", "ndcg@20", "mrr")
+    assert compared_metrics("mrr") == ("mrr", "ndcg@10", "hr@10")
 
 
 def test_k_larger_than_the_list_counts_every_item_as_retrieved():

@@ -431,7 +431,8 @@ def test_progress_names_each_workers_phase_apart_from_its_model(home):
     store.update_worker(rerunning, status=WorkerStatus.RUNNING, phase=WorkerPhase.SEED_RERUNS)
     progress = study_progress(store, study)
     assert [(a.id, a.phase, a.model) for a in progress.running] == [
-        (training, "trial", "lr"), (diagnosing, "diagnostics", "lr")]
+        (training, "trial", "lr"), (diagnosing, "diagnostics", "lr"), (rerunning, "seed reruns", None)]
     line = progress.line(study.metric)
     assert f"w{training}: trial 3 lr epoch 2" in line and f"w{diagnosing}: diagnostics of trial 1 lr" in line
+    assert f"w{rerunning}: seed reruns" in line and f"w{rerunning}: seed reruns of" not in line
     assert {w.id: w.status for w in progress.workers} == dict.fromkeys((training, diagnosing, rerunning), "running")

@@ -73,6 +73,10 @@ def test_workers_get_the_database_url_through_the_environment(tmp_path, monkeypa
     class Recorder:
         def __init__(self, args, env=None, **_):
             started.append((args, env))
+            self.pid = len(started)
+
+        def wait(self):                 # launch_workers waits for each worker in a thread
+            return 0
 
     monkeypatch.setattr(control.subprocess, "Popen", Recorder)
     url = "postgresql://crossboard:s3cret@db.example:5432/studies"
@@ -95,14 +99,14 @@ def test_a_password_gates_every_page(home, monkeypatch):
     at.text_input[0].input("correct horse")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert [t.value for t in at.title] == ["Data"] and not at.error
+    assert not at.text_input and not at.error and "Four steps" in [h.value for h in at.subheader]   # the landing page
 
 
-def test_without_a_password_the_app_opens_on_the_data_page(home, monkeypatch):
+def test_without_a_password_the_app_opens_on_the_landing_page(home, monkeypatch):
     monkeypatch.delenv("CROSSBOARD_PASSWORD", raising=False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception, at.exception
-    assert [t.value for t in at.title] == ["Data"]
+    assert [t.value for t in at.title] == ["CrossBoard"] and "Four steps" in [h.value for h in at.subheader]
 
 
 def test_column_names_reach_the_charts_as_text_not_markup():

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -132,3 +133,16 @@ def test_two_workers_share_one_allocation_and_the_top_models_are_reseeded(home, 
     after = [r for r in after if r["state"] == "COMPLETE"]
     assert [(r["model"], r["trial"]) for r in after] == before    # the study's best trials are unchanged
     assert after[0]["seeds"] == 4 and len(store.results(study.id)) == len(results)
+
+
+def test_a_finished_worker_is_waited_for_and_leaves_no_zombie(tmp_path, monkeypatch):
+    """launch_workers waits for each worker in a thread: a long-lived caller (the app's server) that never
+    polls keeps no <defunct> process."""
+    from automl.search import control
+
+    monkeypatch.setattr(control.sys, "executable", "/bin/true")         # a worker that ends at once
+    (proc,) = control.launch_workers("sqlite:///x.db", 7, tmp_path, 1, devices=[None])
+    deadline = time.monotonic() + 10
+    while proc.returncode is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.returncode == 0 and not Path(f"/proc/{proc.pid}").exists()        # reaped, not <defunct>

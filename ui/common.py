@@ -23,6 +23,7 @@ from ui.gate import COOKIE, valid_token
 
 # Page scripts, relative to app.py (st.switch_page and AppTest.switch_page take these paths).
 PAGES = {
+    "start": "ui/landing_page.py",
     "data": "ui/data_page.py",
     "new_study": "ui/new_study_page.py",
     "study": "ui/study_page.py",

@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from automl.data import datasets
+from automl.data.infer_schema import NoLabelError
 from automl.data.names import derived_name
-from automl.data.schema import ROLES, TASKS, Schema
+from automl.data.schema import ROLES, TASKS, ColumnInfo, Schema
 from automl.data.validate import validate
 from automl.errors import CrossBoardError
 from ui import common
@@ -20,23 +21,49 @@ FILE_TYPES = ["csv", "tsv", "txt", "data", "dat", "parquet", "pq", "libfm", "lib
 DELIMITERS = {"auto-detect": None, "comma ,": ",", "tab": "\t", "semicolon ;": ";", "pipe |": "|",
               "space": " ", "double colon ::": "::"}
 PREVIEW_ROWS = 20
+NAMES_OPTION = "Name the columns myself (a file without a header line)"
+# what to change on this page when reading fails, or when the roles cannot be saved
+READING_FIX = (f"To fix it here: change the **Reading options** above (the delimiter; for a file without a header "
+               f"line, tick *{NAMES_OPTION}* and type the names) and the file is read again.")
+ROLES_FIX = "To fix it here: pick the right **role** for that column in the table above (or the task)."
 
 
-def reading_options() -> tuple[str | None, list[str] | None, str | None]:
-    """The optional delimiter, the column names for a file without a header line, and the
-    label column when the inferred one is wrong or none was found."""
-    with st.expander("Reading options (delimiter, files without a header line, label column)"):
+def reading_options() -> tuple[str | None, list[str] | None, str | None, bool]:
+    """The optional delimiter, the column names for a file without a header line, the label column
+    when the inferred one is wrong or none was found, and whether the file is read (not while the
+    names are still to be typed)."""
+    with st.expander("Reading options (delimiter, column names, label column)"):
         delimiter = DELIMITERS[st.selectbox("Delimiter", list(DELIMITERS), key="data_delimiter")]
-        headerless = st.checkbox("The file has no header line", key="data_headerless")
+        headerless = st.checkbox(NAMES_OPTION, key="data_headerless",
+                                 help="CrossBoard reads a first line that looks like data, not names, as a row "
+                                      "and names the columns itself; names that repeat the first line's cells "
+                                      "read that line as the header")
         names = None
         if headerless:
             text = st.text_input("Column names, comma-separated, one per field",
                                  placeholder="click, user_id, item_id, price", key="data_names")
             names = [n.strip() for n in text.split(",")] if text.strip() else None
             if names is None:
-                st.info("Give the column names to read a file without a header line.")
+                st.info("Type the column names to read the file with them; it is read again once they are given.")
         label = st.text_input("Label column (leave empty to let CrossBoard find it)", key="data_label").strip()
-    return delimiter, names, label or None
+    return delimiter, names, label or None, not headerless or names is not None
+
+
+def first_line_as_header(cells: list[str]) -> None:
+    """Read the file again with its first line's cells as the column names (so that line is the header)."""
+    st.session_state["data_headerless"] = True
+    st.session_state["data_names"] = ", ".join(cells)
+
+
+def take_label() -> None:
+    st.session_state["data_label"] = st.session_state["data_label_pick"]
+
+
+def label_picker(columns: list[str]) -> None:
+    """The table's columns to pick the label from, one click (it fills the Reading options' label field)."""
+    st.selectbox("Pick the label column", ["", *columns], key="data_label_pick", on_change=take_label,
+                 help="the column that says what happened (a click, a rating); it fills the Label column field "
+                      "of the Reading options")
 
 
 def given_split_uploads() -> dict:
@@ -82,17 +109,28 @@ def switched_schema(inspection: datasets.Inspection) -> tuple[Schema, str]:
     switched = st.session_state.setdefault(f"switched_{inspection.digest}", {})
     schema = inspection.schema
     unsure = [c for c in schema.columns if c.alternative and c.name not in switched]
+    unsure = [c for k, c in enumerate(unsure) if swap_partner(schema, c) not in unsure[:k]]   # a swap: one button
     if unsure:
         st.caption("Unsure guesses (they rest on the values alone): one click sets the other role.")
         cols = st.columns(min(len(unsure), 4))
         for k, c in enumerate(unsure[:MAX_SWITCH_BUTTONS]):
-            if cols[k % len(cols)].button(f"{common.plain(c.name)} → {c.alternative}",
-                                         key=f"switch_{inspection.digest}_{c.name}", help=common.plain(c.reason)):
-                switched[c.name] = c.alternative
+            partner = swap_partner(schema, c)
+            label = (f"swap {common.plain(c.name)} ({c.role}) and {common.plain(partner.name)} ({partner.role})"
+                     if partner else f"{common.plain(c.name)} → {c.alternative}")
+            if cols[k % len(cols)].button(label, key=f"switch_{inspection.digest}_{c.name}",
+                                          help=common.plain(c.reason)):
+                switched.update({d.name: d.alternative for d in (c, partner) if d is not None})
                 st.rerun()
     if not switched:
         return schema, ""
     return schema.with_roles(switched), "-" + "-".join(sorted(f"{k}={v}" for k, v in switched.items()))
+
+
+def swap_partner(schema: Schema, column: ColumnInfo) -> ColumnInfo | None:
+    """The other half of a user and item pair guessed from the values (each offers the other's role), or None."""
+    if {column.role, column.alternative} != {"user", "item"}:
+        return None
+    return next((c for c in schema.columns if c.role == column.alternative and c.alternative == column.role), None)
 
 
 def edit_schema(inspection: datasets.Inspection) -> Schema:
@@ -155,8 +193,10 @@ def inspect_server_file(text: str, delimiter: str | None, names: list[str] | Non
     return cached[1]
 
 
-def chosen_table(delimiter: str | None, names: list[str] | None, label: str | None) -> datasets.Inspection | None:
-    """The upload, or the file on the server named by path (for files past the browser's limit)."""
+def chosen_table(delimiter: str | None, names: list[str] | None, label: str | None,
+                 ready: bool) -> datasets.Inspection | None:
+    """The upload, or the file on the server named by path (for files past the browser's limit), read
+    when ``ready``."""
     source = st.radio("Table", ["Upload a file", "A file on the server"], horizontal=True, key="data_source",
                       label_visibility="collapsed")
     if source == "A file on the server":
@@ -165,15 +205,15 @@ def chosen_table(delimiter: str | None, names: list[str] | None, label: str | No
                              help=f"a CSV/TSV/Parquet file in a shared folder ({roots}); files of any size are "
                                   "read in blocks, never whole")
         st.caption(f"Shared folders: {roots} (set {datasets.DATA_DIRS_ENV} to share others).")
-        return inspect_server_file(text, delimiter, names, label) if text.strip() else None
+        return inspect_server_file(text, delimiter, names, label) if text.strip() and ready else None
     upload = st.file_uploader("Upload an interaction table", type=FILE_TYPES, key="data_upload",
-                              help="CSV/TSV/TXT (also MovieLens .data and '::'-separated .dat) with a header "
-                                   "line (or names below), Parquet, or libFM/libSVM.")
+                              help="CSV/TSV/TXT (also MovieLens .data and '::'-separated .dat) with or without a "
+                                   "header line, Parquet, or libFM/libSVM.")
     parts = given_split_uploads()
     if upload is None:
         st.caption("Or use the bundled demo dataset, already listed below, or a file on the server.")
         return None
-    return inspect_upload(upload, parts, delimiter, names, label)
+    return inspect_upload(upload, parts, delimiter, names, label) if ready else None
 
 
 def checked(inspection: datasets.Inspection, schema: Schema) -> list[str]:
@@ -187,11 +227,17 @@ def checked(inspection: datasets.Inspection, schema: Schema) -> list[str]:
 
 
 def upload_section() -> None:
-    delimiter, names, label = reading_options()
+    """Errors name what to change on this page; each is computed from the current options, so it goes
+    once they change."""
+    delimiter, names, label, ready = reading_options()
     try:
-        inspection = chosen_table(delimiter, names, label)
+        inspection = chosen_table(delimiter, names, label, ready)
+    except NoLabelError as error:
+        st.error(f"{common.plain(error)}\n\nTo fix it here: pick the label column below.")
+        label_picker(error.columns)
+        return
     except CrossBoardError as error:
-        st.error(common.plain(error))
+        st.error(f"{common.plain(error)}\n\n{READING_FIX}")
         return
     if inspection is None:
         return
@@ -202,12 +248,15 @@ def upload_section() -> None:
     st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, width="stretch")
     for note in raw.notes:
         st.info(common.plain(note))
+    if raw.first_line is not None and not any("," in cell for cell in raw.first_line):
+        st.button("Read the first line as the header", key="data_first_line_header", on_click=first_line_as_header,
+                  args=(raw.first_line,))
     try:
         schema = edit_schema(inspection)
         for warning in checked(inspection, schema):
             st.warning(common.plain(warning))
     except CrossBoardError as error:
-        st.error(common.plain(error))
+        st.error(f"{common.plain(error)}\n\n{ROLES_FIX}")
         return
     save_form(inspection, schema)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from automl.reporting.progress import fmt_seconds, study_progress
+from automl.reporting.progress import PhaseProgress, Progress, fmt_seconds, study_progress
 from automl.search.allocation import ETA, MIN_TRIALS
+from automl.search.budget import PHASE_WORDS, plan_words
 from automl.search.config import StudyConfig
 from automl.search.control import request_stop
 from automl.search.liveness import ACTIVE, WAITING, alive, settle_study
-from storage.tables import WorkerStatus
+from storage.tables import WorkerPhase, WorkerStatus
 from ui import common
 
 POLL_S = 2.0
@@ -38,15 +39,8 @@ def progress_panel(study_id: int) -> None:
         settle_if_lost(store, study)
     progress = study_progress(store, study)
     st.markdown(f"### {STATUS_ICON.get(progress.status, '')} {progress.status}")
-    if progress.total:
-        st.progress(min(progress.done / progress.total, 1.0), text=f"trials {progress.done} of {progress.total}")
-    else:
-        st.progress(0.0 if progress.status != "finished" else 1.0, text=f"trials {progress.done} (time budget)")
-    if progress.online is not None and progress.online.total:
-        done, total, running = progress.online.done, progress.online.total, progress.online.running
-        note = f" · now: {', '.join(running)}" if running else (
-            " (they start when every trial is done)" if done < total else "")
-        st.progress(min(done / total, 1.0), text=f"online replays {done} of {total}{note}")
+    for phase in progress.phases:
+        st.progress(phase_share(phase, progress), text=phase_text(phase, progress))
     cols = st.columns(4)
     cols[0].metric("Trials done", f"{progress.done}" + (f" / {progress.total}" if progress.total else ""))
     best = "—" if progress.best_value is None else f"{progress.best_value:.4f}"
@@ -68,7 +62,9 @@ def progress_panel(study_id: int) -> None:
     if progress.running:
         st.dataframe(pd.DataFrame(progress.running), hide_index=True, width="stretch")
     elif progress.status in common.ACTIVE_STUDY:
-        st.caption("Workers are starting or loading the data…")
+        loading = any(w.status in (WorkerStatus.STARTING, WorkerStatus.LOADING) for w in progress.workers)
+        st.caption("Workers are starting or loading the data…" if loading or not progress.workers
+                   else "Workers are between steps…")
     else:
         st.caption("Nothing is running.")
     st.markdown("**Workers**")
@@ -84,6 +80,25 @@ def progress_panel(study_id: int) -> None:
         st.rerun()  # the whole page: stop polling, offer the leaderboard
 
 
+def phase_share(phase: PhaseProgress, progress: Progress) -> float:
+    """How full a phase's bar is: done / total; a time-budgeted trials phase by the time it has used."""
+    if phase.total:
+        return min(phase.done / phase.total, 1.0)
+    return 1.0 if progress.status not in common.ACTIVE_STUDY else 0.0
+
+
+def phase_text(phase: PhaseProgress, progress: Progress) -> str:
+    """"seed reruns 2 of 6 · planned to end in 0:01:10": a phase's done / total, what runs in it now, its plan."""
+    total = f" of {phase.total}" if phase.total is not None else ""
+    now = [f"{a.model} (trial {a.trial})" for a in progress.running if a.phase == phase.phase and a.model]
+    if phase.phase == WorkerPhase.ONLINE_REPLAYS and progress.online is not None:
+        now = progress.online.running
+    text = f"{PHASE_WORDS[phase.phase]} {phase.done}{total}" + (f" · now: {', '.join(now)}" if now else "")
+    if progress.status in common.ACTIVE_STUDY and phase.planned_s is not None and not phase.finished:
+        text += f" · planned to end in {fmt_seconds(phase.planned_s)}" if phase.planned_s else " · past its planned end"
+    return text
+
+
 def main() -> None:
     st.title("Study")
     store = common.store()
@@ -94,8 +109,9 @@ def main() -> None:
     config = StudyConfig.from_json(study.config_json)
     budget = " and ".join(filter(None, [f"{config.n_trials} trials" if config.n_trials else "",
                                         f"{config.minutes:g} minutes" if config.minutes else ""]))
+    plan = f" ({plan_words(config)})" if config.minutes else ""
     st.caption(f"{study.task} · metric {study.metric} ({study.direction}) · models {', '.join(config.models)} · "
-               f"budget {budget} · {config.workers} worker(s) · up to {config.max_epochs} epochs · "
+               f"budget {budget}{plan} · {config.workers} worker(s) · up to {config.max_epochs} epochs · "
                f"pruner {config.pruner}")
     active = study.status in common.ACTIVE_STUDY
     st.session_state["study_was_active"] = active
@@ -103,8 +119,9 @@ def main() -> None:
     row = st.container(horizontal=True, vertical_alignment="center")
     if active:
         if study.stop_requested:
-            row.caption("Stop requested: the workers end after their current trial.")
-        elif row.button("Stop", key="study_stop", help="workers stop after their current trial"):
+            row.caption("Stop requested: the workers end after their current trial, rerun or replay window.")
+        elif row.button("Stop", key="study_stop", help="workers stop after their current trial, seed rerun or "
+                                                         "online replay window"):
             request_stop(store, study)
             st.rerun()
     elif study.status == WAITING and row.button(

@@ -44,6 +44,11 @@ CODE_NAME = re.compile(r"c\d+")
 QUANTITY_WORDS = {"age", "price", "cost", "amount", "count", "counts", "num", "number", "quantity", "qty",
                   "duration", "length", "size", "views", "clicks", "impressions", "score", "year", "years",
                   "income", "salary", "distance", "weight", "height", "total", "sum", "balance", "rank"}
+ID_ROWS = 20_000        # sample rows on which the user and the item are proposed from the values
+MAX_ID_COLUMNS = 100    # columns past which (a wide table of features) no user or item is proposed
+MANY_TO_ONE = 1.02      # x determines y: each repeated x value goes with at most this many y values, on average
+CROSSED = 1.5           # a user meets at least this many items on average, and an item this many users
+SPARSE = 0.25           # at most this share of the user × item pairs occur (a log, not two crossed attributes)
 FREE_TEXT_UNIQUE_SHARE = 0.2    # text with spaces this varied is titles or names, not categories
 CODE_MAX_UNIQUE_SHARE = 0.5     # integer codes repeat: at most this share of the rows hold distinct values
 COUNT_RHO = -0.5                # counts: the frequency of a value falls as the value grows (Spearman's rho)
@@ -60,6 +65,15 @@ TRUE_WORDS = {"true", "t", "yes", "y", "click", "clicked", "positive", "pos", "b
               "purchase", "purchased", "like", "liked", "converted"}
 FALSE_WORDS = {"false", "f", "no", "n", "noclick", "no_click", "not_click", "nonclick", "not_clicked",
                "unclicked", "negative", "neg", "dislike", "not_converted"}
+
+
+class NoLabelError(DataError):
+    """No label column, and no user and item to read the rows as positives: the user names the label.
+    ``columns``: the table's, to pick it from."""
+
+    def __init__(self, message: str, columns: list[str]):
+        super().__init__(message)
+        self.columns = columns
 
 
 @dataclass(eq=False)
@@ -107,10 +121,10 @@ def infer_schema(
     profiles = {str(c): _profile(frame[c], sample[c]) for c in frame.columns}
     label_name, label_reason = _pick_label(profiles, label, roles)
     if label_name is None:
-        schema = Schema("implicit", "", _assign_roles(profiles, None, ""))
+        schema = Schema("implicit", "", _assign_roles(profiles, None, "", sample))
     else:
         task, task_reason, positive = _pick_task(profiles[label_name], task)
-        schema = Schema(task, task_reason, _assign_roles(profiles, label_name, label_reason), positive)
+        schema = Schema(task, task_reason, _assign_roles(profiles, label_name, label_reason, sample), positive)
     schema = _apply_overrides(schema, roles, profiles) if roles else schema
     return _implicit_without_label(schema, task) if label_name is None else schema
 
@@ -193,8 +207,8 @@ def _pick_label(profiles: dict[str, _Profile], label: str | None, roles: dict[st
     chosen = [name for name, role in roles.items() if role == "label"] or ([label] if label else [])
     if chosen:
         if chosen[-1] not in profiles:
-            raise DataError(f"label column {chosen[-1]!r} is not in the table; the columns are: "
-                            f"{', '.join(profiles)}.")
+            raise NoLabelError(f"label column {chosen[-1]!r} is not in the table; the columns are: "
+                               f"{', '.join(profiles)}.", list(profiles))
         return chosen[-1], "set by you"
     by_name = {_norm(name): name for name in reversed(profiles)}
     for wanted in LABEL_NAMES:
@@ -215,10 +229,10 @@ def _implicit_without_label(schema: Schema, task: str | None) -> Schema:
         reason = (f"no label column, but user {user[0]!r} and item {item[0]!r} → implicit feedback "
                   "(every row is a positive interaction; top-K ranking)")
         return replace(schema, task_reason="set by you" if task else reason)
-    raise DataError(
+    raise NoLabelError(
         f"no label column found in the table (columns: {', '.join(schema.all_names())}); name it with "
         "--label COLUMN (CLI) or pick it on the Data page; a log of positive interactions without a label "
-        "needs a user and an item column (--role COLUMN=user --role COLUMN=item)."
+        "needs a user and an item column (--role COLUMN=user --role COLUMN=item).", schema.all_names()
     )
 
 
@@ -278,28 +292,131 @@ def _pick_task(label: _Profile, task: str | None) -> tuple[str, str, str | None]
 # --- feature roles --------------------------------------------------------------------------------------
 
 
-def _assign_roles(profiles: dict[str, _Profile], label: str, label_reason: str) -> list[ColumnInfo]:
-    """Every column's ColumnInfo, in file order; at most one user, item and timestamp column."""
+def _assign_roles(profiles: dict[str, _Profile], label: str, label_reason: str,
+                  sample: pd.DataFrame) -> list[ColumnInfo]:
+    """Every column's ColumnInfo, in file order; at most one user, item and timestamp column. The user
+    and the item by name, else proposed from the values of the ``sample`` rows (``_ids_by_values``)."""
     others = [p for name, p in profiles.items() if name != label]
     user = _by_name([p for p in others if p.n_unique > 1], USER_NAMES)
     item = _by_name([p for p in others if p.n_unique > 1 and p is not user], ITEM_NAMES)
+    named = {p.name for p in (user, item) if p is not None}
     time, time_reason, time_format = _pick_timestamp([p for p in others if p not in (user, item)])
+    rest = [p for p in others if p not in (user, item, time)]
+    roles = {p.name: _feature_role(p) for p in rest}
+    by_values = _ids_by_values(rest, roles, user, item, sample) if len(named) < 2 else {}
+    user = user or next((p for p in rest if by_values.get(p.name, ("",))[0] == "user"), None)
+    item = item or next((p for p in rest if by_values.get(p.name, ("",))[0] == "item"), None)
     columns = []
     for name, p in profiles.items():
         if name == label:
             columns.append(p.info("label", label_reason))
-        elif p is user or p is item:
+        elif name in named:
             role = "user" if p is user else "item"
             article = "a user" if p is user else "an item"
             columns.append(p.info(role, f"name {name!r} looks like {article} id; {p.n_unique:,} distinct values"))
+        elif name in by_values:
+            role, reason, alternative = by_values[name]
+            columns.append(p.info(role, reason, None, alternative))
         elif p is time:
             columns.append(replace(p.info("timestamp", time_reason), time_format=time_format))
         else:
             key = next((k for k in (item, user) if k is not None and _relabels(p, k)), None)
             columns.append(p.info("ignore", f"one {name!r} per {key.name!r} (titles or names of the id: they add "
                                   "nothing to it) → ignored; set categorical to use it", None, "categorical")
-                           if key is not None else p.info(*_feature_role(p)))
+                           if key is not None else p.info(*roles[name]))
     return columns
+
+
+def _ids_by_values(columns: list[_Profile], roles: dict[str, tuple], user: _Profile | None, item: _Profile | None,
+                   sample: pd.DataFrame) -> dict[str, tuple[str, str, str]]:
+    """The user and the item that no name gives, proposed from the values of ID_ROWS ``sample`` rows:
+    {column: (role, reason, alternative)}, each guess unsure. An id column (``_id_like``) that another column
+    determines (many-to-one, as a story its topic; one-to-one: the later one) is an attribute, not an id.
+    Two ids left (a named user or item counted) that cross (each value of one meets CROSSED values of the
+    other or more, on average) sparsely (at most SPARSE of their pairs occur, as in a log; an age and an
+    occupation meet in most of theirs) are the user and the item: beside a named one, the other role; else
+    the item is the one that determines other columns (stories their topic), or the later one in the file.
+    Nothing is proposed past MAX_ID_COLUMNS columns (a wide table of features)."""
+    named = [p for p in (user, item) if p is not None]
+    ids = [p for p in columns if _id_like(p, roles[p.name])]
+    if not ids or len(columns) > MAX_ID_COLUMNS:
+        return {}
+    rows = np.arange(len(sample))
+    if len(sample) > ID_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(len(sample), ID_ROWS, replace=False))
+    label_of = {str(c): c for c in sample.columns}
+    position = {name: i for i, name in enumerate(label_of)}
+    codes: dict[str, np.ndarray] = {}
+
+    def code(p: _Profile) -> np.ndarray:
+        if p.name not in codes:
+            codes[p.name] = pd.factorize(sample[label_of[p.name]].iloc[rows])[0]
+        return codes[p.name]
+
+    def attribute(y: _Profile, of: _Profile) -> bool:
+        above = of.n_unique > y.n_unique or of.n_unique == y.n_unique and position[of.name] < position[y.name]
+        return of is not y and above and _determines(code(of), code(y))
+
+    left = list(named)
+    for y in sorted(ids, key=lambda p: -p.n_unique):
+        if not any(attribute(y, x) for x in [*columns, *named]):
+            left.append(y)
+            if len(left) > 2:
+                return {}
+    if len(left) != 2:
+        return {}
+    first, second = sorted(left, key=lambda p: position[p.name])
+    n_first, n_second, n_pairs = _distinct(code(first), code(second))
+    if min(n_pairs / n_first, n_pairs / n_second) < CROSSED or n_pairs > SPARSE * n_first * n_second:
+        return {}
+    meets = {first.name: n_pairs / n_first, second.name: n_pairs / n_second}
+    if named:
+        (known,) = named
+        found = second if first is known else first
+        role = "item" if known is user else "user"
+        reason = (f"{known.name!r} is named as the {'user' if role == 'item' else 'item'} and {found.name!r} crosses "
+                  f"it: {found.n_unique:,} ids, each meeting about {meets[found.name]:.1f} distinct {known.name!r} → "
+                  f"{role}")
+        return {found.name: (role, reason, "categorical")}
+    attributes = {p.name: [q.name for q in columns if q not in left and attribute(q, p)] for p in left}
+    item_id = first if attributes[first.name] and not attributes[second.name] else second
+    user_id = second if item_id is first else first
+    why_item = (f"it determines {', '.join(map(repr, attributes[item_id.name][:3]))} (many-to-one)"
+                if attributes[item_id.name] else "it comes later in the file")
+    user_reason = (f"no name says user or item: {user_id.n_unique:,} ids, each meeting about "
+                   f"{meets[user_id.name]:.1f} distinct {item_id.name!r} → user (or {item_id.name!r} is the user: "
+                   "swap them)")
+    item_reason = (f"no name says user or item: {item_id.n_unique:,} ids, each meeting about "
+                   f"{meets[item_id.name]:.1f} distinct {user_id.name!r}, and {why_item} → item (or "
+                   f"{user_id.name!r} is the item: swap them)")
+    return {user_id.name: ("user", user_reason, "item"), item_id.name: ("item", item_reason, "user")}
+
+
+def _id_like(p: _Profile, role: tuple) -> bool:
+    """A column that could hold user or item ids: categorical (text, or whole numbers that behave like codes),
+    more than FEW_VALUES values, each in two rows or more on average, no anonymised code's name (C1..C26) and
+    no numbers that read as epoch times (a timestamp no name gives)."""
+    return (role[0] == "categorical" and p.n_unique > FEW_VALUES and p.unique_share <= CODE_MAX_UNIQUE_SHARE
+            and not CODE_NAME.fullmatch(_norm(p.name)) and not (p.kind in ("int", "float") and _time_values(p)))
+
+
+def _distinct(x: np.ndarray, y: np.ndarray) -> tuple[int, int, int]:
+    """(distinct x, distinct y, distinct (x, y) pairs) over the rows where both are present; codes [n], -1 missing."""
+    both = (x >= 0) & (y >= 0)
+    x, y = x[both], y[both]
+    return len(np.unique(x)), len(np.unique(y)), len(np.unique(x * (int(y.max(initial=0)) + 1) + y))
+
+
+def _determines(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether each value of ``x`` found in two rows or more goes with one value of ``y`` (many-to-one, at
+    most MANY_TO_ONE values on average); codes [n], -1 missing."""
+    both = (x >= 0) & (y >= 0)
+    x, y = x[both], y[both]
+    repeated = np.bincount(x)[x] >= 2 if len(x) else x.astype(bool)
+    if not repeated.any():
+        return False
+    n_x, _, n_pairs = _distinct(x[repeated], y[repeated])
+    return n_pairs <= MANY_TO_ONE * n_x
 
 
 def _relabels(p: _Profile, key: _Profile) -> bool:
@@ -486,12 +603,18 @@ def _tokens_ok(text: pd.Series, delimiter: str) -> bool:
 
 
 def _apply_overrides(schema: Schema, roles: dict[str, str], profiles: dict[str, _Profile]) -> Schema:
-    """Apply the user's roles last; a user/item pick demotes the guessed one; find sequence delimiters."""
-    for role in ("user", "item"):
+    """Apply the user's roles last; a user/item pick demotes the guessed one, or swaps the pair guessed from
+    the values (the picked column's guessed role goes to the other); find sequence delimiters."""
+    guessed = {c.name: c.role for c in schema.columns}
+    for role, other in (("user", "item"), ("item", "user")):
         picked = [name for name, r in roles.items() if r == role]
         for c in schema.columns:
-            if picked and c.role == role and c.name not in roles:
-                c.role, c.reason = "categorical", f"{c.reason}; you picked {picked[0]!r} instead → categorical"
+            if not picked or c.role != role or c.name in roles:
+                continue
+            swapped = c.alternative == other and guessed.get(picked[0]) == other
+            new_role = other if swapped else "categorical"
+            why = f"you set {picked[0]!r} as the {role}" if swapped else f"you picked {picked[0]!r} instead"
+            c.role, c.reason, c.alternative = new_role, f"{c.reason}; {why} → {new_role}", None
     schema = schema.with_roles(roles)
     for c in schema.columns:
         if c.role == "timestamp" and c.time_format is None:

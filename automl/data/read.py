@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from automl.data.timestamps import EPOCH_SECONDS
 from automl.errors import DataError, SettingsError, clip
 
 DEFAULT_MAX_MB = 500
@@ -38,9 +39,16 @@ DELIMITER_NAMES = {",": "',' (comma)", "\t": "tab", ";": "';' (semicolon)", "|":
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 LIBFM_EXTENSIONS = (".libfm", ".libsvm", ".svm")
 SNIFF_CHARS = 1 << 20
+HEADER_PROBE_ROWS = 200     # the first lines whose cells decide whether the first one is a header
+MISSING_TEXT = set(pacsv.ConvertOptions().null_values)     # cells pyarrow reads as missing ("", "NA", "null", ...)
+MOVIELENS_NAMES = ["user_id", "item_id", "rating", "timestamp"]     # u.data, ratings.dat: no header line
 _MB = 1024 * 1024
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"     # one way to match each number: no backtracking blow-up
 _LIBFM_LINE = rf"^\s*{_NUMBER}(?:\s+\d+:{_NUMBER})*\s*$"
+# a column name: a letter first, then letters, spaces, '_', '.', '-' and numbers of at most 4 digits that no
+# letter follows ("price_2019", "C14", "User ID"; not the values "fb93a2c1", "68fd1e64", "01-Jan-1995")
+_NAME = re.compile(r"[^\W\d](?:[^\W\d]|[ .\-]|\d{1,4}(?![^\W_]))*")
+_NAME_CHARS = 64
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _ESCAPED = re.compile("[\udc80-\udcff]")        # a byte that is not UTF-8, kept by the "surrogateescape" handler
 _NOT_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")     # a character that is not ASCII, decoded from UTF-8
@@ -68,6 +76,10 @@ class RawTable:
     encoding: str | None
     delimiter: str | None
     notes: list[str] = field(default_factory=list)
+    header: bool = True         # text: whether the first line was read as the column names
+    # the cells of a first line read as data because it looked so (no names were given): the guess to undo
+    # by giving these cells as the names
+    first_line: list[str] | None = None
 
 
 def read_table(
@@ -580,30 +592,98 @@ def _read_delimited(
     delimiter: str | None,
     names: list[str] | None,
 ) -> RawTable:
-    """Read CSV/TSV (any of the sniffed delimiters) with a header line or the given ``names``."""
+    """Read CSV/TSV (any of the sniffed delimiters) with a header line or the given ``names``; without
+    names, a first line that looks like data (``_first_line_is_data``) is read as data, with a note."""
     body = text.lstrip("\r\n") if text[:1] in ("\r", "\n") else text
     lines_before = text[: len(text) - len(body)].count("\n")
     if delimiter == DOUBLE_COLON or (delimiter is None and _double_colon_separated(body[:SNIFF_CHARS])):
         body, delimiter = body.replace(DOUBLE_COLON, STAND_IN), STAND_IN
     sample = body[:SNIFF_CHARS]
     delimiter = _choose_delimiter(name, sample, delimiter)
-    first = (_csv_rows(body[: max(SNIFF_CHARS, body.find("\n") + 1)], delimiter, 1) or [[]])[0]
-    if names is None:
-        columns = _header_names(first, notes)
-    else:
+    head = body[: max(SNIFF_CHARS, body.find("\n") + 1)]
+    rows = _csv_rows(head[: head.rfind("\n") + 1] or head, delimiter, HEADER_PROBE_ROWS)
+    first = (rows or [[]])[0]
+    first_line = None
+    if names is not None:
         columns = [str(n) for n in names]
         if len(columns) != len(first):
             raise DataError(
                 f"you gave {len(columns)} column names but the first line of {name} has {len(first)} "
                 f"fields (split on {DELIMITER_NAMES.get(delimiter, repr(delimiter))}); give one name per field."
             )
+        header = [c.strip() for c in columns] == [c.strip() for c in first]     # the names repeat the header line
+    elif _first_line_is_data(first, rows[1:]):
+        columns, header, first_line = [f"column_{i + 1}" for i in range(len(first))], False, first
+    else:
+        columns, header = _header_names(first, notes), True
     check_width(name, len(columns), "in its first line")
     _check_names(name, columns)
     payload = data if encoding == "utf-8" and body is text else body.encode("utf-8")
-    frame = _parse_rows(name, payload, delimiter, columns, names is None, lines_before)
+    frame = _parse_rows(name, payload, delimiter, columns, header, lines_before)
     _check_rows(name, frame)
+    if first_line is not None:
+        if _movielens_layout(frame):
+            frame.columns = MOVIELENS_NAMES
+        notes.append(_headerless_note(first_line, list(frame.columns)))
     file_format = "tsv" if delimiter == "\t" else "csv"
-    return RawTable(frame, file_format, encoding, DOUBLE_COLON if delimiter == STAND_IN else delimiter, notes)
+    return RawTable(frame, file_format, encoding, DOUBLE_COLON if delimiter == STAND_IN else delimiter, notes,
+                    header, first_line)
+
+
+def _first_line_is_data(first: list[str], below: list[list[str]]) -> bool:
+    """Whether the first line holds values rather than column names: it has lines of its width below it,
+    every filled cell of it is like its column's values there (a number; text that recurs there, has their
+    length and characters, or could be no column name) and at least one cell is filled. A text cell above
+    numbers, or a name-like one unlike its column's values, is a name: the line is the header."""
+    below = [row for row in below if len(row) == len(first)]
+    if not below:
+        return False
+    filled = False
+    for j, cell in enumerate(c.strip() for c in first):
+        if cell in MISSING_TEXT:
+            continue
+        filled = True
+        if re.fullmatch(_NUMBER, cell):
+            continue
+        values = [v for row in below if (v := row[j].strip()) not in MISSING_TEXT]
+        if values and all(re.fullmatch(_NUMBER, v) for v in values):
+            return False
+        if _looks_like_a_name(cell) and cell not in values and not _shaped_like(cell, values):
+            return False
+    return filled
+
+
+def _looks_like_a_name(cell: str) -> bool:
+    return len(cell) <= _NAME_CHARS and _NAME.fullmatch(cell) is not None
+
+
+def _shaped_like(cell: str, values: list[str]) -> bool:
+    """Whether ``values`` all have the length of ``cell`` and hold every character of it (codes, hashes)."""
+    return bool(values) and {len(v) for v in values} == {len(cell)} and set(cell) <= set("".join(values))
+
+
+def _movielens_layout(frame: pd.DataFrame) -> bool:
+    """Whether a table read without a header is MovieLens' ratings (u.data, ratings.dat): whole-number
+    user and item ids, a rating from 0 to 10 and whole epoch seconds, in that order."""
+    if frame.shape[1] != len(MOVIELENS_NAMES):
+        return False
+    user, item, rating, time = (frame.iloc[:, j] for j in range(len(MOVIELENS_NAMES)))
+    if not all(pd.api.types.is_integer_dtype(c.dtype) for c in (user, item, time)) \
+            or not pd.api.types.is_numeric_dtype(rating.dtype):
+        return False
+    return bool(0 <= rating.min() and rating.max() <= 10 and EPOCH_SECONDS[0] <= time.min()
+                and time.max() <= EPOCH_SECONDS[1])
+
+
+def _headerless_note(first_line: list[str], columns: list[str]) -> str:
+    if columns == MOVIELENS_NAMES:
+        named = f"{', '.join(columns)} (MovieLens' ratings: whole-number user and item ids, a rating, epoch seconds)"
+    else:
+        named = columns[0] + (f" to {columns[-1]}" if len(columns) > 1 else "")
+    return (f"read without a header line: the first line ({clip(', '.join(first_line), 60)}) looks like data, not "
+            f"column names (each cell is like the values below it), so it is a row, and the columns are named "
+            f"{named}. If that line is the header, give its cells as the column names: --names on the command "
+            "line, 'Read the first line as the header' on the Data page")
 
 
 def _double_colon_separated(sample: str) -> bool:
@@ -671,9 +751,6 @@ def _header_names(first: list[str], notes: list[str]) -> list[str]:
         columns[i] = f"column_{i + 1}"
     if empty:
         notes.append(f"empty header cells were named {', '.join(columns[i] for i in empty)}")
-    if columns and all(re.fullmatch(_NUMBER, c) for c in columns):
-        notes.append("the header line looks like data (all numbers); if the file has no header, give the "
-                     "column names")
     return columns
 
 

@@ -23,7 +23,8 @@ METRICS = {"ctr": ("auc", "logloss", "gauc"), "rating": ("rmse", "mae")}   # gau
 TOP_K = (1, 3, 5, 10, 20, 50, 100)
 RANKING_METRICS = (*(f"{name}@{k}" for k in TOP_K for name in ("ndcg", "hr", "recall")), "mrr")
 METRICS["implicit"] = ("ndcg@10", "hr@10", "recall@10", "mrr")
-MAXIMIZE = {"auc", "gauc", *RANKING_METRICS}
+FULL_CORPUS = "full "      # prefix of a test metric ranked against every item, beside the sampled candidates
+MAXIMIZE = {"auc", "gauc", *RANKING_METRICS, *(FULL_CORPUS + m for m in RANKING_METRICS)}
 # what the leaderboard shows: the metrics one can select on, and for ctr the logloss before
 # calibration and the expected calibration error
 SHOWN_METRICS = {**METRICS, "ctr": (*METRICS["ctr"], "logloss_raw", "ece")}

@@ -1,6 +1,6 @@
-"""Files bigger than memory: a CSV/TSV or Parquet file on disk converted block by block into the
-Parquet copy CrossBoard stores. The first rows are read exactly as an upload is (delimiter,
-header, encoding, roles); the rest is parsed in blocks of ``block_bytes`` and never held whole.
+"""Files bigger than memory: a CSV/TSV ('::'-separated too) or Parquet file on disk converted block by block
+into the Parquet copy CrossBoard stores. The first rows are read exactly as an upload is (delimiter,
+header or none, encoding, roles); the rest is parsed in blocks of ``block_bytes`` and never held whole.
 Every column gets the type the whole file would give it in memory (``read.convert_text``): a
 column found wider in a later block (a text value among numbers; in Parquet, dates past pandas' range,
 read as text) restarts the pass with it wider. A Parquet file is read in blocks of at most BLOCK_VALUES
@@ -25,6 +25,7 @@ from automl.data.files import partial_path, removed_on_failure
 from automl.data.read import (
     DOUBLE_COLON,
     NUMBER_TYPES,
+    STAND_IN,
     RawTable,
     convert_text,
     flatten_parquet_column,
@@ -85,7 +86,7 @@ def copy_to_parquet(path: Path, filename: str, out: Path, *, delimiter: str | No
             _write_parquet(file, filename, partial, rows)
         else:
             head = _text_head(path, filename, delimiter, names)
-            _write_delimited(path, filename, partial, head, names, BLOCK_BYTES)
+            _write_delimited(path, filename, partial, head, BLOCK_BYTES)
         partial.replace(out)
     return head
 
@@ -97,15 +98,39 @@ def _text_head(path: Path, filename: str, delimiter: str | None, names: list[str
     if len(data) > HEAD_BYTES:
         data = data[: data.rfind(b"\n", 0, HEAD_BYTES) + 1] or data[:HEAD_BYTES]
     head = read_table(data, filename, delimiter=delimiter, names=names, max_bytes=len(data))
-    if head.file_format not in ("csv", "tsv") or head.delimiter == DOUBLE_COLON:
-        shown = "a libFM file" if head.file_format == "libfm" else "'::'-separated"
+    if head.file_format not in ("csv", "tsv") or head.delimiter == DOUBLE_COLON and head.encoding.startswith("utf-16"):
+        shown = "a libFM file" if head.file_format == "libfm" else "'::'-separated UTF-16 text"
         raise DataError(f"'{filename}' is {shown} and past the in-memory limit; files that large are read in "
-                        "blocks, which needs CSV/TSV (a one-character delimiter) or Parquet: convert it, or "
-                        "raise the limit (--memory-mb)")
+                        "blocks, which needs CSV/TSV ('::'-separated in UTF-8 or an 8-bit encoding) or Parquet: "
+                        "convert it, or raise the limit (--memory-mb)")
     if "+" in head.encoding:
         raise DataError(f"'{filename}' is UTF-8 text but for some lines ({head.notes[0]}); a file past the in-memory "
                         "limit is read in blocks, which needs one encoding: save it as UTF-8 and ingest it again")
     return head
+
+
+class _StandInFile(io.RawIOBase):
+    """A '::'-separated file read with STAND_IN for each '::' (as ``read_table`` reads one in memory), a
+    block at a time: the colons of a run pair from its start, so only an odd run's last colon at a block's
+    end waits for the next block (the colon it may pair with)."""
+
+    def __init__(self, file: io.BufferedReader):
+        self._file, self._held, self._ready = file, b"", bytearray()     # held: None once the file is read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._ready and self._held is not None:
+            more = self._file.read(len(buffer))
+            data, self._held = self._held + more, b"" if more else None
+            if more and (len(data) - len(data.rstrip(b":"))) % 2:
+                data, self._held = data[:-1], b":"
+            self._ready += data.replace(DOUBLE_COLON.encode(), STAND_IN.encode())
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        del self._ready[:n]
+        return n
 
 
 def _block_rows(meta) -> int:
@@ -160,21 +185,20 @@ def _parquet_pass(file: pq.ParquetFile, filename: str, out: Path, batch_rows: in
             writer.close()
 
 
-def _write_delimited(path: Path, filename: str, out: Path, head: RawTable, names: list[str] | None,
-                     block_bytes: int) -> None:
+def _write_delimited(path: Path, filename: str, out: Path, head: RawTable, block_bytes: int) -> None:
     """Parse in blocks; restart with a column wider when a later block needs it (rare: then once)."""
     floors = [0] * head.frame.shape[1]
     with open(path, "rb") as f:
         quoted = b'"' in f.read(HEAD_BYTES)
     while True:
         try:
-            return _delimited_pass(path, filename, out, head, names, block_bytes, floors, quoted)
+            return _delimited_pass(path, filename, out, head, block_bytes, floors, quoted)
         except _Wider as wider:
             floors[wider.index] = wider.kind
 
 
-def _delimited_pass(path: Path, filename: str, out: Path, head: RawTable, names: list[str] | None,
-                    block_bytes: int, floors: list[int], quoted: bool) -> None:
+def _delimited_pass(path: Path, filename: str, out: Path, head: RawTable, block_bytes: int, floors: list[int],
+                    quoted: bool) -> None:
     columns = [str(c) for c in head.frame.columns]
     keys = [f"c{i}" for i in range(len(columns))]
     bad = []
@@ -184,43 +208,45 @@ def _delimited_pass(path: Path, filename: str, out: Path, head: RawTable, names:
         return "error"
 
     encoding = head.encoding if head.encoding not in (None, "utf-8", "utf-8-sig") else "utf8"
+    delimiter = STAND_IN if head.delimiter == DOUBLE_COLON else head.delimiter
     writer, written = None, 0
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=keys, skip_rows=int(names is None), block_size=block_bytes,
-                                           encoding=encoding),
-            parse_options=pacsv.ParseOptions(delimiter=head.delimiter, newlines_in_values=quoted,
-                                             invalid_row_handler=on_bad_row),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(keys, pa.string()),
-                                                 strings_can_be_null=True))
-        for batch in reader:
-            converted = []
-            for i, column in enumerate(batch.columns):
-                values, kind = convert_text(column, floors[i])
-                if kind != floors[i]:
-                    if written:
-                        raise _Wider(i, kind)
-                    floors[i] = kind
-                converted.append(values)
-            table = pa.Table.from_arrays(converted, names=columns)
-            if writer is None:
-                writer = pq.ParquetWriter(out, table.schema)
-            writer.write_table(table)
-            written += len(table)
-    except pa.ArrowInvalid as exc:
-        if bad:
-            row = bad[0]
-            where = f"line {row.number + 1}" if row.number is not None else "a line"
-            raise DataError(f"{where} of '{filename}' has {row.actual_columns} fields but the header has "
-                            f"{row.expected_columns}; fix that row (a stray delimiter or an unquoted value "
-                            "containing one?) and ingest again.") from None
-        if "UTF8" in str(exc):
-            raise DataError(f"'{filename}' holds text that is not UTF-8 past its first rows ({exc}); save it as UTF-8 "
-                            "and ingest it again.") from None
-        raise DataError(f"'{filename}' could not be parsed as a table ({exc}); check the file.") from None
-    finally:
-        if writer is not None:
-            writer.close()
+    with open(path, "rb") as source:     # a '::'-separated file is parsed through _StandInFile
+        try:
+            reader = pacsv.open_csv(
+                _StandInFile(source) if head.delimiter == DOUBLE_COLON else path,
+                read_options=pacsv.ReadOptions(column_names=keys, skip_rows=int(head.header), block_size=block_bytes,
+                                               encoding=encoding),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted,
+                                                 invalid_row_handler=on_bad_row),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(keys, pa.string()),
+                                                     strings_can_be_null=True))
+            for batch in reader:
+                converted = []
+                for i, column in enumerate(batch.columns):
+                    values, kind = convert_text(column, floors[i])
+                    if kind != floors[i]:
+                        if written:
+                            raise _Wider(i, kind)
+                        floors[i] = kind
+                    converted.append(values)
+                table = pa.Table.from_arrays(converted, names=columns)
+                if writer is None:
+                    writer = pq.ParquetWriter(out, table.schema)
+                writer.write_table(table)
+                written += len(table)
+        except pa.ArrowInvalid as exc:
+            if bad:
+                row = bad[0]
+                where = f"line {row.number + 1}" if row.number is not None else "a line"
+                raise DataError(f"{where} of '{filename}' has {row.actual_columns} fields but the header has "
+                                f"{row.expected_columns}; fix that row (a stray delimiter or an unquoted value "
+                                "containing one?) and ingest again.") from None
+            if "UTF8" in str(exc):
+                raise DataError(f"'{filename}' holds text that is not UTF-8 past its first rows ({exc}); save it as "
+                                "UTF-8 and ingest it again.") from None
+            raise DataError(f"'{filename}' could not be parsed as a table ({exc}); check the file.") from None
+        finally:
+            if writer is not None:
+                writer.close()
     if not written:
         raise DataError(f"'{filename}' has a header but no data rows; upload a file with at least one row of data.")

@@ -3,8 +3,11 @@ with a 95% interval, compared pairwise by paired tests on those rows, Holm-corre
 
 Per-row values make the tests paired: AUC by DeLong's covariance (``significance.delong``); logloss,
 squared error (RMSE) and absolute error (MAE) as per-row losses, compared by the mean of their per-row
-differences; GAUC by the per-user AUCs, compared by the weighted mean of their per-user differences. A model run with several seeds is compared on its seed-averaged outputs (probabilities for
-ctr, ratings for rating), and the spread of its metric over seeds joins the variance of a difference:
+differences; GAUC by the per-user AUCs, compared by the weighted mean of their per-user differences; the top-K
+metrics (implicit studies: one held-out item per user, its rank the output) by the per-user gains
+(``ranking.gains``), compared by the mean of their per-user differences. A model run with several seeds is
+compared on its seed-averaged outputs (probabilities for ctr, ratings for rating, the per-user gains for
+implicit: a mean of ranks is no rank), and the spread of its metric over seeds joins the variance of a difference:
 var = var_rows(Δ) + s²_a/n_a + s²_b/n_b (s: the metric's standard deviation over a model's seeds, 0 for a
 deterministic model, so a model is never declared different because its seeds agree). A model run once has
 no spread of its own: it borrows the study's pooled one (the root mean square of the spreads of the models
@@ -27,6 +30,7 @@ from itertools import combinations
 import numpy as np
 
 from automl.evaluation import metrics
+from automl.evaluation.ranking import DEFAULT_K, compared_metrics, gains
 from automl.evaluation.significance import (
     LEVEL,
     auc_interval,
@@ -37,7 +41,8 @@ from automl.evaluation.significance import (
     two_sided_p,
 )
 
-COMPARED = {"ctr": ("auc", "logloss", "gauc"), "rating": ("rmse", "mae")}     # gauc: with users only
+COMPARED = {"ctr": ("auc", "logloss", "gauc"), "rating": ("rmse", "mae"),    # gauc: with users only
+            "implicit": compared_metrics(f"ndcg@{DEFAULT_K}")}                  # implicit: at the study's K
 LEADER, GROUP, BEHIND, CLEARLY_BEHIND, UNDER_EXPLORED = (
     "leader", "leader group", "behind", "clearly behind", "under-explored")
 
@@ -52,6 +57,7 @@ class Standing:
     standing: str                                # LEADER, GROUP, BEHIND, CLEARLY_BEHIND or UNDER_EXPLORED
     p_vs_leader: float | None = None             # Holm-adjusted p of the study metric's test with the leader
     better_than: list[str] = field(default_factory=list)     # models it beats significantly (Holm)
+    why: str = ""                                # why it is under-explored
 
 
 @dataclass
@@ -63,6 +69,8 @@ class Comparison:
     detectable: float                            # the smallest difference this test set detects (80% power)
     standings: list[Standing]                    # the leader first, then by test value
     ensemble: dict | None = None                 # {"test", "difference", "p"}: the ensemble against the leader
+    full_corpus: dict | None = None              # implicit with sampled candidates: this comparison (to_dict) of
+                                                 # the same models ranking every item
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,8 +89,12 @@ def paired(task: str, metric: str, labels: np.ndarray, a: np.ndarray, b: np.ndar
     return {"test": values["a"], "difference": difference, "p": p}
 
 
-def per_row_losses(task: str, metric: str, labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    """[n] per-row losses whose mean is ``metric`` (RMSE: squared errors, its square root taken after)."""
+def per_row_values(task: str, metric: str, labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """[n] per-row values whose mean is ``metric``: losses (RMSE: squared errors, its square root taken
+    after) or, for implicit, each user's gain from the rank of its held-out item; implicit ``outputs`` may be
+    [S, n], the ranks of S seeds' runs, whose gains are averaged."""
+    if task == "implicit":
+        return np.atleast_2d(gains(outputs, metric)).mean(axis=0)
     if task == "ctr":
         p = np.clip(metrics.sigmoid(outputs), 1e-7, 1 - 1e-7)
         return -(labels * np.log(p) + (1 - labels) * np.log1p(-p))
@@ -91,7 +103,10 @@ def per_row_losses(task: str, metric: str, labels: np.ndarray, outputs: np.ndarr
 
 
 def seed_average(task: str, runs: list[np.ndarray]) -> np.ndarray:
-    """The outputs of several seeds' runs [n] averaged on the blend scale (ctr: as probabilities, back to logits)."""
+    """The outputs of several seeds' runs [n] averaged on the blend scale (ctr: as probabilities, back to
+    logits); implicit: the runs' ranks stacked [S, n], ``per_row_values`` averaging their gains."""
+    if task == "implicit":
+        return np.vstack(runs)
     if task != "ctr":
         return np.mean(runs, axis=0)
     p = np.clip(np.mean([metrics.sigmoid(r) for r in runs], axis=0), 1e-7, 1 - 1e-7)
@@ -99,11 +114,12 @@ def seed_average(task: str, runs: list[np.ndarray]) -> np.ndarray:
 
 
 def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.ndarray]], trials: dict[str, int],
-            leader: str, under_explored: set[str] = frozenset(), level: float = LEVEL,
+            leader: str, under_explored: dict[str, str] | None = None, level: float = LEVEL,
             users: np.ndarray | None = None) -> Comparison:
     """The standings of the models in ``runs`` (model -> test outputs [n] of each seed's run, its best
-    trial's first) on ``metric`` (one of ``compared(task, users)``); ``leader``: the best on validation;
-    ``users`` [n]: each row's user, which GAUC is paired by."""
+    trial's first) on ``metric`` (one of ``compared(task, users, metric)``); ``leader``: the best on validation;
+    ``users`` [n]: each row's user, which GAUC is paired by; ``under_explored``: model -> why it is not judged."""
+    under_explored = under_explored or {}
     labels = np.asarray(labels, dtype=np.float64)
     names = list(runs)
     averaged = {m: seed_average(task, runs[m]) for m in names}
@@ -112,7 +128,7 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
     pooled = math.sqrt(float(np.mean(repeated))) if repeated else 0.0
     seed_sd = {m: sd if len(runs[m]) > 1 else pooled for m, sd in seed_sd.items()}    # a single run borrows it
     values, intervals, row_cov = figures(task, metric, labels, averaged, users)
-    others = {m: {k: metric_interval(task, k, labels, averaged[m], users) for k in compared(task, users)}
+    others = {m: {k: metric_interval(task, k, labels, averaged[m], users) for k in compared(task, users, metric)}
               for m in names}
     pairs = list(combinations(names, 2))
     z_of, se_of = {}, {}
@@ -132,11 +148,12 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
         standings.append(Standing(m, trials[m], len(runs[m]), {**{k: v[0] for k, v in others[m].items()},
                                                                 metric: values[m]},
                                   {**{k: [v[1], v[2]] for k, v in others[m].items()}, metric: intervals[m]},
-                                  standing_of(m, leader, p, intervals, under_explored, level, sign), p, beats))
+                                  standing_of(m, leader, p, intervals, under_explored, level, sign), p, beats,
+                                  under_explored.get(m, "") if m != leader else ""))
     order = {LEADER: 0}
     standings.sort(key=lambda s: (order.get(s.standing, 1), -sign * s.test[metric]))
     leader_se = [se_of[p] for p in pairs if leader in p]
-    return Comparison(metric, TEST_WORDS[task, metric], len(labels), level,
+    return Comparison(metric, test_words(task, metric), len(labels), level,
                       smallest_detectable(float(np.median(leader_se)), level) if leader_se else float("nan"),
                       standings)
 
@@ -148,11 +165,18 @@ TEST_WORDS = {("ctr", "auc"): "DeLong's paired test on the shared test rows",
               ("rating", "mae"): "paired z-test of per-row absolute errors on the shared test rows"}
 
 
+def test_words(task: str, metric: str) -> str:
+    """How ``metric`` is compared, in words."""
+    if task == "implicit":
+        return f"paired z-test of per-user {metric} (one held-out item each) on the shared test users"
+    return TEST_WORDS[task, metric]
+
+
 def p_between(adjusted: dict, a: str, b: str) -> float:
     return adjusted[(a, b)] if (a, b) in adjusted else adjusted[(b, a)]
 
 
-def standing_of(model: str, leader: str, p: float | None, intervals: dict, under_explored: set[str],
+def standing_of(model: str, leader: str, p: float | None, intervals: dict, under_explored: dict[str, str],
                 level: float, sign: float) -> str:
     if model == leader:
         return LEADER
@@ -166,8 +190,11 @@ def standing_of(model: str, leader: str, p: float | None, intervals: dict, under
     return CLEARLY_BEHIND if apart else BEHIND
 
 
-def compared(task: str, users: np.ndarray | None) -> tuple[str, ...]:
-    """The metrics a task's models are compared on: GAUC only with users to pair by."""
+def compared(task: str, users: np.ndarray | None, metric: str | None = None) -> tuple[str, ...]:
+    """The metrics a task's models are compared on: GAUC only with users to pair by; implicit: at the K of the
+    study ``metric``."""
+    if task == "implicit":
+        return compared_metrics(metric) if metric else COMPARED[task]
     return tuple(m for m in COMPARED[task] if m != "gauc" or users is not None)
 
 
@@ -184,11 +211,12 @@ def figures(task: str, metric: str, labels: np.ndarray, outputs: dict[str, np.nd
         values = {m: float(aucs[index[m]]) for m in names}
         intervals = {m: list(auc_interval(values[m], cov[index[m], index[m]])) for m in names}
         return values, intervals, lambda a, b: cov[index[a], index[a]] + cov[index[b], index[b]] - 2 * cov[index[a], index[b]]
-    losses = {m: per_row_losses(task, metric, labels, outputs[m]) for m in names}
+    losses = {m: per_row_values(task, metric, labels, outputs[m]) for m in names}
+    ceiling = 1.0 if task == "implicit" else math.inf        # a top-K metric is a share
     values, intervals = {}, {}
     for m in names:
         mean, low, high = mean_interval(losses[m])
-        values[m], intervals[m] = rooted(metric, mean), [rooted(metric, max(low, 0.0)), rooted(metric, high)]
+        values[m], intervals[m] = rooted(metric, mean), [rooted(metric, max(low, 0.0)), rooted(metric, min(high, ceiling))]
 
     def row_cov(a: str, b: str) -> float:
         difference = losses[a] - losses[b]
@@ -241,6 +269,6 @@ def seed_spread(task: str, metric: str, labels: np.ndarray, runs: list[np.ndarra
     elif metric == "gauc":
         scores = [metrics.gauc(labels, r, users) for r in runs]
     else:
-        scores = [rooted(metric, float(per_row_losses(task, metric, labels, r).mean())) for r in runs]
+        scores = [rooted(metric, float(per_row_values(task, metric, labels, r).mean())) for r in runs]
     return float(np.std(scores, ddof=1))
 

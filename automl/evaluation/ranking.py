@@ -25,19 +25,18 @@ def pessimistic_ranks(scores: np.ndarray, valid: np.ndarray | None = None) -> np
     return 1 + beaten.sum(axis=1)
 
 
-def hit_rate(ranks: np.ndarray, k: int) -> float:
-    """Share of users whose held-out item is in the top ``k``."""
-    return float(np.mean(ranks <= k))
-
-
-def ndcg(ranks: np.ndarray, k: int) -> float:
-    """Mean NDCG@k with one relevant item: 1 / log2(1 + rank) inside the top ``k``, else 0."""
-    return float(np.mean(np.where(ranks <= k, 1.0 / np.log2(1.0 + ranks), 0.0)))
-
-
-def mrr(ranks: np.ndarray) -> float:
-    """Mean reciprocal rank (not truncated at K)."""
-    return float(np.mean(1.0 / ranks))
+def gains(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """float64 [U]: each user row's share of ``metric`` (their mean is the metric): for ``hr@k`` and
+    ``recall@k`` 1 inside the top k, for ``ndcg@k`` 1 / log2(1 + rank) inside the top k (one relevant
+    item), for ``mrr`` 1 / rank (not truncated at K)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if metric == "mrr":
+        return 1.0 / ranks
+    name, k = metric.split("@")
+    inside = ranks <= int(k)
+    if name == "ndcg":
+        return np.where(inside, 1.0 / np.log2(1.0 + np.where(inside, ranks, 1.0)), 0.0)
+    return inside.astype(np.float64)
 
 
 def cutoffs(metric: str) -> tuple[int, ...]:
@@ -50,7 +49,15 @@ def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = (DEFAULT_K,)) -> di
     """``hr@k``, ``ndcg@k``, ``recall@k`` for each k in ``ks``, and ``mrr``."""
     out: dict[str, float] = {}
     for k in ks:
-        hr = hit_rate(ranks, k)
-        out.update({f"hr@{k}": hr, f"ndcg@{k}": ndcg(ranks, k), f"recall@{k}": hr})
-    out["mrr"] = mrr(ranks)
+        hr = float(np.mean(gains(ranks, f"hr@{k}")))
+        out.update({f"hr@{k}": hr, f"ndcg@{k}": float(np.mean(gains(ranks, f"ndcg@{k}"))), f"recall@{k}": hr})
+    out["mrr"] = float(np.mean(gains(ranks, "mrr")))
     return out
+
+
+def compared_metrics(metric: str) -> tuple[str, ...]:
+    """The ranking metrics two models are compared on: the study's (recall@k read as hr@k, the same
+    with one held-out item), NDCG and HR at its K, and MRR."""
+    k = int(metric.split("@")[1]) if "@" in metric else DEFAULT_K
+    first = f"hr@{k}" if metric.startswith("recall@") else metric
+    return tuple(dict.fromkeys((first, f"ndcg@{k}", f"hr@{k}", "mrr")))

@@ -19,9 +19,10 @@ from torch import nn
 
 from automl.evaluation.calibration import Platt
 from automl.features.encode import EncodedData
+from automl.online.replay import Halt, check
 from automl.online.stream import Log
 from automl.training.fit import train_and_evaluate
-from automl.training.loop import loss_function, make_optimizers, train_epoch
+from automl.training.loop import Verdict, loss_function, make_optimizers, train_epoch
 from automl.training.predict import model_outputs
 from models.card import ModelCard
 from models.layers.penalty import Penalized
@@ -79,8 +80,9 @@ class Incremental(Static):
 
 @dataclass(frozen=True)
 class Refit:
-    """How ``retrain`` fits: the card, its tuned ``params``, the data's spec, and the offline
-    trial's settings (``metric``, ``max_epochs``, ``patience``, ``seed``)."""
+    """How ``retrain`` fits: the card, its tuned ``params``, the data's spec, the offline
+    trial's settings (``metric``, ``max_epochs``, ``patience``, ``seed``) and the replay's ``halt``,
+    asked after every epoch of a refit, whose seconds left cap the refit's time."""
 
     card: ModelCard
     params: dict
@@ -89,6 +91,7 @@ class Refit:
     max_epochs: int
     patience: int
     seed: int
+    halt: Halt | None = None
 
 
 class Retrain(Static):
@@ -106,9 +109,17 @@ class Retrain(Static):
         self.waiting = 0
         window = log.take(start, end)
         data = EncodedData(self.refit.spec, {"train": log.take(0, start), "val": window, "test": window})
+        halt = self.refit.halt
+        left = halt.seconds_left() if halt is not None else None
+
+        def reporter(epoch: int, value: float, metrics: dict) -> Verdict:
+            return Verdict.STOP if halt is not None and halt() else Verdict.GO_ON
+
         outcome = train_and_evaluate(self.refit.card, self.refit.params, data, metric=self.refit.metric,
                                      max_epochs=self.refit.max_epochs, patience=self.refit.patience,
+                                     reporter=reporter, time_cap_s=None if left is None else max(left, 0.0),
                                      seed=self.refit.seed)
+        check(halt)                                   # a refit cut short ends the replay, not its figures
         self.model, self.calibration = outcome.model, outcome.calibration or Platt()
 
     def held_out_calibration(self) -> Platt | None:

@@ -29,6 +29,26 @@ from automl.online.stream import Log
 
 NDCG_K = 10
 
+class Halt(Protocol):
+    """Asked between windows (``automl.search.budget.Halt`` is the worker's)."""
+
+    def __call__(self) -> str | None:
+        """The reason to end the replay now, or None."""
+
+    def seconds_left(self) -> float | None:
+        """Seconds before the replay must end (None: no deadline)."""
+
+
+class Halted(Exception):
+    """A replay ended early (its study's stop was asked or its time ran out); the message is the reason."""
+
+
+def check(halt: Halt | None) -> None:
+    """Raise Halted when ``halt`` gives a reason."""
+    reason = halt() if halt is not None else None
+    if reason:
+        raise Halted(reason)
+
 
 class Learner(Protocol):
     """What the replay drives: ``score`` rows whose labels are hidden (NaN), then ``learn`` once
@@ -85,11 +105,13 @@ class Replay:
                 "rows": len(y), "seconds_per_window": self.seconds / max(len(self.windows), 1)}
 
 
-def replay(learner: Learner, log: Log, windows: range, calibration: Platt, reported: range | None = None) -> Replay:
+def replay(learner: Learner, log: Log, windows: range, calibration: Platt, reported: range | None = None,
+           halt: Halt | None = None) -> Replay:
     """Run ``learner`` prequentially over the stream ``windows`` (consecutive, from the first one
     the learner has not seen); metrics are kept for the ``reported`` windows (default: all). A
     learner with ``parts`` > 1 (DRN's update window) scores and learns each window in that many
-    consecutive parts; its metrics are still the window's."""
+    consecutive parts; its metrics are still the window's. ``halt`` is asked before each part
+    (raising Halted)."""
     reported = windows if reported is None else reported
     parts = getattr(learner, "parts", 1)
     result = Replay()
@@ -100,6 +122,7 @@ def replay(learner: Learner, log: Log, windows: range, calibration: Platt, repor
         labels = log.rows["label"][start:end].cpu().numpy().astype(np.float64)
         cuts = np.linspace(start, end, min(parts, end - start) + 1).round().astype(int)
         for a, b in pairwise(cuts):
+            check(halt)
             raw[a - start:b - start] = learner.score(hidden_labels(log.take(a, b)))
             calibrated[a - start:b - start] = calibration.apply(raw[a - start:b - start])
             learner.learn(log, a, b)

@@ -30,7 +30,7 @@ from automl.online.modes import (
     Static,
     clone,
 )
-from automl.online.replay import Learner, Replay, finite_or_none, replay
+from automl.online.replay import Halt, Halted, Learner, Replay, finite_or_none, replay
 from automl.online.stream import SHARED_MODES, Log, OnlineSettings, make_log, split_seconds
 from automl.training.artifacts import fitted_model, stored_calibration
 from models import REGISTRY
@@ -39,6 +39,7 @@ from storage import Store
 from storage.tables import StudyRow, TrialResultRow
 
 DRN_TUNING_TRIALS = 8
+STOPPED = "stopped"          # the state of a replay its study's stop or time limit ended
 ONLINE_METRICS = ("auc", "logloss")
 
 # options -> a learner starting from a fresh copy of the offline model
@@ -87,12 +88,13 @@ def learner_factory(mode: str, model, row: TrialResultRow, refit: Refit) -> Make
     return lambda options: Static(clone(model))
 
 
-def choose_options(mode: str, make: MakeLearner, log: Log, calibration: Platt, metric: str) -> tuple[dict, list]:
+def choose_options(mode: str, make: MakeLearner, log: Log, calibration: Platt, metric: str,
+                   halt: Halt | None = None) -> tuple[dict, list]:
     """(the options that score best on the tuning windows, every candidate with its value)."""
     tried: list[dict] = []
 
     def value_of(options: dict) -> float:
-        found = replay(make(options), log, range(log.n_tuning), calibration).overall()[metric]
+        found = replay(make(options), log, range(log.n_tuning), calibration, halt=halt).overall()[metric]
         tried.append({"options": options, "value": finite_or_none(found)})
         return found
 
@@ -130,24 +132,31 @@ def summary(found: Replay, learner: Learner, log: Log) -> dict:
 
 def replay_mode(mode: str, model, row: TrialResultRow, refit: Refit, log: Log, calibration: Platt,
                 metric: str) -> dict:
-    """One (model, mode): options chosen on the tuning windows, then the full replay."""
+    """One (model, mode): options chosen on the tuning windows, then the full replay (both asking
+    ``refit.halt`` between windows)."""
     make = learner_factory(mode, model, row, refit)
-    options, tried = choose_options(mode, make, log, calibration, tuning_metric(metric))
+    options, tried = choose_options(mode, make, log, calibration, tuning_metric(metric), refit.halt)
     learner = make(options)
-    found = replay(learner, log, range(log.n_windows), calibration, reported=range(log.n_tuning, log.n_windows))
+    found = replay(learner, log, range(log.n_windows), calibration, reported=range(log.n_tuning, log.n_windows),
+                   halt=refit.halt)
     return {**summary(found, learner, log), "options": options, "tuning": {"metric": tuning_metric(metric),
                                                                            "candidates": tried}}
 
 
 def run_online(store: Store, study: StudyRow, settings: OnlineSettings, data: EncodedData, home: Path,
-               best: list[TrialResultRow], max_epochs: int, patience: int, worker_id: int | None = None) -> int:
+               best: list[TrialResultRow], max_epochs: int, patience: int, worker_id: int | None = None,
+               halt: Halt | None = None) -> int:
     """Replay every unclaimed (model, mode) of the models' ``best`` offline trials; -> how many
-    this call ran. A failed replay is kept with its reason and costs neither the others nor the worker."""
+    this call ran. A failed replay is kept with its reason and costs neither the others nor the worker.
+    ``halt`` (the study's stop or its time) is asked before each replay and between windows: the replay
+    it ends is kept as "stopped" with the reason, and no other starts."""
     log: Log | None = None
     ran = 0
     for row in best:
         model = None
         for mode in modes_of(row.model, settings):
+            if halt is not None and halt():
+                return ran
             if not store.claim_online_run(study.id, row.model, mode, row.trial_number, worker_id):
                 continue
             ran += 1
@@ -158,8 +167,11 @@ def run_online(store: Store, study: StudyRow, settings: OnlineSettings, data: En
                 if model is None:
                     model = fitted_model(store, study, data, row)
                 refit = Refit(REGISTRY[row.model], json.loads(row.params_json), data.spec, study.metric, max_epochs,
-                              patience, row.trial_number)
+                              patience, row.trial_number, halt)
                 result = replay_mode(mode, model, row, refit, log, offline_calibration(row), study.metric)
+            except Halted as halted:
+                store.finish_online_run(study.id, row.model, mode, state=STOPPED, reason=str(halted))
+                return ran
             except CrossBoardError as error:
                 store.finish_online_run(study.id, row.model, mode, state="failed", reason=str(error))
             except Exception as error:  # noqa: BLE001 -- one replay's fault is kept with its story

@@ -11,7 +11,7 @@ from typing import TypedDict
 import numpy as np
 import pandas as pd
 
-from automl.data.schema import MAXIMIZE
+from automl.data.schema import FULL_CORPUS, MAXIMIZE
 from automl.evaluation.comparison import GROUP, LEADER, Comparison
 from automl.evaluation.metrics import is_better
 from automl.search import ensembles, verdicts
@@ -154,7 +154,8 @@ def best_per_model(records: list[TrialRecord], metric: str) -> list[TrialRecord]
 
 
 def table(records: list[TrialRecord], metric_names: tuple[str, ...], metric: str | None = None) -> pd.DataFrame:
-    """A flat frame: one row per trial, val_/test_ metric columns, key options as text; records
+    """A flat frame: one row per trial, val_/test_ metric columns (and the full-corpus test metrics an implicit
+    study ranks beside its sampled candidates), key options as text; records
     ``with_seed_spread`` add their standing, its test interval, better_than, seeds and test_<metric>_mean /
     _sd (the study ``metric``)."""
     rows = []
@@ -166,6 +167,7 @@ def table(records: list[TrialRecord], metric_names: tuple[str, ...], metric: str
                         f"test_{metric}_mean": r["test_mean"].get(metric), f"test_{metric}_sd": r["test_sd"].get(metric)})
         row.update({f"val_{m}": r["val"].get(m) for m in metric_names})
         row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
+        row.update({f"test_{k}": v for k, v in r["test"].items() if k.startswith(FULL_CORPUS)})   # implicit, all items
         row.update({"options": ", ".join(f"{k}={short(v)}" for k, v in r["key_options"].items()),
                     "epochs": r["epochs"], "n_params": r["n_params"], "train_seconds": r["train_seconds"],
                     "latency_ms_per_1k": r["latency_ms_per_1k"], "device": r["device"], "reason": r["reason"],

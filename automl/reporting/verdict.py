@@ -23,8 +23,8 @@ from storage.tables import StudyRow, TrialState
 
 TOP_PAIRS = 3
 TOP_OPTIONS = 2
-NO_VERDICT = ("No verdict yet: it needs two models whose best trials kept their test outputs (ctr and rating "
-              "studies), and it is built as trials finish.")
+NO_VERDICT = ("No verdict yet: it needs two models whose best trials kept their test outputs, and it is built as "
+              "trials finish.")
 
 
 @dataclass
@@ -72,10 +72,12 @@ def verdict_sentences(comparison: Comparison, trial_counts: dict[str, tuple[int,
         if models:
             p = {s.model: s.p_vs_leader for s in comparison.standings}
             sentences.append(f"{'; '.join(f'{figure(comparison, m)} (p = {p[m]:.2g})' for m in models)}: {how}.")
+    why = {s.model: s.why for s in comparison.standings}
     for model in by_standing.get(UNDER_EXPLORED, []):
         done, capped = trial_counts.get(model, (0, 0))
         cut = ", all cut at the time cap" if done and capped == done else ""
-        sentences.append(f"{model}: {done} completed trial{'s' * (done != 1)}{cut}; not judged (under-explored).")
+        said = why[model] or f"{done} completed trial{'s' * (done != 1)}{cut}"
+        sentences.append(f"{model}: {said}; not judged (under-explored).")
     return sentences
 
 
@@ -100,6 +102,10 @@ def study_report(store: Store, study: StudyRow) -> Report:
         seen = "a difference the test sees" if e["p"] < comparison.level else "no difference this test set can see"
         sentences.append(f"The ensemble of the best trials scores {e['test']:.4f} test {comparison.metric}, "
                          f"{e['difference']:+.4f} against {leader} (p = {e['p']:.2g}): {seen}.")
+    if comparison.full_corpus is not None:
+        full = Comparison.from_dict(comparison.full_corpus)
+        numbers["full_corpus"] = {s.model: s.test[full.metric] for s in full.standings}
+        sentences.extend(full_corpus_sentences(comparison, full))
     best = {r["model"]: r for r in board.best}
     if study.task == "ctr" and leader in best and "ece" in best[leader]["test"]:
         test = best[leader]["test"]
@@ -126,6 +132,29 @@ def study_report(store: Store, study: StudyRow) -> Report:
     return Report(sentences, protocol, comparison.to_dict(), numbers)
 
 
+def full_corpus_sentences(sampled: Comparison, full: Comparison) -> list[str]:
+    """What ranking against every item says beside the sampled candidates: its leader group, how well the two
+    orders agree, and the claims it contradicts (sampled metrics can reorder models: Krichene & Rendle, 2020)."""
+    from scipy.stats import kendalltau
+
+    metric, judged = full.metric, [s.model for s in full.standings if s.standing != UNDER_EXPLORED]
+    group = [s.model for s in full.standings if s.standing in (LEADER, GROUP)]
+    first = (f"Ranked against every item on {full.rows:,} test users, the leader group is {', '.join(group)} "
+             f"(test {metric}: " + "; ".join(figure(full, m) for m in group) + ")")
+    on_sampled = {s.model: s.test[metric] for s in sampled.standings}
+    on_full = {s.model: s.test[metric] for s in full.standings}
+    if len(judged) >= 3:
+        tau = kendalltau([on_sampled[m] for m in judged], [on_full[m] for m in judged]).statistic
+        first += f"; its order of the {len(judged)} judged models agrees with the sampled one at Kendall's tau {tau:.2f}"
+    sentences = [first + "."]
+    claims = {(s.model, o) for s in sampled.standings for o in s.better_than}
+    reversed_ = sorted((s.model, o) for s in full.standings for o in s.better_than if (o, s.model) in claims)
+    if reversed_:
+        sentences.append("Caveat: ranked against every item, " + "; ".join(f"{a} beats {b}" for a, b in reversed_)
+                         + ", the opposite of the sampled verdict: sampled metrics can reorder models.")
+    return sentences
+
+
 def leader_options(store: Store, study: StudyRow, model: str) -> dict[str, float]:
     """The leader model's most important options (PED-ANOVA), when it has enough trials for them."""
     from automl.reporting.diagnostics import parameter_importances
@@ -141,8 +170,8 @@ def protocol_line(store: Store, study: StudyRow, config: StudyConfig, comparison
     split = store.get_split(dataset.id, split_key(task_schema(dataset, study.task), fractions))
     how = f"{split.method} split " + ", ".join(f"{k} {v:,}" for k, v in loads(split.counts_json).items()) if split \
         else "split not made yet"
-    negatives = (f"; each held-out item ranked among {config.candidates} sampled items" if study.task == "implicit"
-                 and config.candidates else "")
+    negatives = (f"; each held-out item ranked among {config.candidates} sampled items (and against every item "
+                 "beside it, the full-corpus figures)" if study.task == "implicit" and config.candidates else "")
     test = f"{comparison.test}" if comparison else "no test yet"
     return (f"Protocol: {study.task}, {how}{negatives}; epochs and trials chosen on validation {study.metric}, the "
             f"test rows only report ({test}); {config.seeds} more seed(s) for the models in contention.")

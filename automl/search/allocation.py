@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 from automl.data.schema import MAXIMIZE
 from automl.evaluation.comparison import CLEARLY_BEHIND, GROUP, LEADER, Comparison
+from automl.search.budget import phase_seconds
 from automl.search.config import StudyConfig
 from storage import Store
 from storage.store import loads
-from storage.tables import StudyRow, TrialResultRow, TrialState
+from storage.tables import StudyRow, TrialResultRow, TrialState, WorkerPhase
 
 MIN_TRIALS = 3      # k: trials every model gets before any is dropped
 ETA = 2             # each rung keeps 1 / ETA of the models and gives them ETA times the trials
@@ -38,13 +39,14 @@ CAP_SHARES = 2      # a trial may train for this many fair shares of the time bu
 
 def trial_time_cap_s(config: StudyConfig) -> float | None:
     """Seconds one trial may train: ``trial_minutes`` when given; with a time budget, CAP_SHARES
-    fair shares of it (minutes × workers spread over MIN_TRIALS trials of every model), so that
-    one slow configuration cannot eat the study; else no cap."""
+    fair shares of the trials' part of it (``budget.phase_seconds`` × workers spread over MIN_TRIALS
+    trials of every model), so that one slow configuration cannot eat the study; else no cap."""
     if config.trial_minutes is not None:
         return config.trial_minutes * 60
-    if config.minutes is None or not config.models:
+    seconds = phase_seconds(config, WorkerPhase.TRIAL)
+    if seconds is None or not config.models:
         return None
-    return CAP_SHARES * config.minutes * 60 * max(config.workers, 1) / (MIN_TRIALS * len(config.models))
+    return CAP_SHARES * seconds * max(config.workers, 1) / (MIN_TRIALS * len(config.models))
 
 
 @dataclass(frozen=True)

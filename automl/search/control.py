@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from automl.training.device import worker_devices
@@ -22,7 +23,8 @@ def launch_workers(url: str, study_id: int, home: Path, count: int,
     """Start ``count`` worker processes that outlive the caller (own session, logs in home/logs),
     worker n on ``devices[n]`` (default ``worker_devices``: spread over this machine's GPUs). The
     database URL reaches them through ``$CROSSBOARD_DB``, never the command line, so that a
-    password in it does not show in ``ps``."""
+    password in it does not show in ``ps``. A daemon thread waits for each, so a long-lived caller
+    (the app's server) keeps no finished worker as a zombie."""
     logs = Path(home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CROSSBOARD_DB": url, "CROSSBOARD_HOME": str(home)}
@@ -36,6 +38,7 @@ def launch_workers(url: str, study_id: int, home: Path, count: int,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 cwd=str(Path(__file__).resolve().parents[2]),     # the project root: ``-m automl.cli`` resolves
             ))
+        threading.Thread(target=procs[-1].wait, daemon=True, name=f"wait-worker-{procs[-1].pid}").start()
     return procs
 
 

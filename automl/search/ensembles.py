@@ -1,5 +1,5 @@
 """The study's ensemble kept up to date: a model's best trial stores its validation and test
-outputs (``cb_best_outputs``), and once Optuna is told of that trial its worker rebuilds the
+outputs (``cb_best_outputs``; the verdict, ``automl.search.verdicts``, reads them too, of every task), and once Optuna is told of that trial its worker rebuilds the
 ensemble from them (``automl.evaluation.ensemble.select``) and stores it (``cb_ensembles``); every
 worker rebuilds it once more when the trials are done (for a best whose worker died before)."""
 
@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from automl.evaluation.comparison import COMPARED
 from automl.evaluation.ensemble import ENSEMBLE_TASKS, SPLITS, Ensemble, select, targets
 from automl.features.encode import EncodedData
 from storage import Store
@@ -22,14 +23,15 @@ MAX_OUTPUT_ROWS = 5_000_000    # a trial's outputs are kept only when its val + 
 
 
 def keeps_outputs(task: str, outputs: dict[str, np.ndarray] | None) -> bool:
-    """Whether a trial's outputs are stored for ensembles."""
-    return (task in ENSEMBLE_TASKS and outputs is not None
-            and sum(len(outputs[s]) for s in SPLITS) <= MAX_OUTPUT_ROWS)
+    """Whether a trial's outputs are stored for the verdict and ensembles."""
+    return (task in COMPARED and outputs is not None
+            and sum(len(v) for v in outputs.values()) <= MAX_OUTPUT_ROWS)
 
 
 def encode_outputs(outputs: dict[str, np.ndarray]) -> bytes:
-    return save_safetensors({s: torch.from_numpy(np.ascontiguousarray(outputs[s], dtype=np.float32))
-                             for s in SPLITS})
+    """Every output set of a trial ("val", "test", any other the task keeps), as float32."""
+    return save_safetensors({s: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+                             for s, v in outputs.items()})
 
 
 def decode_outputs(blob: bytes) -> dict[str, np.ndarray]:

@@ -34,6 +34,7 @@ from storage.tables import StudyRow, TrialResultRow, WorkerRow, WorkerStatus, ut
 
 ACTIVE = (WorkerStatus.STARTING, WorkerStatus.LOADING, WorkerStatus.RUNNING)
 ENDED = (WorkerStatus.LOST, WorkerStatus.FAILED)     # workers that may have left a trial unsettled
+LOST_REPLAY = "lost"                # the state of an online replay whose worker died
 WAITING = "waiting for workers"     # the status of a study with budget left that no worker runs
 START_DEADLINE_S = 300      # a study still without any worker this long after its creation has failed
 LOG_LINES = 5               # lines of each worker log quoted when no worker ever started
@@ -160,6 +161,8 @@ def settle_workers(store: Store, study: StudyRow, exclude: int | None = None) ->
     for worker_id in lost:
         store.update_worker(worker_id, status=WorkerStatus.LOST, phase=None,
                             message="the worker stopped beating (its process ended or its machine is unreachable)")
+    if lost:
+        store.end_online_runs(study.id, lost, state=LOST_REPLAY, reason="its worker stopped beating")
     ended = {w.trial_number for w in workers if w.trial_number is not None and (w.id in lost or w.status in ENDED)}
     requeue = not spent(store, study, StudyConfig.from_json(study.config_json))
     return lost, settle_trials(store, study, sorted(ended), requeue), len(active) > len(lost)

@@ -16,6 +16,7 @@ from automl.evaluation.comparison import GROUP, LEADER
 from automl.features.encode import EncodedData
 from automl.search import ensembles, verdicts
 from automl.search.allocation import best_trials, trial_time_cap_s
+from automl.search.budget import Halt
 from automl.search.config import StudyConfig
 from automl.search.objective import TRIAL_FAILURES, failure_reason
 from automl.training.fit import train_and_evaluate
@@ -24,6 +25,7 @@ from storage import Store
 from storage.tables import StudyRow, TrialResultRow
 
 SEED_STRIDE = 1_000_003
+RERUN_MARGIN = 1.25         # a rerun starts when this many times its trial's training time is left
 
 
 def rerun_seeds(trial_number: int, extra: int) -> list[int]:
@@ -33,7 +35,7 @@ def rerun_seeds(trial_number: int, extra: int) -> list[int]:
 def contenders(store: Store, study: StudyRow, top: int | None) -> list[TrialResultRow]:
     """The best trials worth more seeds: those of the ``top`` best models when given, else of every model
     still in contention in the study's verdict (the leader and the models not told apart from it; the
-    top ``StudyConfig.top_models`` without a verdict, as for implicit studies)."""
+    top ``StudyConfig.top_models`` while the study has no verdict yet)."""
     rows = best_trials(store, study)
     verdict = verdicts.stored(store, study.id)
     if top is not None or verdict is None:
@@ -42,14 +44,24 @@ def contenders(store: Store, study: StudyRow, top: int | None) -> list[TrialResu
     return [row for row in rows if row.model in open_question]
 
 
+def fits(row: TrialResultRow, halt: Halt | None) -> bool:
+    """Whether a rerun of ``row`` may start: no stop asked, and its trial's training time (with a quarter
+    more) fits in the seconds the phase has left."""
+    if halt is None:
+        return True
+    left = halt.seconds_left()
+    return not halt() and (left is None or left >= RERUN_MARGIN * (row.train_seconds or 0.0))
+
+
 def run_reseeds(store: Store, study: StudyRow, config: StudyConfig, data: EncodedData, extra: int,
-                top: int | None = None) -> int:
-    """Run every unclaimed rerun of the ``contenders``' best trials; -> how many this call ran."""
+                top: int | None = None, halt: Halt | None = None) -> int:
+    """Run every unclaimed rerun of the ``contenders``' best trials that ``fits`` the phase's time (a
+    rerun cut by the clock would say where the clock stopped it); -> how many this call ran."""
     ran = 0
     for row in contenders(store, study, top):
         card, params = REGISTRY[row.model], json.loads(row.params_json)
-        while (seed := store.claim_seed_run(study.id, row.model, row.trial_number,
-                                            rerun_seeds(row.trial_number, extra))) is not None:
+        while fits(row, halt) and (seed := store.claim_seed_run(study.id, row.model, row.trial_number,
+                                                                rerun_seeds(row.trial_number, extra))) is not None:
             try:
                 outcome = train_and_evaluate(card, params, data, metric=study.metric, max_epochs=config.max_epochs,
                                              patience=config.patience, time_cap_s=trial_time_cap_s(config),

@@ -14,8 +14,9 @@ import numpy as np
 from automl.evaluation.comparison import COMPARED, Comparison, compare, compared, paired
 from automl.evaluation.ensemble import from_blend_scale, targets, to_blend_scale
 from automl.features.encode import EncodedData
-from automl.search import ensembles
+from automl.search import budget, ensembles
 from automl.search.allocation import MIN_TRIALS, best_trials
+from automl.search.config import StudyConfig
 from automl.training.loop import TIME_CAP_NOTE, TIME_LIMIT_NOTE
 from storage import Store
 from storage.store import loads
@@ -24,55 +25,79 @@ from storage.tables import StudyRow, TrialState
 
 def compared_metric(task: str, metric: str, users: np.ndarray | None) -> str:
     """The metric the standings are on: the study's when the comparison has a paired test of it, else the
-    task's first (AUC for a study selecting on ECE)."""
-    return metric if metric in compared(task, users) else COMPARED[task][0]
+    task's first (AUC for a study selecting on ECE, HR@K for one on recall@K, the same with one held-out item)."""
+    options = compared(task, users, metric)
+    return metric if metric in options else options[0]
 
 
-def under_explored(store: Store, study: StudyRow) -> set[str]:
-    """Models whose figures do not say how good they can be: fewer than MIN_TRIALS completed trials, a best
-    trial the clock cut (the per-trial time cap or the study's time limit: its figure says where the clock
-    stopped it, and a busier machine stops it elsewhere), or the best found on the last of fewer trials than
-    another model had (its search was still improving when it stopped)."""
+def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
+    """Models whose figures do not say how good they can be, each with the reason: fewer than MIN_TRIALS
+    completed trials (the fair minimum; a time budget that ran out first is named), a best trial the clock
+    cut (the per-trial time cap or the study's time limit: its figure says where the clock stopped it, and
+    a busier machine stops it elsewhere), or the best found on the last of fewer trials than another model
+    had (its search was still improving when it stopped)."""
     completed: dict[str, list] = {}
     for row in store.results(study.id):
         if row.state == TrialState.COMPLETE:
             completed.setdefault(row.model, []).append(row)
     most = max((len(rows) for rows in completed.values()), default=0)
     best = {row.model: row for row in best_trials(store, study)}
+    config = StudyConfig.from_json(study.config_json)
+    out_of_time = config.minutes is not None and budget.spent(store, study, config)
 
-    def cut(row) -> bool:
+    def clock(row) -> str | None:
         notes = loads(row.extra_json).get("notes", {})
-        return TIME_CAP_NOTE in notes or TIME_LIMIT_NOTE in notes
+        return ("its best trial was cut by the per-trial time cap" if TIME_CAP_NOTE in notes else
+                "its best trial was cut by the study's time limit" if TIME_LIMIT_NOTE in notes else None)
 
-    return {model for model, rows in completed.items()
-            if len(rows) < MIN_TRIALS or (model in best and cut(best[model]))
-            or (len(rows) < most and best.get(model) is not None
-                and best[model].trial_number == max(r.trial_number for r in rows))}
+    reasons = {}
+    for model, rows in completed.items():
+        n = len(rows)
+        if n < MIN_TRIALS:
+            reasons[model] = (f"{n} completed trial{'s' * (n != 1)} of the fair minimum of {MIN_TRIALS}"
+                              + (": the study's time ran out first" if out_of_time else ""))
+        elif model in best and clock(best[model]):
+            reasons[model] = clock(best[model])
+        elif n < most and model in best and best[model].trial_number == max(r.trial_number for r in rows):
+            reasons[model] = f"its best came on its last trial, {n} against {most} for others: still improving"
+    return reasons
 
 
 def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | None:
-    """Compare the models whose best trial kept its outputs (two at least) and store the result."""
+    """Compare the models whose best trial kept its outputs (two at least) and store the result; an implicit
+    study with sampled candidates gets the same comparison on the full-corpus ranks beside it."""
     if data.spec.task not in COMPARED:
         return None
     labels, users = (split["test"] for split in targets(data))
     best = {row.model: row.trial_number for row in store.best_outputs(study.id)}
-    runs = {row.model: [ensembles.decode_outputs(row.outputs)["test"]] for row in store.best_outputs(study.id)}
+    kept = {row.model: [ensembles.decode_outputs(row.outputs)] for row in store.best_outputs(study.id)}
     for rerun in store.seed_runs(study.id):
         if rerun.state == "done" and rerun.outputs and best.get(rerun.model) == rerun.trial_number:
-            runs[rerun.model].append(ensembles.decode_outputs(rerun.outputs)["test"])
-    runs = {m: r for m, r in runs.items() if all(len(x) == len(labels) and np.isfinite(x).all() for x in r)}
+            kept[rerun.model].append(ensembles.decode_outputs(rerun.outputs))
+    runs = {m: r for m, r in usable(kept, "test").items() if len(r[0]) == len(labels)}
     leader = next((row.model for row in best_trials(store, study) if row.model in runs), None)
     if leader is None or len(runs) < 2:
         return None
     task, metric = data.spec.task, compared_metric(data.spec.task, study.metric, users)
-    comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, under_explored(store, study),
-                         users=users)
+    unexplored = under_explored(store, study)
+    comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, unexplored, users=users)
     ensemble = ensembles.stored(store, study.id)
     if ensemble is not None and set(ensemble.weights) <= set(runs):
         blend = sum(w * to_blend_scale(task, runs[m][0]) for m, w in ensemble.weights.items())
         comparison.ensemble = paired(task, metric, labels, from_blend_scale(task, blend), runs[leader][0], users)
+    full = {m: r for m, r in usable(kept, "test_full").items() if m in runs}
+    if set(full) == set(runs) and len({len(r[0]) for r in full.values()}) == 1:
+        rows = len(next(iter(full.values()))[0])
+        comparison.full_corpus = compare(task, metric, np.zeros(rows), full, {m: best[m] for m in full}, leader,
+                                         unexplored).to_dict()
     store.save_verdict(study.id, json.dumps(comparison.to_dict()))
     return comparison
+
+
+def usable(kept: dict[str, list[dict[str, np.ndarray]]], name: str) -> dict[str, list[np.ndarray]]:
+    """model -> its runs' output set ``name``, for the models whose every run has it, of one length, all finite."""
+    runs = {m: [outputs[name] for outputs in sets] for m, sets in kept.items() if all(name in o for o in sets)}
+    return {m: r for m, r in runs.items() if len({len(x) for x in r}) == 1 and all(np.isfinite(x).all() for x in r)}
 
 
 def rebuild(store: Store, study: StudyRow, data: EncodedData, after: str) -> None:

@@ -25,7 +25,7 @@ from automl.online.run import run_online
 from automl.online.stream import OnlineSettings
 from automl.search import verdicts
 from automl.search.allocation import Allocator, best_trials
-from automl.search.budget import Budget, seconds_left
+from automl.search.budget import Budget, Halt, deadline, seconds_left
 from automl.search.config import StudyConfig
 from automl.search.data import study_data
 from automl.search.liveness import WAITING, Heartbeat, settle_study, settle_workers
@@ -48,11 +48,15 @@ def worker_threads(local_workers: int) -> int:
     return int(os.environ.get("CROSSBOARD_THREADS", max(1, share)))
 
 
-def diagnose_bests(store: Store, study_row: StudyRow, data: EncodedData, worker_id: int) -> None:
+def diagnose_bests(store: Store, study_row: StudyRow, data: EncodedData, worker_id: int,
+                   halt: Halt | None = None) -> None:
     """The diagnostics of each model's best trial that has none yet, from its stored weights, once
     the trials are done (not inside each trial, which they would make several seconds dearer; any
-    other trial is diagnosed on demand). A fault is kept as that trial's diagnostics error."""
+    other trial is diagnosed on demand), until ``halt`` says the phase is over (those left are made on
+    demand). A fault is kept as that trial's diagnostics error."""
     for row in best_trials(store, study_row):
+        if halt is not None and halt():
+            return
         if store.diagnostics(study_row.id, row.trial_number):
             continue
         store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.DIAGNOSTICS,
@@ -120,25 +124,30 @@ def run_worker(store: Store, study_ref: str | int, home: Path, device: str | Non
                                   sampler=make_sampler(config.seed * 1000 + worker_id, allocator),
                                   pruner=make_pruner(config))
         budget = Budget(store, study_row.id, config)
-        timeout = seconds_left(study_row, config)
+        timeout = seconds_left(study_row, config, WorkerPhase.TRIAL)
         if not budget.exhausted():
-            deadline = None if timeout is None else time.time() + timeout
-            objective = Objective(store, study_row, config, data, worker_id, allocator, deadline)
+            objective = Objective(store, study_row, config, data, worker_id, allocator,
+                                  deadline(study_row, config, WorkerPhase.TRIAL))
             study.optimize(objective, timeout=timeout, callbacks=[objective.after_trial, budget],
                            catch=TRIAL_FAILURES, gc_after_trial=False)
         verdicts.rebuild(store, study_row, data, "the trials")     # also a best kept by a worker that died
-        diagnose_bests(store, study_row, data, worker_id)
-        if config.seeds and not store.find_study(study_row.id).stop_requested:
+
+        def halt(phase: WorkerPhase) -> Halt:
+            return Halt(store, study_row.id, deadline(study_row, config, phase))
+
+        diagnose_bests(store, study_row, data, worker_id, halt(WorkerPhase.DIAGNOSTICS))
+        if config.seeds and not halt(WorkerPhase.SEED_RERUNS)():
             store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.SEED_RERUNS,
                                 trial_number=None, model=None, epoch=None)
-            run_reseeds(store, study_row, config, data, config.seeds)
+            run_reseeds(store, study_row, config, data, config.seeds, halt=halt(WorkerPhase.SEED_RERUNS))
             verdicts.rebuild(store, study_row, data, "the seed reruns")
-        if config.online is not None and not store.find_study(study_row.id).stop_requested:
+        if config.online is not None and not halt(WorkerPhase.ONLINE_REPLAYS)():
             wait_for_trials(store, study_row, study, worker_id)
             store.update_worker(worker_id, status=WorkerStatus.RUNNING, phase=WorkerPhase.ONLINE_REPLAYS,
                                 trial_number=None, model=None, epoch=None)
             run_online(store, study_row, OnlineSettings.from_dict(config.online), data, home,
-                       best_trials(store, study_row), config.max_epochs, config.patience, worker_id)
+                       best_trials(store, study_row), config.max_epochs, config.patience, worker_id,
+                       halt(WorkerPhase.ONLINE_REPLAYS))
         store.update_worker(worker_id, status=WorkerStatus.FINISHED, phase=None, trial_number=None, model=None,
                             epoch=None)
     except Exception as error:  # noqa: BLE001 -- keep the worker's story in its log and the database

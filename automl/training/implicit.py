@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from automl.data.schema import FULL_CORPUS
 from automl.evaluation.ranking import cutoffs, ranking_metrics
 from automl.features.encode import EncodedData
 from automl.features.negatives import ItemTable, NegativeSampler
@@ -22,6 +23,7 @@ from automl.training.predict import ms_per_1k, timed
 from models.card import ModelCard, ModelKind
 
 EVAL_SPLITS = ("val", "test")
+FULL_CORPUS_PAIRS = 5_000_000   # (user, item) pairs scored at most for the full-corpus test (a few seconds on a CPU)
 
 
 class RankingLoop(EpochLoop):
@@ -42,7 +44,10 @@ class ImplicitFeed:
     Each epoch: the training positives plus ``neg_ratio`` fresh negatives per positive (none
     for a model with ``in_batch_negatives``). A split's outputs: float64 [U], the rank of each
     held-out row's item among its C candidates (the split's ``cand`` or, when the data has none,
-    every item but the user's other known items).
+    every item but the user's other known items). With sampled candidates the test also ranks each
+    held-out item against every item ("test_full", metrics prefixed ``FULL_CORPUS``), since sampled
+    metrics can order models differently (Krichene & Rendle, KDD 2020): for every user row, or for
+    evenly spaced ones when all of them would score more than FULL_CORPUS_PAIRS pairs.
     """
 
     def __init__(self, model, params: dict, data: EncodedData, metric: str = "ndcg@10"):
@@ -54,16 +59,21 @@ class ImplicitFeed:
         self.ratio = 0 if model.in_batch_negatives else int(params.get("neg_ratio", DEFAULT_NEG_RATIO))
         self.rows_of = {s: {k: v for k, v in data.splits[s].items() if k != "cand"} for s in EVAL_SPLITS}
         self.candidates = {s: data.splits[s].get("cand") for s in EVAL_SPLITS}
-        self.known = interaction_keys(data) if any(c is None for c in self.candidates.values()) else None
+        self.known = interaction_keys(data)
+
+    def unknown(self, rows: dict[str, torch.Tensor], start: int, stop: int) -> np.ndarray:
+        """bool [stop - start, I - 1]: which items 1..I-1 are not among the known items of the users of
+        ``rows`` start..stop (the candidates that count in full-corpus ranking)."""
+        n_items = self.table.n_items
+        users = rows["cat"][start:stop, self.data.spec.user_field].cpu().numpy()
+        return ~contains(self.known, users[:, None] * n_items + np.arange(1, n_items))
 
     def valid(self, split: str, start: int, stop: int) -> np.ndarray:
         """bool [stop - start, C]: which candidates of user rows start..stop count (not padding;
         in the full corpus, not the user's other known items)."""
         if self.candidates[split] is not None:
             return self.candidates[split][start:stop].cpu().numpy() > 0
-        n_items = self.table.n_items
-        users = self.rows_of[split]["cat"][start:stop, self.data.spec.user_field].cpu().numpy()
-        return ~contains(self.known, users[:, None] * n_items + np.arange(1, n_items))
+        return self.unknown(self.rows_of[split], start, stop)
 
     def rows(self, epoch: int) -> dict[str, torch.Tensor]:
         return self.model.training_data(self.sampler.epoch_rows(self.ratio))
@@ -78,14 +88,35 @@ class ImplicitFeed:
     def loop(self, settings: FitSettings) -> EpochLoop:
         return RankingLoop(self, settings)
 
-    def test(self, loop: EpochLoop) -> tuple[dict, float, np.ndarray]:
-        """(test metrics, scoring latency in ms per 1,000 (user, item) pairs, the ranks [U])."""
+    def full_corpus_ranks(self) -> np.ndarray:
+        """float64 [u]: the rank of the held-out item among every item of ``full_corpus_rows`` (see the class)."""
+        rows = self.rows_of["test"]
+        picked = full_corpus_rows(len(rows["label"]), self.table.n_items)
+        chosen = {k: v[torch.as_tensor(picked, device=v.device)] for k, v in rows.items()}
+        return held_out_ranks(self.model, chosen, self.table, None,
+                              lambda start, stop: self.unknown(chosen, start, stop))
+
+    def test(self, loop: EpochLoop) -> tuple[dict, float, dict[str, np.ndarray]]:
+        """(test metrics, scoring latency in ms per 1,000 (user, item) pairs, {"test": the ranks [U]} and,
+        with sampled candidates, "test_full": the full-corpus ranks [u])."""
         ranks, seconds = timed(lambda: self.outputs("test"), self.data.device)
         pairs = len(ranks) * (1 + candidate_width(self.table, self.candidates["test"]))
-        return self.evaluate("test", ranks), ms_per_1k(seconds, pairs), ranks
+        judged, outputs = self.evaluate("test", ranks), {"test": ranks}
+        if self.candidates["test"] is not None:
+            outputs["test_full"] = self.full_corpus_ranks()
+            judged.update({FULL_CORPUS + k: v for k, v in self.evaluate("test", outputs["test_full"]).items()
+                           if not k.startswith("recall@")})
+        return judged, ms_per_1k(seconds, pairs), outputs
 
     def notes(self) -> dict[str, float]:
         return self.model.notes(self.rows_of["test"])
+
+
+def full_corpus_rows(n_users: int, n_items: int) -> np.ndarray:
+    """int64 [u]: the test user rows ranked against every item: all of them, or evenly spaced ones when all
+    would score more than FULL_CORPUS_PAIRS (user, item) pairs; the same rows for every model of a dataset."""
+    keep = min(n_users, max(1, FULL_CORPUS_PAIRS // max(n_items - 1, 1)))
+    return np.unique(np.linspace(0, n_users - 1, keep).round().astype(np.int64))
 
 
 def fit_implicit(card: ModelCard, params: dict, data: EncodedData, settings: FitSettings) -> TrialOutcome:

@@ -226,8 +226,9 @@ class Feed(Protocol):
     def loop(self, settings: FitSettings) -> EpochLoop:
         """The EpochLoop that judges validation outputs."""
 
-    def test(self, loop: EpochLoop) -> tuple[dict, float, np.ndarray]:
-        """(test metrics, latency in ms per 1,000 scored rows, test outputs), judged by ``loop``."""
+    def test(self, loop: EpochLoop) -> tuple[dict, float, dict[str, np.ndarray]]:
+        """(test metrics, latency in ms per 1,000 scored rows, test outputs by name: "test" float64 [n] and
+        any other set the task keeps, e.g. the implicit task's "test_full"), judged by ``loop``."""
 
     def notes(self) -> dict[str, float]:
         """The model's remarks about the test split (e.g. AutoRec's fallbacks)."""
@@ -273,10 +274,10 @@ def fit_torch(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
     )
 
 
-def kept_outputs(loop: EpochLoop, test_outputs: np.ndarray | None) -> dict[str, np.ndarray] | None:
-    """The best epoch's validation outputs and the test outputs, or None for a pruned trial."""
+def kept_outputs(loop: EpochLoop, test_outputs: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """The best epoch's validation outputs ("val") and the test outputs by name, or None for a pruned trial."""
     if loop.pruned or test_outputs is None or loop.best_outputs is None:
         return None
-    return {"val": loop.best_outputs, "test": test_outputs}
+    return {"val": loop.best_outputs, **test_outputs}
 
 

@@ -33,11 +33,11 @@ class Pointwise:
         return EpochLoop(self.data.spec.task, settings.metric, val["label"].cpu().numpy(), settings.patience,
                          settings.reporter, user_ids(val, self.data.spec))
 
-    def test(self, loop: EpochLoop) -> tuple[dict, float, np.ndarray]:
+    def test(self, loop: EpochLoop) -> tuple[dict, float, dict[str, np.ndarray]]:
         test = self.data.splits["test"]
         outputs, seconds = timed(lambda: self.outputs("test"), self.data.device)
         judged, outputs = loop.judge_test(outputs, test["label"].cpu().numpy(), user_ids(test, self.data.spec))
-        return judged, ms_per_1k(seconds, len(outputs)), outputs
+        return judged, ms_per_1k(seconds, len(outputs)), {"test": outputs}
 
     def notes(self) -> dict[str, float]:
         return self.model.notes(self.data.splits["test"])

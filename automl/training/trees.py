@@ -45,5 +45,5 @@ def fit_trees(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
         val=loop.best_val, test=test_metrics, best_epoch=loop.best_epoch, epochs=epoch,
         train_seconds=train_seconds, n_params=model.n_params(), latency_ms_per_1k=latency,
         device="cpu (LightGBM)", pruned=loop.pruned, history=loop.history, notes=loop.notes(),
-        outputs=kept_outputs(loop, test_outputs), calibration=loop.best_calibration, model=model,
+        outputs=kept_outputs(loop, None if test_outputs is None else {"test": test_outputs}), calibration=loop.best_calibration, model=model,
     )
