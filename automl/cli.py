@@ -264,7 +264,7 @@ def cmd_settle(args, store: Store, home: Path) -> int:
 
 def cmd_predict(args, store: Store, home: Path) -> int:
     from automl.data.files import partial_path, removed_on_failure
-    from automl.serving.score import score_file, study_scorer, unseen_report
+    from automl.serving.score import figures_line, score_file, study_scorer, unseen_report
 
     study = find_study(store, args.study)
     scorer = study_scorer(store, study, home, model=args.model, trial=args.trial, ensemble=args.ensemble)
@@ -284,6 +284,9 @@ def cmd_predict(args, store: Store, home: Path) -> int:
         scored(sys.stdout)
     print(f"scored {scorer.rows:,} rows with {scorer.what}: column {scorer.output!r}"
           + (f" written to {args.out}" if args.out else ""), file=sys.stderr)
+    judged = figures_line(scorer)
+    if judged:
+        print(f"  {judged}", file=sys.stderr)
     for line in scorer.notes + unseen_report(scorer):
         print(f"  note: {line}", file=sys.stderr)
     return 0
@@ -453,7 +456,8 @@ def cmd_app(args, store: Store, home: Path) -> int:
     env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": store.url}
     command = [sys.executable, "-m", "streamlit", "run", str(SERVE_SCRIPT), "--server.port", str(args.port),
                "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.maxUploadSize", str(max_upload_mb()), "--client.toolbarMode", "minimal"]
+               "--server.maxUploadSize", str(max_upload_mb()), "--client.toolbarMode", "minimal",
+               "--runner.postScriptGC", "false", "--runner.magicEnabled", "false"]    # as .streamlit/config.toml
     shown = "localhost" if is_loopback(args.host) else args.host
     gate = "password required" if os.environ.get(PASSWORD_ENV) else "this machine only"
     print(f"CrossBoard on http://{shown}:{args.port}  ({gate}; data in {home})", flush=True)

@@ -12,8 +12,6 @@ The promise (issue 25): alone, within M minutes plus one trial's time cap; besid
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +23,7 @@ from automl.search.allocation import trial_time_cap_s
 from automl.search.budget import PHASE_WORDS, plan_words
 from automl.search.config import StudyConfig
 from benchmarks.product_study import NAME, run
+from benchmarks.saved import parser_for, run_or_table
 from storage import Store
 from storage.db import resolve_url
 
@@ -68,20 +67,12 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_for(__doc__)
     parser.add_argument("--minutes", type=float, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rows", type=int, default=40_000)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--table", type=Path)
     args = parser.parse_args()
-    if args.table:
-        print(markdown(json.loads(args.table.read_text())))
-        return
-    result = measure(args.minutes, args.workers, args.rows)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
+    run_or_table(args, lambda: measure(args.minutes, args.workers, args.rows), markdown)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,23 @@ class Store:
         with self.session() as s:
             s.execute(sa.update(StudyRow).where(StudyRow.id == study_id).values(**values))
 
+    def study_version(self, study_id: int) -> tuple:
+        """A stamp of what the pages show of a study, read in one query: its status, its finished seed reruns and,
+        for its trial results, best models, diagnostics, online replays, ensemble and verdict, how many rows
+        there are and when the latest was written. Each of their writes changes it, so what a page computed
+        from them holds until it changes."""
+        stamped = ((TrialResultRow, TrialResultRow.finished_at), (ArtifactRow, ArtifactRow.created_at),
+                   (DiagnosticsRow, DiagnosticsRow.created_at), (OnlineRunRow, OnlineRunRow.finished_at),
+                   (EnsembleRow, EnsembleRow.updated_at), (VerdictRow, VerdictRow.updated_at))
+        parts = [sa.select(StudyRow.status).where(StudyRow.id == study_id).scalar_subquery(),
+                 sa.select(sa.func.count()).where(SeedRunRow.study_id == study_id, SeedRunRow.state != "running")
+                 .scalar_subquery()]
+        for table, moment in stamped:
+            parts += [sa.select(sa.func.count()).select_from(table).where(table.study_id == study_id).scalar_subquery(),
+                      sa.select(sa.func.max(moment)).where(table.study_id == study_id).scalar_subquery()]
+        with self.reading() as s:
+            return tuple(s.execute(sa.select(*parts)).one())
+
     # -- workers --------------------------------------------------------------------------
     def add_worker(self, study_id: int, host: str, pid: int) -> int:
         with self.session() as s:
@@ -296,6 +313,13 @@ class Store:
         with self.reading() as s:
             return list(s.scalars(sa.select(BestOutputsRow).where(BestOutputsRow.study_id == study_id)
                                   .order_by(BestOutputsRow.model)))
+
+    def best_trials(self, study_id: int) -> dict[str, tuple[int, str]]:
+        """Model -> (trial number, weights format) of its stored best, without reading the weights."""
+        with self.reading() as s:
+            return {model: (number, weights_format) for model, number, weights_format in s.execute(
+                sa.select(ArtifactRow.model, ArtifactRow.trial_number, ArtifactRow.weights_format)
+                .where(ArtifactRow.study_id == study_id))}
 
     # -- diagnostics ----------------------------------------------------------------------
     def save_diagnostics(self, study_id: int, trial_number: int, model: str, result_json: str) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,23 @@ def shoot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
+@contextmanager
+def browser_page(tmp_path: Path, failure: str = "failure"):
+    """A headless Chromium page (1400 × 1000, 60 s timeouts); a screenshot named ``failure`` if the block raises."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        except Exception:
+            shoot(page, tmp_path, failure)
+            raise
+        finally:
+            browser.close()
+
+
 def test_upload_launch_and_leaderboard(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     from automl.data.demo import demo_frame
@@ -137,93 +155,84 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
     csv = tmp_path / "browser-clicks.csv"
     demo_frame(n_rows=1500, n_users=60, n_items=40).to_csv(csv, index=False)
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        try:
-            # Data: upload through the file chooser, check the roles, save.
-            page.goto(f"{base}/data")
-            settle(page, timeout=120_000)
-            page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
-            page.get_by_text("Columns and roles").wait_for()
-            settle(page)
-            page.get_by_text("1,500 rows × 10 columns").wait_for()
-            shoot(page, tmp_path, "data")
-            page.get_by_role("button", name="Save dataset").click()
-            page.get_by_text("Saved dataset").wait_for()
-            assert Store(url).find_dataset("browser-clicks") is not None
+    with browser_page(tmp_path) as page:
+        # Data: upload through the file chooser, check the roles, save.
+        page.goto(f"{base}/data")
+        settle(page, timeout=120_000)
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
+        page.get_by_text("Columns and roles").wait_for()
+        settle(page)
+        page.get_by_text("1,500 rows × 10 columns").wait_for()
+        shoot(page, tmp_path, "data")
+        page.get_by_role("button", name="Save dataset").click()
+        page.get_by_text("Saved dataset").wait_for()
+        assert Store(url).find_dataset("browser-clicks") is not None
 
-            # New study: lr and fm, 3 trials, no time limit (the default is 12 minutes), 2 epochs, 1 worker.
-            page.goto(f"{base}/new-study")
+        # New study: lr and fm, 3 trials, no time limit (the default is 12 minutes), 2 epochs, 1 worker.
+        page.goto(f"{base}/new-study")
+        settle(page)
+        expect = sync_api.expect
+        expect(page.get_by_role("combobox", name="Dataset")).to_have_value("browser-clicks (1,500 rows)")
+        page.get_by_role("button", name="None", exact=True).click()
+        expect(page.get_by_role("checkbox", name="lr", exact=True)).not_to_be_checked()
+        expect(page.get_by_role("checkbox", name="deepfm", exact=True)).not_to_be_checked()
+        settle(page)
+        for model in ("lr", "fm"):
+            box = page.get_by_role("checkbox", name=model, exact=True)
+            page.locator("label").filter(has=box).click()
+            expect(box).to_be_checked()
             settle(page)
-            expect = sync_api.expect
-            expect(page.get_by_role("combobox", name="Dataset")).to_have_value("browser-clicks (1,500 rows)")
-            page.get_by_role("button", name="None", exact=True).click()
-            expect(page.get_by_role("checkbox", name="lr", exact=True)).not_to_be_checked()
-            expect(page.get_by_role("checkbox", name="deepfm", exact=True)).not_to_be_checked()
+        for label, value in (("Trials (0 = no limit)", "3"), ("Minutes (0 = no limit)", "0"),
+                             ("Max epochs per trial", "2")):
+            field = page.get_by_label(label)
+            field.fill(value)
+            field.press("Enter")
             settle(page)
-            for model in ("lr", "fm"):
-                box = page.get_by_role("checkbox", name=model, exact=True)
-                page.locator("label").filter(has=box).click()
-                expect(box).to_be_checked()
-                settle(page)
-            for label, value in (("Trials (0 = no limit)", "3"), ("Minutes (0 = no limit)", "0"),
-                                 ("Max epochs per trial", "2")):
-                field = page.get_by_label(label)
-                field.fill(value)
-                field.press("Enter")
-                settle(page)
-            shoot(page, tmp_path, "new-study")
-            page.get_by_role("button", name="Launch").click()
-            page.wait_for_url("**/study?study=*")
-            page.get_by_role("heading", name="Study").wait_for()
+        shoot(page, tmp_path, "new-study")
+        page.get_by_role("button", name="Launch").click()
+        page.wait_for_url("**/study?study=*")
+        page.get_by_role("heading", name="Study").wait_for()
 
-            store = Store(url)
-            (study,) = store.studies()
-            assert sorted(eval_models(study)) == ["fm", "lr"]
-            deadline = time.monotonic() + STUDY_TIMEOUT_S
-            while store.find_study(study.id).status not in ("finished", "stopped"):
-                assert time.monotonic() < deadline, f"study not finished in {STUDY_TIMEOUT_S} s: {worker_logs(home)}"
-                time.sleep(2)
-            page.get_by_text("trials 3 of 3").wait_for(timeout=30_000)
-            # the page reruns once the study ends: the Stop button goes, polling stops
-            main = page.locator("[data-testid='stMain']")
-            expect(main.get_by_role("button", name="Stop", exact=True)).to_have_count(0, timeout=30_000)
-            main.get_by_role("heading", name=re.compile("finished")).wait_for()
-            settle(page)
-            shoot(page, tmp_path, "study")
+        store = Store(url)
+        (study,) = store.studies()
+        assert sorted(eval_models(study)) == ["fm", "lr"]
+        deadline = time.monotonic() + STUDY_TIMEOUT_S
+        while store.find_study(study.id).status not in ("finished", "stopped"):
+            assert time.monotonic() < deadline, f"study not finished in {STUDY_TIMEOUT_S} s: {worker_logs(home)}"
+            time.sleep(2)
+        page.get_by_text("trials 3 of 3").wait_for(timeout=30_000)
+        # the page reruns once the study ends: the Stop button goes, polling stops
+        main = page.locator("[data-testid='stMain']")
+        expect(main.get_by_role("button", name="Stop", exact=True)).to_have_count(0, timeout=30_000)
+        main.get_by_role("heading", name=re.compile("finished")).wait_for()
+        settle(page)
+        shoot(page, tmp_path, "study")
 
-            # Leaderboard: rows for both models, charts drawn.
-            page.goto(f"{base}/leaderboard?study={study.id}")
-            settle(page)
-            page.get_by_role("heading", name="Leaderboard").wait_for()
-            page.locator("[data-testid='stDataFrame']").first.wait_for()
-            grid = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
-            expect(grid.filter(has_text=re.compile("^(lr|fm)$"))).to_have_count(3)  # one row per trial
-            page.locator(".js-plotly-plot").nth(1).wait_for()
-            chart_text = page.locator(".js-plotly-plot").nth(1).inner_text()
-            assert "lr" in chart_text and "fm" in chart_text
-            page.get_by_text("GBDT").first.wait_for()
-            # the verdict: a paragraph above the tables, the standings and intervals in "Best per model"
-            page.get_by_text(re.compile("the best on validation")).first.wait_for()
-            page.get_by_text(re.compile("^Protocol: ctr")).first.wait_for()
-            time.sleep(1)
-            shoot(page, tmp_path, "leaderboard")
-            page.get_by_role("tab", name="Best per model").click()
-            settle(page)
-            page.get_by_text(re.compile("Test auc with 95% intervals")).first.wait_for()
-            best_grid = page.locator("[data-testid='stDataFrame']").nth(1).locator("[role='gridcell']")
-            expect(best_grid.filter(has_text=re.compile("^leader$"))).to_have_count(1)
-            page.get_by_text(re.compile("Holm-corrected over every pair")).first.wait_for()
-            shoot(page, tmp_path, "leaderboard-best")
-            results = store.results(study.id)
-            assert {r.model for r in results} == {"lr", "fm"} and len(results) == 3
-        except Exception:
-            shoot(page, tmp_path, "failure")
-            raise
-        finally:
-            browser.close()
+        # Leaderboard: rows for both models, charts drawn.
+        page.goto(f"{base}/leaderboard?study={study.id}")
+        settle(page)
+        page.get_by_role("heading", name="Leaderboard").wait_for()
+        page.locator("[data-testid='stDataFrame']").first.wait_for()
+        grid = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
+        expect(grid.filter(has_text=re.compile("^(lr|fm)$"))).to_have_count(3)  # one row per trial
+        page.locator(".js-plotly-plot").nth(1).wait_for()
+        chart_text = page.locator(".js-plotly-plot").nth(1).inner_text()
+        assert "lr" in chart_text and "fm" in chart_text
+        page.get_by_text("GBDT").first.wait_for()
+        # the verdict: a paragraph above the tables, the standings and intervals in "Best per model"
+        page.get_by_text(re.compile("the best on validation")).first.wait_for()
+        page.get_by_text(re.compile("^Protocol: ctr")).first.wait_for()
+        time.sleep(1)
+        shoot(page, tmp_path, "leaderboard")
+        page.get_by_role("tab", name="Best per model").click()
+        settle(page)
+        page.get_by_text(re.compile("Test auc with 95% intervals")).first.wait_for()
+        best_grid = page.locator("[data-testid='stDataFrame']").nth(1).locator("[role='gridcell']")
+        expect(best_grid.filter(has_text=re.compile("^leader$"))).to_have_count(1)
+        page.get_by_text(re.compile("Holm-corrected over every pair")).first.wait_for()
+        shoot(page, tmp_path, "leaderboard-best")
+        results = store.results(study.id)
+        assert {r.model for r in results} == {"lr", "fm"} and len(results) == 3
 
 
 def eval_models(study) -> list[str]:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, server, settle, shoot, worker_logs  # noqa: F401 - server: a fixture
+from test_browser import CHROMIUM, browser_page, server, settle, shoot, worker_logs  # noqa: F401 - server: a fixture
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}")]
@@ -35,29 +35,20 @@ def test_the_study_page_names_each_phase_and_stop_ends_an_online_study(server, t
     study = create_study(store, dataset, config, name="live")
     launch_workers(url, study.id, home, 1)
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        try:
-            page.goto(f"{base}/study?study={study.id}")
-            settle(page, timeout=120_000)
-            main = page.locator("[data-testid='stMain']")
-            main.get_by_text(re.compile(r"^trials \d of 2")).first.wait_for()
-            main.get_by_text(re.compile(r"^diagnostics \d")).first.wait_for()
-            main.get_by_text(re.compile(r"^online replays \d+ of \d+ · now: \w+ \w+")).first.wait_for(timeout=240_000)
-            shoot(page, tmp_path, "study-online")
-            main.get_by_role("button", name="Stop", exact=True).click()
-            asked = time.monotonic()
-            main.get_by_role("heading", name=re.compile("stopped")).wait_for(timeout=STOP_WITHIN_S * 1000)
-            assert time.monotonic() - asked < STOP_WITHIN_S, worker_logs(home)
-            sync_api.expect(main.get_by_text(re.compile("now: "))).to_have_count(0)
-            main.get_by_text("Nothing is running.").wait_for()
-            shoot(page, tmp_path, "study-stopped")
-        except Exception:
-            shoot(page, tmp_path, "study-failure")
-            raise
-        finally:
-            browser.close()
+    with browser_page(tmp_path, "study-failure") as page:
+        page.goto(f"{base}/study?study={study.id}")
+        settle(page, timeout=120_000)
+        main = page.locator("[data-testid='stMain']")
+        main.get_by_text(re.compile(r"^trials \d of 2")).first.wait_for()
+        main.get_by_text(re.compile(r"^diagnostics \d")).first.wait_for()
+        main.get_by_text(re.compile(r"^online replays \d+ of \d+ · now: \w+ \w+")).first.wait_for(timeout=240_000)
+        shoot(page, tmp_path, "study-online")
+        main.get_by_role("button", name="Stop", exact=True).click()
+        asked = time.monotonic()
+        main.get_by_role("heading", name=re.compile("stopped")).wait_for(timeout=STOP_WITHIN_S * 1000)
+        assert time.monotonic() - asked < STOP_WITHIN_S, worker_logs(home)
+        sync_api.expect(main.get_by_text(re.compile("now: "))).to_have_count(0)
+        main.get_by_text("Nothing is running.").wait_for()
+        shoot(page, tmp_path, "study-stopped")
     states = {r.state for r in store.online_runs(study.id)}
     assert "stopped" in states and "running" not in states

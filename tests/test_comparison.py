@@ -108,10 +108,13 @@ def test_a_model_whose_figures_cannot_be_judged_is_under_explored(store):
                                ("fm", 0.70, {}), ("fm", 0.73, capped), ("fm", 0.72, {}),
                                ("gbdt", 0.75, {}), ("gbdt", 0.74, {}),
                                ("deepfm", 0.70, {}), ("deepfm", 0.71, {}), ("deepfm", 0.73, {}),
-                               ("nfm", 0.69, {}), ("nfm", 0.74, limited), ("nfm", 0.72, {}), ("nfm", 0.70, capped)])
-    # fm and nfm: the best cut by the clock; gbdt: two trials; deepfm: its best on its last of 3 while others had 4
+                               ("nfm", 0.69, {}), ("nfm", 0.74, limited), ("nfm", 0.72, {}), ("nfm", 0.70, capped),
+                               ("afm", 0.72, {}), ("afm", 0.55, {}), ("afm", 0.71, {})])
+    # fm and nfm: the best cut by the clock; gbdt: two trials; deepfm: its best on its last of 3 while others had 4;
+    # afm: its 3 trials span 0.17, the models' bests 0.03
     found = under_explored(store, study)
-    assert set(found) == {"fm", "nfm", "gbdt", "deepfm"}
+    assert set(found) == {"fm", "nfm", "gbdt", "deepfm", "afm"}
+    assert found["afm"].startswith("its 3 trials disagree widely (auc 0.5500 to 0.7200")
     assert found["gbdt"] == "2 completed trials of the fair minimum of 3" and "time cap" in found["fm"]
     assert "time limit" in found["nfm"] and "still improving" in found["deepfm"]
 

@@ -13,13 +13,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from automl.data import datasets
-from automl.diagnostics.consensus import detected_crosses
+from automl.diagnostics.consensus import consensus_pairs, detected_crosses
 from automl.reporting.diagnostics import study_diagnostics
 from automl.search.config import StudyConfig
 from automl.search.study import create_study
 from automl.search.worker import run_worker
 from storage import Store
-from storage.tables import TrialResultRow
+from storage.tables import ArtifactRow, TrialResultRow
 from ui.common import PAGES
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -105,16 +105,27 @@ def test_the_study_view_shows_the_consensus_the_options_and_their_importance(tun
     (heatmap,) = titled(at, "Consensus pair map")
     z = array(heatmap["data"][0]["z"])
     assert heatmap["data"][0]["x"] == heatmap["data"][0]["y"] and np.allclose(z, z.T, equal_nan=True)
+    assert "Darker = stronger." in captions(at)
+    assert len(at.get("plotly_chart")) == 2 and not titled(at, "p = ")     # only the open tab is drawn
+    charts_explained(at)
+    at.session_state[f"diagnostics_study_tab_{study.id}"] = "Options compared"
+    at.run()
     boxes = titled(at, "p = ")
-    assert boxes and len(boxes) == min(len(found["options"]), 12)
+    assert boxes and len(boxes) == min(len(found["options"]), 12) and not titled(at, "Consensus pairs")
     first = found["options"][0]
     assert boxes[0]["layout"]["title"]["text"].startswith(f"{first['model']}.{first['option']} · p = ")
     assert all(trace["type"] == "box" for box in boxes for trace in box["data"])
+    charts_explained(at)
+    at.session_state[f"diagnostics_study_tab_{study.id}"] = "Which options mattered"
+    at.run()
     assert found["importance"], "lr has the 4 completed trials that parameter importance needs"
     assert {m for m in ("lr", "fm") if titled(at, f"{m}: option importance")} == set(found["importance"])
-    # every chart has its one line on how to read it
+    charts_explained(at)
+
+
+def charts_explained(at: AppTest) -> None:
+    """Every chart shown has its one line on how to read it."""
     assert len(at.get("plotly_chart")) <= sum(c.value.startswith(("Bar", "Each")) for c in at.caption)
-    assert "Darker = stronger." in captions(at)
 
 
 def test_a_trial_chosen_in_the_url_shows_its_pairs_fields_and_own_view(tuned):
@@ -294,3 +305,64 @@ def test_a_trial_in_the_url_follows_its_study(tuned):
     assert not at.exception, at.exception
     assert at.radio(key=f"diagnostics_view_{other.id}").value == "One trial"
     assert at.selectbox(key=f"diagnostics_trial_{other.id}_lr").value == 0
+
+
+def test_an_undiagnosed_trial_asked_for_is_computed_at_once_with_its_steps_shown(tuned):
+    store, _, study = tuned
+    best = {a.model: a.trial_number for a in store.artifacts(study.id)}
+    waiting = [(model, n) for n, model in completed(store, study).items()
+               if n not in store.diagnosed_trials(study.id) and n != best[model]]
+    assert waiting, "a completed trial that was not its model's best should have no diagnostics yet"
+    model, number = waiting[-1]
+    at = started(study.id, trial=str(best[model]))                       # a diagnosed trial first
+    at.selectbox(key=f"diagnostics_trial_{study.id}_{model}").set_value(number).run()      # then the other one
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert store.diagnostics(study.id, number), "computed and kept in this one run of the page, in its own process"
+    (status,) = at.status
+    assert status.state == "complete" and status.label.startswith(f"Diagnostics of trial {number} computed in")
+    steps = "\n".join(m.value for m in at.markdown)
+    for step in ("loading the study's data", f"fitting trial {number} again with its seed",
+                 "scoring the validation rows"):
+        assert step in steps, steps
+    assert [bar.value for bar in at.get("progress")] == [100]
+    assert f"trial {number} ({model})" in captions(at) and f"trial {best[model]} ({model})" not in captions(at)
+    assert titled(at, "Pair interaction map") and titled(at, "Field importance")
+
+
+def diagnosed_bests(store: Store, source, name: str, pairs: dict[str, dict[tuple[str, str], float]]):
+    """A study on ``source``'s dataset whose models' one trial each is their best and keeps diagnostics with
+    ``pairs`` (model -> {pair: strength}) and nothing else."""
+    study = create_study(store, store.find_dataset(source.dataset_id),
+                         StudyConfig(models=list(pairs), n_trials=len(pairs), seeds=0), name=name)
+    for number, (model, strengths) in enumerate(pairs.items()):
+        store.finish_trial(TrialResultRow(study_id=study.id, trial_number=number, model=model, state="COMPLETE",
+                                          params_json="{}", val_json=json.dumps({"auc": 0.7})),
+                           ArtifactRow(study_id=study.id, model=model, trial_number=number, value=0.7,
+                                       config_json="{}", weights=b"w", sha256="0" * 64), maximize=True)
+        store.save_diagnostics(study.id, number, model, json.dumps({
+            **SYNTHETIC, "trial": number, "model": model,
+            "pairs": [{"fields": list(p), "strength": v, "low": v, "high": v} for p, v in strengths.items()]}))
+    return study
+
+
+def test_the_consensus_interval_stays_within_0_and_1(tuned):
+    store, _, study = tuned
+    # colour × shape is the strongest pair of two models and a fifth of the strongest of the third: scaled 1, 1
+    # and 0.2, whose mean ± 2 standard errors would reach 1.27
+    strong, weak = {("colour", "shape"): 0.5, ("region", "brand"): 0.1}, {("colour", "shape"): 0.1,
+                                                                           ("region", "brand"): 0.5}
+    agreed = diagnosed_bests(store, study, "agreed", {"lr": strong, "fm": strong, "deepfm": weak})
+    consensus = consensus_pairs(store, agreed.id)
+    assert [p["fields"] for p in consensus] == [["colour", "shape"], ["brand", "region"]]
+    assert consensus[0]["strength"] == pytest.approx((1 + 1 + 0.2) / 3)
+    for pair in consensus:
+        assert 0.0 <= pair["low"] <= pair["strength"] <= pair["high"] <= 1.0, pair
+    assert consensus[0]["high"] == pytest.approx(1.0) and consensus[0]["low"] == pytest.approx(0.2)
+    at = started(agreed.id)
+    (bars,) = titled(at, "Consensus pairs")
+    trace = bars["data"][0]
+    strengths, above, below = (array(trace["x"]), array(trace["error_x"]["array"]),
+                               array(trace["error_x"]["arrayminus"]))
+    assert (strengths + above <= 1.0 + 1e-9).all() and (strengths - below >= -1e-9).all()
+    assert "95% bootstrap interval" in captions(at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,14 +14,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import crossboard
+from cli_helpers import ROOT, crossboard
 from synth import history_click_frame
 
 from automl.data import datasets
 from automl.data.demo import demo_frame
 from automl.data.timestamps import timestamps_of
 from automl.errors import DataError
-from automl.evaluation.metrics import sigmoid
+from automl.evaluation.metrics import auc, sigmoid
 from automl.features.encode import encode
 from automl.features.fitted import Encoder, keep_newest_events
 from automl.features.prepare import stored_split
@@ -148,6 +149,52 @@ def test_scores_are_the_same_in_chunks(scored_study, monkeypatch):
     assert len(parts) > 1 and np.allclose(pd.concat(parts)["probability"], expected)
 
 
+JUDGED = re.compile(r"on the file's ([\d,]+) labelled rows: auc ([\d.]+) \[([\d.]+), ([\d.]+)\], logloss ([\d.]+) "
+                    r"\[([\d.]+), ([\d.]+)\]")
+
+
+def test_a_labelled_file_is_judged_by_the_studys_metrics_and_an_unlabelled_one_is_not(scored_study, tmp_path):
+    home, store, study, test_rows = scored_study
+    kept = next(r for r in store.best_outputs(study.id) if r.model == "fm")
+    expected_auc = auc(test_rows["click"].to_numpy(), decode_outputs(kept.outputs)["test"])
+    done = crossboard(home, "predict", "scored", str(home / "test_rows.csv"), "--model", "fm")
+    assert done.returncode == 0, done.stderr
+    (found,) = JUDGED.findall(done.stderr)
+    rows, value, low, high, loss, loss_low, loss_high = found
+    assert int(rows.replace(",", "")) == len(test_rows)
+    assert float(value) == pytest.approx(expected_auc, abs=1e-4)        # the leaderboard's test AUC of fm's best
+    assert float(low) < float(value) < float(high) and float(loss_low) < float(loss) < float(loss_high)
+    test_rows.drop(columns=["click"]).to_csv(tmp_path / "unlabelled.csv", index=False)
+    done = crossboard(home, "predict", "scored", str(tmp_path / "unlabelled.csv"), "--model", "fm")
+    assert done.returncode == 0, done.stderr
+    assert "labelled rows" not in done.stderr
+
+
+def test_the_leaderboard_shows_a_scored_files_auc_with_its_interval(scored_study, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    home, _, study, test_rows = scored_study
+    monkeypatch.setenv("CROSSBOARD_HOME", str(home))
+    monkeypatch.setenv("CROSSBOARD_DB", f"sqlite:///{home / 'crossboard.db'}")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params["study"] = str(study.id)
+    at.run()
+    at.switch_page("ui/leaderboard_page.py").run()
+    at.selectbox(key=f"use_model_{study.id}").set_value("fm").run()
+    at.file_uploader[0].set_value(("rows.csv", test_rows.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric if m.label in ("auc", "logloss")] == ["auc", "logloss"]
+    (shown,) = [float(m.value) for m in at.metric if m.label == "auc"]
+    (cli,) = JUDGED.findall(crossboard(home, "predict", "scored", str(home / "test_rows.csv"), "--model", "fm").stderr)
+    assert shown == pytest.approx(float(cli[1]), abs=1e-4)
+    assert sum("95% interval [" in c.value for c in at.caption) == 2
+    at.file_uploader[0].set_value(("new.csv", test_rows.drop(columns=["click"]).to_csv(index=False).encode(),
+                                   "text/csv")).run()
+    assert not at.exception, at.exception
+    assert not [m for m in at.metric if m.label in ("auc", "logloss")]
+    assert any("has no labels in the column" in c.value for c in at.caption)
+
+
 @pytest.mark.parametrize("model", ["fm", "gbdt"])
 def test_an_exported_folder_scores_a_file_like_predict_without_crossboard_or_torch(scored_study, tmp_path, model):
     home, *_ = scored_study
@@ -268,3 +315,11 @@ def test_predict_gives_a_rating_studys_ratings(tmp_path):
         kept = next(r for r in store.best_outputs(study.id) if r.model == model)
         assert "rating" in scored.columns and "probability" not in scored.columns
         assert np.allclose(scored["rating"], decode_outputs(kept.outputs)["test"], atol=1e-4)
+    test_rows.to_csv(tmp_path / "rated.csv", index=False)          # the label column too: judged by RMSE and MAE
+    done = crossboard(home, "predict", "rated", str(tmp_path / "rated.csv"), "--model", "fm")
+    assert done.returncode == 0, done.stderr
+    fm = next(r for r in store.best_outputs(study.id) if r.model == "fm")
+    errors = test_rows["rating"].to_numpy() - decode_outputs(fm.outputs)["test"]
+    (rmse, mae) = re.findall(r"labelled rows: rmse ([\d.]+) \[[\d., ]+\], mae ([\d.]+) \[", done.stderr)[0]
+    assert float(rmse) == pytest.approx(np.sqrt(np.mean(errors ** 2)), abs=1e-3)
+    assert float(mae) == pytest.approx(np.mean(np.abs(errors)), abs=1e-3)

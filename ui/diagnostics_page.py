@@ -1,12 +1,16 @@
 """Diagnostics: which fields and field pairs the models use. The study view: the pairs the models'
 best trials agree on, every discrete option compared across trials, the options' importance per
 model, and a new study that lets Wide & Deep cross the detected pairs. The trial view (?trial=N):
-one trial's pair interactions, field importance and the model's own views of them."""
+one trial's pair interactions, field importance and the model's own views of them, computed here and now
+when none are kept. What is read and computed from the database is kept until the study changes
+(``Store.study_version``)."""
 
 from __future__ import annotations
 
 import html
 import json
+import time
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -16,11 +20,18 @@ import streamlit as st
 from automl.data.datasets import schema_of
 from automl.data.names import MAX_NAME_CHARS
 from automl.data.schema import MAXIMIZE
-from automl.diagnostics.consensus import detected_crosses
-from automl.diagnostics.results import DiagnosticsFailed, TrialDiagnostics
+from automl.diagnostics.consensus import crosses_among
+from automl.diagnostics.results import (
+    ConsensusPair,
+    DiagnosticsFailed,
+    DiagnosticsFailure,
+    TrialDiagnostics,
+    kept_diagnostics,
+)
+from automl.diagnostics.stored import kept_json
 from automl.errors import CrossBoardError
-from automl.reporting.diagnostics import MIN_IMPORTANCE_TRIALS, study_diagnostics, trial_view
-from automl.reporting.leaderboard import read_leaderboard
+from automl.reporting.diagnostics import MIN_IMPORTANCE_TRIALS, TRIAL_STEPS, study_diagnostics, trial_view
+from automl.reporting.leaderboard import best_per_model, ranked, trial_records
 from automl.search.capabilities import model_availability
 from automl.search.config import StudyConfig
 from models import REGISTRY
@@ -29,6 +40,7 @@ from storage.tables import StudyRow, TrialState
 from ui import common
 
 VIEWS = ("Study", "One trial")
+STUDY_TABS = ("Field pairs", "Options compared", "Which options mattered")
 TOP_PAIRS = 15              # pairs in a ranked bar chart
 MAX_OPTION_PLOTS = 12       # option box plots shown at once (smallest p-value first)
 # the model that crosses an earlier study's diagnosed pairs (its option cross_source="diagnosed")
@@ -215,23 +227,27 @@ def chart(figure: go.Figure, caption: str, key: str, where=st) -> None:
 # -- the study view ------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner="Comparing the trials…", max_entries=32)
-def cached_study_diagnostics(url: str, study_id: int, stamp: tuple) -> dict:
-    """``study_diagnostics``, recomputed only when a trial or a diagnostics row is added (``stamp``)."""
+def cached_study_diagnostics(url: str, study_id: int, version: tuple) -> dict:
+    """``study_diagnostics``, computed again only when the study changed (``version``: ``Store.study_version``)."""
     store = common.store()
     return study_diagnostics(store, store.find_study(study_id))
 
 
-def study_stamp(store: Store, study: StudyRow) -> tuple:
-    results = store.results(study.id)
-    return (len(results), sum(r.state == TrialState.COMPLETE for r in results), len(store.diagnostics(study.id)))
-
-
-def study_view(store: Store, study: StudyRow) -> None:
-    found = cached_study_diagnostics(store.url, study.id, study_stamp(store, study))
-    consensus_panel(found["consensus"])
-    options_panel(found["options"], study.metric, study.id)
-    importance_panel(found["importance"])
-    tune_again_panel(store, study)
+def study_view(store: Store, study: StudyRow, version: tuple) -> None:
+    """What the trials say together, one tab at a time: only the open tab is drawn (each chart costs the
+    browser a fifth of a second or so to draw), switching reruns the page from what is kept."""
+    found = cached_study_diagnostics(store.url, study.id, version)
+    pairs, options, importance = st.tabs(STUDY_TABS, key=f"diagnostics_study_tab_{study.id}", on_change="rerun")
+    if pairs.open:
+        with pairs:
+            consensus_panel(found["consensus"])
+    if options.open:
+        with options:
+            options_panel(found["options"], study.metric, study.id)
+    if importance.open:
+        with importance:
+            importance_panel(found["importance"])
+    tune_again_panel(store, study, found["consensus"])
 
 
 def consensus_table(consensus: list[dict]) -> pd.DataFrame:
@@ -253,7 +269,7 @@ def consensus_panel(consensus: list[dict]) -> None:
     with left:
         chart(pair_bars(consensus, "Consensus pairs"),
               "Bar: the pair's strength averaged over the models (1 = every model's strongest pair); "
-              "whisker: ±2 standard errors over the models.", key="consensus_bars")
+              "whisker: its 95% bootstrap interval over the models (within 0 and 1).", key="consensus_bars")
     with right:
         chart(pair_heatmap(consensus, field_order(consensus), "Consensus pair map", colorbar="consensus"),
               "Each cell: the pair's consensus strength (0 = no model finds the two fields interact). "
@@ -308,14 +324,14 @@ def next_name(store: Store, name: str) -> str:
     return candidate
 
 
-def tune_again_panel(store: Store, study: StudyRow) -> None:
+def tune_again_panel(store: Store, study: StudyRow, consensus: list[ConsensusPair]) -> None:
     st.subheader("Tune again with the detected crosses")
     dataset = store.find_dataset(study.dataset_id)
     if dataset is None:
         st.caption("The study's dataset is no longer stored, so it cannot be tuned again.")
         return
     schema = schema_of(dataset)
-    crosses = detected_crosses(store, study.id, set(schema.names("user", "item", "categorical")))
+    crosses = crosses_among(consensus, set(schema.names("user", "item", "categorical")))
     config = StudyConfig.from_json(study.config_json)
     config.diagnosed_pairs = crosses
     config.workers = max(config.workers, 1)       # started here, as the New study page does
@@ -350,51 +366,81 @@ def query_trial() -> int | None:
     return int(wanted) if wanted and wanted.isdigit() else None
 
 
-def pick_trial(store: Store, study: StudyRow, board) -> int:
+class Trials(TypedDict):
+    """What the trial pickers offer (``cached_trials``; a dict: the classes of a page script cannot be cached)."""
+
+    models: list[str]                                  # the leaderboard's order: best first
+    completed: dict[int, tuple[str, float | None]]     # trial number -> (model, validation metric), best first
+    best: dict[str, int]                               # model -> its stored best trial
+    diagnosed: set[int]                                # the trials with kept diagnostics (a failure's included)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_trials(url: str, study_id: int, version: tuple) -> Trials:
+    """The study's completed trials, read again only when the study changed (``version``)."""
+    store = common.store()
+    study = store.find_study(study_id)
+    records = trial_records(store, study)
+    complete = [r for r in ranked(records, study.metric) if r["state"] == TrialState.COMPLETE]
+    leaders = [r["model"] for r in best_per_model(records, study.metric)]
+    return Trials(models=leaders + sorted({r["model"] for r in complete} - set(leaders)),
+                  completed={r["trial"]: (r["model"], r["val"].get(study.metric)) for r in complete},
+                  best={model: number for model, (number, _) in store.best_trials(study.id).items()},
+                  diagnosed=store.diagnosed_trials(study.id))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_kept(url: str, study_id: int, version: tuple, number: int) -> TrialDiagnostics | DiagnosticsFailure | None:
+    """The trial's diagnostics as kept (``kept_json``), read again only when the study changed."""
+    return kept_json(common.store(), study_id, number)
+
+
+def pick_trial(study: StudyRow, trials: Trials) -> int:
     """Model (the leaderboard's best first) and trial (its completed ones, best first) pickers, the
     trial in the URL (?trial=N) chosen first; the choice is written back to the URL."""
-    complete = [r for r in board.trials if r["state"] == TrialState.COMPLETE]
-    by_number = {r["trial"]: r for r in complete}
-    models = [r["model"] for r in board.best] + sorted({r["model"] for r in complete} - {r["model"] for r in board.best})
     wanted = query_trial()
-    if wanted is not None and wanted not in by_number:
+    if wanted is not None and wanted not in trials["completed"]:
         st.warning(f"Trial {wanted} is not a completed trial of {common.plain(study.name)}; pick one below.")
         wanted = None
     left, right = st.columns(2)
-    default_model = by_number[wanted]["model"] if wanted is not None else models[0]
-    model = left.selectbox("Model", models, index=models.index(default_model), key=f"diagnostics_model_{study.id}",
-                           help="best first, as on the leaderboard")
-    numbers = [r["trial"] for r in complete if r["model"] == model]
-    best = {a.model: a.trial_number for a in store.artifacts(study.id)}.get(model, numbers[0])
+    default_model = trials["completed"][wanted][0] if wanted is not None else trials["models"][0]
+    model = left.selectbox("Model", trials["models"], index=trials["models"].index(default_model),
+                           key=f"diagnostics_model_{study.id}", help="best first, as on the leaderboard")
+    numbers = [number for number, (of, _) in trials["completed"].items() if of == model]
+    best = trials["best"].get(model, numbers[0])
     best = best if best in numbers else numbers[0]
-    diagnosed = {d.trial_number for d in store.diagnostics(study.id)}
     default = wanted if wanted in numbers else best
 
     def label(number: int) -> str:
-        value = by_number[number]["val"].get(study.metric)
+        value = trials["completed"][number][1]
         shown = "—" if value is None else f"{value:.4f}"
-        notes = [" · best" if number == best else "", "" if number in diagnosed else " · not diagnosed yet"]
+        notes = [" · best" if number == best else "", "" if number in trials["diagnosed"] else " · not diagnosed yet"]
         return f"trial {number} · {study.metric} {shown}" + "".join(notes)
 
     trial = right.selectbox("Trial", numbers, index=numbers.index(default), format_func=label,
                             key=f"diagnostics_trial_{study.id}_{model}",
                             help="the model's completed trials, best first; the best ones are diagnosed as they "
-                                 "finish, the others when first opened here (seconds to minutes)")
+                                 "finish, the others here and now when first opened (seconds to minutes)")
     st.query_params[common.TRIAL_PARAM] = str(trial)
     return trial
 
 
-def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) -> TrialDiagnostics | None:
-    """The trial's diagnostics: the kept ones (DiagnosticsFailed for a failed computation's), else,
-    or when ``again``, computed now with progress shown; None (the reason shown) when they cannot be."""
-    if store.diagnostics(study.id, number) and not again:
-        return trial_view(store, study, common.home(), number)
-    with st.status(f"Computing the diagnostics of trial {number}…", expanded=True) as status:
-        st.write("Loading the study's data and the trial's model (its stored weights, or a refit with its own "
-                 "seed), then scoring the validation rows with fields and pairs of fields replaced. This takes "
-                 "seconds to minutes, once: the result is kept.")
+def compute_trial(store: Store, study: StudyRow, number: int, again: bool = False) -> TrialDiagnostics | None:
+    """The trial's diagnostics computed now, in this process, each step shown as it begins (with a bar of
+    ``TRIAL_STEPS``); None, the reason shown, when they cannot be."""
+    started = time.perf_counter()
+    with st.status(f"Computing the diagnostics of trial {number} now (once: the result is kept)…",
+                   expanded=True) as status:
+        bar = st.progress(0.0)
+        steps: list[str] = []
+
+        def step(words: str) -> None:
+            steps.append(words)
+            bar.progress((len(steps) - 1) / TRIAL_STEPS, text=f"step {len(steps)} of {TRIAL_STEPS}: {words}…")
+            st.write(f"{time.perf_counter() - started:.1f} s · {words}…")
+
         try:
-            result = trial_view(store, study, common.home(), number, again=again)
+            result = trial_view(store, study, common.home(), number, again=again, progress=step)
         except CrossBoardError as error:
             status.update(label=f"Trial {number}: no diagnostics", state="error")
             st.error(common.plain(error))
@@ -403,24 +449,43 @@ def load_trial(store: Store, study: StudyRow, number: int, again: bool = False) 
             status.update(label=f"Trial {number}: the diagnostics failed", state="error")
             st.error(f"The diagnostics of trial {number} failed: {type(error).__name__}: {common.plain(error)}")
             return None
-        status.update(label=f"Diagnostics of trial {number} computed", state="complete", expanded=False)
+        seconds = time.perf_counter() - started
+        bar.progress(1.0, text=f"done in {seconds:.1f} s")
+        status.update(label=f"Diagnostics of trial {number} computed in {seconds:.1f} s", state="complete",
+                      expanded=False)
     return result
 
 
-def trial_panel(store: Store, study: StudyRow, number: int) -> None:
-    try:
-        result = load_trial(store, study, number)
-    except DiagnosticsFailed as failed:
-        failure = failed.failure
-        st.error(f"The diagnostics of trial {number} ({failure.get('model', '?')}) failed: "
-                 f"{common.plain(failure['error'])}")
-        again = st.button("Compute again", key=f"diagnostics_again_{study.id}_{number}",
-                          help="compute this trial's diagnostics anew (its stored weights, or a refit with its seed)")
-        if again and load_trial(store, study, number, again=True) is not None:
-            st.rerun()          # the new result is stored: show it without the old error
-        return
-    if result is None:
-        return
+def trial_panel(store: Store, study: StudyRow, number: int, version: tuple) -> None:
+    """The trial's diagnostics, computed now when none are kept. Its charts are one container; a computation's
+    progress (a status block) or a failure stands where that container stood, and the browser drops a block
+    replaced by one of another kind at once: another trial's charts never wait, faded, beside this one's
+    progress (a block of the same kind would keep them until the run ends)."""
+    stored = cached_kept(store.url, study.id, version, number)
+    if stored is None:
+        result = compute_trial(store, study, number)
+    else:
+        try:
+            result = kept_diagnostics(stored)
+        except DiagnosticsFailed as failed:
+            failed_panel(store, study, number, failed.failure)
+            return
+    if result is not None:
+        with st.container():
+            trial_charts(result, number)
+
+
+def failed_panel(store: Store, study: StudyRow, number: int, failure: DiagnosticsFailure) -> None:
+    st.error(f"The diagnostics of trial {number} ({failure.get('model', '?')}) failed: "
+             f"{common.plain(failure['error'])}")
+    again = st.button("Compute again", key=f"diagnostics_again_{study.id}_{number}",
+                      help="compute this trial's diagnostics anew (its stored weights, or a refit with its seed)")
+    if again and compute_trial(store, study, number, again=True) is not None:
+        st.rerun()          # the new result is stored: show it without the old error
+
+
+def trial_charts(result: TrialDiagnostics, number: int) -> None:
+    """The trial's pairs, fields, the model's own views, history attention and wide/deep share."""
     metric, pairs, fields = result["metric"], result["pairs"], result["fields"]
     st.caption(f"trial {number} ({result['model']}) · {result.get('rows', 0):,} validation rows · computed in "
                f"{result.get('seconds', 0.0):.1f} s · pairs among the {result.get('pair_fields', '?')} most "
@@ -465,13 +530,13 @@ def own_views(result: dict) -> None:
     st.subheader("The model's own view of the pairs")
     tabs = st.tabs(list(intrinsic))
     importance_order = [f["field"] for f in result["fields"]]      # the same axes as the agnostic map
-    for tab, (method, ranked) in zip(tabs, intrinsic.items(), strict=True):
+    for tab, (method, own) in zip(tabs, intrinsic.items(), strict=True):
         with tab:
             rho = agreement.get(method)
             st.markdown(f"**{method}**: {OWN_VIEWS.get(method, 'the model’s own pair measure')}. "
                         "Agreement with the pairs above (Spearman's ρ over the pairs both rank): "
                         f"**{'—' if rho is None else f'{rho:+.2f}'}**")
-            chart(pair_heatmap(ranked, field_order(ranked, importance_order), f"{method} pair map", colorbar=method),
+            chart(pair_heatmap(own, field_order(own, importance_order), f"{method} pair map", colorbar=method),
                   "Each cell: the model's own strength for the pair, on its own scale (only the ranking compares "
                   "with the map above; ρ near 1: the same pairs). Darker = stronger.", key=f"trial_own_{method}")
 
@@ -511,8 +576,9 @@ def main() -> None:
     if study is None:
         common.no_studies_yet()
         return
-    board = read_leaderboard(store, study)
-    if not board.best:
+    version = store.study_version(study.id)
+    trials = cached_trials(store.url, study.id, version)
+    if not trials["completed"]:
         st.info(f"No trial of **{common.plain(study.name)}** has completed yet ({study.status}): the diagnostics appear with "
                 "the first completed trials.")
         st.page_link(common.PAGES["study"], label="Study progress", icon=":material/monitoring:",
@@ -523,9 +589,9 @@ def main() -> None:
                     help="Study: what the trials say together; One trial: what one trained model uses")
     if view == VIEWS[0]:
         st.query_params.pop(common.TRIAL_PARAM, None)
-        study_view(store, study)
+        study_view(store, study, version)
     else:
-        trial_panel(store, study, pick_trial(store, study, board))
+        trial_panel(store, study, pick_trial(study, trials), version)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Leaderboard: every recorded trial of a study, ranked on the validation metric, with charts; and
-"Use this model": score an uploaded file with a stored model or the ensemble."""
+"Use this model": score an uploaded file with a stored model or the ensemble (and judge it on the file's
+labels, when it has them). What is read and computed from the database is kept until the study changes
+(``Store.study_version``), so a rerun or a new visit only draws."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -15,12 +16,12 @@ from automl.data.schema import MAXIMIZE, SHOWN_METRICS
 from automl.errors import CrossBoardError
 from automl.evaluation.comparison import Comparison
 from automl.evaluation.ensemble import ENSEMBLE_TASKS
-from automl.reporting.leaderboard import read_leaderboard, table
+from automl.reporting.leaderboard import Leaderboard, read_leaderboard, table
 from automl.reporting.online import is_online
-from automl.reporting.verdict import study_report
+from automl.reporting.verdict import Report, study_report
 from automl.search import ensembles
 from automl.serving.export import export_name, zipped_export
-from automl.serving.score import SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
+from automl.serving.score import FILE_METRICS, SCORE_TASKS, Scorer, score_file, study_scorer, unseen_report
 from automl.training.artifacts import LOADABLE
 from models import REGISTRY
 from storage.tables import TrialState
@@ -32,6 +33,22 @@ BASELINE = "gbdt"
 REFRESH_S = 5.0
 BEST_STORED, ENSEMBLE = "the best model", "the ensemble"
 PREVIEW_ROWS = 100
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_leaderboard(url: str, study_id: int, version: tuple, models: tuple[str, ...] | None = None) -> Leaderboard:
+    """``read_leaderboard`` (of ``models`` only, when given), read again only when the study changed
+    (``version``: ``Store.study_version``)."""
+    store = common.store()
+    return read_leaderboard(store, store.find_study(study_id), models)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_report(url: str, study_id: int, version: tuple) -> Report:
+    """``study_report`` (the verdict in words, with PED-ANOVA importances and the consensus pairs), written
+    again only when the study changed."""
+    store = common.store()
+    return study_report(store, store.find_study(study_id))
 
 
 def with_family(frame: pd.DataFrame) -> pd.DataFrame:
@@ -58,22 +75,26 @@ def history_chart(records: list[dict], metric: str) -> go.Figure:
                   key=lambda r: r["trial"])
     points = pd.DataFrame({"trial": [r["trial"] for r in done], "model": [r["model"] for r in done],
                            metric: [r["val"][metric] for r in done]})
-    figure = px.scatter(points, x="trial", y=metric, color="model", title="Optimization history")
+    figure = go.Figure([go.Scatter(x=group["trial"], y=group[metric], mode="markers", name=model,
+                                   hovertemplate=f"trial %{{x}}: {metric} %{{y:.4f}}")
+                        for model, group in points.groupby("model", sort=False)])
     best = points[metric].cummax() if metric in MAXIMIZE else points[metric].cummin()
     figure.add_trace(go.Scatter(x=points["trial"], y=best, mode="lines", name="best so far",
                                 line={"shape": "hv", "color": "black", "dash": "dot"}))
-    figure.update_layout(xaxis_title="trial", yaxis_title=f"validation {metric}", height=380,
-                         xaxis_dtick=max(1, len(points) // 10))
+    figure.update_layout(title="Optimization history", xaxis_title="trial", yaxis_title=f"validation {metric}",
+                         height=380, xaxis_dtick=max(1, len(points) // 10), legend_title_text="model")
     return figure
 
 
 def best_chart(best: pd.DataFrame, metric: str) -> go.Figure:
     column = f"val_{metric}"
-    figure = px.bar(best, x="model", y=column, color="family", text_auto=".4f",
-                    title=f"Best validation {metric} per model")
+    figure = go.Figure([go.Bar(x=group["model"], y=group[column], name=family, texttemplate="%{y:.4f}")
+                        for family, group in best.groupby("family", sort=False)])
     low, high = best[column].min(), best[column].max()
     pad = (high - low) * 0.5 or abs(high) * 0.05 or 0.05
-    figure.update_layout(yaxis_range=[low - pad, high + pad], yaxis_title=f"validation {metric}", height=380)
+    figure.update_layout(title=f"Best validation {metric} per model", yaxis_range=[low - pad, high + pad],
+                         yaxis_title=f"validation {metric}", height=380, legend_title_text="family",
+                         xaxis={"title": "model", "categoryorder": "array", "categoryarray": list(best["model"])})
     return figure
 
 
@@ -177,7 +198,8 @@ def main() -> None:
 def use_model(study) -> None:
     """Score an uploaded file with a stored model or the ensemble; show and offer the scored rows."""
     store = common.store()
-    kept = sorted({a.model for a in store.artifacts(study.id) if a.weights_format in LOADABLE})
+    kept = sorted(model for model, (_, weights_format) in store.best_trials(study.id).items()
+                  if weights_format in LOADABLE)
     if study.task not in SCORE_TASKS or not kept:
         return
     st.subheader("Use this model")
@@ -206,9 +228,26 @@ def use_model(study) -> None:
                f"**{common.plain(scorer.output or scorer.column)}**.")
     for line in scorer.notes + unseen_report(scorer):
         st.info(common.plain(line))
+    labelled_figures(scorer, study.task)
     st.dataframe(scored.head(PREVIEW_ROWS), hide_index=True, width="stretch")
-    st.download_button("Download the scored rows (CSV)", scored.to_csv(index=False).encode(),
+    st.download_button("Download the scored rows (CSV)", lambda: scored.to_csv(index=False).encode(),
                        file_name=f"{safe_file_name(Path(upload.name).stem, 'scored')}-scored.csv", mime="text/csv", key="use_model_download")
+
+
+def labelled_figures(scorer: Scorer, task: str) -> None:
+    """The study task's metrics on the scored file's labelled rows, each with its 95% interval; or what it takes
+    to see them."""
+    figures = scorer.figures()
+    label = scorer.schema.label if scorer.schema else None
+    if not figures:
+        if label:
+            st.caption(f"The file has no labels in the column **{common.plain(label)}**; with them, its "
+                       f"{' and '.join(FILE_METRICS[task])} would be shown here.")
+        return
+    st.caption(f"On the file's {scorer.labelled_rows:,} rows with a label (**{common.plain(label)}**), with 95% intervals:")
+    for column, (metric, (value, low, high)) in zip(st.columns(len(figures)), figures.items(), strict=True):
+        column.metric(metric, f"{value:.4f}", border=True)
+        column.caption(f"95% interval [{low:.4f}, {high:.4f}]")
 
 
 def export_button(study, choice: str) -> None:
@@ -253,7 +292,9 @@ def board(study_id: int) -> None:
         st.session_state["board_was_active"] = False
         st.rerun()  # the study ended: one last full render, then no more polling
     metric, names = study.metric, SHOWN_METRICS[study.task]
-    records = read_leaderboard(store, study).trials
+    version = store.study_version(study.id)
+    every = cached_leaderboard(store.url, study.id, version)
+    records = every.trials
     if not records:
         st.info(f"No trial of **{common.plain(study.name)}** has finished yet ({study.status}). Results appear here as "
                 "soon as a trial ends.")
@@ -262,7 +303,8 @@ def board(study_id: int) -> None:
         return
     present = sorted({r["model"] for r in records})
     shown = st.multiselect("Models", present, default=present, key=f"leaderboard_models_{study.id}")
-    chosen = read_leaderboard(store, study, models=shown)
+    chosen = (every if set(shown) == set(present)
+              else cached_leaderboard(store.url, study.id, version, tuple(sorted(shown))))
     records = chosen.trials
     if not records:
         st.info("No model selected.")
@@ -271,8 +313,8 @@ def board(study_id: int) -> None:
     best = versus_baseline(with_family(table(chosen.best, names, metric)), metric)
     st.caption(f"Ranked on validation {metric} ({study.direction}); test metrics are for reading only. "
                f"{sum(r['state'] == 'COMPLETE' for r in records)} complete of {len(records)} recorded trials.")
-    if chosen.verdict is not None and len(shown) == len(present):
-        report = study_report(store, study)
+    if chosen.verdict is not None and chosen is every:
+        report = cached_report(store.url, study.id, version)
         st.markdown(common.plain(" ".join(report.sentences)))
         st.caption(common.plain(report.protocol))
     if not best.empty and study.task != "implicit":    # implicit studies have their own baselines, pop and random
@@ -280,7 +322,8 @@ def board(study_id: int) -> None:
     if not best.empty:
         ensemble_panel(chosen.ensemble, best, metric, study.task)
     online = is_online(study)
-    all_tab, best_tab, *online_tabs = st.tabs(["All trials", "Best per model"] + (["Online"] if online else []))
+    all_tab, best_tab, *online_tabs = st.tabs(["All trials", "Best per model"] + (["Online"] if online else []),
+                                              key=f"leaderboard_tab_{study.id}", on_change="rerun")
     for tab in online_tabs:
         with tab:
             online_tab(study)
@@ -288,14 +331,15 @@ def board(study_id: int) -> None:
         event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
                              selection_mode="single-row", key=f"leaderboard_trials_{study.id}")
         diagnostics_link(study.id, frame, event.selection.rows)
-        st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name=f"{safe_file_name(study.name, f'study-{study.id}')}.csv",
+        st.download_button("Download CSV", lambda: frame.to_csv(index=False).encode(), file_name=f"{safe_file_name(study.name, f'study-{study.id}')}.csv",
                            mime="text/csv", key="leaderboard_csv")
     with best_tab:
         st.dataframe(best, hide_index=True, width="stretch")
         verdict = chosen.verdict
         if verdict is not None:
             st.caption(verdict_caption(verdict))
-            st.plotly_chart(verdict_chart(verdict), width="stretch", key=f"leaderboard_verdict_{study.id}")
+            if best_tab.open:       # drawn only when shown: each chart costs the browser a fifth of a second or so
+                st.plotly_chart(verdict_chart(verdict), width="stretch", key=f"leaderboard_verdict_{study.id}")
         if "seeds" in best:
             st.caption(f"seeds: the model's best trial and its reruns with other seeds (the models in contention "
                        f"are re-run when the budget is spent, or with `crossboard reseed`); test {metric} mean and "

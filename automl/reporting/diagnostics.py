@@ -17,7 +17,7 @@ from scipy.stats import kruskal
 
 from automl.diagnostics.consensus import consensus_pairs
 from automl.diagnostics.results import ConsensusPair, TrialDiagnostics
-from automl.diagnostics.stored import kept, trial_diagnostics
+from automl.diagnostics.stored import Progress, kept, silent, trial_diagnostics
 from automl.errors import NotFoundError
 from automl.search.allocation import MODEL_PARAM
 from automl.search.config import StudyConfig
@@ -30,6 +30,7 @@ from storage.tables import StudyRow, TrialState
 
 MAX_OPTION_VALUES = 8          # a discrete option has at most this many distinct values
 MIN_IMPORTANCE_TRIALS = 4      # completed trials of a model before its parameter importances mean anything
+TRIAL_STEPS = 3                # the steps ``trial_view`` tells its progress of: the data, the model, the scoring
 
 
 def option_comparisons(store: Store, study: StudyRow) -> list[dict]:
@@ -108,7 +109,7 @@ def chosen_trial(store: Store, study: StudyRow, model: str | None = None, trial:
     """The trial a diagnostics view is about: ``trial``, or the best trial of ``model``."""
     if trial is not None:
         return trial
-    best = {a.model: a.trial_number for a in store.artifacts(study.id)}
+    best = {name: number for name, (number, _) in store.best_trials(study.id).items()}
     if model not in best:
         known = ", ".join(sorted(best)) or "none yet"
         raise NotFoundError(f"study {study.name!r} has no completed trial of model {model!r}; "
@@ -116,13 +117,16 @@ def chosen_trial(store: Store, study: StudyRow, model: str | None = None, trial:
     return best[model]
 
 
-def trial_view(store: Store, study: StudyRow, home: Path, trial_number: int, again: bool = False) -> TrialDiagnostics:
+def trial_view(store: Store, study: StudyRow, home: Path, trial_number: int, again: bool = False,
+               progress: Progress = silent) -> TrialDiagnostics:
     """One trial's diagnostics (``automl.diagnostics.stored.trial_diagnostics``: kept, or computed
-    when there are none or ``again``), with the study's data loaded only when they must be computed.
+    when there are none or ``again``), with the study's data loaded only when they must be computed;
+    ``progress`` is told each of the ``TRIAL_STEPS`` steps of a computation as it begins.
     DiagnosticsFailed when the kept ones are a failed computation's."""
     found = None if again else kept(store, study, trial_number)
     if found is not None:
         return found
+    progress("loading the study's data")
     config = StudyConfig.from_json(study.config_json)
     data = study_data(store, study, config, home, pick_device(config.device))
-    return trial_diagnostics(store, study, data, trial_number, again=again)
+    return trial_diagnostics(store, study, data, trial_number, again=again, progress=progress)

@@ -6,6 +6,7 @@ the stored best outputs) after a trial, after a worker's trials and after the se
 from __future__ import annotations
 
 import json
+import math
 import sys
 import traceback
 
@@ -34,8 +35,10 @@ def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
     """Models whose figures do not say how good they can be, each with the reason: fewer than MIN_TRIALS
     completed trials (the fair minimum; a time budget that ran out first is named), a best trial the clock
     cut (the per-trial time cap or the study's time limit: its figure says where the clock stopped it, and
-    a busier machine stops it elsewhere), or the best found on the last of fewer trials than another model
-    had (its search was still improving when it stopped)."""
+    a busier machine stops it elsewhere), the best found on the last of fewer trials than another model
+    had (its search was still improving when it stopped), or, for a model given only its fair minimum, trials
+    that disagree more than the models' bests do (the range of its validation values wider than the range of
+    every model's best: where its search lands says more than which model it is)."""
     completed: dict[str, list] = {}
     for row in store.results(study.id):
         if row.state == TrialState.COMPLETE:
@@ -50,9 +53,13 @@ def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
         return ("its best trial was cut by the per-trial time cap" if TIME_CAP_NOTE in notes else
                 "its best trial was cut by the study's time limit" if TIME_LIMIT_NOTE in notes else None)
 
+    values = {model: [v for v in (loads(r.val_json).get(study.metric) for r in rows) if v is not None and math.isfinite(v)]
+              for model, rows in completed.items()}
+    bests = [min(v) if study.direction == "minimize" else max(v) for v in values.values() if v]
+    between = max(bests) - min(bests) if len(bests) > 1 else math.inf
     reasons = {}
     for model, rows in completed.items():
-        n = len(rows)
+        n, own = len(rows), values[model]
         if n < MIN_TRIALS:
             reasons[model] = (f"{n} completed trial{'s' * (n != 1)} of the fair minimum of {MIN_TRIALS}"
                               + (": the study's time ran out first" if out_of_time else ""))
@@ -60,6 +67,9 @@ def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
             reasons[model] = clock(best[model])
         elif n < most and model in best and best[model].trial_number == max(r.trial_number for r in rows):
             reasons[model] = f"its best came on its last trial, {n} against {most} for others: still improving"
+        elif n <= MIN_TRIALS and own and max(own) - min(own) > between:
+            reasons[model] = (f"its {n} trials disagree widely ({study.metric} {min(own):.4f} to {max(own):.4f}, wider "
+                              "than the spread of every model's best)")
     return reasons
 
 

@@ -2,7 +2,8 @@
 ensemble): the rows are read and checked like an upload (the numbers by ``automl.data.values``'
 rules), encoded with the study's fitted encoder (unseen values -> the out-of-vocabulary index,
 counted), scored in chunks so memory stays bounded, and given the calibrated click probability
-(ctr) or the predicted rating (rating) in a column of their own."""
+(ctr) or the predicted rating (rating) in a column of their own. A file that has the label column is
+also judged: the study task's metrics on its labelled rows, each with its 95% interval."""
 
 from __future__ import annotations
 
@@ -16,15 +17,18 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
-from automl.data.datasets import IN_MEMORY_BYTES
+from automl.data.datasets import IN_MEMORY_BYTES, get_dataset
 from automl.data.read import is_parquet, read_table
-from automl.data.schema import MAXIMIZE
+from automl.data.schema import MAXIMIZE, Schema
 from automl.data.stream import copy_to_parquet
+from automl.data.validate import label_vector
 from automl.data.values import ScoreChecks
 from automl.errors import DataError, NotFoundError, SettingsError
 from automl.evaluation.calibration import Platt
-from automl.evaluation.ensemble import to_blend_scale
+from automl.evaluation.comparison import metric_interval
+from automl.evaluation.ensemble import from_blend_scale, to_blend_scale
 from automl.features.encode import EncodedData
+from automl.features.prepare import task_schema
 from automl.search import ensembles
 from automl.search.config import StudyConfig
 from automl.search.data import study_data
@@ -36,6 +40,7 @@ from storage.tables import ArtifactRow, StudyRow
 
 CHUNK_ROWS = 100_000
 SCORE_TASKS = ("ctr", "rating")
+FILE_METRICS = {"ctr": ("auc", "logloss"), "rating": ("rmse", "mae")}     # judged on a scored file's labelled rows
 
 
 @dataclass
@@ -62,10 +67,13 @@ class Scorer:
     members: dict[str, Member]
     weights: dict[str, float]            # model -> share (one model: 1.0)
     what: str                            # e.g. "deepfm (trial 7)" or "ensemble of fm 0.6, deepfm 0.4"
+    schema: Schema | None = None         # the study's: its label column and the label's positive value
     unseen: dict[str, int] = field(default_factory=dict)
     rows: int = 0
     output: str | None = None            # the column ``score_file`` wrote the scores into
     notes: list[str] = field(default_factory=list)     # ``score_file``'s: on reading, and values counted as missing
+    labelled: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)   # each chunk's labelled rows:
+                                                                                  # (labels [m], scores [m])
 
     @property
     def column(self) -> str:
@@ -82,6 +90,32 @@ class Scorer:
         self.rows += len(frame)
         batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
         return sum(w * to_blend_scale(self.task, self.members[m].outputs(batch)) for m, w in self.weights.items())
+
+    def keep_labels(self, frame: pd.DataFrame, scores: np.ndarray) -> None:
+        """Keep the labels of ``frame``'s rows that have one (none without the label column), with their
+        ``scores`` [len(frame)] (``score``'s)."""
+        label = self.schema.label if self.schema else None
+        if label is None or label not in frame.columns:
+            return
+        present = frame[label].notna().to_numpy()
+        labels = label_vector(frame[present], self.schema)
+        known = np.isfinite(labels)              # a rating that is no number counts as no label
+        self.labelled.append((labels[known], np.asarray(scores)[present][known]))
+
+    @property
+    def labelled_rows(self) -> int:
+        """How many of the scored rows have a label."""
+        return sum(len(labels) for labels, _ in self.labelled)
+
+    def figures(self) -> dict[str, tuple[float, float, float]]:
+        """Metric -> (value, low, high), 95%, of ``FILE_METRICS[task]`` on the scored rows with a label ({} without
+        any; no AUC unless both classes are among them)."""
+        labels = np.concatenate([lab for lab, _ in self.labelled]) if self.labelled else np.zeros(0)
+        if not len(labels):
+            return {}
+        outputs = from_blend_scale(self.task, np.concatenate([out for _, out in self.labelled]))
+        return {metric: metric_interval(self.task, metric, labels.astype(np.float64), outputs)
+                for metric in FILE_METRICS[self.task] if metric != "auc" or len(np.unique(labels)) == 2}
 
 
 def study_scorer(store: Store, study: StudyRow, home: Path, *, model: str | None = None, trial: int | None = None,
@@ -108,7 +142,7 @@ def study_scorer(store: Store, study: StudyRow, home: Path, *, model: str | None
         chosen, weights = [artifact], {artifact.model: 1.0}
         what = f"{artifact.model} (trial {artifact.trial_number})"
     members = {a.model: member(a, data) for a in chosen}
-    return Scorer(study.task, data, members, weights, what)
+    return Scorer(study.task, data, members, weights, what, task_schema(get_dataset(store, study.dataset_id), study.task))
 
 
 def stored_artifacts(store: Store, study: StudyRow) -> dict[str, ArtifactRow]:
@@ -185,10 +219,23 @@ def score_file(scorer: Scorer, path: Path, spool: Path, write: Callable[[pd.Data
     notes: list[str] = []
     for i, chunk in enumerate(table_chunks(path, spool, notes, **reading)):
         scorer.output = checks.add(chunk)
-        write(chunk.assign(**{scorer.output: scorer.score(chunk)}), i == 0)
+        scores = scorer.score(chunk)
+        scorer.keep_labels(chunk, scores)
+        write(chunk.assign(**{scorer.output: scores}), i == 0)
         if progress:
             progress(scorer.rows)
     scorer.notes = notes + checks.notes()
+
+
+def figures_line(scorer: Scorer) -> str | None:
+    """The study task's metrics on the scored file's labelled rows, in words with their 95% intervals (None
+    for a file without labels)."""
+    figures = scorer.figures()
+    if not figures:
+        return None
+    return (f"on the file's {scorer.labelled_rows:,} labelled rows: " + ", ".join(
+        f"{metric} {value:.4f} [{low:.4f}, {high:.4f}]" for metric, (value, low, high) in figures.items())
+        + " (95% intervals)")
 
 
 def unseen_report(scorer: Scorer) -> list[str]:

@@ -1,0 +1,206 @@
+"""How long the Leaderboard and Diagnostics pages take on a finished study with many trials (issue 25).
+
+    .venv/bin/python -m benchmarks.page_times --browser --repeats 7 --out benchmarks/results/page_times.json
+    .venv/bin/python -m benchmarks.page_times --browser --repeats 7 --flag runner.postScriptGC=false \
+        --flag runner.magicEnabled=false --out benchmarks/results/page_times_gc_magic_off.json
+
+The study: ``crossboard tune`` of lr and fm on the demo data (``--tuned`` trials of 1 epoch, one more seed
+for the models in contention), really run, so that it has everything a finished study keeps (each model's
+best weights and outputs, the ensemble, the verdict, the bests' diagnostics, Optuna's trials); then its
+completed trials are copied, with new numbers and a validation AUC a little below the original's (so no
+copy becomes a model's best), into ``cb_trial_results`` and into Optuna's trials, until it has
+``--trials`` trials. The study is built once in ``--home`` and reused by later runs.
+
+Timed for each page (``?study=ID``; the Diagnostics page's study view, and its trial view of the best fm
+trial), each in a new session (an ``AppTest`` of ``app.py``, headless: the page's script run, no drawing):
+``first``, the first load in this process (the page's modules imported then); ``uncached``, a load after
+``st.cache_data.clear()`` (what a load costs right after the study changed); ``load``, the median of
+``--repeats`` loads of the unchanged study. With ``--browser``: a Streamlit server and headless Chromium
+(Playwright), the median of ``--repeats`` page loads, from ``goto`` until the page's title is shown, its
+script has stopped and every chart is drawn; and from a click in the sidebar (from the Start page) until the
+same. ``--flag`` passes Streamlit options to that server: ``runner.postScriptGC=false`` skips the full garbage
+collection Streamlit runs after every script run, ``runner.magicEnabled=false`` the rewriting of a page's
+source each time it is compiled again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = "pages"
+DRAWN = """(title) => {                  // the page's title shown, its script stopped, every chart drawn
+  const app = document.querySelector("[data-testid='stApp']");
+  if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+  const titled = [...document.querySelectorAll("h1")].some(h => h.textContent.includes(title));
+  const charts = [...document.querySelectorAll("[data-testid='stPlotlyChart']")];
+  return titled && charts.length > 0 && charts.every(chart => chart.querySelector(".main-svg"));
+}"""
+
+
+def crossboard(home: Path, *args: str) -> None:
+    env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": f"sqlite:///{home / 'crossboard.db'}"}
+    subprocess.run([sys.executable, "-m", "automl.cli", *args], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def build_study(home: Path, trials: int, tuned: int) -> None:
+    """The study ``STUDY`` in ``home``: ``tuned`` real trials, their completed ones copied up to ``trials``."""
+    import optuna
+
+    from automl.data.demo import DEMO_NAME, ensure_demo
+    from automl.search.optuna_storage import optuna_storage
+    from storage import Store
+    from storage.tables import TrialResultRow
+
+    store = Store(f"sqlite:///{home / 'crossboard.db'}")
+    ensure_demo(store)
+    crossboard(home, "tune", DEMO_NAME, "--models", "lr,fm", "--trials", str(tuned), "--epochs", "1", "--seeds", "1",
+               "--workers", "1", "--name", STUDY)
+    study = store.find_study(STUDY)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    kept = optuna.load_study(study_name=study.optuna_name, storage=optuna_storage(store.url))
+    done = {t.number: t for t in kept.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+    rows = [r for r in store.results(study.id) if r.state == "COMPLETE" and r.trial_number in done]
+    rng = np.random.default_rng(0)
+    for k in range(trials - len(store.results(study.id))):
+        row, below = rows[k % len(rows)], float(rng.uniform(0.001, 0.03))
+        original = done[row.trial_number]
+        kept.add_trial(optuna.trial.create_trial(params=original.params, distributions=original.distributions,
+                                                 value=original.value - below))
+        number = kept.get_trials(deepcopy=False)[-1].number
+        val = {**json.loads(row.val_json), study.metric: json.loads(row.val_json)[study.metric] - below}
+        store.save_result(TrialResultRow(**{c.name: getattr(row, c.name) for c in TrialResultRow.__table__.columns
+                                            if c.name not in ("id", "trial_number", "val_json")},
+                                         trial_number=number, val_json=json.dumps(val)))
+
+
+def app_test_times(study_id: int, best_fm: int, repeats: int) -> dict:
+    """Seconds of each page's script run in a new AppTest session: first, uncached, median load."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from ui.common import PAGES
+
+    def load(page: str, **params: str) -> float:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        at.query_params.update({"study": str(study_id), **params})
+        at.run()                                 # the Start page (navigation, sign-in check, demo)
+        start = time.perf_counter()
+        at.switch_page(PAGES[page]).run()
+        seconds = time.perf_counter() - start
+        assert not at.exception, at.exception
+        return seconds
+
+    views = {"leaderboard": ("leaderboard", {}), "diagnostics": ("diagnostics", {}),
+             "diagnostics_trial": ("diagnostics", {"trial": str(best_fm)})}
+    times = {}
+    for name, (page, params) in views.items():
+        first = load(page, **params)
+        st.cache_data.clear()
+        uncached = load(page, **params)
+        loads = [load(page, **params) for _ in range(repeats)]
+        times[name] = {"first": round(first, 3), "uncached": round(uncached, 3),
+                       "load": round(statistics.median(loads), 3), "loads": [round(s, 3) for s in loads]}
+        print(name, times[name], flush=True)
+    return times
+
+
+def browser_times(home: Path, study_id: int, best_fm: int, repeats: int, flags: list[str]) -> dict:
+    """Seconds from navigation until the script stopped and every chart is drawn, in headless Chromium;
+    ``flags``: Streamlit options for the server (``runner.postScriptGC=false``)."""
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_for_server
+
+    port = free_port()
+    env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": f"sqlite:///{home / 'crossboard.db'}"}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.fileWatcherType", "none",
+                               "--browser.gatherUsageStats", "false", *(f"--{flag}" for flag in flags)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://localhost:{port}"
+    views = {"leaderboard": ("Leaderboard", f"leaderboard?study={study_id}"),
+             "diagnostics": ("Diagnostics", f"diagnostics?study={study_id}"),
+             "diagnostics_trial": ("Diagnostics", f"diagnostics?study={study_id}&trial={best_fm}")}
+    times = {}
+    try:
+        wait_for_server(base, server)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+            def drawn_after(action, title: str) -> float:
+                start = time.perf_counter()
+                action()
+                page.wait_for_function(DRAWN, arg=title, timeout=600_000, polling=20)
+                return time.perf_counter() - start
+
+            for name, (title, path) in views.items():
+                drawn_after(lambda path=path: page.goto(f"{base}/{path}"), title)      # warms the server's caches
+                loads = [drawn_after(lambda path=path: page.goto(f"{base}/{path}"), title) for _ in range(repeats)]
+                times[name] = {"load": round(statistics.median(loads), 3), "loads": [round(s, 3) for s in loads]}
+                print("browser", name, times[name], flush=True)
+            for name in ("leaderboard", "diagnostics"):
+                clicks = []
+                for _ in range(repeats):
+                    page.goto(f"{base}/?study={study_id}")
+                    link = page.locator(f"[data-testid='stSidebarNav'] a[href$='/{name}']")
+                    clicks.append(drawn_after(link.click, views[name][0]))
+                times[f"{name}_from_sidebar"] = {"load": round(statistics.median(clicks), 3),
+                                                 "loads": [round(s, 3) for s in clicks]}
+                print("browser", name, "from the sidebar", times[f"{name}_from_sidebar"], flush=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", default="/tmp/crossboard-page-times", help="where the study is built (reused)")
+    parser.add_argument("--trials", type=int, default=150)
+    parser.add_argument("--tuned", type=int, default=12, help="trials really run before the copies")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--browser", action="store_true", help="also time the pages in headless Chromium")
+    parser.add_argument("--flag", action="append", default=[], metavar="OPTION=VALUE",
+                        help="a Streamlit option for the browser's server, e.g. runner.postScriptGC=false")
+    parser.add_argument("--out", help="write the raw results here (JSON)")
+    args = parser.parse_args()
+    home = Path(args.home)
+    os.environ.update(CROSSBOARD_HOME=str(home), CROSSBOARD_DB=f"sqlite:///{home / 'crossboard.db'}")
+    from storage import Store
+
+    home.mkdir(parents=True, exist_ok=True)
+    store = Store()
+    if store.find_study(STUDY) is None:
+        build_study(home, args.trials, args.tuned)
+    study = store.find_study(STUDY)
+    best_fm = next(a.trial_number for a in store.artifacts(study.id) if a.model == "fm")
+    results = {"study": {"trials": len(store.results(study.id)), "status": study.status,
+                         "diagnosed": len(store.diagnostics(study.id))},
+               "machine": {"cores": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version()},
+               "app_test": app_test_times(study.id, best_fm, args.repeats)}
+    if args.browser:
+        results["browser"] = browser_times(home, study.id, best_fm, args.repeats, args.flag)
+        results["browser"]["flags"] = args.flag
+    results["machine"]["load_1min_after"] = os.getloadavg()[0]
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
