@@ -101,6 +101,7 @@ def cmd_tune(args, store: Store, home: Path) -> int:
     from automl.search.capabilities import model_availability
     from automl.search.control import launch_workers, request_stop
     from automl.search.liveness import log_tail, settle_study
+    from automl.search.recommended import MIN_SHARE_S, fair_share_s, recommend
     from automl.search.study import create_study
     from models import REGISTRY
     from storage.db import database_place
@@ -124,6 +125,12 @@ def cmd_tune(args, store: Store, home: Path) -> int:
         print(f"note: {config.n_trials} trials for {len(config.models)} models give each model "
               f"{config.n_trials // len(config.models)} or {config.n_trials // len(config.models) + 1}, fewer than the "
               f"{MIN_TRIALS} of a fair comparison; use --trials {MIN_TRIALS * len(config.models)} or fewer --models")
+    share = fair_share_s(config, config.models)
+    if share is not None and share < MIN_SHARE_S and len(config.models) > 1:
+        advice = recommend(model_availability(schema, study.task), config)
+        print(f"note: {config.minutes:g} minutes for {len(config.models)} models give each trial about {share:.0f} s of "
+              f"training, under the {MIN_SHARE_S:.0f} s a fair start needs: models left under {MIN_TRIALS} trials are "
+              f"reported as under-explored. For this budget: --models {','.join(advice.models)}, or more --minutes")
     if config.workers == 0:
         print(f"no local workers started; on each machine run: crossboard --db URL worker {study.name}")
         return 0

@@ -53,11 +53,11 @@ def measure(minutes: float, workers: int, rows: int) -> dict:
 
 def markdown(result: dict) -> str:
     budget = result["minutes"] * 60
-    lines = ["| run | wall (s) | budget (s) | trial cap (s) | promise (s) | kept | trials | diagnostics | seed reruns |",
+    lines = ["| run | wall (s) | budget (s) | trial cap (s) | promise (s) | kept | trials | diagnostics done | seed reruns done |",
              "|---|---|---|---|---|---|---|---|---|"]
     for run_ in result["runs"]:
         promise = budget + run_["trial_cap_s"] if run_["label"] == "alone" else 1.25 * budget
-        done = {name: f"{d}/{'?' if t is None else t}" for name, (d, t) in run_["phases"].items()}
+        done = {name: f"{d}" if t is None else f"{d}/{t}" for name, (d, t) in run_["phases"].items()}
         lines.append(f"| {run_['label']} | {run_['wall_seconds']:.0f} | {budget:.0f} | {run_['trial_cap_s']:.0f} | "
                      f"{promise:.0f} | {'yes' if run_['wall_seconds'] <= promise else 'NO'} | "
                      + " | ".join(done.get(name, "—") for name in ("trials", "diagnostics", "seed reruns")) + " |")

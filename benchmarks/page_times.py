@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.page_times --browser --repeats 7 --out benchmarks/results/page_times.json
     .venv/bin/python -m benchmarks.page_times --browser --repeats 7 --flag runner.postScriptGC=false \
         --flag runner.magicEnabled=false --out benchmarks/results/page_times_gc_magic_off.json
+    .venv/bin/python -m benchmarks.page_times --table benchmarks/results/page_times*.json     # the table
 
 The study: ``crossboard tune`` of lr and fm on the demo data (``--tuned`` trials of 1 epoch, one more seed
 for the models in contention), really run, so that it has everything a finished study keeps (each model's
@@ -168,6 +169,28 @@ def browser_times(home: Path, study_id: int, best_fm: int, repeats: int, flags: 
     return times
 
 
+VIEWS = {"leaderboard": "Leaderboard", "diagnostics": "Diagnostics (study view)",
+         "diagnostics_trial": "Diagnostics (one trial)"}
+
+
+def markdown(files: list[Path]) -> str:
+    """One row per page and saved run: the AppTest medians (load, right after a change) and the browser's
+    (a page load, a click in the sidebar), with the run's Streamlit flags and machine load."""
+    lines = ["| run | page | AppTest load (s) | AppTest after a change (s) | browser load (s) | from the sidebar (s) |",
+             "|---|---|---|---|---|---|"]
+    for path in files:
+        result = json.loads(path.read_text())
+        browser = result.get("browser", {})
+        run = f"{path.stem} (load {result['machine']['load_1min']:.1f}{', ' + ' '.join(browser['flags']) if browser.get('flags') else ''})"
+        for key, title in VIEWS.items():
+            shown = browser.get(key, {}).get("load")
+            sidebar = browser.get(f"{key}_from_sidebar", {}).get("load")
+            lines.append(f"| {run} | {title} | {result['app_test'][key]['load']:.2f} | "
+                         f"{result['app_test'][key]['uncached']:.2f} | {'—' if shown is None else f'{shown:.2f}'} | "
+                         f"{'—' if sidebar is None else f'{sidebar:.2f}'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", default="/tmp/crossboard-page-times", help="where the study is built (reused)")
@@ -178,7 +201,11 @@ def main() -> None:
     parser.add_argument("--flag", action="append", default=[], metavar="OPTION=VALUE",
                         help="a Streamlit option for the browser's server, e.g. runner.postScriptGC=false")
     parser.add_argument("--out", help="write the raw results here (JSON)")
+    parser.add_argument("--table", type=Path, nargs="+", help="print the table of these saved results and stop")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(args.table))
+        return
     home = Path(args.home)
     os.environ.update(CROSSBOARD_HOME=str(home), CROSSBOARD_DB=f"sqlite:///{home / 'crossboard.db'}")
     from storage import Store

@@ -159,3 +159,19 @@ def test_stop_ends_an_online_study_within_seconds(home, tmp_path):
     assert progress.status == "stopped" and progress.online.running == [] and not progress.running
     assert json.loads(store.find_study(study.id).config_json)["online"]["window_rows"] == 100
     assert np.isfinite(progress.elapsed_s)
+
+
+def test_tune_says_when_the_minutes_cannot_give_every_model_a_fair_start(home, tmp_path):
+    from cli_helpers import crossboard
+
+    from automl.data.demo import demo_frame
+
+    path = tmp_path / "clicks.csv"
+    demo_frame(n_rows=2000).to_csv(path, index=False)
+    assert crossboard(home, "ingest", str(path), "--name", "clicks").returncode == 0
+    tight = crossboard(home, "tune", "clicks", "--minutes", "2", "--workers", "0")
+    assert tight.returncode == 0, tight.stderr
+    assert "2 minutes: trials 1.6 min, diagnostics 0.1 min, seed reruns 0.3 min" in tight.stdout
+    assert "under-explored. For this budget: --models lr" in tight.stdout
+    roomy = crossboard(home, "tune", "clicks", "--minutes", "60", "--models", "lr,fm", "--workers", "0")
+    assert roomy.returncode == 0 and "note:" not in roomy.stdout
