@@ -7,9 +7,11 @@ tune DATA --minutes M --workers W --seed S`), then every claim each run makes ("
     python benchmarks/reproducibility.py --data frappe ...      # ../shared/data/frappe: validation file trains, test file tests
     python benchmarks/reproducibility.py --data ml100k ...      # ../shared/data/ml-100k-grouplens u1.base / u1.test, rating
     python benchmarks/reproducibility.py --table FILE [FILE ...]   # the markdown table of saved results
+    python benchmarks/reproducibility.py --rescore FILE [FILE ...]  # recompute the agreement of saved runs
 
 Per data set: the claims of each run, how many a claim of the other run reverses, the share whose direction
-the other run's test means keep, the two leader groups and their overlap, Kendall's tau of the models' test
+the other run's test means keep (of all claims, and of those whose two models the other run judged: a model it
+calls under-explored has a figure that says where its search stopped, not what it can do), the two leader groups and their overlap, Kendall's tau of the models' test
 means over the models both runs judged, and the smallest difference each run's test set detects.
 """
 
@@ -67,6 +69,10 @@ def agreement(first: dict, second: dict) -> dict:
     reversed_ = sum((b, a) in made[1 - i] for i in (0, 1) for a, b in made[i])
     kept = [sum(means[1 - i].get(a) is not None and means[1 - i].get(b) is not None
                 and sign * (means[1 - i][a] - means[1 - i][b]) > 0 for a, b in made[i]) for i in (0, 1)]
+    judged = [{r["model"] for r in run["best"] if r.get("standing") not in (None, "under-explored")}
+              for run in (first, second)]
+    testable = [[(a, b) for a, b in made[i] if {a, b} <= judged[1 - i]] for i in (0, 1)]
+    kept_judged = [sum(sign * (means[1 - i][a] - means[1 - i][b]) > 0 for a, b in testable[i]) for i in (0, 1)]
     groups = [{s["model"] for s in run["verdict"]["standings"] if s["standing"] in ("leader", "leader group")}
               for run in (first, second)]
     common = sorted(set(means[0]) & set(means[1]))
@@ -74,20 +80,29 @@ def agreement(first: dict, second: dict) -> dict:
         else float("nan")
     return {"metric": metric, "claims": [len(c) for c in made], "reversed": reversed_,
             "kept_direction": sum(kept) / max(sum(len(c) for c in made), 1),
+            "kept_direction_judged": sum(kept_judged) / max(sum(len(t) for t in testable), 1),
+            "claims_judged": [len(t) for t in testable],
             "leader_groups": [sorted(g) for g in groups], "groups_overlap": sorted(groups[0] & groups[1]),
             "kendall_tau": float(tau), "models": len(common),
             "detectable": [run["verdict"]["detectable"] for run in (first, second)]}
 
 
+def judged_words(agreement_: dict) -> str:
+    """"100% of 12": the direction kept over the claims whose two models the other run judged (older files: "—")."""
+    if "kept_direction_judged" not in agreement_:
+        return "—"
+    return f"{agreement_['kept_direction_judged']:.0%} of {sum(agreement_['claims_judged'])}"
+
+
 def markdown(results: list[dict]) -> str:
-    header = ("| data | metric | claims (run 1, run 2) | reversed | direction kept | leader groups | shared | "
-              "Kendall's tau | detectable | wall (s) |")
-    lines = [header, "|" + "---|" * 10]
+    header = ("| data | metric | claims (run 1, run 2) | reversed | direction kept | kept where the other run judged both |"
+              " leader groups | shared | Kendall's tau | detectable | wall (s) |")
+    lines = [header, "|" + "---|" * 11]
     for r in results:
         a = r["agreement"]
         groups = " / ".join(", ".join(g) for g in a["leader_groups"])
         lines.append(f"| {r['data']} | {a['metric']} | {a['claims'][0]}, {a['claims'][1]} | {a['reversed']} | "
-                     f"{a['kept_direction']:.0%} | {groups} | {', '.join(a['groups_overlap']) or 'none'} | "
+                     f"{a['kept_direction']:.0%} | {judged_words(a)} | {groups} | {', '.join(a['groups_overlap']) or 'none'} | "
                      f"{a['kendall_tau']:.2f} ({a['models']} models) | "
                      f"{a['detectable'][0]:.4f}, {a['detectable'][1]:.4f} | "
                      f"{r['runs'][0]['wall_seconds']:.0f}, {r['runs'][1]['wall_seconds']:.0f} |")
@@ -101,7 +116,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of saved results and stop")
+    parser.add_argument("--rescore", type=Path, nargs="+", help="recompute the agreement of saved results, then --table")
     args = parser.parse_args()
+    if args.rescore:
+        for path in args.rescore:
+            saved = json.loads(path.read_text())
+            saved["agreement"] = agreement(*saved["runs"])
+            path.write_text(json.dumps(saved, indent=2, default=str))
+        args.table = args.rescore
     if args.table:
         print(markdown([json.loads(p.read_text()) for p in args.table]))
         return

@@ -1,7 +1,8 @@
 """The shapes of the diagnostics results. They are JSON (kept in ``cb_diagnostics``, printed by
 ``crossboard diagnose --json``), so they are TypedDicts: plain dicts with named, typed keys.
 
-A band is the mean over repeats (or over models) with mean ± 2 standard errors as ``low``/``high``."""
+A band is the mean over repeats with mean ± 2 standard errors as ``low``/``high`` (the study consensus: the mean over
+models with the 95% percentile bootstrap over which models are counted, ``automl.diagnostics.consensus``)."""
 
 from __future__ import annotations
 
