@@ -81,7 +81,8 @@ def progress_panel(study_id: int) -> None:
 
 
 def phase_share(phase: PhaseProgress, progress: Progress) -> float:
-    """How full a phase's bar is: done / total; a time-budgeted trials phase by the time it has used."""
+    """How full a phase's bar is: done / total; a phase without a known total (a time-budgeted trials phase)
+    stays empty while the study runs and full once it has ended."""
     if phase.total:
         return min(phase.done / phase.total, 1.0)
     return 1.0 if progress.status not in common.ACTIVE_STUDY else 0.0

@@ -46,7 +46,8 @@ def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
     most = max((len(rows) for rows in completed.values()), default=0)
     best = {row.model: row for row in best_trials(store, study)}
     config = StudyConfig.from_json(study.config_json)
-    out_of_time = config.minutes is not None and budget.spent(store, study, config)
+    left = budget.seconds_left(study, config)
+    out_of_time = left is not None and left <= 0          # the trials' share of --minutes is over
 
     def clock(row) -> str | None:
         notes = loads(row.extra_json).get("notes", {})
