@@ -259,3 +259,33 @@ def test_the_full_corpus_verdict_says_when_it_reverses_a_sampled_claim():
                       "agrees with the sampled one at Kendall's tau 1.00.")]
     flipped = full_corpus_sentences(sampled, comparison(0.21, 0.20, 0.30, {"c": ["a"]}))
     assert "tau -0.33" in flipped[0] and flipped[1].startswith("Caveat: ranked against every item, c beats a,")
+
+
+def test_the_search_spread_is_the_bootstrap_of_the_validation_best_trials_test_figure():
+    """Trials that agree give no spread; one lucky trial among poor ones gives a spread near the gap times
+    sqrt(p(1 − p)), p = 1 − (1 − 1/n)^n the chance that a resample keeps it; the direction is respected."""
+    from automl.evaluation.comparison import search_spread
+    assert search_spread([0.7], [0.71], maximize=True) == 0.0
+    assert search_spread([0.70, 0.71, 0.72], [0.75, 0.75, 0.75], maximize=True) == 0.0
+    validation, test = [0.80, 0.70, 0.70, 0.70, 0.70], [0.78, 0.70, 0.70, 0.70, 0.70]
+    keep = 1 - (1 - 1 / 5) ** 5
+    assert search_spread(validation, test, maximize=True) == pytest.approx(0.08 * np.sqrt(keep * (1 - keep)), rel=0.1)
+    losses = [0.9, 1.0, 1.0, 1.0, 1.0]                      # a loss: the lowest validation is the best trial
+    assert search_spread(losses, test, maximize=False) == pytest.approx(0.08 * np.sqrt(keep * (1 - keep)), rel=0.1)
+    assert search_spread(losses, test, maximize=True) == pytest.approx(0.0, abs=0.03)
+
+
+def test_a_gap_that_another_search_could_close_makes_no_claim(rows):
+    """The same rows and seeds: a gap the paired test separates is not claimed once the worse model's search
+    is known to land anywhere within it; the spread is kept on its standing."""
+    labels, rng = rows
+    shared = logits(labels, 1.2, rng)
+    runs = {"lead": [shared + rng.normal(0, 0.05, len(labels))],
+            "close": [shared + rng.normal(0, 0.05, len(labels)) - 0.6 * (labels - 0.5)]}
+    sure = by_model(compare("ctr", "auc", labels, runs, {"lead": 0, "close": 1}, "lead"))
+    gap = sure["lead"].test["auc"] - sure["close"].test["auc"]
+    assert sure["close"].standing in (BEHIND, CLEARLY_BEHIND) and sure["lead"].better_than == ["close"]
+    unsure = by_model(compare("ctr", "auc", labels, runs, {"lead": 0, "close": 1}, "lead",
+                              search_sd={"close": gap}))
+    assert unsure["close"].standing == GROUP and unsure["lead"].better_than == []
+    assert unsure["close"].search_sd == gap and unsure["lead"].search_sd == 0.0

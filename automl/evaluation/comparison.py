@@ -12,7 +12,10 @@ var = var_rows(Δ) + s²_a/n_a + s²_b/n_b (s: the metric's standard deviation o
 deterministic model, so a model is never declared different because its seeds agree). A model run once has
 no spread of its own: it borrows the study's pooled one (the root mean square of the spreads of the models
 run with several seeds; 0 when none was), so two models trained once are not told apart by a gap that a
-change of seed could make.
+change of seed could make. A third term is the search's own spread (``search_spread``): where the best of a
+model's trials lands is itself a draw — another search of the same size may miss its one lucky configuration —
+so var += σ²_search,a + σ²_search,b, σ_search being the standard deviation of the test figure of the
+validation-best trial over bootstrap resamples of the model's trials.
 
 Standing of each model on the study metric, the leader being the best on validation (test figures only
 report): "leader"; "leader group" — no Holm-corrected test separates it from the leader; "behind" — the
@@ -58,6 +61,7 @@ class Standing:
     p_vs_leader: float | None = None             # Holm-adjusted p of the study metric's test with the leader
     better_than: list[str] = field(default_factory=list)     # models it beats significantly (Holm)
     why: str = ""                                # why it is under-explored
+    search_sd: float = 0.0                       # the study metric's spread from the search (``search_spread``)
 
 
 @dataclass
@@ -115,11 +119,13 @@ def seed_average(task: str, runs: list[np.ndarray]) -> np.ndarray:
 
 def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.ndarray]], trials: dict[str, int],
             leader: str, under_explored: dict[str, str] | None = None, level: float = LEVEL,
-            users: np.ndarray | None = None) -> Comparison:
+            users: np.ndarray | None = None, search_sd: dict[str, float] | None = None) -> Comparison:
     """The standings of the models in ``runs`` (model -> test outputs [n] of each seed's run, its best
     trial's first) on ``metric`` (one of ``compared(task, users, metric)``); ``leader``: the best on validation;
-    ``users`` [n]: each row's user, which GAUC is paired by; ``under_explored``: model -> why it is not judged."""
+    ``users`` [n]: each row's user, which GAUC is paired by; ``under_explored``: model -> why it is not judged;
+    ``search_sd``: model -> the spread of ``metric`` from its search (``search_spread``; 0 when absent)."""
     under_explored = under_explored or {}
+    search_sd = {m: (search_sd or {}).get(m, 0.0) for m in runs}
     labels = np.asarray(labels, dtype=np.float64)
     names = list(runs)
     averaged = {m: seed_average(task, runs[m]) for m in names}
@@ -133,7 +139,8 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
     pairs = list(combinations(names, 2))
     z_of, se_of = {}, {}
     for a, b in pairs:
-        variance = (row_cov(a, b) + seed_sd[a] ** 2 / len(runs[a]) + seed_sd[b] ** 2 / len(runs[b]))
+        variance = (row_cov(a, b) + seed_sd[a] ** 2 / len(runs[a]) + seed_sd[b] ** 2 / len(runs[b])
+                    + search_sd[a] ** 2 + search_sd[b] ** 2)
         se_of[a, b] = math.sqrt(max(variance, 0.0))
         gap = values[a] - values[b]
         z_of[a, b] = 0.0 if gap == 0 else (math.copysign(math.inf, gap) if se_of[a, b] == 0 else gap / se_of[a, b])
@@ -149,7 +156,7 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
                                                                 metric: values[m]},
                                   {**{k: [v[1], v[2]] for k, v in others[m].items()}, metric: intervals[m]},
                                   standing_of(m, leader, p, intervals, under_explored, level, sign), p, beats,
-                                  under_explored.get(m, "") if m != leader else ""))
+                                  under_explored.get(m, "") if m != leader else "", search_sd[m]))
     order = {LEADER: 0}
     standings.sort(key=lambda s: (order.get(s.standing, 1), -sign * s.test[metric]))
     leader_se = [se_of[p] for p in pairs if leader in p]
@@ -257,6 +264,21 @@ def metric_interval(task: str, metric: str, labels: np.ndarray, outputs: np.ndar
     """(value, low, high) of one model's metric on its own."""
     values, intervals, _ = figures(task, metric, labels, {"m": outputs}, users)
     return values["m"], *intervals["m"]
+
+
+def search_spread(validation: list[float], test: list[float], maximize: bool, draws: int = 2000,
+                  seed: int = 0) -> float:
+    """The standard deviation of the test figure of the validation-best trial over ``draws`` bootstrap
+    resamples of a model's trials (``validation``, ``test``: one value per completed trial, in the same
+    order; ``maximize``: the direction of the validation metric). 0 with fewer than two trials (such a model
+    is under-explored and judged by nobody)."""
+    validation, test = np.asarray(validation, dtype=np.float64), np.asarray(test, dtype=np.float64)
+    if len(validation) < 2:
+        return 0.0
+    picks = np.random.default_rng(seed).integers(0, len(validation), size=(draws, len(validation)))
+    score = validation[picks] if maximize else -validation[picks]
+    best = picks[np.arange(draws), score.argmax(axis=1)]
+    return float(test[best].std(ddof=1))
 
 
 def seed_spread(task: str, metric: str, labels: np.ndarray, runs: list[np.ndarray],

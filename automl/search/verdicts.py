@@ -12,7 +12,8 @@ import traceback
 
 import numpy as np
 
-from automl.evaluation.comparison import COMPARED, Comparison, compare, compared, paired
+from automl.data.schema import FULL_CORPUS
+from automl.evaluation.comparison import COMPARED, Comparison, compare, compared, paired, search_spread
 from automl.evaluation.ensemble import from_blend_scale, targets, to_blend_scale
 from automl.features.encode import EncodedData
 from automl.search import budget, ensembles
@@ -39,10 +40,7 @@ def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
     had (its search was still improving when it stopped), or, for a model given only its fair minimum, trials
     that disagree more than the models' bests do (the range of its validation values wider than the range of
     every model's best: where its search lands says more than which model it is)."""
-    completed: dict[str, list] = {}
-    for row in store.results(study.id):
-        if row.state == TrialState.COMPLETE:
-            completed.setdefault(row.model, []).append(row)
+    completed = completed_trials(store, study)
     most = max((len(rows) for rows in completed.values()), default=0)
     best = {row.model: row for row in best_trials(store, study)}
     config = StudyConfig.from_json(study.config_json)
@@ -74,6 +72,26 @@ def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
     return reasons
 
 
+def completed_trials(store: Store, study: StudyRow) -> dict[str, list]:
+    """Model -> its completed trials' results, in trial order."""
+    completed: dict[str, list] = {}
+    for row in store.results(study.id):
+        if row.state == TrialState.COMPLETE:
+            completed.setdefault(row.model, []).append(row)
+    return completed
+
+
+def search_spreads(store: Store, study: StudyRow, metric: str) -> dict[str, float]:
+    """Model -> ``comparison.search_spread`` of its test ``metric`` over its completed trials (those with a
+    finite validation figure of the study metric and a finite test ``metric``)."""
+    spreads = {}
+    for model, rows in completed_trials(store, study).items():
+        pairs = [(loads(r.val_json).get(study.metric), loads(r.test_json).get(metric)) for r in rows]
+        pairs = [(v, t) for v, t in pairs if v is not None and t is not None and math.isfinite(v) and math.isfinite(t)]
+        spreads[model] = search_spread([v for v, _ in pairs], [t for _, t in pairs], study.direction == "maximize")
+    return spreads
+
+
 def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | None:
     """Compare the models whose best trial kept its outputs (two at least) and store the result; an implicit
     study with sampled candidates gets the same comparison on the full-corpus ranks beside it."""
@@ -91,7 +109,8 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | No
         return None
     task, metric = data.spec.task, compared_metric(data.spec.task, study.metric, users)
     unexplored = under_explored(store, study)
-    comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, unexplored, users=users)
+    comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, unexplored, users=users,
+                         search_sd=search_spreads(store, study, metric))
     ensemble = ensembles.stored(store, study.id)
     if ensemble is not None and set(ensemble.weights) <= set(runs):
         blend = sum(w * to_blend_scale(task, runs[m][0]) for m, w in ensemble.weights.items())
@@ -100,7 +119,8 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | No
     if set(full) == set(runs) and len({len(r[0]) for r in full.values()}) == 1:
         rows = len(next(iter(full.values()))[0])
         comparison.full_corpus = compare(task, metric, np.zeros(rows), full, {m: best[m] for m in full}, leader,
-                                         unexplored).to_dict()
+                                         unexplored, search_sd=search_spreads(store, study, FULL_CORPUS + metric)
+                                         ).to_dict()
     store.save_verdict(study.id, json.dumps(comparison.to_dict()))
     return comparison
 
