@@ -215,9 +215,9 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
         page.locator("[data-testid='stDataFrame']").first.wait_for()
         grid = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
         expect(grid.filter(has_text=re.compile("^(lr|fm)$"))).to_have_count(3)  # one row per trial
-        page.locator(".js-plotly-plot").nth(1).wait_for()
-        chart_text = page.locator(".js-plotly-plot").nth(1).inner_text()
-        assert "lr" in chart_text and "fm" in chart_text
+        page.locator(".js-plotly-plot").first.wait_for()         # one figure: the history and the bests
+        chart_text = page.locator(".js-plotly-plot").first.inner_text()
+        assert "lr" in chart_text and "fm" in chart_text and "Optimization history" in chart_text
         page.get_by_text("GBDT").first.wait_for()
         # the verdict: a paragraph above the tables, the standings and intervals in "Best per model"
         page.get_by_text(re.compile("the best on validation")).first.wait_for()

@@ -122,8 +122,11 @@ def test_the_verdict_chart_is_drawn_when_its_tab_is_open(store):
         [Standing("fm", 1, 1, {"auc": 0.63}, {"auc": [0.6, 0.66]}, LEADER),
          Standing("lr", 0, 1, {"auc": 0.61}, {"auc": [0.58, 0.64]}, GROUP, p_vs_leader=0.4)]).to_dict()))
     at = opened(study.id, "leaderboard")
-    charts = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert "Optimization history" in charts and "Test auc with 95% intervals" not in charts
+    layouts = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+    titles = [t for layout in layouts for t in [layout.get("title", {}).get("text")]
+              + [a["text"] for a in layout.get("annotations", [])]]
+    assert len(layouts) == 1 and "Optimization history" in titles and "Best validation auc per model" in titles
+    assert "Test auc with 95% intervals" not in titles
     assert "leader group" in at.tabs[1].dataframe[0].value["standing"].tolist()     # the table is there still
     at.session_state[f"leaderboard_tab_{study.id}"] = "Best per model"
     at.run()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from automl.data.names import safe_file_name
 from automl.data.schema import MAXIMIZE, SHOWN_METRICS
@@ -69,32 +70,35 @@ def versus_baseline(best: pd.DataFrame, metric: str) -> pd.DataFrame:
     return best
 
 
-def history_chart(records: list[dict], metric: str) -> go.Figure:
-    """Validation metric per trial, colored by model, with the best-so-far line."""
+def search_chart(records: list[dict], best: pd.DataFrame, metric: str) -> go.Figure:
+    """One figure (one chart for the browser to draw, not two): left, the validation metric per trial,
+    colored by model, with the best-so-far line; right, each model's best, colored by family; each side
+    with its own legend."""
+    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                           subplot_titles=("Optimization history", f"Best validation {metric} per model"))
     done = sorted((r for r in records if r["state"] == TrialState.COMPLETE and r["val"].get(metric) is not None),
                   key=lambda r: r["trial"])
     points = pd.DataFrame({"trial": [r["trial"] for r in done], "model": [r["model"] for r in done],
                            metric: [r["val"][metric] for r in done]})
-    figure = go.Figure([go.Scatter(x=group["trial"], y=group[metric], mode="markers", name=model,
-                                   hovertemplate=f"trial %{{x}}: {metric} %{{y:.4f}}")
-                        for model, group in points.groupby("model", sort=False)])
-    best = points[metric].cummax() if metric in MAXIMIZE else points[metric].cummin()
-    figure.add_trace(go.Scatter(x=points["trial"], y=best, mode="lines", name="best so far",
-                                line={"shape": "hv", "color": "black", "dash": "dot"}))
-    figure.update_layout(title="Optimization history", xaxis_title="trial", yaxis_title=f"validation {metric}",
-                         height=380, xaxis_dtick=max(1, len(points) // 10), legend_title_text="model")
-    return figure
-
-
-def best_chart(best: pd.DataFrame, metric: str) -> go.Figure:
+    for model, group in points.groupby("model", sort=False):
+        figure.add_trace(go.Scatter(x=group["trial"], y=group[metric], mode="markers", name=model, legend="legend",
+                                    hovertemplate=f"trial %{{x}}: {metric} %{{y:.4f}}"), row=1, col=1)
+    so_far = points[metric].cummax() if metric in MAXIMIZE else points[metric].cummin()
+    figure.add_trace(go.Scatter(x=points["trial"], y=so_far, mode="lines", name="best so far", legend="legend",
+                                line={"shape": "hv", "color": "black", "dash": "dot"}), row=1, col=1)
     column = f"val_{metric}"
-    figure = go.Figure([go.Bar(x=group["model"], y=group[column], name=family, texttemplate="%{y:.4f}")
-                        for family, group in best.groupby("family", sort=False)])
+    for family, group in best.groupby("family", sort=False):
+        figure.add_trace(go.Bar(x=group["model"], y=group[column], name=family, texttemplate="%{y:.4f}",
+                                legend="legend2"), row=1, col=2)
     low, high = best[column].min(), best[column].max()
     pad = (high - low) * 0.5 or abs(high) * 0.05 or 0.05
-    figure.update_layout(title=f"Best validation {metric} per model", yaxis_range=[low - pad, high + pad],
-                         yaxis_title=f"validation {metric}", height=380, legend_title_text="family",
-                         xaxis={"title": "model", "categoryorder": "array", "categoryarray": list(best["model"])})
+    figure.update_xaxes(title_text="trial", dtick=max(1, len(points) // 10), row=1, col=1)
+    figure.update_xaxes(title_text="model", categoryorder="array", categoryarray=list(best["model"]), row=1, col=2)
+    figure.update_yaxes(title_text=f"validation {metric}", row=1, col=1)
+    figure.update_yaxes(range=[low - pad, high + pad], row=1, col=2)
+    figure.update_layout(height=440, margin={"b": 120},
+                         legend={"title_text": "model", "orientation": "h", "x": 0, "y": -0.28},
+                         legend2={"title_text": "family", "orientation": "h", "x": 0.56, "y": -0.28})
     return figure
 
 
@@ -347,9 +351,7 @@ def board(study_id: int) -> None:
     if best.empty:
         st.info("No complete trial yet: the charts appear with the first one.")
         return
-    left, right = st.columns(2)
-    left.plotly_chart(history_chart(records, metric), width="stretch")
-    right.plotly_chart(best_chart(best, metric), width="stretch")
+    st.plotly_chart(search_chart(records, best, metric), width="stretch", key=f"leaderboard_search_{study.id}")
     st.page_link(common.PAGES["diagnostics"], label="Study diagnostics: the field pairs the models agree on",
                  icon=":material/hub:", query_params={common.STUDY_PARAM: str(study.id)})
 
