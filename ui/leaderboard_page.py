@@ -347,7 +347,8 @@ def board(study_id: int) -> None:
         if "seeds" in best:
             st.caption(f"seeds: the model's best trial and its reruns with other seeds (the models in contention "
                        f"are re-run when the budget is spent, or with `crossboard reseed`); test {metric} mean and "
-                       "sd over them.")
+                       "sd over them. search_sd: how far the test figure of the model's best would move with another "
+                       "search of the same size (a bootstrap over its trials); counted in the standings' tests.")
     if best.empty:
         st.info("No complete trial yet: the charts appear with the first one.")
         return

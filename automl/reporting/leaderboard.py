@@ -55,6 +55,7 @@ class BestRecord(TrialRecord):
     leader_group: bool | None          # not told apart from the leader (the leader included)
     better_than: list[str]             # models it beats by a Holm-corrected paired test
     p_vs_leader: float | None          # that test's adjusted p against the leader
+    search_sd: float | None            # the compared metric's spread from the search (``comparison.search_spread``)
     tied_with_leader: bool | None      # in the leader group and not the leader; None for the leader
 
 
@@ -116,6 +117,7 @@ def with_seed_spread(best: list[TrialRecord], runs: list, verdict: Comparison | 
             leader_group=standing.standing in (LEADER, GROUP) if standing else None,
             better_than=standing.better_than if standing else [],
             p_vs_leader=standing.p_vs_leader if standing else None,
+            search_sd=standing.search_sd if standing else None,
             tied_with_leader=(standing.standing == GROUP) if standing and standing.standing != LEADER else None))
     return spread
 
@@ -156,15 +158,16 @@ def best_per_model(records: list[TrialRecord], metric: str) -> list[TrialRecord]
 def table(records: list[TrialRecord], metric_names: tuple[str, ...], metric: str | None = None) -> pd.DataFrame:
     """A flat frame: one row per trial, val_/test_ metric columns (and the full-corpus test metrics an implicit
     study ranks beside its sampled candidates), key options as text; records
-    ``with_seed_spread`` add their standing, its test interval, better_than, seeds and test_<metric>_mean /
-    _sd (the study ``metric``)."""
+    ``with_seed_spread`` add their standing, its test interval, better_than, seeds, test_<metric>_mean /
+    _sd (the study ``metric``) and search_sd."""
     rows = []
     for r in records:
         row = {"trial": r["trial"], "model": r["model"], "state": r["state"]}
         if "seeds" in r and metric is not None:       # the verdict first: it says whether the ranking holds
             row.update({"standing": r["standing"], "test_low": r["test_low"], "test_high": r["test_high"],
                         "better_than": ", ".join(r["better_than"]), "seeds": r["seeds"],
-                        f"test_{metric}_mean": r["test_mean"].get(metric), f"test_{metric}_sd": r["test_sd"].get(metric)})
+                        f"test_{metric}_mean": r["test_mean"].get(metric), f"test_{metric}_sd": r["test_sd"].get(metric),
+                        "search_sd": r["search_sd"]})
         row.update({f"val_{m}": r["val"].get(m) for m in metric_names})
         row.update({f"test_{m}": r["test"].get(m) for m in metric_names})
         row.update({f"test_{k}": v for k, v in r["test"].items() if k.startswith(FULL_CORPUS)})   # implicit, all items

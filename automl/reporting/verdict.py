@@ -172,6 +172,6 @@ def protocol_line(store: Store, study: StudyRow, config: StudyConfig, comparison
         else "split not made yet"
     negatives = (f"; each held-out item ranked among {config.candidates} sampled items (and against every item "
                  "beside it, the full-corpus figures)" if study.task == "implicit" and config.candidates else "")
-    test = f"{comparison.test}" if comparison else "no test yet"
+    test = f"{comparison.test}, counting the seeds' and the search's spread" if comparison else "no test yet"
     return (f"Protocol: {study.task}, {how}{negatives}; epochs and trials chosen on validation {study.metric}, the "
             f"test rows only report ({test}); {config.seeds} more seed(s) for the models in contention.")
