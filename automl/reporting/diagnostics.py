@@ -79,10 +79,7 @@ def parameter_importances(store: Store, study: StudyRow) -> dict[str, dict[str, 
         if model is None or len(model_trials) < MIN_IMPORTANCE_TRIALS:
             continue
         scratch = optuna.create_study(direction=study.direction)
-        scratch.add_trials([optuna.trial.create_trial(
-            params={k: v for k, v in t.params.items() if k != MODEL_PARAM},
-            distributions={k: d for k, d in t.distributions.items() if k != MODEL_PARAM},
-            value=t.value) for t in model_trials])
+        scratch.add_trials([optuna.trial.create_trial(value=t.value, **in_range(t)) for t in model_trials])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -91,6 +88,15 @@ def parameter_importances(store: Store, study: StudyRow) -> dict[str, dict[str, 
                 continue
         importances[model] = {k.removeprefix(f"{model}."): float(v) for k, v in found.items()}
     return importances
+
+
+def in_range(trial: optuna.trial.FrozenTrial) -> dict:
+    """{"params", "distributions"} of a trial's options (the model choice left out), without any whose value lies
+    outside its distribution: an enqueued default the data's range did not allow (Wide & Deep's n_crosses=3 on
+    data with no pair to cross) is kept by Optuna but refused by ``create_trial``."""
+    kept = {k: d for k, d in trial.distributions.items() if k != MODEL_PARAM and k in trial.params
+            and d._contains(d.to_internal_repr(trial.params[k]))}
+    return {"params": {k: trial.params[k] for k in kept}, "distributions": kept}
 
 
 class StudyDiagnostics(TypedDict):
