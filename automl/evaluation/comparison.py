@@ -15,7 +15,8 @@ run with several seeds; 0 when none was), so two models trained once are not tol
 change of seed could make. A third term is the search's own spread (``search_spread``): where the best of a
 model's trials lands is itself a draw — another search of the same size may miss its one lucky configuration —
 so var += σ²_search,a + σ²_search,b, σ_search being the standard deviation of the test figure of the
-validation-best trial over bootstrap resamples of the model's trials.
+validation-best trial over bootstrap resamples of the model's trials (the card's defaults, which every
+study tries first, kept in each resample).
 
 Standing of each model on the study metric, the leader being the best on validation (test figures only
 report): "leader"; "leader group" — no Holm-corrected test separates it from the leader; "behind" — the
@@ -266,16 +267,22 @@ def metric_interval(task: str, metric: str, labels: np.ndarray, outputs: np.ndar
     return values["m"], *intervals["m"]
 
 
-def search_spread(validation: list[float], test: list[float], maximize: bool, draws: int = 2000,
-                  seed: int = 0) -> float:
+def search_spread(validation: list[float], test: list[float], maximize: bool, kept: int | None = None,
+                  draws: int = 2000, seed: int = 0) -> float:
     """The standard deviation of the test figure of the validation-best trial over ``draws`` bootstrap
     resamples of a model's trials (``validation``, ``test``: one value per completed trial, in the same
-    order; ``maximize``: the direction of the validation metric). 0 with fewer than two trials (such a model
-    is under-explored and judged by nobody)."""
+    order; ``maximize``: the direction of the validation metric). ``kept``: the index of a trial every search
+    makes (the card's defaults, enqueued first in every study), in every resample beside n − 1 draws from the
+    others. 0 with fewer than two trials (such a model is under-explored and judged by nobody)."""
     validation, test = np.asarray(validation, dtype=np.float64), np.asarray(test, dtype=np.float64)
     if len(validation) < 2:
         return 0.0
-    picks = np.random.default_rng(seed).integers(0, len(validation), size=(draws, len(validation)))
+    rng = np.random.default_rng(seed)
+    if kept is None:
+        picks = rng.integers(0, len(validation), size=(draws, len(validation)))
+    else:
+        others = np.delete(np.arange(len(validation)), kept)
+        picks = np.hstack([np.full((draws, 1), kept), others[rng.integers(0, len(others), size=(draws, len(others)))]])
     score = validation[picks] if maximize else -validation[picks]
     best = picks[np.arange(draws), score.argmax(axis=1)]
     return float(test[best].std(ddof=1))
