@@ -307,7 +307,7 @@ def test_the_defaults_trial_is_known_by_its_options():
     from models import REGISTRY
 
     defaults = REGISTRY["fm"].defaults
-    row = lambda params: SimpleNamespace(model="fm", params_json=json.dumps(params))      # noqa: E731
+    row = lambda params: SimpleNamespace(model="fm", params_json=json.dumps(params))
     assert is_defaults(row({**defaults, "lr": defaults.get("lr", 0.01)}))
     changed = next(k for k, v in defaults.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
     assert not is_defaults(row({**defaults, changed: defaults[changed] * 2 + 1}))
