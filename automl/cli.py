@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from automl.data import datasets
-from automl.data.schema import DEFAULT_CANDIDATES, ROLES, SHOWN_METRICS, TASKS, Schema
+from automl.data.schema import CROSSABLE_ROLES, DEFAULT_CANDIDATES, ROLES, SHOWN_METRICS, TASKS, Schema
 from automl.errors import CrossBoardError, NotFoundError, SettingsError, disk_full
 from automl.search.config import PRUNERS, StudyConfig
 from storage import Store, default_home, resolve_url
@@ -74,9 +74,9 @@ def study_config(args, store: Store, schema: Schema) -> StudyConfig:
         from automl.diagnostics.consensus import detected_crosses
 
         source = find_study(store, args.crosses_from)
-        diagnosed = detected_crosses(store, source.id, set(schema.names("user", "item", "categorical")))
+        diagnosed = detected_crosses(store, source.id, set(schema.names(*CROSSABLE_ROLES)))
         if not diagnosed:
-            raise SettingsError(f"study {source.name!r} has no diagnosed pairs of categorical columns yet "
+            raise SettingsError(f"study {source.name!r} has no diagnosed pairs of categorical or numeric columns yet "
                                 f"(see `crossboard diagnose {source.name}`)")
     online = None
     if args.online:

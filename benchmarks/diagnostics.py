@@ -43,6 +43,21 @@ trial's full ``diagnose`` (default ``Settings``) is timed: permutation importanc
 fields, pairs among the 20 most important, the model's own views where it has them. Note that
 ``diagnose`` draws an 8,192-row sample (``trial.SAMPLE_ROWS``) from the 50,000 rows first.
 
+Part 3, hierarchies (``--hierarchy``, issue 26). ``tests/synth.hierarchy_frame`` (``--rows`` rows): item_id ->
+category, user_id -> segment (a 99.5% map), ad_id -> campaign; planted segment × category (two determined
+fields) and hour × device (hour a numeric column, so the pair is seen through its bucket). Each model
+(``--models``) is trained with its card's defaults (``--epochs`` epochs at most) and diagnosed by
+``diagnose`` (the dependencies found when the data were encoded, the folded ranking, the data voter); the
+consensus is ``consensus.consensus_of`` over the models with ``vote_weights`` from their validation AUC.
+Kept: each planted pair's rank after folding, per model and for the consensus, the consensus's
+strongest pair that is neither planted nor a shadow of one, and the misses the Diagnostics page states.
+
+    .venv/bin/python -m benchmarks.diagnostics --hierarchy --models fm,deepfm,nfm,afm,pnn,gbdt --rows 20000 \
+        --epochs 3 --out benchmarks/results/diagnostics_hierarchy.json
+    .venv/bin/python -m benchmarks.diagnostics --table benchmarks/results/diagnostics_hierarchy.json
+
+``--hour categorical`` reads the hour as a 24-value categorical field instead (the issue's log).
+
 Torch uses ``--threads`` threads (2 by default, the shared machine's cores).
 """
 
@@ -62,6 +77,7 @@ import torch
 from automl.data.infer_schema import infer_schema
 from automl.data.validate import label_vector
 from automl.diagnostics.agnostic import Settings, pair_interactions
+from automl.diagnostics.consensus import consensus_of, vote_weights
 from automl.diagnostics.fields import Batch, Field, schema_fields, take, with_values_of
 from automl.diagnostics.trial import diagnose
 from automl.features.encode import EncodedData, encode
@@ -71,7 +87,14 @@ from automl.training.predict import model_outputs
 from models import REGISTRY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from synth import PLANTED_PAIRS, planted_pairs_frame  # the tests' generator, imported, not copied
+from synth import (  # the tests' generators, imported, not copied
+    HIERARCHY_PAIRS,
+    HIERARCHY_ROLES,
+    PLANTED_PAIRS,
+    encode_frame,
+    hierarchy_frame,
+    planted_pairs_frame,
+)
 
 SHAPIQ_BACKGROUND = 32      # background rows the marginal imputer averages over per explained row
 SHAPIQ_MIN_ROWS = 4         # explained rows at least, whatever the time budget
@@ -289,6 +312,85 @@ def cost(models: list[str], rows: int, epochs: int) -> dict:
     return out
 
 
+def hierarchy(models: list[str], rows: int, epochs: int, hour: str = "numeric") -> dict:
+    """Part 3 of the module docstring, with the hour read as ``hour`` ("numeric" or "categorical")."""
+    data = encode_frame(hierarchy_frame(rows), label="click", roles={**HIERARCHY_ROLES, "hour": hour})
+    names = [f.name for f in data.spec.fields]
+    out = {"rows": rows, "hour": hour, "planted": ["×".join(p) for p in HIERARCHY_PAIRS],
+           "dependencies": [[names[s], names[d], share] for s, d, share in data.spec.dependencies], "models": []}
+    found, metrics = {}, {}
+    for number, name in enumerate(models):
+        outcome, train_seconds = fitted(name, data, epochs)
+        result = {"trial": number, "model": name, **diagnose(outcome.model, data, Settings())}
+        found[name], metrics[number] = result, dict(outcome.val)
+        folded = [frozenset(p["fields"]) for p in result["folded"]["folded"]]
+        run = {"model": name, "val_auc": outcome.val["auc"], "test_auc": outcome.test["auc"],
+               "epochs": outcome.epochs, "train_seconds": train_seconds, "diagnose_seconds": result["seconds"],
+               "ranks": planted_ranks(folded, HIERARCHY_PAIRS),
+               "raw_ranks": planted_ranks([frozenset(p["fields"]) for p in result["pairs"]], HIERARCHY_PAIRS),
+               "top_folded": [{"fields": p["fields"], "strength": p["strength"], "also": p["also"]}
+                              for p in result["folded"]["folded"][:4]],
+               "top_raw": [{"fields": p["fields"], "strength": p["strength"]} for p in result["pairs"][:4]]}
+        out["models"].append(run)
+        print(json.dumps({k: v for k, v in run.items() if not k.startswith("top")}), flush=True)
+    data_voter = next(iter(found.values()))["data"]
+    out["data"] = {"ranks": planted_ranks([frozenset(p["fields"]) for p in data_voter["folded"]], HIERARCHY_PAIRS),
+                   "top": [{"fields": p["fields"], "strength": p["strength"]} for p in data_voter["folded"][:4]]}
+    view = consensus_of(found, vote_weights(found, metrics))
+    planted = {frozenset(p) for p in HIERARCHY_PAIRS}
+    ranking = [frozenset(p["fields"]) for p in view["pairs"]]
+    out["consensus"] = {"ranks": planted_ranks(ranking, HIERARCHY_PAIRS), "weights": view["weights"],
+                        "top": [{"fields": p["fields"], "strength": p["strength"], "low": p["low"],
+                                 "high": p["high"], "also": p["also"]} for p in view["pairs"][:6]],
+                        "best_other": next(({"fields": sorted(k), "rank": r + 1} for r, k in enumerate(ranking)
+                                            if k not in planted), None),
+                        "misses": [m["sentence"] for m in view["misses"]]}
+    unfolded = consensus_of({m: {k: v for k, v in r.items() if k not in ("folded", "data")} for m, r in found.items()},
+                            view["weights"])
+    raw = [frozenset(p["fields"]) for p in unfolded["pairs"]]
+    out["consensus"]["raw_ranks"] = planted_ranks(raw, HIERARCHY_PAIRS)
+    out["consensus"]["raw_top"] = [{"fields": p["fields"], "strength": p["strength"]} for p in unfolded["pairs"][:6]]
+    print(json.dumps(out["consensus"]), flush=True)
+    return out
+
+
+def hierarchy_table(result: dict) -> str:
+    """The markdown table of part 3."""
+    h = result["hierarchy"]
+    planted = h["planted"]
+    lines = [f"Hierarchies ({h['rows']:,} rows, hour {h.get('hour', 'numeric')}; maps found on the training rows: "
+             + ", ".join(f"{s} → {d} ({share:.1%})" for s, d, share in h["dependencies"])
+             + "): each planted pair's rank after shadows are folded (before folding in brackets).", "",
+             "| voter | val AUC | weight | " + " | ".join(f"rank of {p}" for p in planted)
+             + " | top pair after folding | train s | diagnose s |",
+             "|---|---|---|" + "---|" * len(planted) + "---|---|---|"]
+    weights = h["consensus"]["weights"]
+    for run in h["models"]:
+        ranks = " | ".join(f"{_rank_cell([run['ranks'][p]])} ({_rank_cell([run['raw_ranks'][p]])})" for p in planted)
+        top = run["top_folded"][0]
+        lines.append(f"| {run['model']} | {run['val_auc']:.3f} | {weights.get(run['model'], 1.0):.2f} | {ranks} | "
+                     f"{' × '.join(top['fields'])} | {run['train_seconds']:.0f} | {run['diagnose_seconds']:.1f} |")
+    lines.append("| the data (model-free) | – | 1.00 | " + " | ".join(_rank_cell([h["data"]["ranks"][p]])
+                                                                    for p in planted)
+                 + f" | {' × '.join(h['data']['top'][0]['fields'])} | – | – |")
+    other = h["consensus"]["best_other"]
+    c = h["consensus"]
+    lines.append("| **consensus** | – | – | " + " | ".join(f"**{_rank_cell([c['ranks'][p]])}** "
+                                                          f"({_rank_cell([c['raw_ranks'][p]])})" for p in planted)
+                 + f" | {' × '.join(h['consensus']['top'][0]['fields'])} | – | – |")
+    lines += ["", (f"Strongest consensus pair that is neither planted nor a shadow of one: "
+                  f"{' × '.join(other['fields']) if other else 'none'} (rank {other['rank'] if other else '–'}).")]
+    lines += ["", "Consensus before folding (the models' raw pairs, no data voter), strongest first: "
+              + ", ".join(f"{' × '.join(p['fields'])} {p['strength']:.2f}" for p in c["raw_top"]) + "."]
+    lines += ["", "Consensus after folding: " + ", ".join(
+        f"{' × '.join(p['fields'])} {p['strength']:.2f} [{p['low']:.2f}, {p['high']:.2f}]"
+        + (f" (also seen as {', '.join(' × '.join(a) for a in p['also'])})" if p["also"] else "") for p in c["top"])
+        + "."]
+    if h["consensus"]["misses"]:
+        lines += ["", "What the Diagnostics page says:", ""] + [f"- {m}" for m in h["consensus"]["misses"]]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- table
 
 def _rank_cell(values: list[int | None]) -> str:
@@ -347,13 +449,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, help="print the markdown table of a saved result and exit")
+    parser.add_argument("--hierarchy", action="store_true", help="part 3 only: hierarchies and shadows")
+    parser.add_argument("--hour", choices=("numeric", "categorical"), default="numeric",
+                        help="part 3: how the hour column is read")
     args = parser.parse_args()
     if args.table:
-        print(markdown(json.loads(args.table.read_text())))
+        saved = json.loads(args.table.read_text())
+        print(hierarchy_table(saved) if "hierarchy" in saved else markdown(saved))
         return
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     models = [m for m in args.models.split(",") if m]
+    if args.hierarchy:
+        result = {"threads": args.threads, "epochs": args.epochs,
+                  "hierarchy": hierarchy(models, args.rows, args.epochs, args.hour)}
+        result["wall_seconds"] = time.perf_counter() - started
+        print(hierarchy_table(result))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1))
+        return
     result = {"models": models, "seeds": args.seeds, "rows": args.rows, "epochs": args.epochs,
               "shapiq_time": args.shapiq_time, "shapiq_background": SHAPIQ_BACKGROUND, "threads": args.threads,
               "settings": Settings().__dict__, "recovery": recovery(models, args.seeds, args.rows, args.epochs,

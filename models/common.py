@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models.card import ScopedTrial
+from models.layers.interactions.gates import PairGates
 from models.spec import DataSpec
 
 WEIGHT_DECAYS = [0.0, 1e-6, 1e-5, 1e-4, 1e-3]
@@ -55,3 +56,25 @@ def task_space(t: ScopedTrial, spec: DataSpec) -> dict:
 
 
 TASK_DEFAULTS = {"implicit": {"neg_ratio": 4}}
+
+
+# The per-pair crossing choice of the factorization family (FM, DeepFM, NFM, PNN, Wide & Deep's
+# crosses): "off" crosses every pair as the papers do, "gated" learns a gate per pair (AutoFIS).
+PAIR_GATES = ["off", "gated"]
+GATE_DEFAULTS = {"pair_gates": "off"}
+
+
+def gate_space(t: ScopedTrial) -> dict:
+    """``pair_gates`` and, when "gated", ``gate_l1``: the L1 weight on the gates per batch (the
+    loss is a batch mean), which pushes the gates of pairs the data does not need to 0."""
+    params = {"pair_gates": t.categorical("pair_gates", PAIR_GATES)}
+    if params["pair_gates"] == "gated":
+        params["gate_l1"] = t.float("gate_l1", 1e-4, 3e-2, log=True)
+    return params
+
+
+def pair_gates(params: dict, n_pairs: int) -> PairGates | None:
+    """The gates over ``n_pairs`` pairs that ``params`` ask for, or None ("off")."""
+    if params.get("pair_gates", "off") != "gated":
+        return None
+    return PairGates(n_pairs, params["gate_l1"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from models.base import RecModel, field_inputs, numeric_inputs, output_bias
 from models.card import ModelCard
-from models.common import COMMON_DEFAULTS, common_space
+from models.common import COMMON_DEFAULTS, GATE_DEFAULTS, common_space, gate_space, pair_gates
 from models.layers.embeddings.embedding import FirstOrder
-from models.layers.interactions.fm import fm_interaction, fm_pair_variance
+from models.layers.interactions.fm import fm_interaction, fm_pair_views
+from models.layers.interactions.gates import gate_matrix
+from models.layers.interactions.pairs import n_pairs
 from models.spec import DataSpec
 
 
@@ -23,19 +25,23 @@ class LogisticRegression(RecModel):
 
 
 class FactorizationMachine(RecModel):
-    """LR + sum_{i<j} <v_i, v_j>: every pair of fields interacts through its latent vectors."""
+    """LR + sum_{i<j} <v_i, v_j>: every pair of fields interacts through its latent vectors; with
+    ``pair_gates`` "gated", LR + sum_{i<j} α_ij <v_i, v_j> with a learned, L1-penalized gate per pair."""
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
         inputs = field_inputs(spec, params, linear=True)
         self.linear, self.embedding = inputs.linear, inputs.embedding
+        self.gates = pair_gates(params, n_pairs(self.embedding.n_fields))
 
     def forward(self, batch):
-        return self.linear(batch) + fm_interaction(self.embedding(batch))
+        emb = self.embedding(batch)
+        return self.linear(batch) + fm_interaction(emb, gate_matrix(self.gates, emb.shape[1]))
 
     def interactions(self, batch):
-        """``pairs:fm`` [F, F]: the variance over rows of each pair's term <e_i, e_j>."""
-        return {"pairs:fm": fm_pair_variance(self.embedding(batch))}
+        """``pairs:fm`` [F, F]: the variance over rows of each pair's term α_ij <e_i, e_j> (α = 1
+        ungated); gated, also ``pairs:gates`` [F, F], each pair's |α_ij|."""
+        return fm_pair_views(self.embedding(batch), self.gates)
 
 
 LR_CARD = ModelCard(
@@ -49,7 +55,7 @@ LR_CARD = ModelCard(
 FM_CARD = ModelCard(
     "fm", "Factorization Machine (Rendle, 2010)", "factorization",
     build=FactorizationMachine,
-    search_space=lambda t, spec: common_space(t, spec),
-    defaults={**COMMON_DEFAULTS, "embed_dim": 10},
-    key_options=("embed_dim", "lr", "numeric_mode"),
+    search_space=lambda t, spec: {**common_space(t, spec), **gate_space(t)},
+    defaults={**COMMON_DEFAULTS, **GATE_DEFAULTS, "embed_dim": 10},
+    key_options=("embed_dim", "lr", "numeric_mode", "pair_gates"),
 )

@@ -79,12 +79,16 @@ class DataSpec:
     label_mean: float = 0.0                    # positive rate (ctr) or mean rating (rating)
     n_train: int = 0
     # Field-index pairs (i, j), i < j, best first, ranked on the training split by how much
-    # the crossed pair tells about the label beyond its two fields (Wide & Deep's auto crosses).
+    # the crossed pair tells about the label beyond its two fields (Wide & Deep's auto crosses). In these
+    # three pair lists an index F + d (F = len(fields)) is numeric column d's bucket (``num_bkt`` column d).
     ranked_pairs: tuple[tuple[int, int], ...] = ()
     user_pairs: tuple[tuple[int, int], ...] = ()   # field pairs the user asked to cross
     # field pairs an earlier study's diagnostics found interacting, strongest first (``cross_source=diagnosed``)
     diagnosed_pairs: tuple[tuple[int, int], ...] = ()
     history: HistoryInfo | None = None
+    # (source, determined, share): field ``source`` determines field ``determined`` (indices into fields) on
+    # ``share`` of the training rows (``automl.features.dependencies``), e.g. item -> category
+    dependencies: tuple[tuple[int, int, float], ...] = ()
 
     @property
     def n_fields(self) -> int:
@@ -122,6 +126,7 @@ def spec_from_dict(data: dict) -> DataSpec:
         "ranked_pairs": tuple(tuple(p) for p in data["ranked_pairs"]),
         "user_pairs": tuple(tuple(p) for p in data["user_pairs"]),
         "diagnosed_pairs": tuple(tuple(p) for p in data.get("diagnosed_pairs", ())),
+        "dependencies": tuple(tuple(d) for d in data.get("dependencies", ())),
         "history": None if data.get("history") is None else HistoryInfo(
             **{**data["history"], "field_index": tuple(data["history"]["field_index"])}),
     })

@@ -118,3 +118,43 @@ def planted_pairs_frame(n_rows: int = 8000, seed: int = 0) -> pd.DataFrame:
 @lru_cache(maxsize=2)
 def planted_pairs_data(n_rows: int = 8000, seed: int = 0) -> EncodedData:
     return encode_frame(planted_pairs_frame(n_rows, seed))
+
+
+HIERARCHY_PAIRS = (("segment", "category"), ("hour", "device"))
+
+
+def hierarchy_frame(n_rows: int = 20_000, seed: int = 0, n_users: int = 1500, n_items: int = 600, n_ads: int = 200,
+                    noise: float = 0.005, effect: float = 1.2) -> pd.DataFrame:
+    """A click log with hierarchies: item_id -> category (exact), user_id -> segment (except on a share ``noise``
+    of the rows, so a near map), ad_id -> campaign (exact); planted pairs at two levels (``HIERARCHY_PAIRS``):
+    segment × category (attributes of the user and the item) and hour × device (hour 0..23, read as numeric),
+    each a ±``effect`` table; main effects of campaign, category, device and small per-id biases; noise_a has
+    no effect."""
+    rng = np.random.default_rng(seed)
+    segment_of, category_of, campaign_of = rng.integers(0, 4, n_users), rng.integers(0, 12, n_items), \
+        rng.integers(0, 25, n_ads)
+    user = rng.zipf(1.3, n_rows) % n_users
+    item, ad = rng.integers(0, n_items, n_rows), rng.integers(0, n_ads, n_rows)
+    segment = np.where(rng.random(n_rows) < noise, rng.integers(0, 4, n_rows), segment_of[user])
+    category, campaign = category_of[item], campaign_of[ad]
+    device, hour, noise_a = rng.integers(0, 4, n_rows), rng.integers(0, 24, n_rows), rng.integers(0, 10, n_rows)
+    logit = (-0.6 + rng.normal(0, 0.2, n_users)[user] + rng.normal(0, 0.2, n_items)[item]
+             + rng.normal(0, 0.4, 25)[campaign] + rng.normal(0, 0.3, 12)[category] + rng.normal(0, 0.3, 4)[device]
+             + rng.choice([-effect, effect], (4, 12))[segment, category]
+             + rng.choice([-effect, effect], (24, 4))[hour, device])
+    click = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({"user_id": [f"u{u}" for u in user], "segment": [f"s{s}" for s in segment],
+                         "item_id": [f"i{i}" for i in item], "category": [f"c{c}" for c in category],
+                         "ad_id": [f"a{a}" for a in ad], "campaign": [f"k{k}" for k in campaign],
+                         "device": [f"d{d}" for d in device], "hour": hour, "noise_a": [f"n{v}" for v in noise_a],
+                         "click": click})
+
+
+HIERARCHY_ROLES = {"user_id": "user", "item_id": "item", "hour": "numeric", "segment": "categorical",
+                   "category": "categorical", "ad_id": "categorical", "campaign": "categorical",
+                   "device": "categorical", "noise_a": "categorical"}
+
+
+@lru_cache(maxsize=2)
+def hierarchy_data(n_rows: int = 20_000, seed: int = 0) -> EncodedData:
+    return encode_frame(hierarchy_frame(n_rows, seed), label="click", roles=HIERARCHY_ROLES)

@@ -19,8 +19,10 @@ B = 16
 VARIANTS = {
     "deep_crossing": [{"residual_units": 1, "inner_width": 64}],
     "pnn": [{"product": "inner"}, {"product": "both", "opnn_sum_pooling": True},
-            *({"product": "outer", "opnn_sum_pooling": False, "kernel": k} for k in ("mat", "vec", "num"))],
-    "nfm": [{"hidden_layers": 0}, {"hidden_layers": 3, "batch_norm": False}],
+            *({"product": "outer", "opnn_sum_pooling": False, "kernel": k} for k in ("mat", "vec", "num")),
+            {"product": "both", "opnn_sum_pooling": True, "pair_gates": "gated", "gate_l1": 1e-3}],
+    "nfm": [{"hidden_layers": 0}, {"hidden_layers": 3, "batch_norm": False},
+            {"hidden_layers": 1, "pair_gates": "gated", "gate_l1": 1e-3}],
     "afm": [{"attention_size": 4, "dropout": 0.0}],
     "dcnv2": [{"structure": s, "rank": r} for s in ("stacked", "parallel") for r in ("full", "8")],
     "autoint": [{"residual": False}, {"dnn": True, "hidden": "64", "dropout": 0.1, "batch_norm": True}],

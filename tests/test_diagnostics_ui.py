@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from automl.data import datasets
-from automl.diagnostics.consensus import consensus_pairs, detected_crosses
+from automl.diagnostics.consensus import DATA_VOTER, consensus_pairs, consensus_view, detected_crosses
 from automl.reporting.diagnostics import study_diagnostics
 from automl.search.config import StudyConfig
 from automl.search.study import create_study
@@ -99,14 +99,14 @@ def test_the_study_view_shows_the_consensus_the_options_and_their_importance(tun
     assert at.radio(key=f"diagnostics_view_{study.id}").value == "Study"
     (table,) = [d.value for d in at.dataframe if "models" in d.value]
     assert table["pair"].tolist() == [" × ".join(p["fields"]) for p in found["consensus"]]
-    (bars,) = titled(at, "Consensus pairs")
-    assert bars["data"][0]["y"][0] == " × ".join(found["consensus"][0]["fields"])
-    assert "arrayminus" in bars["data"][0]["error_x"]
-    (heatmap,) = titled(at, "Consensus pair map")
-    z = array(heatmap["data"][0]["z"])
-    assert heatmap["data"][0]["x"] == heatmap["data"][0]["y"] and np.allclose(z, z.T, equal_nan=True)
+    (figure,) = titled(at, "Consensus pairs")                     # bars and map: one chart to draw
+    bars, heatmap = figure["data"]
+    assert bars["y"][0] == " × ".join(found["consensus"][0]["fields"])
+    assert "arrayminus" in bars["error_x"]
+    z = array(heatmap["z"])
+    assert heatmap["type"] == "heatmap" and heatmap["x"] == heatmap["y"] and np.allclose(z, z.T, equal_nan=True)
     assert "Darker = stronger." in captions(at)
-    assert len(at.get("plotly_chart")) == 2 and not titled(at, "p = ")     # only the open tab is drawn
+    assert len(at.get("plotly_chart")) == 1 and not titled(at, "p = ")     # only the open tab is drawn
     charts_explained(at)
     at.session_state[f"diagnostics_study_tab_{study.id}"] = "Options compared"
     at.run()
@@ -183,7 +183,12 @@ def test_tune_again_creates_a_study_with_the_detected_crosses(tuned, monkeypatch
     store, _, study = tuned
     launched = []
     monkeypatch.setattr(automl.search.control, "launch_workers", lambda *args: launched.append(args) or [])
-    expected = detected_crosses(store, study.id, {"colour", "shape", "region", "brand"})
+    from automl.data.datasets import get_dataset
+    from automl.data.schema import CROSSABLE_ROLES, Schema
+
+    columns = set(Schema.from_json(get_dataset(store, study.dataset_id).schema_json).names(*CROSSABLE_ROLES))
+    assert {"colour", "shape", "region", "brand"} < columns                 # a numeric column crossed by its bucket
+    expected = detected_crosses(store, study.id, columns)
     assert expected
     at = started(study.id)
     button = at.button(key=f"diagnostics_tune_again_{study.id}")
@@ -330,18 +335,20 @@ def test_an_undiagnosed_trial_asked_for_is_computed_at_once_with_its_steps_shown
     assert titled(at, "Pair interaction map") and titled(at, "Field importance")
 
 
-def diagnosed_bests(store: Store, source, name: str, pairs: dict[str, dict[tuple[str, str], float]]):
+def diagnosed_bests(store: Store, source, name: str, pairs: dict[str, dict[tuple[str, str], float]],
+                    aucs: dict[str, float] | None = None, extra: dict | None = None):
     """A study on ``source``'s dataset whose models' one trial each is their best and keeps diagnostics with
-    ``pairs`` (model -> {pair: strength}) and nothing else."""
+    ``pairs`` (model -> {pair: strength}), validation ``aucs`` (default 0.7 each) and ``extra`` keys."""
     study = create_study(store, store.find_dataset(source.dataset_id),
                          StudyConfig(models=list(pairs), n_trials=len(pairs), seeds=0), name=name)
     for number, (model, strengths) in enumerate(pairs.items()):
+        auc = (aucs or {}).get(model, 0.7)
         store.finish_trial(TrialResultRow(study_id=study.id, trial_number=number, model=model, state="COMPLETE",
-                                          params_json="{}", val_json=json.dumps({"auc": 0.7})),
-                           ArtifactRow(study_id=study.id, model=model, trial_number=number, value=0.7,
+                                          params_json="{}", val_json=json.dumps({"auc": auc})),
+                           ArtifactRow(study_id=study.id, model=model, trial_number=number, value=auc,
                                        config_json="{}", weights=b"w", sha256="0" * 64), maximize=True)
         store.save_diagnostics(study.id, number, model, json.dumps({
-            **SYNTHETIC, "trial": number, "model": model,
+            **SYNTHETIC, **(extra or {}), "trial": number, "model": model,
             "pairs": [{"fields": list(p), "strength": v, "low": v, "high": v} for p, v in strengths.items()]}))
     return study
 
@@ -360,9 +367,62 @@ def test_the_consensus_interval_stays_within_0_and_1(tuned):
         assert 0.0 <= pair["low"] <= pair["strength"] <= pair["high"] <= 1.0, pair
     assert consensus[0]["high"] == pytest.approx(1.0) and consensus[0]["low"] == pytest.approx(0.2)
     at = started(agreed.id)
-    (bars,) = titled(at, "Consensus pairs")
-    trace = bars["data"][0]
+    (figure,) = titled(at, "Consensus pairs")
+    trace = figure["data"][0]
     strengths, above, below = (array(trace["x"]), array(trace["error_x"]["array"]),
                                array(trace["error_x"]["arrayminus"]))
     assert (strengths + above <= 1.0 + 1e-9).all() and (strengths - below >= -1e-9).all()
     assert "95% bootstrap interval" in captions(at)
+
+
+def folded(pairs: dict[tuple[str, str], float]) -> dict:
+    """A voter's folded pairs (``FoldedPairs``) with these strengths and no shadow."""
+    return {"folded": [{"fields": list(p), "strength": v, "low": v, "high": v, "also": []} for p, v in pairs.items()],
+            "shadows": [], "not_interactions": []}
+
+
+def test_a_near_constant_model_is_outvoted_and_a_missed_pair_is_said(tuned):
+    store, _, study = tuned
+    good = {("colour", "shape"): 0.5, ("region", "brand"): 0.02}
+    flat = {("region", "brand"): 0.5, ("colour", "region"): 0.4, ("brand", "shape"): 0.3, ("region", "shape"): 0.2,
+            ("colour", "shape"): 0.01}
+    # unweighted, the two models near the constant predictor would put region × brand first: (0.04 + 1 + 1) / 3
+    weighed = diagnosed_bests(store, study, "weighed", {"lr": good, "fm": flat, "deepfm": flat},
+                              aucs={"lr": 0.80, "fm": 0.51, "deepfm": 0.505}, extra={"data": {
+                                  "pairs": [], "rows": 100, **folded({("colour", "shape"): 0.3})}})
+    view = consensus_view(store, weighed.id)
+    assert view["weights"]["lr"] == 1.0 and view["weights"][DATA_VOTER] == 1.0
+    assert view["weights"]["fm"] == pytest.approx(0.01 / 0.3)
+    first, second = view["pairs"][:2]
+    assert first["fields"] == ["colour", "shape"] and first["data"] == 1.0
+    assert second["fields"] == ["brand", "region"] and second["strength"] < 0.2
+    for pair in view["pairs"]:
+        assert 0.0 <= pair["low"] <= pair["strength"] <= pair["high"] <= 1.0, pair
+    sentences = [m["sentence"] for m in view["misses"]]
+    assert "fm did not learn colour × shape; lr and the data did (fm: rank 5, 2% of its strongest pair)." in sentences
+    at = started(weighed.id)
+    assert not at.exception, at.exception
+    assert "deepfm did not learn colour × shape" in "\n".join(m.value for m in at.markdown)
+
+
+def test_the_trial_view_shows_the_folded_pairs_their_shadows_and_what_is_no_interaction(tuned):
+    store, _, study = tuned
+    bare = bare_study(store, study, "folded", [0.61, 0.63])
+    shadow = {"fields": ["hour", "item"], "strength": 0.2, "low": 0.1, "high": 0.3}
+    store.save_diagnostics(bare.id, 0, "lr", json.dumps({
+        **SYNTHETIC, "pairs": [*SYNTHETIC["pairs"][:2], shadow],
+        "dependencies": [{"source": "item", "determined": "category", "share": 1.0, "alias": False}],
+        "folded": {"folded": [{**SYNTHETIC["pairs"][1], "strength": 0.2, "also": [{"fields": ["hour", "item"],
+                                                                                  "strength": 0.2}]}],
+                   "shadows": [{**shadow, "conditioned": {"strength": 0.0, "low": 0.0, "high": 0.0},
+                                "source": ["category", "hour"]}],
+                   "not_interactions": [{"fields": ["item", "category"], "strength": 0.3,
+                                         "reason": "category is determined by item"}]}}))
+    at = started(bare.id, trial="0")
+    assert not at.exception, at.exception
+    (bars,) = titled(at, "Interactions (shadows folded)")
+    assert bars["data"][0]["y"] == ["category × hour"] and "also seen as hour × item" in bars["data"][0]["customdata"][0]
+    assert "item × category (category is determined by item)" in captions(at).replace("\\", "")
+    (table,) = [d.value for d in at.dataframe if "shadow of" in d.value]
+    assert table.set_index("pair").loc["hour × item", "shadow of"] == "category × hour"
+    assert titled(at, "Pair interaction map")         # the raw pairs' map, as measured

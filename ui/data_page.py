@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +16,7 @@ from automl.data.names import derived_name
 from automl.data.schema import ROLES, TASKS, ColumnInfo, Schema
 from automl.data.validate import validate
 from automl.errors import CrossBoardError
+from automl.features.dependencies import compact, describe, field_dependencies
 from ui import common
 
 FILE_TYPES = ["csv", "tsv", "txt", "data", "dat", "parquet", "pq", "libfm", "libsvm", "svm"]   # + MovieLens
@@ -226,6 +228,27 @@ def checked(inspection: datasets.Inspection, schema: Schema) -> list[str]:
     return cached[1]
 
 
+def dependencies(inspection: datasets.Inspection, schema: Schema) -> list[str]:
+    """The maps between the categorical columns (``field_dependencies`` on the table's rows, read as they are:
+    a study finds them again on its training rows), computed once per schema, one sentence each."""
+    key = f"dependencies_{inspection.digest}"
+    names = schema.names("user", "item", "categorical")
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != names:
+        frame = inspection.raw.frame
+        table = np.stack([compact(frame[name]) for name in names], 1) if names else np.zeros((0, 0), np.int64)
+        st.session_state[key] = cached = (names, describe(field_dependencies(table), names))
+    return cached[1]
+
+
+def dependencies_note(inspection: datasets.Inspection, schema: Schema) -> None:
+    found = dependencies(inspection, schema)
+    if found:
+        st.caption("Columns that determine others (found on the rows; the diagnostics report a pair seen through "
+                   "such a column under the pair of the column it determines): "
+                   + "; ".join(common.plain(line) for line in found) + ".")
+
+
 def upload_section() -> None:
     """Errors name what to change on this page; each is computed from the current options, so it goes
     once they change."""
@@ -255,6 +278,7 @@ def upload_section() -> None:
         schema = edit_schema(inspection)
         for warning in checked(inspection, schema):
             st.warning(common.plain(warning))
+        dependencies_note(inspection, schema)
     except CrossBoardError as error:
         st.error(f"{common.plain(error)}\n\n{ROLES_FIX}")
         return

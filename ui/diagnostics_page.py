@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from automl.data.datasets import schema_of
 from automl.data.names import MAX_NAME_CHARS
-from automl.data.schema import MAXIMIZE
+from automl.data.schema import CROSSABLE_ROLES, MAXIMIZE
 from automl.diagnostics.consensus import crosses_among
 from automl.diagnostics.results import (
     ConsensusPair,
@@ -53,6 +54,8 @@ OWN_VIEWS = {               # what each model's own pair measure is
     "cross_weights": "the norm of the cross network's weight block linking the two fields",
     "attention": "the self-attention weight between the two fields, averaged over heads and rows",
     "wide_crosses": "the spread of the wide part's weights on the pair's cross",
+    "gates": "the learned gate |α| on the pair's term (option pair_gates=gated: an L1 penalty pulls the gates of "
+             "pairs the model does not need towards 0)",
 }
 HEAT = "Blues"
 
@@ -118,13 +121,37 @@ def pair_heatmap(pairs: list[dict], names: list[str], title: str, colorbar: str 
 
 def pair_bars(pairs: list[dict], title: str, top: int = TOP_PAIRS) -> go.Figure:
     """The strongest pairs as horizontal bars (strongest on top) with their bands."""
-    shown = pairs[:top]
-    figure = go.Figure(go.Bar(
-        x=[p["strength"] for p in shown], y=[pair_label(p["fields"]) for p in shown], orientation="h",
-        error_x=band_error(shown, "strength"), marker_color="#1f77b4",
-        hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
-    figure.update_layout(title=title, height=max(280, 60 + 26 * len(shown)), yaxis_autorange="reversed",
+    figure = go.Figure(bar_trace(pairs[:top]))
+    figure.update_layout(title=title, height=max(280, 60 + 26 * len(pairs[:top])), yaxis_autorange="reversed",
                          xaxis_title="strength")
+    return figure
+
+
+def bar_trace(shown: list[dict]) -> go.Bar:
+    """Bars of ``shown`` pairs with their bands; a pair's folded shadows ("also") in its hover text."""
+    also = [", ".join(pair_label(a["fields"] if isinstance(a, dict) else a) for a in p.get("also", []))
+            for p in shown]
+    return go.Bar(x=[p["strength"] for p in shown], y=[pair_label(p["fields"]) for p in shown], orientation="h",
+                  error_x=band_error(shown, "strength"), marker_color="#1f77b4",
+                  customdata=[f"<br>also seen as {a}" if a else "" for a in also],
+                  hovertemplate="%{y}: %{x:.4g}%{customdata}<extra></extra>")
+
+
+def consensus_figure(consensus: list[dict], top: int = TOP_PAIRS) -> go.Figure:
+    """One figure (one chart to draw): the strongest consensus pairs as bars, and the pair map beside them."""
+    shown, names = consensus[:top], field_order(consensus)
+    matrix = pair_matrix(consensus, names)
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.22,
+                           subplot_titles=("strongest pairs", "pair map"))
+    figure.add_trace(bar_trace(shown), row=1, col=1)
+    figure.add_trace(go.Heatmap(z=matrix, x=[as_text(n) for n in names], y=[as_text(n) for n in names],
+                                colorscale=HEAT, zmin=0, zmax=1, colorbar={"title": "consensus"}, hoverongaps=False,
+                                hovertemplate="%{y} × %{x}: %{z:.3f}<extra></extra>"), row=1, col=2)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(title_text="strength", row=1, col=1)
+    figure.update_xaxes(tickangle=-40, row=1, col=2)
+    figure.update_layout(title="Consensus pairs", showlegend=False,
+                         height=max(360, 80 + 26 * max(len(shown), len(names))))
     return figure
 
 
@@ -240,7 +267,8 @@ def study_view(store: Store, study: StudyRow, version: tuple) -> None:
     pairs, options, importance = st.tabs(STUDY_TABS, key=f"diagnostics_study_tab_{study.id}", on_change="rerun")
     if pairs.open:
         with pairs:
-            consensus_panel(found["consensus"])
+            consensus_panel(found["consensus"], found.get("weights", {}), found.get("not_interactions", []),
+                            found.get("misses", []))
     if options.open:
         with options:
             options_panel(found["options"], study.metric, study.id)
@@ -253,31 +281,42 @@ def study_view(store: Store, study: StudyRow, version: tuple) -> None:
 def consensus_table(consensus: list[dict]) -> pd.DataFrame:
     """The consensus pairs as a table (names as typed: a table shows text, not markup)."""
     return pd.DataFrame([{"pair": pair_name(p["fields"]), "strength": p["strength"], "low": p["low"],
-                          "high": p["high"], "models": p["models"]} for p in consensus])
+                          "high": p["high"], "models": p["models"], "data": p.get("data"),
+                          "also seen as": ", ".join(pair_name(a) for a in p.get("also", []))} for p in consensus])
 
 
-def consensus_panel(consensus: list[dict]) -> None:
+def consensus_panel(consensus: list[dict], weights: dict[str, float], not_interactions: list[dict],
+                    misses: list[dict]) -> None:
     st.subheader("Field pairs the models agree on")
     if not consensus:
         st.info("No model's best trial has diagnostics yet: they are computed for each model's best trial when "
                 "the study's trials are done. To see a trial's now, choose **One trial** above.")
         return
-    st.caption("Each model's best trial ranks the field pairs by how much of its output only the two fields "
-               "together explain; each model is scaled by its strongest pair (1 = that pair), then the models "
-               "are averaged.")
-    left, right = st.columns(2)
-    with left:
-        chart(pair_bars(consensus, "Consensus pairs"),
-              "Bar: the pair's strength averaged over the models (1 = every model's strongest pair); "
-              "whisker: its 95% bootstrap interval over the models (within 0 and 1).", key="consensus_bars")
-    with right:
-        chart(pair_heatmap(consensus, field_order(consensus), "Consensus pair map", colorbar="consensus"),
-              "Each cell: the pair's consensus strength (0 = no model finds the two fields interact). "
-              "Darker = stronger.", key="consensus_map")
+    st.caption("Each voter (a model's best trial, and the data itself where known) ranks the field pairs by how "
+               "much of its output only the two fields together explain, a pair seen through a field that "
+               "determines another (item_id for its category) folded under the pair it shadows; each voter is "
+               "scaled by its strongest pair (1 = that pair), then the voters are averaged, each model weighted "
+               "by its validation quality relative to the best."
+               + (" Weights: " + ", ".join(f"{common.plain(v)} {w:.2f}" for v, w in weights.items()) + "."
+                  if weights else ""))
+    chart(consensus_figure(consensus),
+          "Bar: the pair's weighted strength over the voters (1 = every voter's strongest pair); whisker: its 95% "
+          "bootstrap interval over the voters (within 0 and 1). Each cell of the map: the pair's consensus "
+          "strength (0 = no voter finds the two fields interact). Darker = stronger.", key="consensus_chart")
     st.dataframe(consensus_table(consensus), hide_index=True, width="stretch", key="consensus_table",
                  column_config={name: st.column_config.NumberColumn(format="%.3f")
-                                for name in ("strength", "low", "high")}
-                 | {"models": st.column_config.NumberColumn(help="models whose best trial finds the pair at all")})
+                                for name in ("strength", "low", "high", "data")}
+                 | {"models": st.column_config.NumberColumn(help="models whose best trial finds the pair at all"),
+                    "data": st.column_config.NumberColumn(format="%.3f", help="the model-free voter's strength")})
+    if not_interactions:
+        st.caption("Not interactions (a field paired with one it determines): " + "; ".join(
+            f"{common.plain(pair_name(p['fields']))} ({common.plain(p['reason'])})" for p in not_interactions) + ".")
+    if misses:
+        st.markdown("**Pairs a model did not learn**\n\n" + "\n".join(f"- {common.plain(m['sentence'])}"
+                                                                         for m in misses))
+        st.caption("A pair another voter shows among its three strongest while the model ranks it below its top "
+                   "three and under a quarter of its strongest pair. The measure itself finds a pair a model uses "
+                   "through a 24-value categorical field (tested), so such a miss is the model's.")
 
 
 def options_panel(options: list[dict], metric: str, study_id: int) -> None:
@@ -331,7 +370,7 @@ def tune_again_panel(store: Store, study: StudyRow, consensus: list[ConsensusPai
         st.caption("The study's dataset is no longer stored, so it cannot be tuned again.")
         return
     schema = schema_of(dataset)
-    crosses = crosses_among(consensus, set(schema.names("user", "item", "categorical")))
+    crosses = crosses_among(consensus, set(schema.names(*CROSSABLE_ROLES)))
     config = StudyConfig.from_json(study.config_json)
     config.diagnosed_pairs = crosses
     config.workers = max(config.workers, 1)       # started here, as the New study page does
@@ -498,13 +537,23 @@ def trial_charts(result: TrialDiagnostics, number: int) -> None:
             chart(pair_heatmap(pairs, order, "Pair interaction map"),
                   "Each cell: the share of the model's output variance that the two fields carry only together "
                   "(0 = additive). Darker = stronger.", key="trial_pair_map")
+        folded = result.get("folded")
         with right:
-            chart(pair_bars(pairs, "Strongest pairs"),
-                  "Bar: the pair's share of the output variance (ArchDetect mixed difference); whisker: ±2 "
-                  "standard errors over repeated draws of rows.", key="trial_pair_bars")
+            if folded:
+                chart(pair_bars(folded["folded"], "Interactions (shadows folded)"),
+                      "Bar: the pair's share of the output variance (ArchDetect mixed difference), a pair seen "
+                      "through a field that determines another folded under it (hover: also seen as); whisker: "
+                      "±2 standard errors over repeated draws of rows.", key="trial_pair_bars")
+            else:
+                chart(pair_bars(pairs, "Strongest pairs"),
+                      "Bar: the pair's share of the output variance (ArchDetect mixed difference); whisker: ±2 "
+                      "standard errors over repeated draws of rows.", key="trial_pair_bars")
+        if folded and folded["not_interactions"]:
+            st.caption("Not interactions (a field paired with one it determines): " + "; ".join(
+                f"{common.plain(pair_name(p['fields']))} ({common.plain(p['reason'])})"
+                for p in folded["not_interactions"]) + ".")
         with st.expander("All pairs"):
-            st.dataframe(pd.DataFrame([{"pair": pair_name(p["fields"]), "strength": p["strength"], "low": p["low"],
-                                        "high": p["high"]} for p in pairs]), hide_index=True, width="stretch")
+            st.dataframe(all_pairs_table(pairs, folded), hide_index=True, width="stretch")
     else:
         st.info("The trial has fewer than two fields, so no pairs.")
     st.subheader("Fields")
@@ -521,6 +570,21 @@ def trial_charts(result: TrialDiagnostics, number: int) -> None:
               "Bar: the share of the logit's variance from each part (the two add up to 100%); correlation "
               f"between them {share['correlation']:+.2f} (near 0: they explain different things).",
               key="trial_share")
+
+
+def all_pairs_table(pairs: list[dict], folded: dict | None) -> pd.DataFrame:
+    """Every measured pair; with the dependencies, its strength once the determined fields are held fixed and
+    the pair it is a shadow of."""
+    shadows = {frozenset(s["fields"]): s for s in (folded or {}).get("shadows", [])}
+    rows = []
+    for p in pairs:
+        row = {"pair": pair_name(p["fields"]), "strength": p["strength"], "low": p["low"], "high": p["high"]}
+        shadow = shadows.get(frozenset(p["fields"]))
+        if folded is not None:
+            row["conditioned"] = shadow["conditioned"]["strength"] if shadow else None
+            row["shadow of"] = pair_name(shadow["source"]) if shadow and shadow["source"] else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def own_views(result: dict) -> None:

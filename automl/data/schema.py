@@ -18,6 +18,7 @@ SPLIT_VALUES = {"train": "train", "training": "train", "trn": "train", "valid": 
 TASKS = ("ctr", "rating", "implicit")
 # Roles whose values become categorical fields (embedded ids).
 CATEGORICAL_ROLES = ("user", "item", "categorical")
+CROSSABLE_ROLES = (*CATEGORICAL_ROLES, "numeric")     # Wide & Deep crosses a numeric column by its quantile bucket
 METRICS = {"ctr": ("auc", "logloss", "gauc"), "rating": ("rmse", "mae")}   # gauc: with a user column
 # implicit top-K: the leaderboard's columns (K = 10); a study may pick any cutoff in TOP_K instead.
 TOP_K = (1, 3, 5, 10, 20, 50, 100)

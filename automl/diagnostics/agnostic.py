@@ -11,6 +11,11 @@ which is exactly zero when f is additive in fields i and j (f = g(x without i) +
 and the share of f's variance a pure i×j interaction term contributes, roughly, otherwise. Each
 of ``repeats`` draws new rows and references; the band is mean ± 2 standard errors over them.
 
+Conditioned pair interaction: the same mixed difference with field i's reference value drawn from a
+row that shares the values of the fields i determines (item_id swapped only for another item of the
+same category), so the part of i's effect that those fields carry is held fixed
+(``conditioned_interactions``; ``automl.diagnostics.shadows`` reads it).
+
 Field importance: permutation importance, the drop of the validation quality (AUC, or RMSE's
 rise for ratings) when one field's values are shuffled across the sample rows, with the same
 band over ``repeats`` shuffles.
@@ -73,28 +78,64 @@ def pair_interactions(score: Scorer, sample: Batch, fields: list[Field], candida
                       settings: Settings) -> list[PairBand]:
     """Every pair of ``candidates`` (indices into ``fields``), strongest first:
     ``{"fields": [a, b], "strength", "low", "high"}`` (module docstring)."""
+    pairs = list(combinations(candidates, 2))
+    table = strength_table(score, sample, fields, pairs, {}, settings)
+    ranked = [{"fields": [fields[i].name, fields[j].name], **_clipped(band(list(table[:, p])))}
+              for p, (i, j) in enumerate(pairs)]
+    return sorted(ranked, key=lambda r: -r["strength"])
+
+
+def conditioned_interactions(score: Scorer, sample: Batch, fields: list[Field], pairs: list[tuple[int, int]],
+                             groups: dict[int, np.ndarray], settings: Settings) -> list[Band]:
+    """The mixed difference of each of ``pairs`` (indices into ``fields``) with the reference value of each
+    field k in ``groups`` drawn from a sample row of the same group (``groups[k]``: int64 codes [n] of the
+    sample's rows, e.g. the fields k determines), so what the group carries is held fixed; the same rows and,
+    for the other fields, the same references as ``pair_interactions``. One band per pair, in order."""
+    table = strength_table(score, sample, fields, pairs, groups, settings)
+    return [_clipped(band(list(table[:, p]))) for p in range(len(pairs))]
+
+
+def strength_table(score: Scorer, sample: Batch, fields: list[Field], pairs: list[tuple[int, int]],
+                   groups: dict[int, np.ndarray], settings: Settings) -> np.ndarray:
+    """[repeats, pairs] strengths: mean δ² over the rows / variance of f (module docstring), references of the
+    fields in ``groups`` drawn within their group (``conditioned_interactions``)."""
     n_total = next(iter(sample.values())).shape[0]
     n = min(settings.pair_rows, n_total)
-    pairs = list(combinations(candidates, 2))
+    involved = sorted({k for pair in pairs for k in pair})
     generator = torch.Generator().manual_seed(settings.seed)
+    within = np.random.default_rng(settings.seed + 2)
+    device = _device(sample)
     per_repeat: list[np.ndarray] = []
     for _ in range(settings.repeats):
         order = torch.randperm(n_total, generator=generator)
         chosen = order[:n]
         others = order[n:2 * n] if n_total >= 2 * n else chosen[torch.randperm(n, generator=generator)]
-        rows, reference = take(sample, chosen.to(_device(sample))), take(sample, others.to(_device(sample)))
-        singles = [with_values_of(rows, reference, [fields[i]]) for i in candidates]
-        doubles = [with_values_of(rows, reference, [fields[i], fields[j]]) for i, j in pairs]
+        rows, reference = take(sample, chosen.to(device)), take(sample, others.to(device))
+        references = {k: take(sample, torch.as_tensor(same_group(groups[k], chosen.numpy(), within), device=device))
+                      if k in groups else reference for k in involved}
+        singles = [with_values_of(rows, references[k], [fields[k]]) for k in involved]
+        doubles = [with_values_of(with_values_of(rows, references[i], [fields[i]]), references[j], [fields[j]])
+                   for i, j in pairs]
         base, *outs = score_all(score, [rows, *singles, *doubles])
-        single = dict(zip(candidates, outs[:len(candidates)], strict=True))
+        single = dict(zip(involved, outs[:len(involved)], strict=True))
         variance = float(np.var(base))
         strengths = [float(np.mean((base - single[i] - single[j] + both) ** 2)) / variance if variance > 0 else 0.0
-                     for (i, j), both in zip(pairs, outs[len(candidates):], strict=True)]
+                     for (i, j), both in zip(pairs, outs[len(involved):], strict=True)]
         per_repeat.append(np.asarray(strengths))
-    table = np.stack(per_repeat) if per_repeat else np.zeros((0, len(pairs)))
-    ranked = [{"fields": [fields[i].name, fields[j].name], **_clipped(band(list(table[:, p])))}
-              for p, (i, j) in enumerate(pairs)]
-    return sorted(ranked, key=lambda r: -r["strength"])
+    return np.stack(per_repeat) if per_repeat else np.zeros((0, len(pairs)))
+
+
+def same_group(groups: np.ndarray, chosen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each of the ``chosen`` rows [n], another row of the same group (``groups``: codes [n_total]), drawn
+    at random; the row itself when it is alone in its group."""
+    order = np.argsort(groups, kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    start = np.searchsorted(groups[order], groups[chosen], "left")
+    size = np.searchsorted(groups[order], groups[chosen], "right") - start
+    pick = start + (rng.random(len(chosen)) * np.maximum(size - 1, 0)).astype(np.int64)
+    pick = np.where(size > 1, pick + (pick >= position[chosen]), position[chosen])
+    return order[pick]
 
 
 def quality(task: str, labels: np.ndarray, outputs: np.ndarray) -> float:

@@ -26,8 +26,66 @@ class PairBand(TypedDict):
     high: float
 
 
+class PairStrength(TypedDict):
+    """A pair in a model's own interaction measure (comparable within one model only)."""
+
+    fields: list[str]
+    strength: float
+
+
+class FoldedPair(PairBand):
+    """An interaction with the shadows it carries (``automl.diagnostics.shadows``)."""
+
+    also: list[PairStrength]     # the shadows folded into it, with their own strengths
+
+
+class ShadowPair(PairBand):
+    """A pair with a field that determines others, measured with that field's determined fields held fixed."""
+
+    conditioned: Band
+    source: list[str] | None     # the pair it is a shadow of; None: it stands on its own
+
+
+class NotInteraction(TypedDict):
+    """A pair of a field with one it determines."""
+
+    fields: list[str]
+    strength: float
+    reason: str                  # "category is determined by item_id"
+
+
+class FoldedPairs(TypedDict):
+    folded: list[FoldedPair]     # strongest first
+    shadows: list[ShadowPair]
+    not_interactions: list[NotInteraction]
+
+
+class DataPairs(FoldedPairs):
+    """The model-free pairs of the training rows (``automl.diagnostics.data_pairs``)."""
+
+    pairs: list[PairBand]        # strongest first, before folding
+    rows: int                    # training rows sampled
+
+
+class DependencyInfo(TypedDict):
+    source: str
+    determined: str
+    share: float                 # of the training rows that follow the map
+    alias: bool                  # the two determine each other
+
+
+class Quality(TypedDict):
+    """A model's validation quality beside the constant predictor's (the consensus weighs its vote by them)."""
+
+    metric: str                  # "auc" or "rmse"
+    model: float
+    constant: float
+
+
 class ConsensusPair(PairBand):
     models: int                  # how many models' best trials rank the pair (strength above 0)
+    also: NotRequired[list[list[str]]]       # its shadows, as any voter folded them
+    data: NotRequired[float]                 # the data voter's scaled strength
 
 
 class FieldBand(TypedDict):
@@ -37,13 +95,6 @@ class FieldBand(TypedDict):
     importance: float
     low: float
     high: float
-
-
-class PairStrength(TypedDict):
-    """A pair in a model's own interaction measure (comparable within one model only)."""
-
-    fields: list[str]
-    strength: float
 
 
 class TrialDiagnostics(TypedDict):
@@ -62,6 +113,13 @@ class TrialDiagnostics(TypedDict):
     agreement: dict[str, float | None]         # method -> Spearman's rho with ``pairs``
     attention: NotRequired[dict]               # history attention (``trial.attention_summary``)
     share: NotRequired[dict[str, float]]       # "wide", "deep", "correlation" of the logit's parts
+    # since the dependencies (older results lack them): the maps between fields, ``pairs`` folded with them
+    # (``automl.diagnostics.shadows``), the model-free pairs of the data (``automl.diagnostics.data_pairs``),
+    # and the model's validation quality
+    dependencies: NotRequired[list[DependencyInfo]]
+    folded: NotRequired[FoldedPairs]
+    data: NotRequired[DataPairs]
+    quality: NotRequired[Quality]
 
 
 class DiagnosticsFailure(TypedDict):

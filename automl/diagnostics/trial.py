@@ -13,9 +13,18 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from automl.diagnostics.agnostic import DEFAULT_SETTINGS, Settings, field_importance, pair_interactions
-from automl.diagnostics.fields import Batch, schema_fields, take
-from automl.diagnostics.results import PairBand, PairStrength
+from automl.diagnostics.agnostic import (
+    DEFAULT_SETTINGS,
+    Settings,
+    conditioned_interactions,
+    field_importance,
+    pair_interactions,
+    quality,
+)
+from automl.diagnostics.data_pairs import data_pairs, joint_codes
+from automl.diagnostics.fields import Batch, Field, schema_fields, take
+from automl.diagnostics.results import Band, DependencyInfo, PairBand, PairStrength, Quality
+from automl.diagnostics.shadows import conditions, dependent, fold, named_dependencies
 from automl.features.encode import EncodedData
 from automl.training.predict import model_outputs
 from models.base import RecModel
@@ -25,8 +34,9 @@ EXAMPLE_ROWS = 8            # rows whose history attention is kept for display
 
 
 def diagnose(model, data: EncodedData, settings: Settings = DEFAULT_SETTINGS) -> dict:
-    """{"rows", "seconds", "metric", "fields", "pairs", "intrinsic", "agreement", "attention"?, "share"?}
-    for a fitted model (a ``RecModel`` or a tree ensemble) on ``data``'s validation split."""
+    """{"rows", "seconds", "metric", "fields", "pairs", "intrinsic", "agreement", "attention"?, "share"?,
+    "dependencies", "folded", "data", "quality"} for a fitted model (a ``RecModel`` or a tree ensemble) on
+    ``data``'s validation split (``results.TrialDiagnostics``)."""
     started = time.perf_counter()
     val = data.splits["val"]
     n_val = val["label"].shape[0]
@@ -41,15 +51,46 @@ def diagnose(model, data: EncodedData, settings: Settings = DEFAULT_SETTINGS) ->
     rank = {r["field"]: k for k, r in enumerate(importance)}
     candidates = sorted(range(len(fields)), key=lambda i: rank[fields[i].name])[:settings.max_pair_fields]
     pairs = pair_interactions(score, sample, fields, sorted(candidates), settings)
+    dependencies = named_dependencies(data.spec.dependencies, [f.name for f in data.spec.fields])
+    conditioned = conditioned_pairs(score, sample, fields, sorted(candidates), dependencies, data, settings)
     result = {"rows": int(sample["label"].shape[0]), "metric": "rmse" if data.spec.task == "rating" else "auc",
               "fields": importance, "pairs": pairs, "pair_fields": len(candidates), "of_fields": len(fields),
-              "intrinsic": {}, "agreement": {}}
+              "intrinsic": {}, "agreement": {}, "dependencies": dependencies,
+              "folded": fold(pairs, conditioned, dependencies),
+              "data": data_pairs(data, fields, dependencies, settings),
+              "quality": validation_quality(score(sample), sample, data)}
     if isinstance(model, RecModel):
         result.update(intrinsic_views(model, take(sample, torch.arange(min(2048, len(order)),
                                                                         device=sample["label"].device)),
                                       data, pairs))
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def conditioned_pairs(score, sample: Batch, fields: list[Field], candidates: list[int],
+                      dependencies: list[DependencyInfo], data: EncodedData, settings: Settings) -> dict[frozenset, Band]:
+    """Pair -> its conditioned band (``agnostic.conditioned_interactions``) for the pairs of ``candidates`` with a
+    field that determines others (and no map between the two): each such field's reference drawn from the rows
+    that share the values of the fields it determines."""
+    names = [f.name for f in fields]
+    columns = {f.name: j for j, f in enumerate(data.spec.fields)}
+    pairs = [(i, j) for i, j in combinations(candidates, 2) if conditions([names[i], names[j]], dependencies)
+             and dependent(names[i], names[j], dependencies) is None]
+    held_fixed = {name: below for i, j in pairs for name, below in conditions([names[i], names[j]], dependencies).items()}
+    groups = {names.index(name): joint_codes(sample["cat"][:, [columns[f] for f in below]].cpu().numpy())
+              for name, below in held_fixed.items()}
+    bands = conditioned_interactions(score, sample, fields, pairs, groups, settings) if pairs else []
+    return {frozenset((names[i], names[j])): b for (i, j), b in zip(pairs, bands, strict=True)}
+
+
+def validation_quality(outputs: np.ndarray, sample: Batch, data: EncodedData) -> Quality:
+    """The model's quality on the validation sample beside the constant predictor's: AUC (constant 0.5), or
+    RMSE for ratings (constant: the training mean rating's RMSE)."""
+    labels = sample["label"].double().cpu().numpy()
+    if data.spec.task == "rating":
+        return Quality(metric="rmse", model=-quality("rating", labels, outputs),
+                       constant=float(np.sqrt(np.mean((labels - data.spec.label_mean) ** 2))))
+    return Quality(metric="auc", model=quality(data.spec.task, labels, outputs), constant=0.5)
 
 
 def intrinsic_views(model: RecModel, batch: Batch, data: EncodedData, pairs: list[PairBand]) -> dict:

@@ -2,7 +2,9 @@
 
 Score of a pair (a, b) = I(a×b; y) - max(I(a; y), I(b; y)): the mutual information the crossed
 feature carries beyond its better half. Crossed values seen fewer than ``MIN_SUPPORT`` times are
-pooled into one value, so huge id × id crosses cannot win by memorizing single rows.
+pooled into one value, so huge id × id crosses cannot win by memorizing single rows. A numeric
+column takes part through its quantile bucket (``num_bkt``), as field F + d: hour × device can be
+crossed when hour is numeric.
 """
 
 from __future__ import annotations
@@ -47,9 +49,14 @@ def label_classes(labels: np.ndarray, task: str) -> np.ndarray:
     return np.searchsorted(edges, labels, side="right").astype(np.int64)
 
 
-def rank_pairs(cat: np.ndarray, labels: np.ndarray, task: str, seed: int = 0) -> list[tuple[int, int]]:
+def rank_pairs(cat: np.ndarray, labels: np.ndarray, task: str, seed: int = 0,
+               buckets: np.ndarray | None = None) -> list[tuple[int, int]]:
     """[n, F] field codes + labels [n] -> field pairs (i < j), most informative first; pairs
-    that add nothing are left out. Uses at most MAX_ROWS rows and the first MAX_FIELDS fields."""
+    that add nothing are left out. ``buckets`` [n, N]: the numeric columns' bucket codes, ranked
+    as fields F..F+N-1 (the index space of Wide & Deep's crosses). Uses at most MAX_ROWS rows and
+    the first MAX_FIELDS fields (categorical ones first)."""
+    if buckets is not None:
+        cat = np.concatenate([cat, buckets.astype(cat.dtype)], axis=1)
     n, n_fields = cat.shape
     if n_fields < 2 or n == 0:
         return []

@@ -16,6 +16,7 @@ from automl.data.schema import CATEGORICAL_ROLES, Schema
 from automl.data.timestamps import timestamps_of
 from automl.data.validate import label_vector
 from automl.features.cross_pairs import rank_pairs
+from automl.features.dependencies import field_dependencies, joint_counts
 from automl.features.fitted import (
     CategoryCode,
     Encoder,
@@ -120,9 +121,8 @@ def constant_per_key(key: np.ndarray, codes: np.ndarray) -> bool:
     present = key >= 0
     if not present.any():
         return False
-    width = int(codes.max()) + 1
-    pairs = pd.unique(key[present] * width + codes[present])
-    per_key = np.bincount(pairs // width)
+    keys, _, _ = joint_counts(key[present], codes[present])
+    per_key = np.bincount(keys)
     return float((per_key[per_key > 0] <= 1).mean()) >= 0.99
 
 
@@ -252,6 +252,7 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
         label_mean=float(labels[is_train].mean()),
         n_train=int(is_train.sum()),
         history=history,
+        dependencies=tuple((d.source, d.determined, d.share) for d in field_dependencies(out["train"]["cat"])),
     )
     splits = {split: {k: torch.from_numpy(v) for k, v in arrays.items()} for split, arrays in out.items()}
     return EncodedData(spec, splits, notes, encoder, events)
@@ -292,8 +293,10 @@ def history_possible(schema: Schema) -> bool:
 
 def with_ranked_pairs(data: EncodedData, pairs: list[tuple[int, int]] | None = None) -> EncodedData:
     """``data`` with its spec's Wide & Deep pair ranking (``cross_pairs.rank_pairs`` on the
-    training rows, or the ``pairs`` already ranked); computed only for studies with Wide & Deep."""
+    training rows' fields and numeric buckets, or the ``pairs`` already ranked); computed only for studies
+    with Wide & Deep."""
     if pairs is None:
         train = data.splits["train"]
-        pairs = rank_pairs(train["cat"].numpy(), train["label"].numpy(), data.spec.task)
+        buckets = train["num_bkt"].numpy() if "num_bkt" in train and train["num_bkt"].shape[1] else None
+        pairs = rank_pairs(train["cat"].numpy(), train["label"].numpy(), data.spec.task, buckets=buckets)
     return data.with_spec(replace(data.spec, ranked_pairs=tuple(tuple(p) for p in pairs)))

@@ -15,7 +15,7 @@ import optuna
 from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from scipy.stats import kruskal
 
-from automl.diagnostics.consensus import consensus_pairs
+from automl.diagnostics.consensus import consensus_view
 from automl.diagnostics.results import ConsensusPair, TrialDiagnostics
 from automl.diagnostics.stored import Progress, kept, silent, trial_diagnostics
 from automl.errors import NotFoundError
@@ -101,14 +101,19 @@ def in_range(trial: optuna.trial.FrozenTrial) -> dict:
 
 class StudyDiagnostics(TypedDict):
     consensus: list[ConsensusPair]                 # ``automl.diagnostics.consensus``
+    weights: dict[str, float]                      # voter -> its weight in the consensus
+    not_interactions: list[dict]                   # pairs of a field with one it determines, with the reason
+    misses: list[dict]                             # pairs a model did not learn that other voters show
     options: list[dict]                            # ``option_comparisons``
     importance: dict[str, dict[str, float]]        # ``parameter_importances``
 
 
 def study_diagnostics(store: Store, study: StudyRow) -> StudyDiagnostics:
     """What the study's trials say together (see the functions above)."""
-    return StudyDiagnostics(consensus=consensus_pairs(store, study.id), options=option_comparisons(store, study),
-                            importance=parameter_importances(store, study))
+    view = consensus_view(store, study.id)
+    return StudyDiagnostics(consensus=view["pairs"], weights=view["weights"],
+                            not_interactions=view["not_interactions"], misses=view["misses"],
+                            options=option_comparisons(store, study), importance=parameter_importances(store, study))
 
 
 def chosen_trial(store: Store, study: StudyRow, model: str | None = None, trial: int | None = None) -> int:

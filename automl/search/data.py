@@ -15,6 +15,7 @@ from automl.features.splits import DEFAULT_FRACTIONS
 from automl.online.stream import OnlineSettings
 from automl.search.config import StudyConfig
 from models import REGISTRY
+from models.spec import column_name
 from storage import Store
 from storage.tables import StudyRow
 
@@ -33,9 +34,10 @@ def study_data(store: Store, study_row: StudyRow, config: StudyConfig, home: Pat
                          EncodingOptions(open_vocabulary=online is not None), task=study_row.task,
                          candidates=config.candidates, ranked_pairs=reads_ranked_pairs(config.models),
                          fractions=DEFAULT_FRACTIONS if online is None else online.fractions)
-    names = [f.name for f in data.spec.fields]
+    names = [f.name for f in data.spec.fields] + [column_name(b.name) for b in data.spec.buckets]
 
     def indices(pairs: list[list[str]]) -> tuple[tuple[int, int], ...]:
+        """Column-name pairs -> index pairs of Wide & Deep's crosses (a numeric column: F + its bucket's index)."""
         return tuple(tuple(sorted((names.index(a), names.index(b)))) for a, b in pairs)
 
     spec = replace(data.spec, user_pairs=indices(config.wide_pairs), diagnosed_pairs=indices(config.diagnosed_pairs))

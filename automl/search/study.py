@@ -13,7 +13,7 @@ import torch
 
 from automl.data.datasets import schema_of
 from automl.data.names import MAX_NAME_CHARS, checked_name, derived_name
-from automl.data.schema import METRICS, RANKING_METRICS, Schema
+from automl.data.schema import CROSSABLE_ROLES, METRICS, RANKING_METRICS, Schema
 from automl.errors import SettingsError
 from automl.evaluation.metrics import direction
 from automl.online.stream import OnlineSettings
@@ -57,10 +57,11 @@ def check_config(config: StudyConfig, schema: Schema, task: str) -> None:
         raise SettingsError(f"pruner {config.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
     if config.online is not None:
         check_online(OnlineSettings.from_dict(config.online), config, schema, task)
-    columns = set(schema.names("user", "item", "categorical"))
+    columns = set(schema.names(*CROSSABLE_ROLES))
     for pair in config.wide_pairs + config.diagnosed_pairs:
-        if len(pair) != 2 or not set(pair) <= columns:
-            raise SettingsError(f"cross pair {pair} must name two categorical columns among {sorted(columns)}")
+        if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= columns:
+            raise SettingsError(f"cross pair {pair} must name two different categorical or numeric columns (a "
+                                f"numeric one crossed by its quantile bucket) among {sorted(columns)}")
 
 
 def check_device(name: str | None, here: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""The regularization hook of layers that add an L2 term to the training loss."""
+"""The regularization hook of layers that add a penalty term to the training loss."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from torch import nn
 
 
 class Penalized(nn.Module):
-    """A layer whose training forward pass may leave ``penalty``: a scalar L2 term, weighted by ``l2``
-    (0: never), that the training loss adds (``RecModel.aux_loss``). It holds that batch's graph
-    until the next training pass or ``drop_penalty``; an eval pass never sets it."""
+    """A layer whose training forward pass may leave ``penalty``: a scalar term that the training
+    loss adds (``RecModel.aux_loss``), an L2 term weighted by ``l2`` (0: never) or the layer's own
+    (``PairGates``: L1 on its gates). It holds that batch's graph until the next training pass or
+    ``drop_penalty``; an eval pass never sets it."""
 
     def __init__(self, l2: float = 0.0):
         super().__init__()

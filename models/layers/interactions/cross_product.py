@@ -5,13 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.layers.interactions.gates import PairGates
+
 MAX_CROSS_BUCKETS = 1 << 20
 
 
 class CrossProductWeights(nn.Module):
     """[B, F] field ids -> [B]: sum over the chosen field pairs (a, b) of a weight for the
-    crossed value (x_a, x_b). A pair with up to 2^20 combinations gets one weight per
-    combination; a larger one is hashed into 2^20 weights."""
+    crossed value (x_a, x_b), each times its gate α_ab when ``forward`` is given gates. A pair
+    with up to 2^20 combinations gets one weight per combination; a larger one is hashed into
+    2^20 weights. The fields are any columns of codes (Wide & Deep: the categorical fields, then
+    the numeric columns' quantile buckets)."""
 
     def __init__(self, cardinalities: list[int], pairs: list[tuple[int, int]]):
         super().__init__()
@@ -36,7 +40,8 @@ class CrossProductWeights(nn.Module):
         """[B, F] -> [B, P]: the weight each row looks up for each pair."""
         return self.weights(self.crossed_ids(cat)).squeeze(-1)
 
-    def forward(self, cat: torch.Tensor) -> torch.Tensor:
+    def forward(self, cat: torch.Tensor, gates: PairGates | None = None) -> torch.Tensor:
         if self.n_pairs == 0:
             return cat.new_zeros(cat.shape[0], dtype=torch.float32)
-        return self.pair_weights(cat).sum(dim=1)
+        weights = self.pair_weights(cat)
+        return (weights if gates is None else gates(weights)).sum(dim=1)

@@ -12,6 +12,11 @@ from functools import lru_cache
 import torch
 
 
+def n_pairs(n_fields: int) -> int:
+    """P = F(F-1)/2, the number of pairs i < j."""
+    return n_fields * (n_fields - 1) // 2
+
+
 @lru_cache(maxsize=64)
 def pair_index(n_fields: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(rows [P], cols [P]): the fields i and j of every pair i < j, row-major (constants: an
