@@ -137,7 +137,7 @@ def test_prepared_tensors_are_mapped_from_the_cache_and_the_pair_ranking_is_lazy
     fresh = prepared_data(store, row, home).splits["train"]
     assert fresh["cat"][0, 0].item() == before
     ranked = prepared_data(store, row, home, ranked_pairs=True)
-    expected = rank_pairs(fresh["cat"].numpy(), fresh["label"].numpy(), "ctr")
+    expected = rank_pairs(fresh["cat"].numpy(), fresh["label"].numpy(), "ctr", buckets=fresh["num_bkt"].numpy())
     assert ranked.spec.ranked_pairs == tuple(tuple(p) for p in expected) and expected
     assert (folder / "ranked_pairs.json").exists()
     assert prepared_data(store, row, home, ranked_pairs=True).spec.ranked_pairs == ranked.spec.ranked_pairs

@@ -284,8 +284,8 @@ def search_spread(validation: list[float], test: list[float], maximize: bool, ke
         others = np.delete(np.arange(len(validation)), kept)
         picks = np.hstack([np.full((draws, 1), kept), others[rng.integers(0, len(others), size=(draws, len(others)))]])
     score = validation[picks] if maximize else -validation[picks]
-    best = picks[np.arange(draws), score.argmax(axis=1)]
-    return float(test[best].std(ddof=1))
+    landed = test[picks[np.arange(draws), score.argmax(axis=1)]]
+    return 0.0 if landed.min() == landed.max() else float(landed.std(ddof=1))     # no float dust for one value
 
 
 def seed_spread(task: str, metric: str, labels: np.ndarray, runs: list[np.ndarray],
