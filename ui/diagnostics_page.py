@@ -592,9 +592,11 @@ def own_views(result: dict) -> None:
     if not intrinsic:
         return
     st.subheader("The model's own view of the pairs")
-    tabs = st.tabs(list(intrinsic))
+    tabs = st.tabs(list(intrinsic), key=f"diagnostics_own_tab_{result['model']}", on_change="rerun")
     importance_order = [f["field"] for f in result["fields"]]      # the same axes as the agnostic map
     for tab, (method, own) in zip(tabs, intrinsic.items(), strict=True):
+        if not tab.open:        # only the open tab is drawn: each chart costs the browser a fifth of a second
+            continue
         with tab:
             rho = agreement.get(method)
             st.markdown(f"**{method}**: {OWN_VIEWS.get(method, 'the model’s own pair measure')}. "
