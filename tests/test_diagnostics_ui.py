@@ -420,8 +420,9 @@ def test_the_trial_view_shows_the_folded_pairs_their_shadows_and_what_is_no_inte
                                          "reason": "category is determined by item"}]}}))
     at = started(bare.id, trial="0")
     assert not at.exception, at.exception
-    (bars,) = titled(at, "Interactions (shadows folded)")
-    assert bars["data"][0]["y"] == ["category × hour"] and "also seen as hour × item" in bars["data"][0]["customdata"][0]
+    (figure,) = titled(at, "Interactions (shadows folded)")       # one figure: the map, then the folded bars
+    bars = figure["data"][1]
+    assert bars["type"] == "bar" and bars["y"] == ["category × hour"] and "also seen as hour × item" in bars["customdata"][0]
     assert "item × category (category is determined by item)" in captions(at).replace("\\", "")
     (table,) = [d.value for d in at.dataframe if "shadow of" in d.value]
     assert table.set_index("pair").loc["hour × item", "shadow of"] == "category × hour"

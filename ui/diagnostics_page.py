@@ -107,23 +107,20 @@ def pair_matrix(pairs: list[dict], names: list[str]) -> np.ndarray:
     return matrix
 
 
-def pair_heatmap(pairs: list[dict], names: list[str], title: str, colorbar: str = "strength") -> go.Figure:
+def heatmap_trace(pairs: list[dict], names: list[str], colorbar: str, **colorbar_place) -> go.Heatmap:
+    """The pairs' symmetric map over ``names`` (a diverging scale around 0 when a strength is negative)."""
     matrix = pair_matrix(pairs, names)
     signed = bool(np.nanmin(matrix) < 0) if np.isfinite(matrix).any() else False
-    figure = go.Figure(go.Heatmap(
-        z=matrix, x=[as_text(n) for n in names], y=[as_text(n) for n in names], colorscale="RdBu" if signed else HEAT, zmid=0 if signed else None,
-        zmin=None if signed else 0, colorbar={"title": colorbar}, hoverongaps=False,
-        hovertemplate="%{y} × %{x}: %{z:.4g}<extra></extra>"))
+    return go.Heatmap(z=matrix, x=[as_text(n) for n in names], y=[as_text(n) for n in names],
+                      colorscale="RdBu" if signed else HEAT, zmid=0 if signed else None, zmin=None if signed else 0,
+                      colorbar={"title": colorbar, **colorbar_place}, hoverongaps=False,
+                      hovertemplate="%{y} × %{x}: %{z:.4g}<extra></extra>")
+
+
+def pair_heatmap(pairs: list[dict], names: list[str], title: str, colorbar: str = "strength") -> go.Figure:
+    figure = go.Figure(heatmap_trace(pairs, names, colorbar))
     figure.update_layout(title=title, height=max(320, 60 + 32 * len(names)), yaxis_autorange="reversed",
                          xaxis_tickangle=-40)
-    return figure
-
-
-def pair_bars(pairs: list[dict], title: str, top: int = TOP_PAIRS) -> go.Figure:
-    """The strongest pairs as horizontal bars (strongest on top) with their bands."""
-    figure = go.Figure(bar_trace(pairs[:top]))
-    figure.update_layout(title=title, height=max(280, 60 + 26 * len(pairs[:top])), yaxis_autorange="reversed",
-                         xaxis_title="strength")
     return figure
 
 
@@ -152,6 +149,24 @@ def consensus_figure(consensus: list[dict], top: int = TOP_PAIRS) -> go.Figure:
     figure.update_xaxes(tickangle=-40, row=1, col=2)
     figure.update_layout(title="Consensus pairs", showlegend=False,
                          height=max(360, 80 + 26 * max(len(shown), len(names))))
+    return figure
+
+
+def trial_pair_figure(pairs: list[dict], folded: list[dict] | None, preferred: list[str],
+                      top: int = TOP_PAIRS) -> go.Figure:
+    """One figure (one chart to draw): the trial's pair map (the pairs as measured; fields in ``preferred``'s
+    order), and beside it the strongest pairs as bars, ``folded`` ones (shadows under their source) when given."""
+    names, shown = field_order(pairs, preferred), (folded if folded is not None else pairs)[:top]
+    bars = "Interactions (shadows folded)" if folded is not None else "Strongest pairs"
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.22,
+                           subplot_titles=("pair map", bars.lower()))
+    figure.add_trace(heatmap_trace(pairs, names, "strength", x=0.46), row=1, col=1)
+    figure.add_trace(bar_trace(shown), row=1, col=2)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickangle=-40, row=1, col=1)
+    figure.update_xaxes(title_text="strength", row=1, col=2)
+    figure.update_layout(title=f"Pair interaction map · {bars}", showlegend=False,
+                         height=max(360, 80 + 30 * max(len(names), len(shown))))
     return figure
 
 
@@ -531,23 +546,13 @@ def trial_charts(result: TrialDiagnostics, number: int) -> None:
                f"important of {result.get('of_fields', '?')} fields")
     st.subheader("Field pairs")
     if pairs:
-        order = field_order(pairs, [f["field"] for f in fields])
-        left, right = st.columns(2)
-        with left:
-            chart(pair_heatmap(pairs, order, "Pair interaction map"),
-                  "Each cell: the share of the model's output variance that the two fields carry only together "
-                  "(0 = additive). Darker = stronger.", key="trial_pair_map")
         folded = result.get("folded")
-        with right:
-            if folded:
-                chart(pair_bars(folded["folded"], "Interactions (shadows folded)"),
-                      "Bar: the pair's share of the output variance (ArchDetect mixed difference), a pair seen "
-                      "through a field that determines another folded under it (hover: also seen as); whisker: "
-                      "±2 standard errors over repeated draws of rows.", key="trial_pair_bars")
-            else:
-                chart(pair_bars(pairs, "Strongest pairs"),
-                      "Bar: the pair's share of the output variance (ArchDetect mixed difference); whisker: ±2 "
-                      "standard errors over repeated draws of rows.", key="trial_pair_bars")
+        chart(trial_pair_figure(pairs, folded["folded"] if folded else None, [f["field"] for f in fields]),
+              "Each cell of the map: the share of the model's output variance that the two fields carry only "
+              "together (0 = additive), darker = stronger. Bars: the strongest pairs' shares (ArchDetect mixed difference)"
+              + (", a pair seen through a field that determines another folded under it (hover: also seen as)"
+                 if folded else "") + "; whisker: ±2 standard errors over repeated draws of rows.",
+              key="trial_pairs")
         if folded and folded["not_interactions"]:
             st.caption("Not interactions (a field paired with one it determines): " + "; ".join(
                 f"{common.plain(pair_name(p['fields']))} ({common.plain(p['reason'])})"
