@@ -55,16 +55,17 @@ def verdict_sentences(comparison: Comparison, trial_counts: dict[str, tuple[int,
         by_standing.setdefault(s.standing, []).append(s.model)
     leader, group = by_standing[LEADER][0], by_standing.get(GROUP, [])
     metric, words = comparison.metric, f"{comparison.test}, Holm-corrected, 95%"
+    best = "the best on validation" + (" of the models judged" if by_standing.get(UNDER_EXPLORED) else "")
     if group:
-        first = (f"No single winner: {leader} is the best on validation, but on the {comparison.rows:,} shared test "
+        first = (f"No single winner: {leader} is {best}, but on the {comparison.rows:,} shared test "
                  f"rows the test cannot tell it apart from {', '.join(group)} ({words}); they form the leader group. "
                  f"Test {metric}: " + "; ".join(figure(comparison, m) for m in [leader, *group]) + ".")
     elif by_standing.get(BEHIND) or by_standing.get(CLEARLY_BEHIND):
-        first = (f"{leader} wins: it is the best on validation, and on the {comparison.rows:,} shared test rows the "
+        first = (f"{leader} wins: it is {best}, and on the {comparison.rows:,} shared test rows the "
                  f"test tells it apart from every other model judged ({words}); test {metric} "
                  f"{figure(comparison, leader).split(' ', 1)[1]}.")
     else:
-        first = (f"{leader} is the best on validation, and the only model judged: test {metric} "
+        first = (f"{leader} is the only model judged: test {metric} "
                  f"{figure(comparison, leader).split(' ', 1)[1]} on {comparison.rows:,} test rows.")
     sentences = [first]
     for standing, how in ((BEHIND, "behind the leader"), (CLEARLY_BEHIND, "clearly behind (intervals apart)")):

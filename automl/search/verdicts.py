@@ -33,14 +33,16 @@ def compared_metric(task: str, metric: str, users: np.ndarray | None) -> str:
     return metric if metric in options else options[0]
 
 
-def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
+def under_explored(store: Store, study: StudyRow, metric: str | None = None) -> dict[str, str]:
     """Models whose figures do not say how good they can be, each with the reason: fewer than MIN_TRIALS
     completed trials (the fair minimum; a time budget that ran out first is named), a best trial the clock
     cut (the per-trial time cap or the study's time limit: its figure says where the clock stopped it, and
     a busier machine stops it elsewhere), the best found on the last of fewer trials than another model
-    had (its search was still improving when it stopped), or, for a model given only its fair minimum, trials
+    had (its search was still improving when it stopped), for a model given only its fair minimum, trials
     that disagree more than the models' bests do (the range of its validation values wider than the range of
-    every model's best: where its search lands says more than which model it is)."""
+    every model's best: where its search lands says more than which model it is), or, given the compared test
+    ``metric``, a search spread (``search_spreads``) wider than the standard deviation of the models' best test
+    figures: another search of its size may well miss the one configuration its figure rests on."""
     completed = completed_trials(store, study)
     most = max((len(rows) for rows in completed.values()), default=0)
     best = {row.model: row for row in best_trials(store, study)}
@@ -70,6 +72,14 @@ def under_explored(store: Store, study: StudyRow) -> dict[str, str]:
         elif n <= MIN_TRIALS and own and max(own) - min(own) > between:
             reasons[model] = (f"its {n} trials disagree widely ({study.metric} {min(own):.4f} to {max(own):.4f}, wider "
                               "than the spread of every model's best)")
+    if metric is None:
+        return reasons
+    figures = [v for v in (loads(row.test_json).get(metric) for row in best.values()) if v is not None and math.isfinite(v)]
+    apart = float(np.std(figures, ddof=1)) if len(figures) > 2 else math.inf
+    for model, spread in search_spreads(store, study, metric).items():
+        if model not in reasons and spread > apart:
+            reasons[model] = (f"its best rests on one lucky configuration: another search of its size would move its "
+                              f"test {metric} by ±{spread:.4f}, more than the models' bests differ (sd {apart:.4f})")
     return reasons
 
 
@@ -115,11 +125,12 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | No
         if rerun.state == "done" and rerun.outputs and best.get(rerun.model) == rerun.trial_number:
             kept[rerun.model].append(ensembles.decode_outputs(rerun.outputs))
     runs = {m: r for m, r in usable(kept, "test").items() if len(r[0]) == len(labels)}
-    leader = next((row.model for row in best_trials(store, study) if row.model in runs), None)
+    task, metric = data.spec.task, compared_metric(data.spec.task, study.metric, users)
+    unexplored = under_explored(store, study, metric)
+    ranked = [row.model for row in best_trials(store, study) if row.model in runs]     # best on validation first
+    leader = next((m for m in ranked if m not in unexplored), ranked[0] if ranked else None)    # the best judged
     if leader is None or len(runs) < 2:
         return None
-    task, metric = data.spec.task, compared_metric(data.spec.task, study.metric, users)
-    unexplored = under_explored(store, study)
     comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, unexplored, users=users,
                          search_sd=search_spreads(store, study, metric))
     ensemble = ensembles.stored(store, study.id)
