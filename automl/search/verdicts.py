@@ -33,7 +33,8 @@ def compared_metric(task: str, metric: str, users: np.ndarray | None) -> str:
     return metric if metric in options else options[0]
 
 
-def under_explored(store: Store, study: StudyRow, metric: str | None = None) -> dict[str, str]:
+def under_explored(store: Store, study: StudyRow, metric: str | None = None,
+                   spreads: dict[str, float] | None = None) -> dict[str, str]:
     """Models whose figures do not say how good they can be, each with the reason: fewer than MIN_TRIALS
     completed trials (the fair minimum; a time budget that ran out first is named), a best trial the clock
     cut (the per-trial time cap or the study's time limit: its figure says where the clock stopped it, and
@@ -42,7 +43,8 @@ def under_explored(store: Store, study: StudyRow, metric: str | None = None) -> 
     that disagree more than the models' bests do (the range of its validation values wider than the range of
     every model's best: where its search lands says more than which model it is), or, given the compared test
     ``metric``, a search spread (``search_spreads``) wider than the standard deviation of the models' best test
-    figures: another search of its size may well miss the one configuration its figure rests on."""
+    figures: another search of its size may well miss the one configuration its figure rests on (``spreads``:
+    those spreads when the caller has them)."""
     completed = completed_trials(store, study)
     most = max((len(rows) for rows in completed.values()), default=0)
     best = {row.model: row for row in best_trials(store, study)}
@@ -76,7 +78,7 @@ def under_explored(store: Store, study: StudyRow, metric: str | None = None) -> 
         return reasons
     figures = [v for v in (loads(row.test_json).get(metric) for row in best.values()) if v is not None and math.isfinite(v)]
     apart = float(np.std(figures, ddof=1)) if len(figures) > 2 else math.inf
-    for model, spread in search_spreads(store, study, metric).items():
+    for model, spread in (spreads if spreads is not None else search_spreads(store, study, metric)).items():
         if model not in reasons and spread > apart:
             reasons[model] = (f"its best rests on one lucky configuration: another search of its size would move its "
                               f"test {metric} by ±{spread:.4f}, more than the models' bests differ (sd {apart:.4f})")
@@ -126,13 +128,14 @@ def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | No
             kept[rerun.model].append(ensembles.decode_outputs(rerun.outputs))
     runs = {m: r for m, r in usable(kept, "test").items() if len(r[0]) == len(labels)}
     task, metric = data.spec.task, compared_metric(data.spec.task, study.metric, users)
-    unexplored = under_explored(store, study, metric)
+    spreads = search_spreads(store, study, metric)
+    unexplored = under_explored(store, study, metric, spreads)
     ranked = [row.model for row in best_trials(store, study) if row.model in runs]     # best on validation first
     leader = next((m for m in ranked if m not in unexplored), ranked[0] if ranked else None)    # the best judged
     if leader is None or len(runs) < 2:
         return None
     comparison = compare(task, metric, labels, runs, {m: best[m] for m in runs}, leader, unexplored, users=users,
-                         search_sd=search_spreads(store, study, metric))
+                         search_sd=spreads)
     ensemble = ensembles.stored(store, study.id)
     if ensemble is not None and set(ensemble.weights) <= set(runs):
         blend = sum(w * to_blend_scale(task, runs[m][0]) for m, w in ensemble.weights.items())
