@@ -47,11 +47,6 @@ def best_diagnostics(store: Store, study_id: int) -> dict[str, TrialDiagnostics]
             if number in stored and "error" not in stored[number]}
 
 
-def model_best_pairs(store: Store, study_id: int) -> dict[str, list[PairBand]]:
-    """Model -> the agnostic pairs of its best trial, folded where the diagnostics fold them."""
-    return {model: voter_pairs(found) for model, found in best_diagnostics(store, study_id).items()}
-
-
 def voter_pairs(found: dict) -> list[PairBand]:
     """A result's interactions: its folded pairs (``FoldedPairs["folded"]``), else its raw ``pairs``."""
     return found["folded"]["folded"] if "folded" in found else found.get("pairs", [])
