@@ -110,12 +110,12 @@ def test_without_a_password_the_app_opens_on_the_landing_page(home, monkeypatch)
 
 
 def test_column_names_reach_the_charts_as_text_not_markup():
-    from ui.diagnostics_page import importance_bars, pair_bars, pair_heatmap
+    from ui.diagnostics_page import bar_trace, importance_bars, pair_heatmap
 
     evil = "<a href='http://evil.example'>price</a>"
     pairs = [{"fields": [evil, "colour"], "strength": 0.5, "low": 0.4, "high": 0.6}]
     fields = [{"field": evil, "importance": 0.1, "low": 0.0, "high": 0.2}]
-    labels = [*pair_bars(pairs, "t").data[0].y, *importance_bars(fields, "auc").data[0].y,
+    labels = [*bar_trace(pairs).y, *importance_bars(fields, "auc").data[0].y,
               *pair_heatmap(pairs, [evil, "colour"], "t").data[0].x]
     assert all("<a" not in label and "&lt;a href=" in label for label in labels if "price" in label)
     assert len([label for label in labels if "price" in label]) == 3
