@@ -18,8 +18,9 @@ trial), each in a new session (an ``AppTest`` of ``app.py``, headless: the page'
 ``st.cache_data.clear()`` (what a load costs right after the study changed); ``load``, the median of
 ``--repeats`` loads of the unchanged study. With ``--browser``: a Streamlit server and headless Chromium
 (Playwright), the median of ``--repeats`` page loads, from ``goto`` until the page's title is shown, its
-script has stopped and every chart is drawn; and from a click in the sidebar (from the Start page) until the
-same. ``--flag`` passes Streamlit options to that server: ``runner.postScriptGC=false`` skips the full garbage
+script has stopped and every chart is drawn; from a click in the sidebar (from the Start page) until the
+same; and from a click on a tab a page does not open first (each page draws only its open tab) until that
+tab's chart or table is drawn. ``--flag`` passes Streamlit options to that server: ``runner.postScriptGC=false`` skips the full garbage
 collection Streamlit runs after every script run, ``runner.magicEnabled=false`` the rewriting of a page's
 source each time it is compiled again.
 """
@@ -47,6 +48,21 @@ DRAWN = """(title) => {                  // the page's title shown, its script s
   const charts = [...document.querySelectorAll("[data-testid='stPlotlyChart']")];
   return titled && charts.length > 0 && charts.every(chart => chart.querySelector(".main-svg"));
 }"""
+
+
+SHOWN = """(marker) => {             // after a tab click: the script stopped, the tab's own element shown, all drawn
+  const app = document.querySelector("[data-testid='stApp']");
+  if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+  const own = [...document.querySelectorAll(".js-plotly-plot, button")].some(e => e.textContent.includes(marker));
+  const charts = [...document.querySelectorAll("[data-testid='stPlotlyChart']")];
+  const tables = [...document.querySelectorAll("[data-testid='stDataFrame']")];
+  return own && charts.every(chart => chart.querySelector(".main-svg")) && tables.every(t => t.querySelector("canvas"));
+}"""
+TABS = {             # a tab opened by a click: (the view it is on, the tab, a text only that tab draws)
+    "leaderboard_all_trials": ("leaderboard", "All trials", "Download CSV"),
+    "leaderboard_search_history": ("leaderboard", "Search history", "Optimization history"),
+    "diagnostics_trial_fields": ("diagnostics_trial", "Fields", "Field importance"),
+}
 
 
 def crossboard(home: Path, *args: str) -> None:
@@ -117,29 +133,80 @@ def app_test_times(study_id: int, best_fm: int, repeats: int) -> dict:
     return times
 
 
+def chromium(playwright):
+    """Headless Chromium, launched as the browser tests launch it."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def serve(folder: Path, env: dict, flags: list[str]) -> tuple[subprocess.Popen, str]:
+    """(the server, its address): ``streamlit run app.py`` in ``folder``, answering."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_browser import free_port, wait_for_server
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.fileWatcherType", "none",
+                               "--browser.gatherUsageStats", "false", *(f"--{flag}" for flag in flags)],
+                              cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://localhost:{port}"
+    wait_for_server(base, server)
+    return server, base
+
+
+FLOOR_APP = """import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Floor")
+st.plotly_chart(go.Figure(go.Scatter(x=np.arange(150), y=np.random.default_rng(0).random(150), mode="markers")))
+"""
+
+
+def floor_times(repeats: int) -> dict:
+    """The same browser timing of a page with Streamlit alone: a title and one 150-point Plotly chart (what any
+    page with one chart costs on this machine, whatever the app)."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "app.py").write_text(FLOOR_APP)
+        server, base = serve(Path(folder), dict(os.environ), [])
+        try:
+            with sync_playwright() as p:
+                browser = chromium(p)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                loads = []
+                for _ in range(repeats + 1):          # the first warms the browser's cache
+                    start = time.perf_counter()
+                    page.goto(base)
+                    page.wait_for_function(DRAWN, arg="Floor", timeout=600_000, polling=20)
+                    loads.append(time.perf_counter() - start)
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    loads = loads[1:]
+    return {"load": round(statistics.median(loads), 3), "loads": [round(s, 3) for s in loads]}
+
+
 def browser_times(home: Path, study_id: int, best_fm: int, repeats: int, flags: list[str]) -> dict:
     """Seconds from navigation until the script stopped and every chart is drawn, in headless Chromium;
     ``flags``: Streamlit options for the server (``runner.postScriptGC=false``)."""
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_for_server
-
-    port = free_port()
     env = {**os.environ, "CROSSBOARD_HOME": str(home), "CROSSBOARD_DB": f"sqlite:///{home / 'crossboard.db'}"}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.fileWatcherType", "none",
-                               "--browser.gatherUsageStats", "false", *(f"--{flag}" for flag in flags)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base = f"http://localhost:{port}"
+    server, base = serve(ROOT, env, flags)
     views = {"leaderboard": ("Leaderboard", f"leaderboard?study={study_id}"),
              "diagnostics": ("Diagnostics", f"diagnostics?study={study_id}"),
              "diagnostics_trial": ("Diagnostics", f"diagnostics?study={study_id}&trial={best_fm}")}
     times = {}
     try:
-        wait_for_server(base, server)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = chromium(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
             def drawn_after(action, title: str) -> float:
@@ -162,6 +229,16 @@ def browser_times(home: Path, study_id: int, best_fm: int, repeats: int, flags: 
                 times[f"{name}_from_sidebar"] = {"load": round(statistics.median(clicks), 3),
                                                  "loads": [round(s, 3) for s in clicks]}
                 print("browser", name, "from the sidebar", times[f"{name}_from_sidebar"], flush=True)
+            for name, (view, tab, marker) in TABS.items():
+                clicks = []
+                for _ in range(repeats):
+                    drawn_after(lambda view=view: page.goto(f"{base}/{views[view][1]}"), views[view][0])
+                    start = time.perf_counter()
+                    page.get_by_role("tab", name=tab).click()
+                    page.wait_for_function(SHOWN, arg=marker, timeout=600_000, polling=20)
+                    clicks.append(time.perf_counter() - start)
+                times[name] = {"load": round(statistics.median(clicks), 3), "loads": [round(s, 3) for s in clicks]}
+                print("browser", name, times[name], flush=True)
             browser.close()
     finally:
         server.terminate()
@@ -175,7 +252,8 @@ VIEWS = {"leaderboard": "Leaderboard", "diagnostics": "Diagnostics (study view)"
 
 def markdown(files: list[Path]) -> str:
     """One row per page and saved run: the AppTest medians (load, right after a change) and the browser's
-    (a page load, a click in the sidebar), with the run's Streamlit flags and machine load."""
+    (a page load, a click in the sidebar; a click on a tab the page does not open first), with the run's
+    Streamlit flags and machine load."""
     lines = ["| run | page | AppTest load (s) | AppTest after a change (s) | browser load (s) | from the sidebar (s) |",
              "|---|---|---|---|---|---|"]
     for path in files:
@@ -188,6 +266,13 @@ def markdown(files: list[Path]) -> str:
             lines.append(f"| {run} | {title} | {result['app_test'][key]['load']:.2f} | "
                          f"{result['app_test'][key]['uncached']:.2f} | {'—' if shown is None else f'{shown:.2f}'} | "
                          f"{'—' if sidebar is None else f'{sidebar:.2f}'} |")
+        if "floor_one_chart" in browser:
+            lines.append(f"| {run} | Streamlit alone: a title and one Plotly chart | — | — | "
+                         f"{browser['floor_one_chart']['load']:.2f} | — |")
+        for key, (view, tab, _) in TABS.items():
+            if key in browser:
+                lines.append(f"| {run} | {VIEWS[view]}, a click on its tab {tab!r} | — | — | "
+                             f"{browser[key]['load']:.2f} | — |")
     return "\n".join(lines)
 
 
@@ -223,6 +308,8 @@ def main() -> None:
     if args.browser:
         results["browser"] = browser_times(home, study.id, best_fm, args.repeats, args.flag)
         results["browser"]["flags"] = args.flag
+        results["browser"]["floor_one_chart"] = floor_times(args.repeats)
+        print("browser, Streamlit alone with one chart", results["browser"]["floor_one_chart"], flush=True)
     results["machine"]["load_1min_after"] = os.getloadavg()[0]
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

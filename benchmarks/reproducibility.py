@@ -8,6 +8,7 @@ tune DATA --minutes M --workers W --seed S`), then every claim each run makes ("
     python benchmarks/reproducibility.py --data ml100k ...      # ../shared/data/ml-100k-grouplens u1.base / u1.test, rating
     python benchmarks/reproducibility.py --table FILE [FILE ...]   # the markdown table of saved results
     python benchmarks/reproducibility.py --rescore FILE [FILE ...]  # recompute the agreement of saved runs
+    python benchmarks/reproducibility.py --rejudge FILE --out NEW   # the saved runs' trials judged by this code
 
 Per data set: the claims of each run, how many a claim of the other run reverses, the share whose direction
 the other run's test means keep (of all claims, and of those whose two models the other run judged: a model it
@@ -50,10 +51,33 @@ def one_run(data: str, minutes: float, workers: int, seed: int) -> dict:
     home = Path(tempfile.mkdtemp(prefix=f"crossboard-repro-{data}-{seed}-"))
     result = run(ingest_args(data, home), ["--minutes", f"{minutes:g}", "--workers", str(workers),
                                            "--seed", str(seed)], home)
+    return {"seed": seed, **judged(home, result["best"]), "wall_seconds": result["wall_seconds"], "home": str(home)}
+
+
+def judged(home: Path, best: list[dict]) -> dict:
+    """A run's judged models (``best``: `leaderboard --best`) and its verdict (`report`)."""
     report = json.loads(crossboard(home, "report", NAME, "--format", "json").stdout)
-    return {"seed": seed, "best": [r for r in result["best"] if r["state"] != "ENSEMBLE"],
-            "verdict": report["verdict"], "sentences": report["sentences"], "protocol": report["protocol"],
-            "wall_seconds": result["wall_seconds"]}
+    return {"best": [r for r in best if r["state"] != "ENSEMBLE"], "verdict": report["verdict"],
+            "sentences": report["sentences"], "protocol": report["protocol"]}
+
+
+def rejudge(run: dict) -> dict:
+    """``run`` (a saved run whose home is still there) with its stored trials judged again by this code:
+    ``verdicts.rebuild`` on its study, then the leaderboard and the report read again."""
+    from automl.search import verdicts
+    from automl.search.config import StudyConfig
+    from automl.search.data import study_data
+    from automl.training.device import pick_device
+    from storage import Store
+    from storage.db import resolve_url
+
+    home = Path(run["home"])
+    store = Store(resolve_url(None, home))
+    study = store.find_study(NAME)
+    config = StudyConfig.from_json(study.config_json)
+    verdicts.rebuild(store, study, study_data(store, study, config, home, pick_device(config.device)), "re-judging")
+    best = json.loads(crossboard(home, "leaderboard", NAME, "--best", "--format", "json").stdout)
+    return {**run, **judged(home, best)}
 
 
 def claims(best: list[dict]) -> set[tuple[str, str]]:
@@ -117,7 +141,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of saved results and stop")
     parser.add_argument("--rescore", type=Path, nargs="+", help="recompute the agreement of saved results, then --table")
+    parser.add_argument("--rejudge", type=Path, help="judge a saved result's runs again (their homes kept) into --out")
     args = parser.parse_args()
+    if args.rejudge:
+        saved = json.loads(args.rejudge.read_text())
+        runs = [rejudge(run) for run in saved["runs"]]
+        result = {**saved, "runs": runs, "agreement": agreement(*runs), "rejudged_from": str(args.rejudge)}
+        (args.out or args.rejudge).write_text(json.dumps(result, indent=2, default=str))
+        print(markdown([result]))
+        return
     if args.rescore:
         for path in args.rescore:
             saved = json.loads(path.read_text())

@@ -212,11 +212,13 @@ def test_launch_creates_the_study_and_the_pages_follow_it(env, monkeypatch):
             epochs=2, train_seconds=1.0, n_params=10))
     at.switch_page(PAGES["leaderboard"]).run()
     assert not at.exception, at.exception
-    board, best = at.dataframe[0].value, at.dataframe[1].value
-    assert board["model"].tolist() == ["fm", "gbdt", "lr", "lr"]
+    best = at.dataframe[0].value                                   # "Best per model", the tab opened first
     assert best["model"].tolist() == ["fm", "gbdt", "lr"]
     assert best["vs_gbdt"].tolist() == pytest.approx([0.01, 0.0, -0.01])
     assert "rank 2 of 3" in "\n".join(i.value for i in at.info)
+    at.session_state[f"leaderboard_tab_{study.id}"] = "All trials"
+    at.run()
+    assert at.dataframe[0].value["model"].tolist() == ["fm", "gbdt", "lr", "lr"]
 
 
 def test_a_headerless_ratings_tsv_is_named_saved_and_tuned_as_implicit(env, monkeypatch):
@@ -343,7 +345,12 @@ def test_use_this_model_scores_an_upload_and_offers_the_scored_csv(env, tmp_path
     done = crossboard(home, "tune", "clicks", "--models", "lr,fm", "--trials", "2", "--epochs", "2", "--seeds", "0",
                       "--name", "used", CROSSBOARD_DB=env, timeout=600)
     assert done.returncode == 0, done.stderr
+    study_id = Store(env).find_study("used").id
     at = started("leaderboard")
+    assert "Use this model" in [t.label for t in at.tabs]
+    assert "Use this model" not in [h.value for h in at.subheader]      # drawn when its tab is open
+    at.session_state[f"leaderboard_tab_{study_id}"] = "Use this model"
+    at.run()
     assert "Use this model" in [h.value for h in at.subheader]
     new_rows = frame.head(20).drop(columns=["click"]).assign(item_id="never-seen")
     at.file_uploader[0].set_value(("new.csv", new_rows.to_csv(index=False).encode(), "text/csv")).run()
@@ -357,7 +364,6 @@ def test_use_this_model_scores_an_upload_and_offers_the_scored_csv(env, tmp_path
                                    "text/csv")).run()
     assert not at.exception, at.exception
     assert "lacks the column 'price'" in "\n".join(e.value for e in at.error)
-    study_id = Store(env).find_study("used").id
     at.selectbox(key=f"use_model_{study_id}").set_value("fm").run()
     at.button(key=f"export_{study_id}").click().run()
     assert not at.exception, at.exception
@@ -393,11 +399,15 @@ def test_an_online_study_is_launched_and_its_online_tab_reads_the_replays(env, m
              "tuning_windows": 2, "reported_windows": 2, "options": {"lr_scale": 1.0} if mode != "static" else {}}))
     at.switch_page(PAGES["leaderboard"]).run()
     assert not at.exception, at.exception
-    assert [t.label for t in at.tabs] == ["All trials", "Best per model", "Online"]
-    online_table = at.tabs[2].dataframe[0].value
+    assert [t.label for t in at.tabs] == ["Best per model", "All trials", "Search history", "Online"]
+    assert not at.tabs[3].dataframe                                   # drawn when its tab is open
+    at.session_state[f"leaderboard_tab_{study.id}"] = "Online"
+    at.run()
+    assert not at.exception, at.exception
+    online_table = at.tabs[3].dataframe[0].value
     assert online_table["mode"].tolist() == ["incremental", "static"]          # best online AUC first
-    assert "scored before its labels were revealed" in "\n".join(c.value for c in at.tabs[2].caption)
-    assert len(at.tabs[2].get("plotly_chart")) == 1
+    assert "scored before its labels were revealed" in "\n".join(c.value for c in at.tabs[3].caption)
+    assert len(at.tabs[3].get("plotly_chart")) == 1
 
 
 def test_a_study_waiting_for_workers_is_resumed_from_the_study_page(env, monkeypatch):

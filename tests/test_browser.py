@@ -208,29 +208,30 @@ def test_upload_launch_and_leaderboard(server, tmp_path):
         settle(page)
         shoot(page, tmp_path, "study")
 
-        # Leaderboard: rows for both models, charts drawn.
+        # Leaderboard: the verdict first (its paragraph, the standings and intervals in "Best per model", the tab
+        # opened first), then every trial, then the search's history; only the open tab is drawn.
         page.goto(f"{base}/leaderboard?study={study.id}")
         settle(page)
         page.get_by_role("heading", name="Leaderboard").wait_for()
-        page.locator("[data-testid='stDataFrame']").first.wait_for()
-        grid = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
-        expect(grid.filter(has_text=re.compile("^(lr|fm)$"))).to_have_count(3)  # one row per trial
-        page.locator(".js-plotly-plot").first.wait_for()         # one figure: the history and the bests
-        chart_text = page.locator(".js-plotly-plot").first.inner_text()
-        assert "lr" in chart_text and "fm" in chart_text and "Optimization history" in chart_text
-        page.get_by_text("GBDT").first.wait_for()
-        # the verdict: a paragraph above the tables, the standings and intervals in "Best per model"
         page.get_by_text(re.compile("the best on validation|the only model judged")).first.wait_for()
         page.get_by_text(re.compile("^Protocol: ctr")).first.wait_for()
-        time.sleep(1)
-        shoot(page, tmp_path, "leaderboard")
-        page.get_by_role("tab", name="Best per model").click()
-        settle(page)
+        page.get_by_text("GBDT").first.wait_for()
         page.get_by_text(re.compile("Test auc with 95% intervals")).first.wait_for()
-        best_grid = page.locator("[data-testid='stDataFrame']").nth(1).locator("[role='gridcell']")
+        best_grid = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
         expect(best_grid.filter(has_text=re.compile("^leader$"))).to_have_count(1)
         page.get_by_text(re.compile("Holm-corrected over every pair")).first.wait_for()
-        shoot(page, tmp_path, "leaderboard-best")
+        time.sleep(1)
+        shoot(page, tmp_path, "leaderboard")
+        page.get_by_role("tab", name="All trials").click()
+        settle(page)
+        grid = page.locator("[data-testid='stDataFrame']").first.locator("[role='gridcell']")
+        expect(grid.filter(has_text=re.compile("^(lr|fm)$"))).to_have_count(3)  # one row per trial
+        page.get_by_role("tab", name="Search history").click()
+        settle(page)
+        page.get_by_text("Optimization history").first.wait_for()       # one figure: the history and the bests
+        chart_text = page.locator(".js-plotly-plot").first.inner_text()
+        assert "lr" in chart_text and "fm" in chart_text
+        shoot(page, tmp_path, "leaderboard-search")
         results = store.results(study.id)
         assert {r.model for r in results} == {"lr", "fm"} and len(results) == 3
 

@@ -66,6 +66,14 @@ def started(study_id: int, **params: str) -> AppTest:
     return at
 
 
+def opened(at: AppTest, tab: str) -> AppTest:
+    """The trial view with its tab ``tab`` open (only the open tab is drawn)."""
+    at.session_state["diagnostics_trial_tab"] = tab
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
@@ -97,6 +105,9 @@ def test_the_study_view_shows_the_consensus_the_options_and_their_importance(tun
     assert found["consensus"], "the tiny study should have diagnosed pairs"
     at = started(study.id)
     assert at.radio(key=f"diagnostics_view_{study.id}").value == "Study"
+    assert not at.dataframe                                          # the table is drawn when opened
+    at.session_state["consensus_every"] = True
+    at.run()
     (table,) = [d.value for d in at.dataframe if "models" in d.value]
     assert table["pair"].tolist() == [" × ".join(p["fields"]) for p in found["consensus"]]
     (figure,) = titled(at, "Consensus pairs")                     # bars and map: one chart to draw
@@ -144,13 +155,15 @@ def test_a_trial_chosen_in_the_url_shows_its_pairs_fields_and_own_view(tuned):
     assert np.allclose(z, z.T, equal_nan=True) and np.isnan(np.diag(z)).all()
     top = stored["pairs"][0]
     assert z[names.index(top["fields"][0]), names.index(top["fields"][1])] == pytest.approx(top["strength"])
-    (importance,) = titled(at, "Field importance")
+    assert HEATMAP_CAPTION in captions(at)
+    assert [t.label for t in at.tabs][:3] == ["Field pairs", "Fields", "The model's own view of the pairs"]
+    assert not titled(at, "Field importance")                   # drawn when its tab is open
+    (importance,) = titled(opened(at, "Fields"), "Field importance")
     assert importance["data"][0]["y"] == [f["field"] for f in stored["fields"]]
     assert importance["data"][0]["error_x"]["array"]
-    assert titled(at, "fm pair map"), "fm's own view (its pair term) should have a tab"
-    assert "Spearman" in "\n".join(m.value for m in at.markdown)
-    assert HEATMAP_CAPTION in captions(at)
     assert "drops when the field's values are shuffled" in captions(at)
+    assert titled(opened(at, "The model's own view of the pairs"), "fm pair map"), "fm's own view should have a tab"
+    assert "Spearman" in "\n".join(m.value for m in at.markdown)
 
 
 def test_a_trial_without_stored_diagnostics_is_diagnosed_on_demand(tuned):
@@ -161,7 +174,7 @@ def test_a_trial_without_stored_diagnostics_is_diagnosed_on_demand(tuned):
     at = started(study.id, trial=str(waiting[0]))
     assert not at.error, [e.value for e in at.error]
     assert store.diagnostics(study.id, waiting[0]), "opening the trial should compute and keep its diagnostics"
-    assert titled(at, "Pair interaction map") and titled(at, "Field importance")
+    assert titled(at, "Pair interaction map") and titled(opened(at, "Fields"), "Field importance")
 
 
 def test_the_trial_view_defaults_to_the_leaderboards_best_model_and_its_best_trial(tuned):
@@ -235,6 +248,7 @@ def test_a_selected_leaderboard_row_links_to_that_trials_diagnostics(tuned):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["study"] = str(study.id)
     at.run()
+    at.session_state[f"leaderboard_tab_{study.id}"] = "All trials"
     at.switch_page(PAGES["leaderboard"]).run()
     assert not at.exception, at.exception
     assert not [p for p in at.page_link if p.value.startswith("Diagnostics of trial")]
@@ -272,6 +286,10 @@ def test_the_trial_view_shows_attention_and_the_wide_deep_share_and_a_failed_com
     store.save_diagnostics(bare.id, 1, "lr", json.dumps({"trial": 1, "model": "lr", "error": "ValueError: boom"}))
     at = started(bare.id, trial="0")
     assert not at.error, [e.value for e in at.error]
+    assert [t.label for t in at.tabs][:5] == ["Field pairs", "Fields", "The model's own view of the pairs",
+                                             "Attention over the history", "Wide and deep parts"]
+    charts = len(at.get("plotly_chart")) <= len([c for c in at.caption if c.value.startswith(("Bar", "Each"))])
+    opened(at, "Attention over the history")
     (recency,) = titled(at, "Attention by recency")
     assert list(array(recency["data"][0]["x"])) == [0, 1]        # the step without data is left out
     (attribute,) = titled(at, "sharing the candidate's attribute")
@@ -280,12 +298,12 @@ def test_the_trial_view_shows_attention_and_the_wide_deep_share_and_a_failed_com
     z = array(strip["data"][0]["z"])
     assert z.shape == (2, 3) and np.isnan(z[0, 0]) and z[0, 2] == pytest.approx(0.8)   # newest step on the right
     assert strip["data"][0]["text"] == [["", "", "●"], ["●", "", "●"]]
-    (share,) = titled(at, "Share of the logit's variance")
+    (share,) = titled(opened(at, "Wide and deep parts"), "Share of the logit's variance")
     assert list(array(share["data"][0]["x"])) == [0.25, 0.75]
-    (own,) = titled(at, "attention pair map")
+    (own,) = titled(opened(at, "The model's own view of the pairs"), "attention pair map")
     assert own["data"][0]["x"] == ["item", "category"]
     assert "**—**" in "\n".join(m.value for m in at.markdown)      # no Spearman agreement: shown as a dash
-    assert len(at.get("plotly_chart")) <= len([c for c in at.caption if c.value.startswith(("Bar", "Each"))])
+    assert charts, "each chart has the caption that says how to read it"
     at.selectbox(key=f"diagnostics_trial_{bare.id}_lr").set_value(1).run()
     assert not at.exception, at.exception
     assert at.query_params.get("trial") == "1"
@@ -332,7 +350,7 @@ def test_an_undiagnosed_trial_asked_for_is_computed_at_once_with_its_steps_shown
         assert step in steps, steps
     assert [bar.value for bar in at.get("progress")] == [100]
     assert f"trial {number} ({model})" in captions(at) and f"trial {best[model]} ({model})" not in captions(at)
-    assert titled(at, "Pair interaction map") and titled(at, "Field importance")
+    assert titled(at, "Pair interaction map") and titled(opened(at, "Fields"), "Field importance")
 
 
 def diagnosed_bests(store: Store, source, name: str, pairs: dict[str, dict[tuple[str, str], float]],
@@ -424,6 +442,9 @@ def test_the_trial_view_shows_the_folded_pairs_their_shadows_and_what_is_no_inte
     bars = figure["data"][1]
     assert bars["type"] == "bar" and bars["y"] == ["category × hour"] and "also seen as hour × item" in bars["customdata"][0]
     assert "item × category (category is determined by item)" in captions(at).replace("\\", "")
+    assert not at.dataframe                                       # "All pairs" is drawn when opened
+    at.session_state["diagnostics_all_pairs_lr"] = True
+    at.run()
     (table,) = [d.value for d in at.dataframe if "shadow of" in d.value]
     assert table.set_index("pair").loc["hour × item", "shadow of"] == "category × hour"
     assert titled(at, "Pair interaction map")         # the raw pairs' map, as measured

@@ -95,7 +95,7 @@ def test_the_leaderboard_reads_a_study_once_per_change(store, monkeypatch):
     store.save_result(result(study.id, 2, "lr", 0.65))
     at.run()
     assert not at.exception, at.exception
-    assert sorted(at.dataframe[0].value["trial"]) == [0, 1, 2] and len(reads) == 2
+    assert sorted(at.dataframe[0].value["trial"]) == [1, 2] and len(reads) == 2     # lr's best is trial 2 now
 
 
 def test_the_diagnostics_page_shows_diagnostics_kept_after_it_was_opened(store):
@@ -109,28 +109,36 @@ def test_the_diagnostics_page_shows_diagnostics_kept_after_it_was_opened(store):
         store.save_diagnostics(study.id, number, model, json.dumps({
             "trial": number, "model": model, "pairs": [{"fields": ["user_id", "item_id"], "strength": 0.3,
                                                         "low": 0.2, "high": 0.4}]}))
+    at.session_state["consensus_every"] = True                      # "Every pair, as a table" opened
     at.run()
     assert not at.exception, at.exception
     (table,) = [d.value for d in at.dataframe if "models" in d.value]
     assert table["pair"].tolist() == ["item_id × user_id"] and table["models"].tolist() == [2]
 
 
-def test_the_verdict_chart_is_drawn_when_its_tab_is_open(store):
+def test_the_leaderboard_draws_only_its_open_tab_the_verdict_first(store):
     study = study_with(store, [("lr", 0.61, {}), ("fm", 0.63, {})])
     store.save_verdict(study.id, json.dumps(Comparison(
         "auc", "DeLong's paired test on the shared test rows", 100, 0.05, 0.05,
         [Standing("fm", 1, 1, {"auc": 0.63}, {"auc": [0.6, 0.66]}, LEADER),
          Standing("lr", 0, 1, {"auc": 0.61}, {"auc": [0.58, 0.64]}, GROUP, p_vs_leader=0.4)]).to_dict()))
+
+    def titles(at) -> list[str]:
+        layouts = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+        return [t for layout in layouts for t in [layout.get("title", {}).get("text")]
+                + [a["text"] for a in layout.get("annotations", [])]]
+
     at = opened(study.id, "leaderboard")
-    layouts = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
-    titles = [t for layout in layouts for t in [layout.get("title", {}).get("text")]
-              + [a["text"] for a in layout.get("annotations", [])]]
-    assert len(layouts) == 1 and "Optimization history" in titles and "Best validation auc per model" in titles
-    assert "Test auc with 95% intervals" not in titles
-    assert "leader group" in at.tabs[1].dataframe[0].value["standing"].tolist()     # the table is there still
-    at.session_state[f"leaderboard_tab_{study.id}"] = "Best per model"
+    assert [t.label for t in at.tabs] == ["Best per model", "All trials", "Search history"]
+    assert titles(at) == ["Test auc with 95% intervals"]                      # the verdict's chart only
+    assert "leader group" in at.tabs[0].dataframe[0].value["standing"].tolist()
+    assert not at.tabs[1].dataframe and not at.tabs[2].get("plotly_chart")      # not drawn until opened
+    at.session_state[f"leaderboard_tab_{study.id}"] = "Search history"
     at.run()
     assert not at.exception, at.exception
-    assert len(at.tabs[1].get("plotly_chart")) == 1
-    assert json.loads(at.tabs[1].get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"] == \
-        "Test auc with 95% intervals"
+    shown = titles(at)
+    assert "Optimization history" in shown and "Best validation auc per model" in shown
+    assert "Test auc with 95% intervals" not in shown and not at.tabs[0].dataframe
+    at.session_state[f"leaderboard_tab_{study.id}"] = "All trials"
+    at.run()
+    assert sorted(at.tabs[1].dataframe[0].value["model"]) == ["fm", "lr"] and not titles(at)

@@ -318,11 +318,14 @@ def consensus_panel(consensus: list[dict], weights: dict[str, float], not_intera
           "Bar: the pair's weighted strength over the voters (1 = every voter's strongest pair); whisker: its 95% "
           "bootstrap interval over the voters (within 0 and 1). Each cell of the map: the pair's consensus "
           "strength (0 = no voter finds the two fields interact). Darker = stronger.", key="consensus_chart")
-    st.dataframe(consensus_table(consensus), hide_index=True, width="stretch", key="consensus_table",
-                 column_config={name: st.column_config.NumberColumn(format="%.3f")
-                                for name in ("strength", "low", "high", "data")}
-                 | {"models": st.column_config.NumberColumn(help="models whose best trial finds the pair at all"),
-                    "data": st.column_config.NumberColumn(format="%.3f", help="the model-free voter's strength")})
+    every = st.expander("Every pair, as a table", key="consensus_every", on_change="rerun")
+    if every.open:      # drawn when opened: a table costs the browser a few tenths of a second
+        every.dataframe(consensus_table(consensus), hide_index=True, width="stretch", key="consensus_table",
+                        column_config={name: st.column_config.NumberColumn(format="%.3f")
+                                       for name in ("strength", "low", "high", "data")}
+                        | {"models": st.column_config.NumberColumn(help="models whose best trial finds the pair at all"),
+                           "data": st.column_config.NumberColumn(format="%.3f",
+                                                                 help="the model-free voter's strength")})
     if not_interactions:
         st.caption("Not interactions (a field paired with one it determines): " + "; ".join(
             f"{common.plain(pair_name(p['fields']))} ({common.plain(p['reason'])})" for p in not_interactions) + ".")
@@ -538,43 +541,63 @@ def failed_panel(store: Store, study: StudyRow, number: int, failure: Diagnostic
         st.rerun()          # the new result is stored: show it without the old error
 
 
+def trial_views(result: TrialDiagnostics) -> list[str]:
+    """The trial view's tabs: pairs and fields always, then what the model has (its own pair measure, history
+    attention, wide and deep parts)."""
+    views = [PAIRS_VIEW, FIELDS_VIEW]
+    views += [OWN_VIEW] if result["intrinsic"] else []
+    views += [ATTENTION_VIEW] if result.get("attention") else []
+    return views + ([SHARE_VIEW] if "share" in result else [])
+
+
 def trial_charts(result: TrialDiagnostics, number: int) -> None:
-    """The trial's pairs, fields, the model's own views, history attention and wide/deep share."""
-    metric, pairs, fields = result["metric"], result["pairs"], result["fields"]
+    """The trial's pairs, fields, the model's own views, history attention and wide/deep share, one tab at a
+    time (only the open tab is drawn)."""
     st.caption(f"trial {number} ({result['model']}) · {result.get('rows', 0):,} validation rows · computed in "
                f"{result.get('seconds', 0.0):.1f} s · pairs among the {result.get('pair_fields', '?')} most "
                f"important of {result.get('of_fields', '?')} fields")
-    st.subheader("Field pairs")
-    if pairs:
-        folded = result.get("folded")
-        chart(trial_pair_figure(pairs, folded["folded"] if folded else None, [f["field"] for f in fields]),
-              "Each cell of the map: the share of the model's output variance that the two fields carry only "
-              "together (0 = additive), darker = stronger. Bars: the strongest pairs' shares (ArchDetect mixed difference)"
-              + (", a pair seen through a field that determines another folded under it (hover: also seen as)"
-                 if folded else "") + "; whisker: ±2 standard errors over repeated draws of rows.",
-              key="trial_pairs")
-        if folded and folded["not_interactions"]:
-            st.caption("Not interactions (a field paired with one it determines): " + "; ".join(
-                f"{common.plain(pair_name(p['fields']))} ({common.plain(p['reason'])})"
-                for p in folded["not_interactions"]) + ".")
-        with st.expander("All pairs"):
-            st.dataframe(all_pairs_table(pairs, folded), hide_index=True, width="stretch")
-    else:
+    views = trial_views(result)
+    tabs = st.tabs(views, key="diagnostics_trial_tab", on_change="rerun")
+    for name, tab in zip(views, tabs, strict=True):
+        if tab.open:
+            with tab:
+                TRIAL_VIEWS[name](result)
+
+
+def pairs_view(result: TrialDiagnostics) -> None:
+    pairs = result["pairs"]
+    if not pairs:
         st.info("The trial has fewer than two fields, so no pairs.")
-    st.subheader("Fields")
-    chart(importance_bars(fields, metric),
-          f"Bar: how much validation {metric} drops when the field's values are shuffled across rows (0 or "
-          "below: the model does not use it); whisker: ±2 standard errors over the shuffles.",
+        return
+    folded = result.get("folded")
+    chart(trial_pair_figure(pairs, folded["folded"] if folded else None, [f["field"] for f in result["fields"]]),
+          "Each cell of the map: the share of the model's output variance that the two fields carry only "
+          "together (0 = additive), darker = stronger. Bars: the strongest pairs' shares (ArchDetect mixed difference)"
+          + (", a pair seen through a field that determines another folded under it (hover: also seen as)"
+             if folded else "") + "; whisker: ±2 standard errors over repeated draws of rows.",
+          key="trial_pairs")
+    if folded and folded["not_interactions"]:
+        st.caption("Not interactions (a field paired with one it determines): " + "; ".join(
+            f"{common.plain(pair_name(p['fields']))} ({common.plain(p['reason'])})"
+            for p in folded["not_interactions"]) + ".")
+    every = st.expander("All pairs", key=f"diagnostics_all_pairs_{result['model']}", on_change="rerun")
+    if every.open:
+        every.dataframe(all_pairs_table(pairs, folded), hide_index=True, width="stretch")
+
+
+def fields_view(result: TrialDiagnostics) -> None:
+    chart(importance_bars(result["fields"], result["metric"]),
+          f"Bar: how much validation {result['metric']} drops when the field's values are shuffled across rows "
+          "(0 or below: the model does not use it); whisker: ±2 standard errors over the shuffles.",
           key="trial_importance")
-    own_views(result)
-    attention_panel(result.get("attention"))
-    if "share" in result:
-        share = result["share"]
-        st.subheader("Wide and deep parts")
-        chart(share_chart(share),
-              "Bar: the share of the logit's variance from each part (the two add up to 100%); correlation "
-              f"between them {share['correlation']:+.2f} (near 0: they explain different things).",
-              key="trial_share")
+
+
+def share_view(result: TrialDiagnostics) -> None:
+    share = result["share"]
+    chart(share_chart(share),
+          "Bar: the share of the logit's variance from each part (the two add up to 100%); correlation "
+          f"between them {share['correlation']:+.2f} (near 0: they explain different things).",
+          key="trial_share")
 
 
 def all_pairs_table(pairs: list[dict], folded: dict | None) -> pd.DataFrame:
@@ -592,11 +615,8 @@ def all_pairs_table(pairs: list[dict], folded: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def own_views(result: dict) -> None:
+def own_view(result: dict) -> None:
     intrinsic, agreement = result["intrinsic"], result["agreement"]
-    if not intrinsic:
-        return
-    st.subheader("The model's own view of the pairs")
     tabs = st.tabs(list(intrinsic), key=f"diagnostics_own_tab_{result['model']}", on_change="rerun")
     importance_order = [f["field"] for f in result["fields"]]      # the same axes as the agnostic map
     for tab, (method, own) in zip(tabs, intrinsic.items(), strict=True):
@@ -612,10 +632,8 @@ def own_views(result: dict) -> None:
                   "with the map above; ρ near 1: the same pairs). Darker = stronger.", key=f"trial_own_{method}")
 
 
-def attention_panel(attention: dict | None) -> None:
-    if not attention:
-        return
-    st.subheader("Attention over the behavior history")
+def attention_view(result: TrialDiagnostics) -> None:
+    attention = result["attention"]
     left, right = st.columns(2)
     with left:
         chart(recency_chart(attention["by_recency"]),
@@ -631,6 +649,12 @@ def attention_panel(attention: dict | None) -> None:
         chart(example_strip(attention["examples"]),
               "Each row: one validation row's history, oldest step left, newest right; darker = more weight; "
               "● = the step shares the candidate's attribute.", key="trial_examples")
+
+
+PAIRS_VIEW, FIELDS_VIEW, OWN_VIEW, ATTENTION_VIEW, SHARE_VIEW = (
+    "Field pairs", "Fields", "The model's own view of the pairs", "Attention over the history", "Wide and deep parts")
+TRIAL_VIEWS = {PAIRS_VIEW: pairs_view, FIELDS_VIEW: fields_view, OWN_VIEW: own_view,
+               ATTENTION_VIEW: attention_view, SHARE_VIEW: share_view}
 
 
 # -- the page -------------------------------------------------------------------------------------

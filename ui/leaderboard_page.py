@@ -34,6 +34,8 @@ BASELINE = "gbdt"
 REFRESH_S = 5.0
 BEST_STORED, ENSEMBLE = "the best model", "the ensemble"
 PREVIEW_ROWS = 100
+BEST_VIEW, TRIALS_VIEW, SEARCH_VIEW, USE_VIEW, ONLINE_VIEW = (
+    "Best per model", "All trials", "Search history", "Use this model", "Online")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -196,16 +198,19 @@ def main() -> None:
     active = study.status in common.ACTIVE_STUDY
     st.session_state["board_was_active"] = active
     st.fragment(board, run_every=REFRESH_S if active else None)(study.id)
-    use_model(study)
+
+
+def scorable_models(study) -> list[str]:
+    """The models whose best trial kept a loadable model, when the study's task can score a file."""
+    if study.task not in SCORE_TASKS:
+        return []
+    return sorted(model for model, (_, weights_format) in common.store().best_trials(study.id).items()
+                  if weights_format in LOADABLE)
 
 
 def use_model(study) -> None:
     """Score an uploaded file with a stored model or the ensemble; show and offer the scored rows."""
-    store = common.store()
-    kept = sorted(model for model, (_, weights_format) in store.best_trials(study.id).items()
-                  if weights_format in LOADABLE)
-    if study.task not in SCORE_TASKS or not kept:
-        return
+    store, kept = common.store(), scorable_models(study)
     st.subheader("Use this model")
     options = [BEST_STORED, *kept] + ([ENSEMBLE] if ensembles.stored(store, study.id) else [])
     choice = st.selectbox("Model", options, key=f"use_model_{study.id}",
@@ -325,36 +330,58 @@ def board(study_id: int) -> None:
         baseline_note(best, metric)
     if not best.empty:
         ensemble_panel(chosen.ensemble, best, metric, study.task)
-    online = is_online(study)
-    all_tab, best_tab, *online_tabs = st.tabs(["All trials", "Best per model"] + (["Online"] if online else []),
-                                              key=f"leaderboard_tab_{study.id}", on_change="rerun")
-    for tab in online_tabs:
-        with tab:
-            online_tab(study)
-    with all_tab:
+    views = board_views(study)
+    tabs = dict(zip(views, st.tabs(views, key=f"leaderboard_tab_{study.id}", on_change="rerun"), strict=True))
+    for name, tab in tabs.items():
+        if tab.open:    # only the open tab is drawn: each table or chart costs the browser a fifth of a second
+            with tab:
+                draw_view(name, study, chosen, frame, best, records)
+
+
+def board_views(study) -> list[str]:
+    """The board's tabs, the verdict first; "Use this model" once a model is kept, "Online" for replays."""
+    views = [BEST_VIEW, TRIALS_VIEW, SEARCH_VIEW]
+    if scorable_models(study):
+        views.append(USE_VIEW)
+    if is_online(study):
+        views.append(ONLINE_VIEW)
+    return views
+
+
+def draw_view(name: str, study, chosen: Leaderboard, frame: pd.DataFrame, best: pd.DataFrame,
+              records: list[dict]) -> None:
+    """One tab of the board: the best trial per model with the standings, every trial, the search's history,
+    scoring a file, or the online replays."""
+    metric = study.metric
+    if name == TRIALS_VIEW:
         event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
                              selection_mode="single-row", key=f"leaderboard_trials_{study.id}")
         diagnostics_link(study.id, frame, event.selection.rows)
-        st.download_button("Download CSV", lambda: frame.to_csv(index=False).encode(), file_name=f"{safe_file_name(study.name, f'study-{study.id}')}.csv",
+        st.download_button("Download CSV", lambda: frame.to_csv(index=False).encode(),
+                           file_name=f"{safe_file_name(study.name, f'study-{study.id}')}.csv",
                            mime="text/csv", key="leaderboard_csv")
-    with best_tab:
+    elif name == BEST_VIEW:
         st.dataframe(best, hide_index=True, width="stretch")
-        verdict = chosen.verdict
-        if verdict is not None:
-            st.caption(verdict_caption(verdict))
-            if best_tab.open:       # drawn only when shown: each chart costs the browser a fifth of a second or so
-                st.plotly_chart(verdict_chart(verdict), width="stretch", key=f"leaderboard_verdict_{study.id}")
+        if chosen.verdict is not None:
+            st.caption(verdict_caption(chosen.verdict))
+            st.plotly_chart(verdict_chart(chosen.verdict), width="stretch", key=f"leaderboard_verdict_{study.id}")
         if "seeds" in best:
             st.caption(f"seeds: the model's best trial and its reruns with other seeds (the models in contention "
                        f"are re-run when the budget is spent, or with `crossboard reseed`); test {metric} mean and "
                        "sd over them. search_sd: how far the test figure of the model's best would move with another "
                        "search of the same size (a bootstrap over its trials); counted in the standings' tests.")
-    if best.empty:
-        st.info("No complete trial yet: the charts appear with the first one.")
-        return
-    st.plotly_chart(search_chart(records, best, metric), width="stretch", key=f"leaderboard_search_{study.id}")
-    st.page_link(common.PAGES["diagnostics"], label="Study diagnostics: the field pairs the models agree on",
-                 icon=":material/hub:", query_params={common.STUDY_PARAM: str(study.id)})
+    elif name == SEARCH_VIEW:
+        if best.empty:
+            st.info("No complete trial yet: the charts appear with the first one.")
+            return
+        st.plotly_chart(search_chart(records, best, metric), width="stretch", key=f"leaderboard_search_{study.id}")
+        st.page_link(common.PAGES["diagnostics"], label="Study diagnostics: the field pairs the models agree on",
+                     icon=":material/hub:", query_params={common.STUDY_PARAM: str(study.id)})
+    elif name == USE_VIEW:
+        use_model(study)
+    else:
+        online_tab(study)
+
 
 if __name__ == "__main__":
     main()
