@@ -342,8 +342,11 @@ def cmd_diagnose(args, store: Store, home: Path) -> int:
         if args.json:
             print(json.dumps(result, indent=2))
             return 0
-        print(f"study {study.name!r}: field pairs by consensus over the models' best trials")
-        print_pairs(result["consensus"], extra=lambda p: f"  ({p['models']} models)")
+        print(f"study {study.name!r}: field pairs by consensus over the models' best trials (shadows folded)")
+        print_pairs(result["consensus"], extra=lambda p: f"  ({p['models']} models){also_seen(p)}")
+        print_not_interactions(result.get("not_interactions", []))
+        for miss in result.get("misses", []):
+            print(f"  {miss['sentence']}")
         print(f"\noptions ({study.metric} on validation across trials; Kruskal-Wallis p):")
         for c in result["options"][:TOP_LINES]:
             values = ", ".join(f"{v['value']}: {v['mean']:.4f} (n={v['count']})" for v in c["values"])
@@ -365,6 +368,12 @@ def cmd_diagnose(args, store: Store, home: Path) -> int:
         return 0
     print(f"trial {number} ({result['model']}): {result['rows']:,} validation rows, {result['seconds']:.1f} s")
     print("field pairs (ArchDetect mixed difference, share of the output's variance; band over repeats):")
+    folded = result.get("folded")
+    if folded:
+        print(" shadows folded under the pair they are seen through:")
+        print_pairs(folded["folded"], extra=also_seen)
+        print_not_interactions(folded["not_interactions"])
+        print(" as measured:")
     print_pairs(result["pairs"])
     print(f"\nfield importance (drop of validation {result['metric']} when the field is shuffled):")
     for f in result["fields"][:TOP_LINES]:
@@ -391,6 +400,17 @@ TOP_LINES = 10
 def print_pairs(pairs: list[dict], extra=lambda p: "") -> None:
     for p in pairs[:TOP_LINES]:
         print(f"  {' × '.join(p['fields']):<40} {p['strength']:.4f}  [{p['low']:.4f}, {p['high']:.4f}]{extra(p)}")
+
+
+def also_seen(pair: dict) -> str:
+    """"; also seen as a × b, …": the shadows folded under ``pair`` (each a field list or a pair's dict)."""
+    shadows = [" × ".join(a["fields"] if isinstance(a, dict) else a) for a in pair.get("also", [])]
+    return f"; also seen as {', '.join(shadows)}" if shadows else ""
+
+
+def print_not_interactions(pairs: list[dict]) -> None:
+    for p in pairs:
+        print(f"  not an interaction: {' × '.join(p['fields'])} ({p['reason']})")
 
 
 def find_study(store: Store, ref: str):

@@ -153,3 +153,18 @@ def test_a_pair_through_a_24_value_categorical_field_is_the_top_pair():
     result = diagnose(Lookup(logit), data, SETTINGS)
     assert set(result["pairs"][0]["fields"]) == {"hour", "device"} and result["pairs"][0]["low"] > 0
     assert all(p["strength"] < 1e-9 for p in result["pairs"][1:])
+
+
+def test_the_cli_prints_a_pairs_shadows_beside_it_and_the_pairs_that_are_no_interaction(capsys):
+    from automl.cli import also_seen, print_not_interactions, print_pairs
+
+    folded = [{"fields": ["segment", "category"], "strength": 0.3, "low": 0.2, "high": 0.4,
+               "also": [{"fields": ["segment", "item_id"], "strength": 0.25}]},
+              {"fields": ["hour", "device"], "strength": 0.1, "low": 0.05, "high": 0.15, "also": []}]
+    print_pairs(folded, extra=also_seen)
+    print_not_interactions([{"fields": ["item_id", "category"], "reason": "category is determined by item_id"}])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["segment", "×", "category"] and lines[0].endswith("also seen as segment × item_id")
+    assert "also seen" not in lines[1]
+    assert lines[2] == "  not an interaction: item_id × category (category is determined by item_id)"
+    assert also_seen({"also": [["user_id", "category"]]}) == "; also seen as user_id × category"   # the consensus' form
