@@ -13,8 +13,10 @@ resident memory (``ru_maxrss``):
   every column checked, stored in the study database);
 - ``encode``: the split and the encoded tensors a worker gets (``prepared_data``: vocabularies and
   statistics from the training rows, memory-mapped ``.npy`` files);
-- ``epoch``: one DeepFM epoch (defaults, batch 4,096) on those tensors, then its validation
-  (``train_and_evaluate`` with ``max_epochs=1``), skipped with ``--no-epoch``;
+- ``epoch``: one epoch of DeepFM and of DCN-V2 (defaults, batch 4,096) on those tensors, then its validation
+  (``train_and_evaluate`` with ``max_epochs=1``), once with dense updates of the embedding tables (Adam on
+  every row at every step) and once with sparse-row updates (lazy Adam on the rows a batch looked up:
+  ``embedding_updates``), skipped with ``--no-epoch``;
 - ``baseline``: ``pandas.read_csv`` then a plain numpy encoding of the same columns
   (``np.unique(return_inverse=True)`` per categorical column, mean/std per numeric column).
 FuxiCTR's preprocessing is timed beside them when ``fuxictr`` is installed.
@@ -68,7 +70,10 @@ def make_file(path: Path, rows: int, seed: int = 0) -> None:
     writer.close()
 
 
-def step(name: str, work: Path, file: Path) -> dict:
+EPOCHS = [(model, updates) for model in ("deepfm", "dcnv2") for updates in ("dense", "sparse")]
+
+
+def step(name: str, work: Path, file: Path, model: str = "deepfm", updates: str = "dense") -> dict:
     """Run one step in this process (imports done before the clock starts); -> seconds and peak RSS (MB)."""
     import pandas as pd
     import torch
@@ -91,12 +96,13 @@ def step(name: str, work: Path, file: Path) -> dict:
         detail = {"train_rows": int(data.splits["train"]["label"].shape[0]), "fields": len(data.spec.fields)}
         if name == "epoch":
             torch.set_num_threads(2)
-            card = REGISTRY["deepfm"]
+            card = REGISTRY[model]
             tick = time.perf_counter()
-            outcome = train_and_evaluate(card, {**card.defaults, "batch_size": 4096}, data, metric="auc",
-                                         max_epochs=1, patience=1)
+            outcome = train_and_evaluate(card, {**card.defaults, "batch_size": 4096, "embedding_updates": updates},
+                                         data, metric="auc", max_epochs=1, patience=1)
             detail["val_auc"] = outcome.val["auc"]
-            detail["train_samples_per_s"] = detail["train_rows"] / (time.perf_counter() - tick)
+            detail["train_seconds"] = outcome.train_seconds
+            detail["train_samples_per_s"] = detail["train_rows"] / outcome.train_seconds
     elif name == "baseline":
         frame = pd.read_csv(file)
         for j in range(N_CAT):
@@ -138,16 +144,34 @@ def run(rows_list: list[int], work: Path, epoch: bool) -> dict:
         file = folder / "criteo_like.csv"
         make_file(file, rows)
         entry = {"file_mb": file.stat().st_size / 2**20}
-        for name in ["ingest", "encode", *(["epoch"] if epoch else []), "baseline", "fuxictr"]:
+        steps = [("ingest", []), ("encode", []),
+                 *[(f"epoch_{m}_{u}", ["--model", m, "--updates", u]) for m, u in (EPOCHS if epoch else [])],
+                 ("baseline", []), ("fuxictr", [])]
+        for key, extra in steps:
+            name = key.split("_")[0]
             out = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--step", name, "--work", str(folder),
-                                  "--file", str(file)], check=False, capture_output=True, text=True)
+                                  "--file", str(file), *extra], check=False, capture_output=True, text=True)
             if out.returncode != 0:
-                raise RuntimeError(f"step {name} failed:\n{out.stderr[-3000:]}")
-            entry[name] = json.loads(out.stdout.strip().splitlines()[-1])
-            print(rows, name, entry[name], file=sys.stderr, flush=True)
+                raise RuntimeError(f"step {key} failed:\n{out.stderr[-3000:]}")
+            entry[key] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(rows, key, entry[key], file=sys.stderr, flush=True)
         results[str(rows)] = entry
         subprocess.run(["rm", "-rf", str(folder)], check=True)
     return {"results": results}
+
+
+def epochs_markdown(result: dict) -> str:
+    """One row per table size and model: an epoch with dense and with sparse-row updates of the embeddings."""
+    lines = [("| rows | model | dense: epoch s (samples/s) | val AUC | sparse rows: epoch s (samples/s) | val AUC | "
+              "sparse / dense throughput |"), "|---|---|---|---|---|---|---|"]
+    for rows, e in result["results"].items():
+        for model in dict.fromkeys(m for m, _ in EPOCHS):
+            dense, sparse = e.get(f"epoch_{model}_dense"), e.get(f"epoch_{model}_sparse")
+            if dense and sparse:
+                lines.append(f"| {int(rows):,} | {model} | {dense['train_seconds']:.0f} ({dense['train_samples_per_s']:,.0f}) | "
+                             f"{dense['val_auc']:.4f} | {sparse['train_seconds']:.0f} ({sparse['train_samples_per_s']:,.0f}) | "
+                             f"{sparse['val_auc']:.4f} | {sparse['train_samples_per_s'] / dense['train_samples_per_s']:.2f}× |")
+    return "\n".join(lines)
 
 
 def markdown(result: dict) -> str:
@@ -155,13 +179,15 @@ def markdown(result: dict) -> str:
               "DeepFM epoch s (samples/s) | pandas + numpy s (peak GB) | FuxiCTR s |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for rows, e in result["results"].items():
-        epoch = (f"{e['epoch']['seconds']:.0f} ({e['epoch']['train_samples_per_s']:,.0f})" if "epoch" in e else "—")
+        first = e.get("epoch") or e.get("epoch_deepfm_dense")       # older files: one DeepFM epoch, "epoch"
+        epoch = f"{first['seconds']:.0f} ({first['train_samples_per_s']:,.0f})" if first else "—"
         fuxi = "not installed" if "skipped" in e["fuxictr"] else f"{e['fuxictr']['seconds']:.1f}"
         lines.append(f"| {int(rows):,} | {e['file_mb']:,.0f} | {e['ingest']['seconds']:.1f} | "
                      f"{e['encode']['seconds']:.1f} | **{e['ingest']['seconds'] + e['encode']['seconds']:.1f}** | "
                      f"{e['ingest']['peak_rss_mb'] / 1024:.2f} / {e['encode']['peak_rss_mb'] / 1024:.2f} | {epoch} | "
                      f"{e['baseline']['seconds']:.1f} ({e['baseline']['peak_rss_mb'] / 1024:.2f}) | {fuxi} |")
-    return "\n".join(lines)
+    epochs = epochs_markdown(result)
+    return "\n".join(lines) + ("\n\n" + epochs if epochs.count("\n") > 1 else "")
 
 
 def main() -> None:
@@ -173,9 +199,11 @@ def main() -> None:
     parser.add_argument("--no-epoch", action="store_true")
     parser.add_argument("--step", help=argparse_hidden())
     parser.add_argument("--file", type=Path, help=argparse_hidden())
+    parser.add_argument("--model", default="deepfm", help=argparse_hidden())
+    parser.add_argument("--updates", default="dense", help=argparse_hidden())
     args = parser.parse_args()
     if args.step:
-        print(json.dumps(step(args.step, args.work, args.file)))
+        print(json.dumps(step(args.step, args.work, args.file, args.model, args.updates)))
         return
     run_or_table(args, lambda: run(args.rows, args.work, not args.no_epoch), markdown)
 

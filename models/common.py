@@ -10,21 +10,35 @@ WEIGHT_DECAYS = [0.0, 1e-6, 1e-5, 1e-4, 1e-3]
 HIDDEN_CHOICES = ["64", "128-64", "256-128", "256-128-64", "400-400-400", "1024-512-256"]
 
 
+SPARSE_ROWS = 1 << 18        # embedding rows past which "auto" means sparse, and dense is not offered
+UPDATES, UPDATES_LARGE = ["auto", "dense", "sparse"], ["auto", "sparse"]
+
+
+def table_rows(spec: DataSpec) -> int:
+    """The rows of every embedding table a model of ``spec`` may build: one per value of each
+    categorical field, numeric bucket and sequence column."""
+    return (sum(f.cardinality for f in spec.fields) + sum(b.cardinality for b in spec.buckets)
+            + sum(s.cardinality for s in spec.sequences))
+
+
 def common_space(t: ScopedTrial, spec: DataSpec | None, embed: bool = True,
-                 l2_range: tuple[float, float] = (1e-8, 1e-3)) -> dict:
+                 l2_range: tuple[float, float] = (1e-8, 1e-3), numeric: bool = True) -> dict:
     """Optimizer, learning rate, batch size, L2 on the embeddings used, weight decay of the dense
-    weight matrices (``automl.training.loop.make_optimizers``), and, when ``spec`` has
-    numeric columns (``spec`` is None for models that read ids only), how they enter the model
-    (``raw`` standardized values, ``bucketize``d into categorical fields that take part in
-    crossing, or ``both``)."""
+    weight matrices, how the embedding tables are updated (``automl.training.loop.make_optimizers``:
+    ``dense``, every row each step, ``sparse``, only the rows a batch looked up, or ``auto``, sparse past
+    ``SPARSE_ROWS`` rows, where dense is not offered), and, when ``numeric`` and ``spec`` has numeric columns
+    (``numeric`` False for models that read ids only), how they enter the model (``raw`` standardized
+    values, ``bucketize``d into categorical fields that take part in crossing, or ``both``)."""
+    large = spec is not None and table_rows(spec) > SPARSE_ROWS
     params = {
         "optimizer": t.categorical("optimizer", ["adam", "adamw", "adagrad"]),
         "lr": t.float("lr", 1e-4, 3e-2, log=True),
         "batch_size": t.categorical("batch_size", [256, 512, 1024, 2048, 4096]),
         "l2": t.float("l2", *l2_range, log=True),
         "weight_decay": t.categorical("weight_decay", WEIGHT_DECAYS),
+        "embedding_updates": t.categorical("embedding_updates", UPDATES_LARGE if large else UPDATES),
     }
-    if spec is not None and spec.numeric:
+    if numeric and spec is not None and spec.numeric:
         params["numeric_mode"] = t.categorical("numeric_mode", ["raw", "bucketize", "both"])
     if embed:
         params["embed_dim"] = t.categorical("embed_dim", [4, 8, 10, 16, 32, 64])
@@ -46,7 +60,7 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 
 COMMON_DEFAULTS = {"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "weight_decay": 0.0,
-                   "numeric_mode": "raw"}
+                   "numeric_mode": "raw", "embedding_updates": "auto"}
 
 
 def task_space(t: ScopedTrial, spec: DataSpec) -> dict:

@@ -94,12 +94,13 @@ class NeuMF(NCFModel):
         return self
 
 
-NCF_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "l2": 1e-8, "weight_decay": 0.0, "embed_dim": 8}
+NCF_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "l2": 1e-8, "weight_decay": 0.0, "embed_dim": 8,
+                "embedding_updates": "auto"}
 NCF_NEEDS = {"tasks": frozenset({"implicit"}), "requires": frozenset({"user", "item"})}
 
 
 def ncf_space(t, spec: DataSpec, tower: bool) -> dict:
-    params = common_space(t, None)
+    params = common_space(t, spec, numeric=False)
     if tower:
         params.update(mlp_layers=t.int("mlp_layers", 1, 4), dropout=t.float("dropout", 0.0, 0.5))
     return params

@@ -119,7 +119,7 @@ TWO_TOWER_CARD = ModelCard(
     tasks=frozenset({"implicit"}),
     requires=frozenset({"user", "item"}),
     search_space=lambda t, spec: {
-        **common_space(t, None),
+        **common_space(t, spec, numeric=False),
         "tower": t.categorical("tower", TOWER_CHOICES),
         "out_dim": t.categorical("out_dim", [16, 32, 64]),
         "dropout": t.float("dropout", 0.0, 0.3),
@@ -127,6 +127,7 @@ TWO_TOWER_CARD = ModelCard(
         "loss": t.categorical("loss", ["pointwise", "softmax"]),
     },
     defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "weight_decay": 0.0, "embed_dim": 32,
+              "embedding_updates": "auto",
               "tower": "128-64", "out_dim": 32, "dropout": 0.0, "scoring": "cosine", "temperature": 0.05, "loss": "softmax"},
     key_options=("scoring", "loss", "tower", "out_dim"),
 )

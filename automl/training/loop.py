@@ -21,9 +21,14 @@ from automl.evaluation.calibration import Platt, cross_fitted, expected_calibrat
 from automl.features.encode import EncodedData
 from automl.training.device import describe
 from models.card import ModelCard
+from models.common import SPARSE_ROWS
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad,
               "sgd": torch.optim.SGD}
+# the same rule on sparse-row gradients: state and updates only for the rows a batch looked up (Adam and
+# AdamW become lazy Adam; the tables carry no weight decay, their L2 is on the rows looked up)
+SPARSE_OPTIMIZERS = {"adam": torch.optim.SparseAdam, "adamw": torch.optim.SparseAdam,
+                     "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
 
 
 
@@ -78,28 +83,48 @@ class TrialOutcome:
     model: object | None = None                            # the fitted model at its best epoch (in memory only)
 
 
+def embedding_tables(model: nn.Module) -> list[nn.Embedding]:
+    return [m for m in model.modules() if isinstance(m, nn.Embedding)]
+
+
 def dense_weights(model: nn.Module) -> set[int]:
     """ids of the parameters weight decay applies to: weight matrices and kernels (two or more
     dimensions) that are not embedding tables (those have their own L2 on the rows a batch uses)."""
-    tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    tables = {id(m.weight) for m in embedding_tables(model)}
     return {id(p) for p in model.parameters() if p.dim() >= 2 and id(p) not in tables}
+
+
+def sparse_updates(model: nn.Module, params: dict) -> bool:
+    """Whether the embedding tables learn from sparse-row gradients: ``embedding_updates`` "sparse", or
+    "auto" (the defaults; absent in an older trial) when the tables have more than ``SPARSE_ROWS`` rows."""
+    chosen = params.get("embedding_updates", "auto")
+    if chosen == "auto":
+        return sum(m.num_embeddings for m in embedding_tables(model)) > SPARSE_ROWS
+    return chosen == "sparse"
 
 
 def make_optimizers(model: nn.Module, params: dict) -> list[torch.optim.Optimizer]:
     """One optimizer per parameter group: ``main`` uses ``optimizer``/``lr``, a group ``g``
     uses ``g_optimizer``/``g_lr`` (e.g. Wide & Deep's wide part); ``weight_decay`` applies to
-    the ``dense_weights`` only."""
+    the ``dense_weights`` only. With ``sparse_updates`` the embedding tables give sparse gradients
+    and get the group's rule from ``SPARSE_OPTIMIZERS``, the other parameters keep theirs."""
     decay, dense = params.get("weight_decay", 0.0), dense_weights(model)
+    sparse = sparse_updates(model, params)
+    tables = {id(m.weight) for m in embedding_tables(model)} if sparse else set()
+    for module in embedding_tables(model):
+        module.sparse = sparse
     optimizers = []
     for group, group_params in model.parameter_groups().items():
-        if not group_params:
-            continue
         prefix = "" if group == "main" else f"{group}_"
         name = params.get(f"{prefix}optimizer", params.get("optimizer", "adam"))
-        split = [{"params": [p for p in group_params if (id(p) in dense) == is_dense],
+        lr = params.get(f"{prefix}lr", params.get("lr", 1e-3))
+        split = [{"params": [p for p in group_params if (id(p) in dense) == is_dense and id(p) not in tables],
                   "weight_decay": decay if is_dense else 0.0} for is_dense in (True, False)]
-        optimizers.append(OPTIMIZERS[name]([g for g in split if g["params"]],
-                                           lr=params.get(f"{prefix}lr", params.get("lr", 1e-3))))
+        if any(g["params"] for g in split):
+            optimizers.append(OPTIMIZERS[name]([g for g in split if g["params"]], lr=lr))
+        rows = [p for p in group_params if id(p) in tables]
+        if rows:
+            optimizers.append(SPARSE_OPTIMIZERS[name](rows, lr=lr))
     return optimizers
 
 
