@@ -267,22 +267,18 @@ def metric_interval(task: str, metric: str, labels: np.ndarray, outputs: np.ndar
     return values["m"], *intervals["m"]
 
 
-def search_spread(validation: list[float], test: list[float], maximize: bool, kept: int | None = None,
-                  draws: int = 2000, seed: int = 0) -> float:
+def search_spread(validation: list[float], test: list[float], maximize: bool, draws: int = 2000,
+                  seed: int = 0) -> float:
     """The standard deviation of the test figure of the validation-best trial over ``draws`` bootstrap
     resamples of a model's trials (``validation``, ``test``: one value per completed trial, in the same
-    order; ``maximize``: the direction of the validation metric). ``kept``: the index of a trial every search
-    makes (the card's defaults, enqueued first in every study), in every resample beside n − 1 draws from the
-    others. 0 with fewer than two trials (such a model is under-explored and judged by nobody)."""
+    order; ``maximize``: the direction of the validation metric). Every trial is one draw of what a search
+    lands on, the card's defaults (enqueued first in every study) included: a search whose best is its
+    defaults has not shown that no other configuration beats them, and another search may find one. 0 with
+    fewer than two trials (such a model is under-explored and judged by nobody)."""
     validation, test = np.asarray(validation, dtype=np.float64), np.asarray(test, dtype=np.float64)
     if len(validation) < 2:
         return 0.0
-    rng = np.random.default_rng(seed)
-    if kept is None:
-        picks = rng.integers(0, len(validation), size=(draws, len(validation)))
-    else:
-        others = np.delete(np.arange(len(validation)), kept)
-        picks = np.hstack([np.full((draws, 1), kept), others[rng.integers(0, len(others), size=(draws, len(others)))]])
+    picks = np.random.default_rng(seed).integers(0, len(validation), size=(draws, len(validation)))
     score = validation[picks] if maximize else -validation[picks]
     landed = test[picks[np.arange(draws), score.argmax(axis=1)]]
     return 0.0 if landed.min() == landed.max() else float(landed.std(ddof=1))     # no float dust for one value

@@ -20,7 +20,6 @@ from automl.search import budget, ensembles
 from automl.search.allocation import MIN_TRIALS, best_trials
 from automl.search.config import StudyConfig
 from automl.training.loop import TIME_CAP_NOTE, TIME_LIMIT_NOTE
-from models import REGISTRY
 from storage import Store
 from storage.store import loads
 from storage.tables import StudyRow, TrialState
@@ -96,23 +95,13 @@ def completed_trials(store: Store, study: StudyRow) -> dict[str, list]:
 
 def search_spreads(store: Store, study: StudyRow, metric: str) -> dict[str, float]:
     """Model -> ``comparison.search_spread`` of its test ``metric`` over its completed trials (those with a
-    finite validation figure of the study metric and a finite test ``metric``), its defaults' trial (the one
-    every study enqueues: ``is_defaults``) kept in every resample."""
+    finite validation figure of the study metric and a finite test ``metric``)."""
     spreads = {}
     for model, rows in completed_trials(store, study).items():
-        found = [(loads(r.val_json).get(study.metric), loads(r.test_json).get(metric), is_defaults(r)) for r in rows]
+        found = [(loads(r.val_json).get(study.metric), loads(r.test_json).get(metric)) for r in rows]
         found = [f for f in found if f[0] is not None and f[1] is not None and math.isfinite(f[0]) and math.isfinite(f[1])]
-        kept = next((k for k, f in enumerate(found) if f[2]), None)
-        spreads[model] = search_spread([f[0] for f in found], [f[1] for f in found], study.direction == "maximize",
-                                       kept)
+        spreads[model] = search_spread([f[0] for f in found], [f[1] for f in found], study.direction == "maximize")
     return spreads
-
-
-def is_defaults(row) -> bool:
-    """Whether a trial ran its card's defaults (the options both set equal the card's ``defaults``)."""
-    card, params = REGISTRY.get(row.model), loads(row.params_json)
-    shared = set(card.defaults) & set(params) if card else set()
-    return bool(shared) and all(params[k] == card.defaults[k] for k in shared)
 
 
 def refresh(store: Store, study: StudyRow, data: EncodedData) -> Comparison | None:
