@@ -16,7 +16,8 @@ change of seed could make. A third term is the search's own spread (``search_spr
 model's trials lands is itself a draw — another search of the same size may miss its one lucky configuration —
 so var += σ²_search,a + σ²_search,b, σ_search being the standard deviation of the test figure of the
 validation-best trial over bootstrap resamples of the model's trials (the card's defaults, which every
-study tries first, kept in each resample).
+study tries first, one draw like the others: a best that is the defaults does not show that no other
+configuration beats them).
 
 Standing of each model on the study metric, the leader being the best on validation (test figures only
 report): "leader"; "leader group" — no Holm-corrected test separates it from the leader; "behind" — the
