@@ -178,7 +178,12 @@ def test_the_verdict_in_words_is_made_of_the_stored_numbers():
     assert "gbdt 0.7712 [0.7612, 0.7812]" in grouped and "deepfm 0.7651 [0.7551, 0.7751]" in grouped
     assert "lr 0.7012 [0.6912, 0.7112] (p = 1e-06): clearly behind" in grouped
     assert "xdeepfm: 3 completed trials, all cut at the time cap; not judged" in grouped
-    assert "4,000 shared test rows" in grouped
+    assert "4,000 shared test rows" in grouped and "intervals on the test rows are apart" not in grouped
+    far = comparison(GROUP, 0.7900)                     # deepfm's interval ends below gbdt's: kept by the spreads
+    far.standings[0].search_sd, far.standings[1].search_sd = 0.004, 0.011
+    sentence = verdict_sentences(far, trials)[1]
+    assert sentence.startswith("deepfm and gbdt: their intervals on the test rows are apart")
+    assert "search spread gbdt ±0.0040, deepfm ±0.0110" in sentence
     changed = " ".join(verdict_sentences(comparison(BEHIND, 0.7800), trials))
     assert changed.startswith("gbdt wins") and "test auc 0.7800 [0.7700, 0.7900]" in changed
     assert "deepfm 0.7651 [0.7551, 0.7751] (p = 0.21): behind the leader" in changed and "0.7712" not in changed

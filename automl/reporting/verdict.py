@@ -48,6 +48,20 @@ def figure(comparison: Comparison, model: str) -> str:
     return f"{model} {s.test[comparison.metric]:.4f} [{low:.4f}, {high:.4f}]"
 
 
+def searched_apart(comparison: Comparison, leader: str, group: list[str]) -> list[str]:
+    """A sentence for the leader group's members whose intervals on the test rows and the leader's are apart:
+    the spread over seeds and searches, which the test counts and the intervals do not, keeps them together."""
+    found = {s.model: s for s in comparison.standings}
+    low, high = found[leader].interval[comparison.metric]
+    apart = [m for m in group if found[m].interval[comparison.metric][1] < low or found[m].interval[comparison.metric][0] > high]
+    if not apart:
+        return []
+    spreads = ", ".join(f"{m} ±{found[m].search_sd:.4f}" for m in [leader, *apart])
+    return [(f"{', '.join(apart)} and {leader}: their intervals on the test rows are apart, but another seed or "
+             f"another search of the same size could close the gap (search spread {spreads}), so the test does not "
+             "tell them apart.")]
+
+
 def verdict_sentences(comparison: Comparison, trial_counts: dict[str, tuple[int, int]]) -> list[str]:
     """The standings in words; ``trial_counts``: model -> (completed trials, of them cut by the time cap)."""
     by_standing: dict[str, list[str]] = {}
@@ -67,7 +81,7 @@ def verdict_sentences(comparison: Comparison, trial_counts: dict[str, tuple[int,
     else:
         first = (f"{leader} is the only model judged: test {metric} "
                  f"{figure(comparison, leader).split(' ', 1)[1]} on {comparison.rows:,} test rows.")
-    sentences = [first]
+    sentences = [first, *searched_apart(comparison, leader, group)]
     for standing, how in ((BEHIND, "behind the leader"), (CLEARLY_BEHIND, "clearly behind (intervals apart)")):
         models = by_standing.get(standing, [])
         if models:
