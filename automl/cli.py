@@ -194,8 +194,8 @@ def print_leaderboard(store: Store, study, fmt: str, best: bool = False) -> None
         if best and board.verdict is not None:
             v = board.verdict
             print(f"standing on test {v.metric}: {v.test}, Holm-corrected over every pair, 95% intervals "
-                  f"(test_low, test_high) on {v.rows:,} rows; differences of about {v.detectable:.4f} can be told "
-                  "apart; leader = best on validation")
+                  f"(test_low, test_high) on {v.rows:,} rows; with the seeds' and searches' spread, differences of about "
+                  f"{v.detectable:.4f} from the leader can be told apart; leader = best on validation")
         if blend:
             print(f"ensemble: greedy selection on validation {study.metric} over the best trial of each model; "
                   "its validation figure is optimistic (chosen on it), read its test figure")

@@ -128,9 +128,9 @@ def verdict_chart(verdict: Comparison) -> go.Figure:
 
 def verdict_caption(verdict: Comparison) -> str:
     return (f"standing on test {verdict.metric}: {verdict.test}, Holm-corrected over every pair of models, "
-            f"95% intervals, {verdict.rows:,} test rows (this test set tells apart differences of about "
-            f"{verdict.detectable:.4f}). leader: the best on validation; leader group: not told apart from it; "
-            "behind: the test tells it apart; clearly behind: the intervals do not even overlap; under-explored: "
+            f"95% intervals on the {verdict.rows:,} test rows (with the seeds' and searches' spread counted, "
+            f"differences of about {verdict.detectable:.4f} from the leader can be told apart). leader: the best on "
+            "validation; leader group: not told apart from it; behind: the test tells it apart; clearly behind: the intervals do not even overlap; under-explored: "
             "fewer than the fair minimum of trials, or every trial cut by the time cap, so not judged. "
             "better_than: the models it beats. A model run with several seeds is compared on its "
             "seed-averaged outputs, the spread over seeds added to the test's variance.")

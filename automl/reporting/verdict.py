@@ -127,8 +127,9 @@ def study_report(store: Store, study: StudyRow) -> Report:
         numbers["calibration"] = {"ece": test["ece"], "logloss": test.get("logloss")}
         sentences.append(f"{leader}'s calibrated probabilities: test ECE {test['ece']:.4f}, logloss "
                          f"{test.get('logloss', float('nan')):.4f}.")
-    sentences.append(f"This test set tells apart differences of about {comparison.detectable:.4f} in "
-                     f"{comparison.metric} (80% power); smaller ones stay open.")
+    sentences.append(f"Counting the test rows, the seeds and the searches' spread, differences from {leader} of "
+                     f"about {comparison.detectable:.4f} in {comparison.metric} can be told apart (80% power); "
+                     "smaller ones stay open.")
     importance = leader_options(store, study, leader)
     if importance:
         numbers["options"] = importance
