@@ -41,7 +41,8 @@ def planted_frame(n_rows: int = 1500, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    """(store, home, study): lr and fm, 8 trials of 2 epochs, tuned by one in-process worker."""
+    """(store, home, study): lr and fm, 8 trials of 2 epochs (none pruned: 4 each, what the option importances
+    need), tuned by one in-process worker."""
     home = tmp_path_factory.mktemp("diagnostics_ui")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CROSSBOARD_HOME", str(home))
@@ -49,7 +50,8 @@ def tuned(tmp_path_factory):
         patch.setenv("CROSSBOARD_THREADS", "2")
         store = Store()
         dataset = datasets.save(store, datasets.inspect(planted_frame().to_csv(index=False).encode(), "planted.csv"))
-        study = create_study(store, dataset, StudyConfig(models=["lr", "fm"], n_trials=8, max_epochs=2, seeds=0),
+        study = create_study(store, dataset, StudyConfig(models=["lr", "fm"], n_trials=8, max_epochs=2, seeds=0,
+                                                                 pruner="none"),
                              name="tiny")
         assert run_worker(store, study.id, home) == 0
         yield store, home, store.find_study(study.id)
