@@ -179,6 +179,7 @@ def test_the_leaderboard_shows_a_scored_files_auc_with_its_interval(scored_study
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.query_params["study"] = str(study.id)
     at.run()
+    at.session_state[f"leaderboard_tab_{study.id}"] = "Use this model"       # drawn when its tab is open
     at.switch_page("ui/leaderboard_page.py").run()
     at.selectbox(key=f"use_model_{study.id}").set_value("fm").run()
     at.file_uploader[0].set_value(("rows.csv", test_rows.to_csv(index=False).encode(), "text/csv")).run()
