@@ -39,10 +39,18 @@ def parse_roles(items: list[str]) -> dict[str, str]:
 def cmd_ingest(args, store: Store, home: Path) -> int:
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     parts = {part: (path, None) for part, path in (("valid", args.valid), ("test", args.test)) if path}
-    inspection = datasets.inspect(args.path, label=args.label, task=args.task, roles=parse_roles(args.role),
-                                  delimiter=args.delimiter, names=names,
-                                  max_bytes=int(args.max_mb * 2**20) if args.max_mb else None, parts=parts,
-                                  spool=home / "incoming", memory_bytes=int(args.memory_mb * 2**20))
+    if args.by_reference:
+        text_only = [f"--{o}" for o in ("valid", "test", "delimiter", "names") if getattr(args, o)]
+        if text_only:
+            raise SettingsError(f"{', '.join(text_only)}: not with --by-reference, which registers one Parquet "
+                                "file (give it a split column for a given split); leave them out")
+        inspection = datasets.inspect_reference(args.path, home / "incoming", label=args.label, task=args.task,
+                                                roles=parse_roles(args.role))
+    else:
+        inspection = datasets.inspect(args.path, label=args.label, task=args.task, roles=parse_roles(args.role),
+                                      delimiter=args.delimiter, names=names,
+                                      max_bytes=int(args.max_mb * 2**20) if args.max_mb else None, parts=parts,
+                                      spool=home / "incoming", memory_bytes=int(args.memory_mb * 2**20))
     schema = replace(inspection.schema, time_fields=args.time_fields)
     if args.time_fields and not schema.names("timestamp"):
         raise SettingsError("--time-fields needs a timestamp column; set one with --role COLUMN=timestamp")
@@ -54,6 +62,9 @@ def cmd_ingest(args, store: Store, home: Path) -> int:
         raise
     print(f"dataset {row.name!r} ({row.id[:12]}): {row.n_rows:,} rows, {row.n_cols} columns, "
           f"format {row.file_format}, task {schema.task} ({schema.task_reason})")
+    if row.source_url:
+        print(f"  by reference: every worker copies {row.source_url} into its home and checks its digest "
+              f"({row.digest[:12]}); the database keeps no copy")
     for note in inspection.raw.notes + inspection.warnings:
         print(f"  note: {note}")
     width = max(len(c.name) for c in schema.columns)
@@ -506,7 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="read a table and store it as a dataset")
-    p.add_argument("path")
+    p.add_argument("path", help="the file; with --by-reference also a file://, s3://, gs:// or hdfs:// URL")
+    p.add_argument("--by-reference", action="store_true",
+                   help="register a Parquet file that every worker reads at this path or URL (a shared folder "
+                        "or object storage): the database keeps its digest, not a copy; each worker copies it "
+                        "into its home once and refuses it if it changed")
     p.add_argument("--name")
     p.add_argument("--label", help="the label column (default: inferred)")
     p.add_argument("--task", choices=TASKS)

@@ -16,7 +16,7 @@ resident memory (``ru_maxrss``):
 - ``epoch``: one epoch of DeepFM and of DCN-V2 (defaults, batch 4,096) on those tensors, then its validation
   (``train_and_evaluate`` with ``max_epochs=1``), once with dense updates of the embedding tables (Adam on
   every row at every step) and once with sparse-row updates (lazy Adam on the rows a batch looked up:
-  ``embedding_updates``), skipped with ``--no-epoch``;
+  ``embedding_updates``); other variants with ``--epochs model:updates[:min_count] ...`` (none: no epoch);
 - ``baseline``: ``pandas.read_csv`` then a plain numpy encoding of the same columns
   (``np.unique(return_inverse=True)`` per categorical column, mean/std per numeric column).
 FuxiCTR's preprocessing is timed beside them when ``fuxictr`` is installed.
@@ -25,6 +25,7 @@ FuxiCTR's preprocessing is timed beside them when ``fuxictr`` is installed.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -70,10 +71,16 @@ def make_file(path: Path, rows: int, seed: int = 0) -> None:
     writer.close()
 
 
-EPOCHS = [(model, updates) for model in ("deepfm", "dcnv2") for updates in ("dense", "sparse")]
+EPOCHS = [f"{model}:{updates}" for model in ("deepfm", "dcnv2") for updates in ("dense", "sparse")]
 
 
-def step(name: str, work: Path, file: Path, model: str = "deepfm", updates: str = "dense") -> dict:
+def variant(text: str) -> tuple[str, str, int]:
+    """"deepfm:sparse" or "deepfm:sparse:2" -> (model, embedding_updates, min_count)."""
+    model, updates, *rest = text.split(":")
+    return model, updates, int(rest[0]) if rest else 1
+
+
+def step(name: str, work: Path, file: Path, model: str = "deepfm", updates: str = "dense", min_count: int = 1) -> dict:
     """Run one step in this process (imports done before the clock starts); -> seconds and peak RSS (MB)."""
     import pandas as pd
     import torch
@@ -98,8 +105,10 @@ def step(name: str, work: Path, file: Path, model: str = "deepfm", updates: str 
             torch.set_num_threads(2)
             card = REGISTRY[model]
             tick = time.perf_counter()
-            outcome = train_and_evaluate(card, {**card.defaults, "batch_size": 4096, "embedding_updates": updates},
-                                         data, metric="auc", max_epochs=1, patience=1)
+            params = {**card.defaults, "batch_size": 4096, "embedding_updates": updates, "min_count": min_count}
+            outcome = train_and_evaluate(card, params, data, metric="auc", max_epochs=1, patience=1)
+            detail["table_rows"] = sum(m.num_embeddings for m in outcome.model.modules()
+                                       if isinstance(m, torch.nn.Embedding))
             detail["val_auc"] = outcome.val["auc"]
             detail["train_seconds"] = outcome.train_seconds
             detail["train_samples_per_s"] = detail["train_rows"] / outcome.train_seconds
@@ -113,7 +122,7 @@ def step(name: str, work: Path, file: Path, model: str = "deepfm", updates: str 
     elif name == "fuxictr":
         detail = fuxictr_preprocess(file, work)
     return {"seconds": time.perf_counter() - tick, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            **detail}
+            "load_1min": os.getloadavg()[0], **detail}
 
 
 def fuxictr_preprocess(file: Path, work: Path) -> dict:
@@ -135,18 +144,22 @@ def fuxictr_preprocess(file: Path, work: Path) -> dict:
     return {}
 
 
-def run(rows_list: list[int], work: Path, epoch: bool) -> dict:
+def run(rows_list: list[int], work: Path, epochs: list[str], baseline: bool = True) -> dict:
+    """Each table size in its own folder of ``work`` (removed after; the generated CSV is kept beside it
+    and reused: it is the same for the same rows): ingest, encode, the ``epochs`` variants
+    ("model:updates[:min_count]"), then the pandas baseline and FuxiCTR unless not ``baseline``."""
     results = {}
     for rows in rows_list:
         folder = work / f"{rows}"
         subprocess.run(["rm", "-rf", str(folder)], check=True)
         folder.mkdir(parents=True)
-        file = folder / "criteo_like.csv"
-        make_file(file, rows)
+        file = work / f"criteo_like_{rows}.csv"
+        if not file.exists():
+            make_file(file, rows)
         entry = {"file_mb": file.stat().st_size / 2**20}
         steps = [("ingest", []), ("encode", []),
-                 *[(f"epoch_{m}_{u}", ["--model", m, "--updates", u]) for m, u in (EPOCHS if epoch else [])],
-                 ("baseline", []), ("fuxictr", [])]
+                 *[(f"epoch_{text}", ["--variant", text]) for text in epochs],
+                 *([("baseline", []), ("fuxictr", [])] if baseline else [])]
         for key, extra in steps:
             name = key.split("_")[0]
             out = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--step", name, "--work", str(folder),
@@ -161,16 +174,22 @@ def run(rows_list: list[int], work: Path, epoch: bool) -> dict:
 
 
 def epochs_markdown(result: dict) -> str:
-    """One row per table size and model: an epoch with dense and with sparse-row updates of the embeddings."""
-    lines = [("| rows | model | dense: epoch s (samples/s) | val AUC | sparse rows: epoch s (samples/s) | val AUC | "
-              "sparse / dense throughput |"), "|---|---|---|---|---|---|---|"]
+    """One row per table size and epoch variant: seconds, samples/s, validation AUC after the epoch, the
+    embedding rows built, and the throughput against the same model's first variant at the smallest size."""
+    lines = [("| rows | model | embedding updates | min_count | embedding rows | epoch s | samples/s | val AUC | "
+             "throughput / smallest table's |"), "|---|---|---|---|---|---|---|---|---|"]
+    first: dict[tuple[str, str, int], float] = {}
     for rows, e in result["results"].items():
-        for model in dict.fromkeys(m for m, _ in EPOCHS):
-            dense, sparse = e.get(f"epoch_{model}_dense"), e.get(f"epoch_{model}_sparse")
-            if dense and sparse:
-                lines.append(f"| {int(rows):,} | {model} | {dense['train_seconds']:.0f} ({dense['train_samples_per_s']:,.0f}) | "
-                             f"{dense['val_auc']:.4f} | {sparse['train_seconds']:.0f} ({sparse['train_samples_per_s']:,.0f}) | "
-                             f"{sparse['val_auc']:.4f} | {sparse['train_samples_per_s'] / dense['train_samples_per_s']:.2f}× |")
+        for key, value in e.items():
+            if not key.startswith("epoch_") or not isinstance(value, dict):
+                continue
+            text = key.removeprefix("epoch_")
+            model, updates, min_count = variant(text if ":" in text else text.replace("_", ":"))   # older files: _
+            speed = value["train_samples_per_s"]
+            base = first.setdefault((model, updates, min_count), speed)
+            table_rows = f"{value['table_rows']:,}" if "table_rows" in value else "—"
+            lines.append(f"| {int(rows):,} | {model} | {updates} | {min_count} | {table_rows} | "
+                         f"{value['train_seconds']:.0f} | {speed:,.0f} | {value['val_auc']:.4f} | {speed / base:.2f}× |")
     return "\n".join(lines)
 
 
@@ -196,16 +215,17 @@ def main() -> None:
     parser = parser_for(__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/crossboard-scale"))
-    parser.add_argument("--no-epoch", action="store_true")
+    parser.add_argument("--epochs", nargs="*", default=EPOCHS,
+                        help="epoch variants, model:updates[:min_count] (none: no epoch)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the pandas and FuxiCTR baselines")
     parser.add_argument("--step", help=argparse_hidden())
     parser.add_argument("--file", type=Path, help=argparse_hidden())
-    parser.add_argument("--model", default="deepfm", help=argparse_hidden())
-    parser.add_argument("--updates", default="dense", help=argparse_hidden())
+    parser.add_argument("--variant", default="deepfm:dense", help=argparse_hidden())
     args = parser.parse_args()
     if args.step:
-        print(json.dumps(step(args.step, args.work, args.file, args.model, args.updates)))
+        print(json.dumps(step(args.step, args.work, args.file, *variant(args.variant))))
         return
-    run_or_table(args, lambda: run(args.rows, args.work, not args.no_epoch), markdown)
+    run_or_table(args, lambda: run(args.rows, args.work, args.epochs, not args.no_baseline), markdown)
 
 
 def argparse_hidden() -> str:

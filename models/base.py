@@ -10,6 +10,7 @@ from torch import nn
 
 from models.layers.blocks.stacking import stacked_dim
 from models.layers.embeddings.embedding import FieldEmbedding, FirstOrder
+from models.layers.embeddings.vocabulary import Vocabulary
 from models.layers.penalty import Penalized
 from models.spec import DataSpec
 
@@ -118,7 +119,8 @@ def field_inputs(spec: DataSpec, params: dict, linear: bool = False) -> FieldInp
     """The field embedding (``embed_dim``, ``l2``) and, with ``linear``, the first-order term
     starting at ``output_bias``; both read the numeric columns as ``numeric_mode`` says."""
     use_buckets, use_raw = numeric_inputs(params)
-    first = FirstOrder(spec, use_buckets, use_raw, output_bias(spec)) if linear else None
+    vocab = Vocabulary.of(params)
+    first = FirstOrder(spec, use_buckets, use_raw, output_bias(spec), vocab) if linear else None
     dim = params["embed_dim"]
-    embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0))
+    embedding = FieldEmbedding(spec, dim, use_buckets, params.get("l2", 0.0), vocab)
     return FieldInputs(embedding, first, use_raw, stacked_dim(embedding.n_fields, dim, len(spec.numeric), use_raw))

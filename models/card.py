@@ -165,7 +165,8 @@ class SpaceRecorder:
 
 EXAMPLE_SPEC = DataSpec(
     task="ctr",
-    fields=tuple(FieldInfo(f"field{j}", 100, side) for j, side in enumerate(["user", "item", "item", "context"])),
+    fields=tuple(FieldInfo(f"field{j}", 100, side, frequent=(99, 70, 40, 20))
+                 for j, side in enumerate(["user", "item", "item", "context"])),
     numeric=("numeric0",),
     buckets=(FieldInfo("numeric0 (bucket)", 12),),
     user_field=0,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from models.card import ScopedTrial
+from models.layers.embeddings.vocabulary import QR_ROWS, TAILS
 from models.layers.interactions.gates import PairGates
-from models.spec import DataSpec
+from models.spec import MIN_COUNTS, DataSpec
 
 WEIGHT_DECAYS = [0.0, 1e-6, 1e-5, 1e-4, 1e-3]
 HIDDEN_CHOICES = ["64", "128-64", "256-128", "256-128-64", "400-400-400", "1024-512-256"]
@@ -37,11 +38,24 @@ def common_space(t: ScopedTrial, spec: DataSpec | None, embed: bool = True,
         "l2": t.float("l2", *l2_range, log=True),
         "weight_decay": t.categorical("weight_decay", WEIGHT_DECAYS),
         "embedding_updates": t.categorical("embedding_updates", UPDATES_LARGE if large else UPDATES),
+        **vocabulary_space(t, spec),
     }
     if numeric and spec is not None and spec.numeric:
         params["numeric_mode"] = t.categorical("numeric_mode", ["raw", "bucketize", "both"])
     if embed:
         params["embed_dim"] = t.categorical("embed_dim", [4, 8, 10, 16, 32, 64])
+    return params
+
+
+def vocabulary_space(t: ScopedTrial, spec: DataSpec | None) -> dict:
+    """Which values keep an embedding row (``models.layers.embeddings.vocabulary``): ``min_count``, when
+    the encoding counted the values (``FieldInfo.frequent``), and ``tail``: with a field of more than
+    ``QR_ROWS`` values, its rarer values as quotient-remainder sums or rows of their own, else "own" only."""
+    if spec is None or not spec.fields:
+        return {}
+    params = {"min_count": t.categorical("min_count", list(MIN_COUNTS))} if all(f.frequent for f in spec.fields) else {}
+    large = max(f.cardinality for f in spec.fields) > QR_ROWS
+    params["tail"] = t.categorical("tail", TAILS if large else TAILS[:1])
     return params
 
 
@@ -59,8 +73,9 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in str(text).split("-") if x and int(x) > 0)
 
 
+EMBEDDING_DEFAULTS = {"embedding_updates": "auto", "min_count": 1, "tail": "own"}   # every value its own row
 COMMON_DEFAULTS = {"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "weight_decay": 0.0,
-                   "numeric_mode": "raw", "embedding_updates": "auto"}
+                   "numeric_mode": "raw", **EMBEDDING_DEFAULTS}
 
 
 def task_space(t: ScopedTrial, spec: DataSpec) -> dict:

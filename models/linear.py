@@ -6,6 +6,7 @@ from models.base import RecModel, field_inputs, numeric_inputs, output_bias
 from models.card import ModelCard
 from models.common import COMMON_DEFAULTS, GATE_DEFAULTS, common_space, gate_space, pair_gates
 from models.layers.embeddings.embedding import FirstOrder
+from models.layers.embeddings.vocabulary import Vocabulary
 from models.layers.interactions.fm import fm_interaction, fm_pair_views
 from models.layers.interactions.gates import gate_matrix
 from models.layers.interactions.pairs import n_pairs
@@ -18,7 +19,7 @@ class LogisticRegression(RecModel):
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
         use_buckets, use_raw = numeric_inputs(params)
-        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec))
+        self.linear = FirstOrder(spec, use_buckets, use_raw, output_bias(spec), Vocabulary.of(params))
 
     def forward(self, batch):
         return self.linear(batch)

@@ -7,8 +7,9 @@ from torch import nn
 
 from models.base import RecModel, output_bias
 from models.card import ModelCard
-from models.common import common_space
+from models.common import EMBEDDING_DEFAULTS, common_space
 from models.layers.embeddings.ids import user_item
+from models.layers.embeddings.vocabulary import Vocabulary
 from models.spec import DataSpec
 
 
@@ -18,8 +19,9 @@ class MatrixFactorization(RecModel):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        self.factors = user_item(spec, params["embed_dim"], params["l2"], std=params["init_std"])
-        self.biases = user_item(spec, 1, params["l2"], std=0.0)
+        vocab = Vocabulary.of(params)
+        self.factors = user_item(spec, params["embed_dim"], params["l2"], std=params["init_std"], vocab=vocab)
+        self.biases = user_item(spec, 1, params["l2"], std=0.0, vocab=vocab)
         self.mu = nn.Parameter(torch.tensor(float(output_bias(spec))))
 
     def forward(self, batch):
@@ -35,7 +37,7 @@ MF_CARD = ModelCard(
     search_space=lambda t, spec: {**common_space(t, spec, l2_range=(1e-6, 1e-1), numeric=False),
                                   "init_std": t.float("init_std", 0.01, 0.3, log=True)},
     defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-2, "weight_decay": 0.0, "embed_dim": 32,
-              "embedding_updates": "auto",
+              **EMBEDDING_DEFAULTS,
               "init_std": 0.1},
     key_options=("embed_dim", "l2", "lr"),
 )

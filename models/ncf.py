@@ -13,9 +13,10 @@ from torch import nn
 
 from models.base import RecModel, output_bias
 from models.card import ModelCard
-from models.common import common_space
+from models.common import EMBEDDING_DEFAULTS, common_space
 from models.layers.blocks.mlp import MLP
 from models.layers.embeddings.ids import user_item
+from models.layers.embeddings.vocabulary import Vocabulary
 from models.spec import DataSpec
 
 ALPHA = 0.5     # NeuMF pretraining: the joint head starts as alpha * GMF head ++ (1 - alpha) * MLP head
@@ -31,7 +32,7 @@ class GMFPart(nn.Module):
 
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
-        self.embedding = user_item(spec, params["embed_dim"], params["l2"])
+        self.embedding = user_item(spec, params["embed_dim"], params["l2"], vocab=Vocabulary.of(params))
 
     def forward(self, batch):
         e = self.embedding(batch)
@@ -44,7 +45,7 @@ class MLPPart(nn.Module):
     def __init__(self, spec: DataSpec, params: dict):
         super().__init__()
         widths = tower_widths(params["embed_dim"], params["mlp_layers"])
-        self.embedding = user_item(spec, widths[0] // 2, params["l2"])
+        self.embedding = user_item(spec, widths[0] // 2, params["l2"], vocab=Vocabulary.of(params))
         self.tower = MLP(widths[0], widths, params.get("dropout", 0.0))
 
     def forward(self, batch):
@@ -95,7 +96,7 @@ class NeuMF(NCFModel):
 
 
 NCF_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 256, "l2": 1e-8, "weight_decay": 0.0, "embed_dim": 8,
-                "embedding_updates": "auto"}
+                **EMBEDDING_DEFAULTS}
 NCF_NEEDS = {"tasks": frozenset({"implicit"}), "requires": frozenset({"user", "item"})}
 
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 MAX_CROSSES = 10                # the most field pairs a model crosses from one of the DataSpec's pair lists
 BUCKET_SUFFIX = " (bucket)"     # the bucket field of numeric column c is named c + BUCKET_SUFFIX
 MISSING_SUFFIX = " is missing"  # its missing-value flag (in ``numeric``) c + MISSING_SUFFIX
+MIN_COUNTS = (1, 2, 5, 10)      # the training counts below which a value may share the OOV row (FieldInfo.frequent)
 
 
 def column_name(encoded_name: str) -> str:
@@ -40,11 +41,14 @@ def column_name(encoded_name: str) -> str:
 
 @dataclass(frozen=True)
 class FieldInfo:
-    """A categorical input: ``cardinality`` counts index 0 (out of vocabulary)."""
+    """A categorical input: ``cardinality`` counts index 0 (out of vocabulary); ``frequent[i]``: how many
+    of its values were seen at least ``MIN_COUNTS[i]`` times in training (codes 1.. are most frequent
+    first, so they are codes 1..frequent[i]; empty for a spec encoded before the counts were kept)."""
 
     name: str
     cardinality: int
     side: str = "context"  # "user", "item" or "context": which entity the value belongs to
+    frequent: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def spec_to_dict(spec: DataSpec) -> dict:
 def spec_from_dict(data: dict) -> DataSpec:
     return DataSpec(**{
         **data,
-        "fields": tuple(FieldInfo(**f) for f in data["fields"]),
+        "fields": tuple(FieldInfo(**{**f, "frequent": tuple(f.get("frequent", ()))}) for f in data["fields"]),
         "buckets": tuple(FieldInfo(**f) for f in data["buckets"]),
         "sequences": tuple(SequenceInfo(**s) for s in data["sequences"]),
         "numeric": tuple(data["numeric"]),

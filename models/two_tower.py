@@ -18,11 +18,12 @@ from torch import nn
 
 from models.base import RecModel, output_bias
 from models.card import ModelCard
-from models.common import common_space
+from models.common import EMBEDDING_DEFAULTS, common_space
 from models.layers.blocks.item_frequency import ItemFrequency
 from models.layers.blocks.mlp import MLP
 from models.layers.embeddings.ids import ColumnEmbedding
 from models.layers.embeddings.sides import item_columns, user_columns
+from models.layers.embeddings.vocabulary import Vocabulary
 from models.spec import DataSpec
 
 TOWER_CHOICES = ["", "64", "128-64", "256-128"]
@@ -42,8 +43,9 @@ class TwoTower(RecModel):
         super().__init__()
         k, d = params["embed_dim"], params["out_dim"]
         self.user_cols, self.item_field = user_columns(spec), spec.item_field
-        self.user_embedding = ColumnEmbedding(spec, self.user_cols, k, params["l2"])
-        self.item_embedding = ColumnEmbedding(spec, item_columns(spec), k, params["l2"])
+        vocab = Vocabulary.of(params)
+        self.user_embedding = ColumnEmbedding(spec, self.user_cols, k, params["l2"], vocab=vocab)
+        self.item_embedding = ColumnEmbedding(spec, item_columns(spec), k, params["l2"], vocab=vocab)
         self.pool_history = spec.history is not None and spec.history.field_index[0] == spec.item_field
         user_in = k * (len(self.user_cols) + self.pool_history)
         self.user_tower = tower(user_in, params["tower"], d, params["dropout"])
@@ -59,7 +61,7 @@ class TwoTower(RecModel):
         parts = [self.user_embedding(batch).flatten(1)]
         if self.pool_history:
             hist = batch["hist0"]
-            vectors = self.item_embedding.table(hist + self.item_embedding.offsets[0])
+            vectors = self.item_embedding.vectors(hist.unsqueeze(-1), [0]).squeeze(-2)
             real = (hist > 0).unsqueeze(-1)
             parts.append((vectors * real).sum(1) / real.sum(1).clamp(min=1))
         return self.user_tower(torch.cat(parts, dim=1))
@@ -127,7 +129,7 @@ TWO_TOWER_CARD = ModelCard(
         "loss": t.categorical("loss", ["pointwise", "softmax"]),
     },
     defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "weight_decay": 0.0, "embed_dim": 32,
-              "embedding_updates": "auto",
+              **EMBEDDING_DEFAULTS,
               "tower": "128-64", "out_dim": 32, "dropout": 0.0, "scoring": "cosine", "temperature": 0.05, "loss": "softmax"},
     key_options=("scoring", "loss", "tower", "out_dim"),
 )

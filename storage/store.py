@@ -62,9 +62,10 @@ class Store:
             yield session
 
     # -- datasets -------------------------------------------------------------------------
-    def add_dataset(self, row: DatasetRow, parquet: bytes | Path) -> DatasetRow:
+    def add_dataset(self, row: DatasetRow, parquet: bytes | Path | None) -> DatasetRow:
         """Insert the dataset and its Parquet copy (bytes, or a file read CHUNK_BYTES at a time so
-        memory stays bounded whatever its size) under the first of ``row.name``, ``name-2``, ``name-3``, …
+        memory stays bounded whatever its size; None for a table registered by reference, which
+        workers read at ``row.source_url``) under the first of ``row.name``, ``name-2``, ``name-3``, …
         not taken; an identical upload returns the stored row. Decided in the database: uploads racing
         for one name or one version each end with a row (another process's insert is caught, then
         the choice made again)."""
@@ -78,7 +79,7 @@ class Store:
                     fresh.name = _free_name(s, row.name)
                     s.add(fresh)
                     s.flush()
-                    for seq, chunk in enumerate(_chunks(parquet)):
+                    for seq, chunk in enumerate(_chunks(parquet) if parquet is not None else ()):
                         s.execute(sa.insert(DatasetChunkRow), [{"dataset_id": row.id, "seq": seq, "data": chunk}])
                 return fresh
             except sa.exc.IntegrityError:        # another process took the name or stored the version first

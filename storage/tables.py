@@ -55,7 +55,9 @@ class OfStudy:
 
 class DatasetRow(Base):
     """An uploaded table, one version of it: ``id`` hashes the uploaded bytes, the reading options and
-    the column roles (``automl.data.datasets.version_id``); a stored version never changes."""
+    the column roles (``automl.data.datasets.version_id``); a stored version never changes. Its Parquet
+    copy is in ``cb_dataset_chunks``, or, for a table registered by reference, nowhere in the database:
+    each worker reads ``source_url`` and checks the file's SHA-256 against ``digest``."""
 
     __tablename__ = "cb_datasets"
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
@@ -67,6 +69,8 @@ class DatasetRow(Base):
     parquet_bytes: Mapped[int]
     schema_json: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source_url: Mapped[str | None] = mapped_column(sa.Text)     # registered by reference: a path or URL
+    digest: Mapped[str | None] = mapped_column(sa.String(64))   # then the SHA-256 (hex) of that file's bytes
 
 
 class DatasetChunkRow(Base):
@@ -259,4 +263,5 @@ class VerdictRow(Base):
 
 # Columns added to a table after databases with it existed: ``Store`` adds them where missing
 # (nullable, so the rows already there stay valid).
-ADDED_COLUMNS = ((WorkerRow, "phase"), (SeedRunRow, "outputs"))
+ADDED_COLUMNS = ((WorkerRow, "phase"), (SeedRunRow, "outputs"), (DatasetRow, "source_url"),
+                 (DatasetRow, "digest"))

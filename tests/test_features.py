@@ -21,14 +21,14 @@ from automl.features.prepare import read_cache, write_cache
 def test_categorical_codes_come_from_training_rows_with_oov_zero():
     values = pd.Series(["a", "b", "a", "c", "a", "b", "z", None])
     is_train = np.array([1, 1, 1, 1, 1, 1, 0, 0], dtype=bool)
-    codes, code = encode_categorical(values, is_train, EncodingOptions(min_count=2))
+    codes, code, _ = encode_categorical(values, is_train, EncodingOptions(min_count=2))
     assert len(code.values) + 1 == 3                                       # OOV + a + b ("c" seen once)
     assert codes.tolist() == [1, 2, 1, 0, 1, 2, 0, 0]       # most frequent first; unseen / missing -> 0
 
 
 def test_categorical_vocabulary_is_capped_by_frequency():
     values = pd.Series(list("aaabbc"))
-    codes, code = encode_categorical(values, np.ones(6, bool), EncodingOptions(max_vocab=2))
+    codes, code, _ = encode_categorical(values, np.ones(6, bool), EncodingOptions(max_vocab=2))
     assert len(code.values) + 1 == 3 and codes.tolist() == [1, 1, 1, 2, 2, 0]
 
 
@@ -143,11 +143,11 @@ def test_categorical_codes_follow_training_frequency_and_send_unseen_values_to_z
 
     series = pd.Series([7, 7, 7, 3, 3, 9, 5, None, 3, 7, 11, 9], dtype="Int64")
     is_train = np.array([True] * 9 + [False] * 3)
-    codes, code = encode_categorical(series, is_train, EncodingOptions())
+    codes, code, _ = encode_categorical(series, is_train, EncodingOptions())
     assert len(code.values) + 1 == 5                                            # 7, 3, 9, 5 and the OOV/missing 0
     assert codes.tolist() == [1, 1, 1, 2, 2, 3, 4, 0, 2, 1, 0, 3]
     mixed = pd.Series([12, "12", "x", 12.5], dtype=object)     # read from two files: compared as text
-    codes, _ = encode_categorical(mixed, np.ones(4, bool), EncodingOptions())
+    codes, _, _ = encode_categorical(mixed, np.ones(4, bool), EncodingOptions())
     assert codes[0] == codes[1] != codes[2]
-    rare, code = encode_categorical(series, is_train, EncodingOptions(min_count=2))
+    rare, code, _ = encode_categorical(series, is_train, EncodingOptions(min_count=2))
     assert len(code.values) + 1 == 3 and rare.tolist() == [1, 1, 1, 2, 2, 0, 0, 0, 2, 1, 0, 0]

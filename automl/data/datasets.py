@@ -1,4 +1,8 @@
-"""Registering an upload as a dataset, and getting its table back on any machine."""
+"""Registering an upload as a dataset, and getting its table back on any machine.
+
+A dataset is stored in the database (its Parquet copy, in chunks) or registered by reference: a Parquet
+file at a path or URL every worker reads (``inspect_reference``); the database then keeps its SHA-256, and
+each worker copies the file into its home, checks it and converts it there as registration did."""
 
 from __future__ import annotations
 
@@ -7,23 +11,26 @@ import io
 import json
 import os
 import stat
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
 
 from automl.data.columns import ParquetColumns
 from automl.data.files import partial_path, removed_on_failure
 from automl.data.history_column import item_history_column
 from automl.data.infer_schema import infer_schema
 from automl.data.names import checked_name, derived_name
-from automl.data.read import RawTable, read_table
+from automl.data.read import RawTable, is_parquet, read_table
 from automl.data.schema import Schema
-from automl.data.stream import file_digest, stream_table
+from automl.data.stream import HASH_BYTES, copy_to_parquet, file_digest, stream_table
 from automl.data.validate import validate
-from automl.errors import DataError, DiskFull, NotFoundError, space_for
+from automl.errors import DataError, DiskFull, NotFoundError, clip, space_for
 from storage import Store
 from storage.db import database_place
 from storage.tables import DatasetRow
@@ -35,10 +42,11 @@ class Inspection:
 
     raw: RawTable
     schema: Schema
-    digest: str                  # SHA-256 of the uploaded bytes and the reading options
+    digest: str                  # SHA-256 of the uploaded bytes and the reading options (by reference: the bytes)
     filename: str
     warnings: list[str] = field(default_factory=list)
     problem: str | None = None   # why the inferred schema cannot be saved as it is (the user may fix it)
+    source_url: str | None = None    # registered by reference: where every worker reads the file
 
 
 SPLIT_COLUMN = "split"        # the column that separate train / validation / test files are joined by
@@ -72,12 +80,9 @@ def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, l
         if parts:
             raise DataError("separate validation/test files are read in memory, and this file is past the "
                             "in-memory limit: join them into one file with a split column (train/valid/test)")
-        filename = filename or Path(source).name
-        digest = file_digest(Path(source), options).hexdigest()
-        spooled = partial_path(Path(spool) / f"{digest}.parquet")      # a ``.part`` until ``save`` moves it home
-        with removed_on_failure(spooled, f"reading {filename!r} into its Parquet copy", Path(source).stat().st_size):
-            raw, head = stream_table(Path(source), filename, spooled, delimiter=delimiter, names=names)
-        return understood(raw, infer_schema(head, label=label, task=task, roles=roles), digest, filename)
+        return inspected_in_blocks(Path(source), filename or Path(source).name,
+                                   file_digest(Path(source), options).hexdigest(), Path(spool), label=label,
+                                   task=task, roles=roles, delimiter=delimiter, names=names)
     data = read_bytes(source)
     filename = filename or (Path(source).name if not isinstance(source, bytes) else "upload")
     raw = read_table(data, filename, delimiter=delimiter, names=names, max_bytes=max_bytes)
@@ -87,6 +92,102 @@ def inspect(source: bytes | str | os.PathLike, filename: str | None = None, *, l
         roles = {**(roles or {}), SPLIT_COLUMN: "split"}
     return understood(raw, infer_schema(raw.frame, label=label, task=task, roles=roles), digest.hexdigest(),
                       filename)
+
+
+def inspected_in_blocks(path: Path, filename: str, digest: str, spool: Path, *, label: str | None = None,
+                        task: str | None = None, roles: dict[str, str] | None = None, delimiter: str | None = None,
+                        names: list[str] | None = None) -> Inspection:
+    """The Inspection of the file at ``path`` read in blocks into its Parquet copy in ``spool`` (a ``.part``
+    named by ``digest`` until ``save`` moves it home); roles are inferred on its first rows."""
+    spooled = partial_path(spool / f"{digest}.parquet")
+    with removed_on_failure(spooled, f"reading {filename!r} into its Parquet copy", path.stat().st_size):
+        raw, head = stream_table(path, filename, spooled, delimiter=delimiter, names=names)
+    return understood(raw, infer_schema(head, label=label, task=task, roles=roles), digest, filename)
+
+
+def inspect_reference(text: str, spool: Path, *, label: str | None = None, task: str | None = None,
+                      roles: dict[str, str] | None = None) -> Inspection:
+    """Read the Parquet file at ``text`` (``reference_url``) to register it by reference: its bytes are
+    copied into ``spool`` HASH_BYTES at a time and hashed (the Inspection's ``digest``: their SHA-256),
+    then read in blocks as a large upload is, roles inferred the same way (``inspected_in_blocks``).
+    The copy of the bytes is removed; the Parquet copy stays in ``spool`` for ``save``."""
+    url = reference_url(text)
+    parts = urllib.parse.urlsplit(url)
+    filename = PurePosixPath(urllib.parse.unquote(parts.path) if parts.scheme else url).name or url
+    source = partial_path(Path(spool) / f"{hashlib.sha256(url.encode()).hexdigest()}.source")
+    with removed_on_failure(source, f"copying {url}"):
+        digest = copied_from_url(url, source)
+        inspection = inspected_in_blocks(source, filename, digest, Path(spool), label=label, task=task, roles=roles)
+        source.unlink()
+    return replace(inspection, source_url=url)
+
+
+def reference_url(text: str) -> str:
+    """Where every worker reads a dataset registered by reference: a path (made absolute: it must be the
+    same on every machine), or a file://, s3://, gs:// or hdfs:// URL as given. DataError for a URL that
+    holds credentials: it is stored in the shared database and shown, so they belong in the environment."""
+    text = text.strip()
+    parts = urllib.parse.urlsplit(text)
+    if not parts.scheme:
+        return os.path.abspath(os.path.expanduser(text))
+    if parts.username or parts.password:
+        raise DataError(f"the URL of {parts.scheme}://{parts.hostname or ''}{parts.path} holds credentials; it is "
+                        "stored in the database and shown to every user: remove them and give them to each machine "
+                        "through the environment instead (e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                        "GOOGLE_APPLICATION_CREDENTIALS)")
+    return text
+
+
+def url_blocks(url: str) -> Iterator[bytes]:
+    """The bytes of the file at ``url`` (``pyarrow.fs.FileSystem.from_uri``: a local path, file://, s3://,
+    gs://, hdfs://), HASH_BYTES at a time; DataError naming the URL when it cannot be read."""
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(url)
+        found = filesystem.get_file_info(path).type
+        if found != pafs.FileType.File:
+            what = "no file" if found == pafs.FileType.NotFound else "a folder, not a file,"
+            raise DataError(f"there is {what} at {url}; name the Parquet file itself, at a path or URL every "
+                            "worker reaches")
+        with filesystem.open_input_stream(path) as source:
+            while block := source.read(HASH_BYTES):
+                yield block
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"{url} could not be read ({clip(str(error), 300)}); check the URL (file://, s3://, gs:// "
+                        "and hdfs:// are read), that this machine reaches it and has credentials for it in its "
+                        "environment") from None
+
+
+def copied_from_url(url: str, target: Path) -> str:
+    """Copy the file at ``url`` into ``target`` a block at a time (memory stays bounded whatever its size);
+    -> the SHA-256 (hex) of its bytes. DataError, before anything is written, when it is not Parquet."""
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+        for block in url_blocks(url):
+            if out.tell() == 0 and not is_parquet("", block[:4]):
+                raise DataError(f"{url} is not a Parquet file; a dataset registered by reference must be Parquet, "
+                                "which every worker reads column by column: convert it (e.g. with pandas: "
+                                "read_csv, then to_parquet) and register that, or ingest it without "
+                                "--by-reference to keep a copy in the database")
+            digest.update(block)
+            out.write(block)
+        if out.tell() == 0:
+            raise DataError(f"{url} is empty; register a Parquet file with at least one row")
+    return digest.hexdigest()
+
+
+def fetched_by_reference(row: DatasetRow, path: Path) -> None:
+    """The Parquet copy of a dataset registered by reference written at ``path``: the file at
+    ``row.source_url`` copied beside it a block at a time, its SHA-256 checked against ``row.digest``,
+    then converted in blocks as registration read it (``copy_to_parquet``); the copied bytes are removed."""
+    source = partial_path(path.with_suffix(".source"))
+    with removed_on_failure(source, f"copying dataset {row.name!r} from {row.source_url}", row.parquet_bytes):
+        now = copied_from_url(row.source_url, source)
+        if now != row.digest:
+            raise DataError(f"the file at {row.source_url} changed since it was registered as dataset {row.name!r} "
+                            f"(digest {row.digest[:12]}, now {now[:12]}); register it again with `crossboard "
+                            f"ingest {row.source_url} --by-reference` and start a study on that dataset")
+        copy_to_parquet(source, row.filename, path)
+        source.unlink()
 
 
 def understood(raw: RawTable, schema: Schema, digest: str, filename: str) -> Inspection:
@@ -169,13 +270,15 @@ def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def version_id(digest: str, schema: Schema) -> str:
+def version_id(digest: str, schema: Schema, source_url: str | None = None) -> str:
     """A dataset version's id: the content ``digest`` with every choice that changes what a study
-    sees (task, each column's role, the positive label, the history column), hashed. Versions never
-    change once stored: the same file with other roles is another version."""
+    sees (task, each column's role, the positive label, the history column) and, registered by
+    reference, where workers read it, hashed. Versions never change once stored: the same file with
+    other roles (or at another URL) is another version."""
     choices = {"task": schema.task, "roles": [[c.name, c.role] for c in schema.columns],
                "positive_label": schema.positive_label, "item_history": schema.item_history,
-               **({"time_fields": True} if schema.time_fields else {})}
+               **({"time_fields": True} if schema.time_fields else {}),
+               **({"source_url": source_url} if source_url else {})}
     return hashlib.sha256((digest + json.dumps(choices, sort_keys=True)).encode()).hexdigest()
 
 
@@ -183,7 +286,8 @@ def save(store: Store, inspection: Inspection, schema: Schema | None = None, nam
          home: Path | None = None) -> DatasetRow:
     """Validate ``schema`` (default: the inferred one) and store the dataset version atomically;
     the same content with the same choices returns the version already stored (under its name).
-    A table read in blocks keeps its Parquet copy as the ``home``'s local copy."""
+    A table read in blocks keeps its Parquet copy as the ``home``'s local copy. One registered by
+    reference (``inspect_reference``) stores its URL and digest, not its Parquet copy."""
     schema = schema or inspection.schema
     frame = inspection.raw.frame
     name = checked_name(name, "dataset") if name is not None else derived_name(Path(inspection.filename).stem,
@@ -191,7 +295,8 @@ def save(store: Store, inspection: Inspection, schema: Schema | None = None, nam
     if schema != inspection.schema or inspection.problem is not None:     # else checked by ``inspect``
         validate(frame, schema, inspection.filename)
     schema = replace(schema, item_history=item_history_column(frame, schema))
-    version = version_id(inspection.digest, schema)
+    url = inspection.source_url
+    version = version_id(inspection.digest, schema, url)
     existing = store.find_dataset(version)
     if existing is not None:
         return existing
@@ -199,10 +304,10 @@ def save(store: Store, inspection: Inspection, schema: Schema | None = None, nam
     row = DatasetRow(id=version, name=name, filename=inspection.filename,
                      file_format=inspection.raw.file_format, n_rows=len(frame), n_cols=frame.shape[1],
                      parquet_bytes=parquet.stat().st_size if isinstance(parquet, Path) else len(parquet),
-                     schema_json=schema.to_json())
+                     schema_json=schema.to_json(), source_url=url, digest=inspection.digest if url else None)
     try:
-        with space_for(f"storing dataset {name!r}", database_place(store.url), row.parquet_bytes):
-            row = store.add_dataset(row, parquet)
+        with space_for(f"storing dataset {name!r}", database_place(store.url), None if url else row.parquet_bytes):
+            row = store.add_dataset(row, None if url else parquet)
     except DiskFull:
         if isinstance(parquet, Path):
             parquet.unlink(missing_ok=True)       # the spooled copy: ingest the file again once there is space
@@ -230,9 +335,12 @@ def dataset_path_in(home: Path, row: DatasetRow) -> Path:
 
 
 def dataset_file(store: Store, row: DatasetRow, home: Path) -> Path:
-    """The stored table's local Parquet copy, fetched from the database on first use."""
+    """The stored table's local Parquet copy, fetched on first use from the database or, for a table
+    registered by reference, from its URL (``fetched_by_reference``)."""
     path = dataset_path_in(home, row)
-    if not path.exists():
+    if not path.exists() and row.source_url:
+        fetched_by_reference(row, path)
+    elif not path.exists():
         with removed_on_failure(partial_path(path), f"fetching dataset {row.name!r}", row.parquet_bytes) as partial:
             store.write_dataset_parquet(row.id, partial)
             partial.replace(path)

@@ -29,7 +29,7 @@ from automl.features.fitted import (
 )
 from automl.features.history import behavior_history
 from automl.features.splits import SPLIT_NAMES, TRAIN
-from models.spec import DataSpec, FieldInfo, HistoryInfo, SequenceInfo
+from models.spec import MIN_COUNTS, DataSpec, FieldInfo, HistoryInfo, SequenceInfo
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def encode_categorical(series: pd.Series, is_train: np.ndarray, options: Encodin
     kept = kept[np.argsort(-counts[kept], kind="stable")][: options.max_vocab]
     lookup = np.zeros(len(uniques) + 1, dtype=np.int64)                # the last slot: code -1 -> 0
     lookup[kept] = np.arange(1, len(kept) + 1)
-    return lookup[codes], CategoryCode(name, np.asarray(uniques)[kept].tolist())
+    frequent = tuple(int((counts[kept] >= m).sum()) for m in MIN_COUNTS)
+    return lookup[codes], CategoryCode(name, np.asarray(uniques)[kept].tolist()), frequent
 
 
 def encode_numeric(series: pd.Series, is_train: np.ndarray, n_buckets: int, name: str = ""):
@@ -198,11 +199,12 @@ def encode(frame, schema: Schema, assignment: np.ndarray, options: EncodingOptio
                       time_format=schema.column(schema.names("timestamp")[0]).time_format if derived else None)
     for j, name in enumerate(cat_names + list(derived)):
         role = schema.column(name).role if name in cat_names else "categorical"
-        codes, code = encode_categorical(derived[name] if name in derived else frame[name], counted, options, name)
+        codes, code, frequent = encode_categorical(derived[name] if name in derived else frame[name], counted,
+                                                   options, name)
         put("cat", j, codes)
         encoder.fields.append(code)
         card = len(code.values) + 1
-        fields.append(FieldInfo(name, card, field_side(role, codes, keys)))
+        fields.append(FieldInfo(name, card, field_side(role, codes, keys), frequent))
         if card - 1 >= options.max_vocab:
             notes.append(f"column {name!r}: only the {options.max_vocab:,} most frequent values get an embedding")
     del keys

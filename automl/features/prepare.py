@@ -29,7 +29,7 @@ from models.spec import spec_from_dict, spec_to_dict
 from storage import Store
 from storage.tables import DatasetRow, SplitRow
 
-ENCODING_VERSION = 5
+ENCODING_VERSION = 6
 META, PAIRS, EVENTS = "meta.json", "ranked_pairs.json", "history_events.npz"
 
 

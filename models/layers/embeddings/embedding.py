@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.layers.embeddings.vocabulary import EVERY_VALUE, CodeRows, Vocabulary
 from models.layers.penalty import Penalized
 from models.spec import DataSpec, column_name
 
@@ -14,25 +15,25 @@ class FieldEmbedding(Penalized):
     """``batch`` -> [B, F', k]: the categorical fields, then (if ``use_buckets``) the numeric
     bucket fields, then each sequence column mean-pooled over its non-padding tokens.
 
-    Categorical and bucket fields share one table with per-field offsets (one gather per batch).
+    Categorical and bucket fields share one table with per-field offsets (one gather per batch); which
+    rows a field's codes read follows ``vocab`` (``models.layers.embeddings.vocabulary``: the rarest values
+    of the categorical fields may share the OOV row or a compressed tail; buckets keep every row).
     ``names`` [F']: the schema column of each row (a bucket field is named after its numeric column).
     With ``l2 > 0`` a training forward pass leaves ``penalty`` = l2 * mean over rows of the squared norm
     of the vectors it looked up (regularizing only what the batch used).
     """
 
-    def __init__(self, spec: DataSpec, dim: int, use_buckets: bool = False, l2: float = 0.0):
+    def __init__(self, spec: DataSpec, dim: int, use_buckets: bool = False, l2: float = 0.0,
+                 vocab: Vocabulary = EVERY_VALUE):
         super().__init__(l2)
-        cards = [f.cardinality for f in spec.fields]
-        if use_buckets:
-            cards += [b.cardinality for b in spec.buckets]
+        infos = list(spec.fields) + (list(spec.buckets) if use_buckets else [])
         self.n_cat, self.use_buckets, self.dim = len(spec.fields), use_buckets, dim
-        offsets = torch.tensor([0] + cards[:-1], dtype=torch.long).cumsum(0) if cards else torch.zeros(0)
-        self.register_buffer("offsets", offsets.long(), persistent=False)
-        self.table = nn.Embedding(max(sum(cards), 1), dim)
+        self.rows = CodeRows.of(infos, vocab, n_compressible=len(spec.fields))
+        self.table = nn.Embedding(self.rows.n_rows, dim)
         self.sequences = nn.ModuleList(
             nn.Embedding(s.cardinality, dim, padding_idx=0) for s in spec.sequences
         )
-        self.n_fields = len(cards) + len(spec.sequences)
+        self.n_fields = len(infos) + len(spec.sequences)
         self.names = [f.name for f in spec.fields] + [column_name(b.name) for b in spec.buckets if use_buckets]
         self.names += [s.name for s in spec.sequences]
         nn.init.normal_(self.table.weight, std=0.01)
@@ -41,11 +42,20 @@ class FieldEmbedding(Penalized):
             with torch.no_grad():
                 table.weight[0].zero_()
 
+    @property
+    def offsets(self) -> torch.Tensor:
+        """[F'] the first table row of each categorical and bucket field."""
+        return self.rows.offsets
+
+    def lookup(self, codes: torch.Tensor, columns: list[int]) -> torch.Tensor:
+        """codes [*, n] of the fields ``columns`` (indices into the categorical and bucket fields) -> [*, n, k]."""
+        return self.rows.lookup(self.table, codes, columns)
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         ids = batch["cat"]
         if self.use_buckets:
             ids = torch.cat([ids, batch["num_bkt"]], dim=1)
-        parts = [self.table(ids + self.offsets)] if ids.shape[1] else []
+        parts = [self.rows.lookup(self.table, ids)] if ids.shape[1] else []
         for j, table in enumerate(self.sequences):
             tokens = batch[f"seq{j}"]
             real = (tokens > 0).unsqueeze(-1)
@@ -62,9 +72,10 @@ class FieldEmbedding(Penalized):
 class FirstOrder(nn.Module):
     """The linear part sum_f w_f(x_f) + w . num + b -> [B]. ``bias`` starts at ``init_bias``."""
 
-    def __init__(self, spec: DataSpec, use_buckets: bool, use_numeric: bool, init_bias: float = 0.0):
+    def __init__(self, spec: DataSpec, use_buckets: bool, use_numeric: bool, init_bias: float = 0.0,
+                 vocab: Vocabulary = EVERY_VALUE):
         super().__init__()
-        self.weights = FieldEmbedding(spec, 1, use_buckets=use_buckets)
+        self.weights = FieldEmbedding(spec, 1, use_buckets=use_buckets, vocab=vocab)
         nn.init.zeros_(self.weights.table.weight)
         self.numeric = nn.Linear(len(spec.numeric), 1, bias=False) if use_numeric and spec.numeric else None
         self.bias = nn.Parameter(torch.tensor(float(init_bias)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.layers.embeddings.vocabulary import EVERY_VALUE, CodeRows, Vocabulary
 from models.layers.penalty import Penalized
 from models.spec import DataSpec
 
@@ -13,21 +14,32 @@ from models.spec import DataSpec
 class ColumnEmbedding(Penalized):
     """codes [*, n] (the fields ``columns`` of ``spec``, in that order) -> [*, n, dim].
 
-    One table with per-field offsets. With ``l2 > 0`` a training forward pass leaves
-    ``penalty`` = l2 * (sum of squared looked-up entries) / (leading batch size), the same
-    per-row regularization as ``FieldEmbedding``.
+    One table with per-field offsets, its rows as ``vocab`` says (``FieldEmbedding``). With ``l2 > 0``
+    a training forward pass leaves ``penalty`` = l2 * (sum of squared looked-up entries) / (leading
+    batch size), the same per-row regularization as ``FieldEmbedding``.
     """
 
-    def __init__(self, spec: DataSpec, columns: list[int], dim: int, l2: float = 0.0, std: float = 0.01):
+    def __init__(self, spec: DataSpec, columns: list[int], dim: int, l2: float = 0.0, std: float = 0.01,
+                 vocab: Vocabulary = EVERY_VALUE):
         super().__init__(l2)
-        cards = [spec.fields[j].cardinality for j in columns]
         self.columns, self.dim = list(columns), dim
-        self.register_buffer("offsets", torch.tensor([0] + cards[:-1], dtype=torch.long).cumsum(0), persistent=False)
-        self.table = nn.Embedding(sum(cards), dim)
+        self.rows = CodeRows.of([spec.fields[j] for j in columns], vocab)
+        self.table = nn.Embedding(self.rows.n_rows, dim)
         nn.init.normal_(self.table.weight, std=std)
 
+    @property
+    def offsets(self) -> torch.Tensor:
+        """[n] the first table row of each of the ``columns``."""
+        return self.rows.offsets
+
+    def vectors(self, codes: torch.Tensor, columns: list[int] | None = None) -> torch.Tensor:
+        """codes [*, n] of the fields ``columns`` (positions in this table's ``columns``; default all)
+        -> [*, n, dim], leaving the penalty as it was."""
+        return self.rows.lookup(self.table, codes, columns)
+
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
-        out = self.table(codes + self.offsets)
+        """codes [*, n] of every one of the ``columns`` -> [*, n, dim], the penalty of what was looked up."""
+        out = self.vectors(codes)
         if self.l2 > 0 and self.training:
             self.penalty = self.l2 * out.pow(2).sum() / out.shape[0]
         return out
@@ -37,6 +49,7 @@ class ColumnEmbedding(Penalized):
         return self.lookup(batch["cat"][:, self.columns])
 
 
-def user_item(spec: DataSpec, dim: int, l2: float = 0.0, std: float = 0.01) -> ColumnEmbedding:
+def user_item(spec: DataSpec, dim: int, l2: float = 0.0, std: float = 0.01,
+              vocab: Vocabulary = EVERY_VALUE) -> ColumnEmbedding:
     """The embedding of the (user id, item id) pair: forward(batch)[:, 0] = p_u, [:, 1] = q_i."""
-    return ColumnEmbedding(spec, [spec.user_field, spec.item_field], dim, l2, std)
+    return ColumnEmbedding(spec, [spec.user_field, spec.item_field], dim, l2, std, vocab)

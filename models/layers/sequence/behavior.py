@@ -23,10 +23,9 @@ def behavior_vectors(embedding: FieldEmbedding, batch: dict[str, torch.Tensor], 
     Padded steps hold the vectors of code 0; every consumer must honour the mask.
     """
     index = list(history.field_index)
-    offsets = embedding.offsets[index]
-    candidate = embedding.table(batch["cat"][:, index] + offsets).flatten(1)
+    candidate = embedding.lookup(batch["cat"][:, index], index).flatten(1)
     ids = torch.stack([batch[f"hist{a}"] for a in range(len(index))], dim=-1)      # [B, L, A]
-    steps = embedding.table(ids + offsets).flatten(2)
+    steps = embedding.lookup(ids, index).flatten(2)
     return candidate, steps, history_mask(batch["hist_len"], ids.shape[1])
 
 
