@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.card import ScopedTrial
-from models.layers.embeddings.vocabulary import QR_ROWS, TAILS
+from models.layers.embeddings.vocabulary import DIMS, NARROW_FROM, QR_ROWS, TAILS
 from models.layers.interactions.gates import PairGates
 from models.spec import MIN_COUNTS, DataSpec
 
@@ -23,13 +23,14 @@ def table_rows(spec: DataSpec) -> int:
 
 
 def common_space(t: ScopedTrial, spec: DataSpec | None, embed: bool = True,
-                 l2_range: tuple[float, float] = (1e-8, 1e-3), numeric: bool = True) -> dict:
+                 l2_range: tuple[float, float] = (1e-8, 1e-3), ids_only: bool = False) -> dict:
     """Optimizer, learning rate, batch size, L2 on the embeddings used, weight decay of the dense
     weight matrices, how the embedding tables are updated (``automl.training.loop.make_optimizers``:
     ``dense``, every row each step, ``sparse``, only the rows a batch looked up, or ``auto``, sparse past
-    ``SPARSE_ROWS`` rows, where dense is not offered), and, when ``numeric`` and ``spec`` has numeric columns
-    (``numeric`` False for models that read ids only), how they enter the model (``raw`` standardized
-    values, ``bucketize``d into categorical fields that take part in crossing, or ``both``)."""
+    ``SPARSE_ROWS`` rows, where dense is not offered), which values keep a row (``vocabulary_space``),
+    and, unless ``ids_only`` (models that read id fields only, through ``ColumnEmbedding``), how numeric
+    columns enter the model (``raw`` standardized values, ``bucketize``d into categorical fields that take
+    part in crossing, or ``both``) and whether a field's width follows its size (``embedding_dims``)."""
     large = spec is not None and table_rows(spec) > SPARSE_ROWS
     params = {
         "optimizer": t.categorical("optimizer", ["adam", "adamw", "adagrad"]),
@@ -38,24 +39,28 @@ def common_space(t: ScopedTrial, spec: DataSpec | None, embed: bool = True,
         "l2": t.float("l2", *l2_range, log=True),
         "weight_decay": t.categorical("weight_decay", WEIGHT_DECAYS),
         "embedding_updates": t.categorical("embedding_updates", UPDATES_LARGE if large else UPDATES),
-        **vocabulary_space(t, spec),
+        **vocabulary_space(t, spec, widths=not ids_only, narrow=embed),
     }
-    if numeric and spec is not None and spec.numeric:
+    if not ids_only and spec is not None and spec.numeric:
         params["numeric_mode"] = t.categorical("numeric_mode", ["raw", "bucketize", "both"])
     if embed:
         params["embed_dim"] = t.categorical("embed_dim", [4, 8, 10, 16, 32, 64])
     return params
 
 
-def vocabulary_space(t: ScopedTrial, spec: DataSpec | None) -> dict:
+def vocabulary_space(t: ScopedTrial, spec: DataSpec | None, widths: bool = True, narrow: bool = True) -> dict:
     """Which values keep an embedding row (``models.layers.embeddings.vocabulary``): ``min_count``, when
-    the encoding counted the values (``FieldInfo.frequent``), and ``tail``: with a field of more than
-    ``QR_ROWS`` values, its rarer values as quotient-remainder sums or rows of their own, else "own" only."""
+    the encoding counted the values (``FieldInfo.frequent``); ``tail``: with a field of more than
+    ``QR_ROWS`` values, its rarer values as quotient-remainder sums or rows of their own, else "own" only;
+    with ``widths``, ``embedding_dims``: "by_frequency" or "same" for a model that may ``narrow`` its
+    k-wide embeddings and a field of more than ``NARROW_FROM`` values, else "same" only."""
     if spec is None or not spec.fields:
         return {}
     params = {"min_count": t.categorical("min_count", list(MIN_COUNTS))} if all(f.frequent for f in spec.fields) else {}
-    large = max(f.cardinality for f in spec.fields) > QR_ROWS
-    params["tail"] = t.categorical("tail", TAILS if large else TAILS[:1])
+    largest = max(f.cardinality for f in spec.fields)
+    params["tail"] = t.categorical("tail", TAILS if largest > QR_ROWS else TAILS[:1])
+    if widths:
+        params["embedding_dims"] = t.categorical("embedding_dims", DIMS if narrow and largest > NARROW_FROM else DIMS[:1])
     return params
 
 
@@ -75,7 +80,7 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 EMBEDDING_DEFAULTS = {"embedding_updates": "auto", "min_count": 1, "tail": "own"}   # every value its own row
 COMMON_DEFAULTS = {"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-6, "weight_decay": 0.0,
-                   "numeric_mode": "raw", **EMBEDDING_DEFAULTS}
+                   "numeric_mode": "raw", **EMBEDDING_DEFAULTS, "embedding_dims": "same"}
 
 
 def task_space(t: ScopedTrial, spec: DataSpec) -> dict:

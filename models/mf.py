@@ -34,7 +34,7 @@ MF_CARD = ModelCard(
     build=MatrixFactorization,
     tasks=frozenset({"rating", "implicit"}),
     requires=frozenset({"user", "item"}),
-    search_space=lambda t, spec: {**common_space(t, spec, l2_range=(1e-6, 1e-1), numeric=False),
+    search_space=lambda t, spec: {**common_space(t, spec, l2_range=(1e-6, 1e-1), ids_only=True),
                                   "init_std": t.float("init_std", 0.01, 0.3, log=True)},
     defaults={"optimizer": "adam", "lr": 3e-3, "batch_size": 512, "l2": 1e-2, "weight_decay": 0.0, "embed_dim": 32,
               **EMBEDDING_DEFAULTS,

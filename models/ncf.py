@@ -101,7 +101,7 @@ NCF_NEEDS = {"tasks": frozenset({"implicit"}), "requires": frozenset({"user", "i
 
 
 def ncf_space(t, spec: DataSpec, tower: bool) -> dict:
-    params = common_space(t, spec, numeric=False)
+    params = common_space(t, spec, ids_only=True)
     if tower:
         params.update(mlp_layers=t.int("mlp_layers", 1, 4), dropout=t.float("dropout", 0.0, 0.5))
     return params

@@ -121,7 +121,7 @@ TWO_TOWER_CARD = ModelCard(
     tasks=frozenset({"implicit"}),
     requires=frozenset({"user", "item"}),
     search_space=lambda t, spec: {
-        **common_space(t, spec, numeric=False),
+        **common_space(t, spec, ids_only=True),
         "tower": t.categorical("tower", TOWER_CHOICES),
         "out_dim": t.categorical("out_dim", [16, 32, 64]),
         "dropout": t.float("dropout", 0.0, 0.3),

@@ -8,6 +8,7 @@ import onnxruntime
 import pandas as pd
 import pytest
 import torch
+from synth import history_ctr_data, planted_rating_data
 
 from automl.data.demo import demo_frame
 from automl.data.infer_schema import infer_schema
@@ -22,7 +23,15 @@ from models import REGISTRY
 from models.card import search_options
 from models.layers.embeddings import vocabulary
 from models.layers.embeddings.embedding import FieldEmbedding
-from models.layers.embeddings.vocabulary import CodeRows, FieldLayout, Vocabulary, layout
+from models.layers.embeddings.vocabulary import (
+    NARROW_FROM,
+    CodeRows,
+    FieldLayout,
+    Vocabulary,
+    layout,
+    narrow_width,
+)
+from models.layers.sequence.behavior import behavior_vectors
 from models.spec import MIN_COUNTS, DataSpec, FieldInfo
 
 
@@ -86,13 +95,44 @@ def test_small_fields_and_buckets_are_never_cut(monkeypatch):
     assert embedding.table.num_embeddings == (1 + 1) + 12
 
 
+def test_narrow_widths_shrink_with_the_fourth_root_of_the_values():
+    assert narrow_width(NARROW_FROM, 16) == 16 and narrow_width(NARROW_FROM * 16, 16) == 8
+    assert narrow_width(NARROW_FROM * 256, 16) == 4 and narrow_width(10**9, 16) == 2 and narrow_width(10**9, 1) == 1
+
+
+def test_mixed_widths_project_each_narrow_field_to_k(monkeypatch):
+    monkeypatch.setattr(vocabulary, "NARROW_FROM", 10)
+    spec = DataSpec(task="ctr", fields=(FieldInfo("big", 200, frequent=(199, 120, 50, 30)),
+                                        FieldInfo("small", 6, frequent=(5, 5, 4, 2)),
+                                        FieldInfo("bigger", 2000, frequent=(1999, 900, 300, 100))),
+                    buckets=(FieldInfo("x (bucket)", 12),), numeric=("x",))
+    embedding = FieldEmbedding(spec, 8, use_buckets=True, vocab=Vocabulary(mixed=True))
+    widths = {g.table.embedding_dim: g.columns for g in embedding.narrow}
+    assert widths == {4: [0], 2: [2]} and embedding.wide == [1, 3]        # 8 (10/199)^¼ ≈ 3.8, 8 (10/1999)^¼ ≈ 2.1
+    assert embedding.table.num_embeddings == 6 + 12
+    codes = torch.tensor([[7, 2, 1500, 4], [0, 5, 3, 11]])
+    batch = {"cat": codes[:, :3], "num_bkt": codes[:, 3:], "num": torch.zeros(2, 1)}
+    out = embedding(batch)
+    assert out.shape == (2, 4, 8)
+    big = embedding.narrow[1]                                  # width 4: the field "big"
+    assert torch.allclose(out[:, 0], big.table.weight[codes[:, 0]] @ big.projection[0], atol=1e-6)
+    assert torch.equal(out[:, 1], embedding.table.weight[codes[:, 1]])
+    assert torch.equal(out[:, 3], embedding.table.weight[codes[:, 3] + 6])
+    assert torch.allclose(embedding.lookup(codes[:, [2, 0]], [2, 0]), out[:, [2, 0]], atol=1e-6)
+
+
 def test_the_search_offers_min_count_with_counts_and_the_tail_only_past_qr_rows(monkeypatch):
     data = rare_data()
     options = search_options(REGISTRY["deepfm"], data.spec)
     assert options["min_count"]["choices"] == list(MIN_COUNTS) and options["tail"]["choices"] == ["own"]
+    assert options["embedding_dims"]["choices"] == ["same"]
     monkeypatch.setattr("models.common.QR_ROWS", 1000)        # the tag field has 1,333 values
+    monkeypatch.setattr("models.common.NARROW_FROM", 1000)
     for name in ("deepfm", "mf", "two_tower"):
         assert search_options(REGISTRY[name], data.spec)["tail"]["choices"] == ["own", "quotient_remainder"]
+    assert search_options(REGISTRY["deepfm"], data.spec)["embedding_dims"]["choices"] == ["same", "by_frequency"]
+    assert search_options(REGISTRY["lr"], data.spec)["embedding_dims"]["choices"] == ["same"]
+    assert "embedding_dims" not in search_options(REGISTRY["mf"], data.spec)
     old = data.spec.__class__(**{**data.spec.__dict__, "fields": tuple(
         FieldInfo(f.name, f.cardinality, f.side) for f in data.spec.fields)})
     assert "min_count" not in search_options(REGISTRY["deepfm"], old)         # a spec encoded before the counts
@@ -125,12 +165,14 @@ def rare_data():
 @pytest.mark.parametrize("name", ["fm", "deepfm"])
 def test_a_model_with_cut_vocabularies_scores_new_rows_and_exports_as_it_trained(name, monkeypatch, tmp_path):
     monkeypatch.setattr(vocabulary, "QR_ROWS", 60)        # the item and tag fields get a compressed tail
+    monkeypatch.setattr(vocabulary, "NARROW_FROM", 100)   # and narrower embeddings
     frame = rare_frame()
     data, assignment = encoded(frame)
-    params = {**REGISTRY[name].defaults, "min_count": 2, "tail": "quotient_remainder", "lr": 1e-2}
+    params = {**REGISTRY[name].defaults, "min_count": 2, "tail": "quotient_remainder", "lr": 1e-2,
+              "embedding_dims": "by_frequency"}
     outcome = train_and_evaluate(REGISTRY[name], params, data, metric="auc", max_epochs=3)
     model = outcome.model.eval()
-    assert not model.embedding.rows.identity and model.embedding.rows.compressed
+    assert all(not g.rows.identity and g.rows.compressed for g in model.embedding.narrow)
     assert outcome.test["auc"] > 0.55
     rows = frame[assignment == 2].reset_index(drop=True)
     arrays, _ = data.encoder.apply(rows)
@@ -154,3 +196,38 @@ def test_a_model_with_cut_vocabularies_scores_new_rows_and_exports_as_it_trained
     with torch.no_grad():
         expected = Exported(model, keys, "ctr", 1.0, 0.0)(*(as_batch(arrays)[k] for k in keys)).numpy()
     assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_a_history_model_reads_past_items_from_the_candidates_tables(monkeypatch):
+    monkeypatch.setattr(vocabulary, "NARROW_FROM", 30)
+    monkeypatch.setattr(vocabulary, "QR_ROWS", 40)
+    data = history_ctr_data()
+    card = REGISTRY["din"]
+    params = {**card.defaults, "min_count": 2, "tail": "quotient_remainder", "embedding_dims": "by_frequency"}
+    model = card.build(data.spec, params)
+    assert model.embedding.narrow
+    batch = {k: v[:64] for k, v in data.splits["train"].items()}
+    index = list(data.spec.history.field_index)
+    _, steps, _ = behavior_vectors(model.embedding, batch, data.spec.history)
+    past = torch.stack([batch[f"hist{a}"] for a in range(len(index))], dim=-1)       # [B, L, A]
+    as_candidates = model.embedding({**batch, "cat": replaced(batch["cat"], index, past[:, 0])})[:, index]
+    assert torch.allclose(steps[:, 0], as_candidates.flatten(1), atol=1e-6)
+    outcome = train_and_evaluate(card, params, data, metric="auc", max_epochs=1)
+    assert np.isfinite(outcome.outputs["test"]).all()
+
+
+def replaced(cat: torch.Tensor, columns: list[int], codes: torch.Tensor) -> torch.Tensor:
+    """``cat`` [B, F] with ``columns`` set to ``codes`` [B, len(columns)]."""
+    out = cat.clone()
+    out[:, columns] = codes
+    return out
+
+
+def test_matrix_factorization_trains_with_cut_vocabularies(monkeypatch):
+    monkeypatch.setattr(vocabulary, "QR_ROWS", 20)
+    data = planted_rating_data()
+    card = REGISTRY["mf"]
+    params = {**card.defaults, "min_count": 5, "tail": "quotient_remainder"}
+    outcome = train_and_evaluate(card, params, data, metric="rmse", max_epochs=2)
+    rows = outcome.model.factors.rows
+    assert not rows.identity and rows.compressed and np.isfinite(outcome.test["rmse"])

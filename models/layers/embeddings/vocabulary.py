@@ -10,6 +10,9 @@ training values most frequent first, so every option is a cut of a prefix:
   row t // m and a remainder row t % m, m = ceil(sqrt(tail size)): about 2 sqrt(n) rows for n values,
   every value a distinct pair (quotient-remainder embeddings, Shi et al., KDD 2020).
 
+- ``embedding_dims`` "by_frequency" (mixed dimensions, Ginart et al., 2021): a categorical field of many
+  values, each seen less often, gets a narrower table (``narrow_width``) projected to the model's k.
+
 The options change no code: a model trained with them scores new rows encoded by the same ``Encoder``.
 """
 
@@ -25,18 +28,23 @@ from models.spec import MIN_COUNTS, FieldInfo
 
 QR_ROWS = 1 << 16            # values with rows of their own before a field's tail is compressed
 TAILS = ["own", "quotient_remainder"]
+NARROW_FROM = 1 << 12        # kept values past which "by_frequency" narrows a field's embedding
+DIMS = ["same", "by_frequency"]
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The vocabulary options of one configuration (``params`` keys ``min_count`` and ``tail``)."""
+    """The vocabulary options of one configuration (``params`` keys ``min_count``, ``tail`` and
+    ``embedding_dims``)."""
 
     min_count: int = 1
     compress: bool = False
+    mixed: bool = False
 
     @classmethod
     def of(cls, params: dict) -> Vocabulary:
-        return cls(int(params.get("min_count", 1)), params.get("tail", "own") == "quotient_remainder")
+        return cls(int(params.get("min_count", 1)), params.get("tail", "own") == "quotient_remainder",
+                   params.get("embedding_dims", "same") == "by_frequency")
 
 
 EVERY_VALUE = Vocabulary()     # the defaults: every training value keeps a row of its own
@@ -48,6 +56,14 @@ def kept_codes(info: FieldInfo, min_count: int) -> int:
     if min_count <= 1 or not info.frequent:
         return info.cardinality - 1
     return info.frequent[MIN_COUNTS.index(min_count)]
+
+
+def narrow_width(kept: int, dim: int) -> int:
+    """The width of a field of ``kept`` values under "by_frequency": ``dim`` up to ``NARROW_FROM`` values,
+    then dim * (NARROW_FROM / kept) ** 1/4 (rounded, at least 2): a quarter of it at 2^20 values."""
+    if kept <= NARROW_FROM:
+        return dim
+    return max(min(2, dim), min(dim, round(dim * (NARROW_FROM / kept) ** 0.25)))
 
 
 @dataclass(frozen=True)
