@@ -5,7 +5,9 @@
 #   2. the GPU-resident-data lifecycle: a tiny study through the real CLI with two local workers
 #      spread over the GPUs (`crossboard tune --workers 2`), each worker's device recorded;
 #   3. DeepFM throughput with GPU-resident data at batch 8,192 and 65,536, fp32 and bf16 (against a
-#      bare PyTorch loop and DeepCTR-Torch when installed), and the zoo benchmark on the GPU.
+#      bare PyTorch loop and DeepCTR-Torch when installed), and the zoo benchmark on the GPU;
+#   4. DeepFM at batch 65,536 with its rows streamed from host memory (a 100 MB data budget forces
+#      it) beside the resident run of step 3: both throughputs under "streaming" in the JSON.
 #
 #     bash benchmarks/gpu_check.sh [OUT.json]        # default: benchmarks/results/gpu_check.json
 #
@@ -49,6 +51,8 @@ for batch in 8192 65536; do
             --precision $precision --repeats 2 --threads 4
     done
 done
+run throughput_65536_streamed env CROSSBOARD_DEVICE_MEMORY_MB=100 $PY benchmarks/throughput.py --device cuda \
+    --rows 4000000 --batch 65536 --precision fp32 --repeats 2 --threads 4
 run zoo $PY -m benchmarks.zoo_throughput --device cuda --rows 2000000 --history-rows 500000 --repeats 2 --threads 4 \
     --out "$WORK/zoo.json"
 
@@ -68,6 +72,10 @@ result = {"gpus": (work / "gpus.txt").read_text().strip().splitlines(),
           "steps": {s: {"exit": int((work / f"{s}.rc").read_text()), "seconds": int((work / f"{s}.seconds").read_text()),
                         "tail": tail(s)[-1500:]} for s in steps},
           "throughput": {s: last_json(s) for s in steps if s.startswith("throughput")},
+          "streaming": {placement: {k: (last_json(step) or {}).get(k) for k in
+                                    ("streamed", "data_gb", "train_samples_per_s", "infer_samples_per_s")}
+                        for placement, step in (("resident", "throughput_65536_fp32"),
+                                                ("streamed", "throughput_65536_streamed"))},
           "zoo": json.loads((work / "zoo.json").read_text()) if (work / "zoo.json").exists() else None}
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps(result, indent=2))

@@ -5,7 +5,10 @@ minimal hand-written PyTorch loop on the same tensors (and DeepCTR-Torch when in
     python benchmarks/throughput.py --device cuda --rows 4000000 --batch 8192 [--precision bf16]
 
 Prints one JSON object. Data: Criteo-like, 26 categorical fields with Zipf-distributed values
-over vocabularies of 10..100,000 and 13 numeric fields, resident on ``--device``; DeepFM with
+over vocabularies of 10..100,000 and 13 numeric fields, resident on ``--device``, or, on CrossBoard's
+side, left in host memory and streamed to it batch by batch when they are over the device's data
+budget (as a study's are; ``CROSSBOARD_DEVICE_MEMORY_MB=100`` forces it: "streamed" in the output;
+the bare loop keeps resident data, the reference); DeepFM with
 embedding 16, DNN 400-400-400, batch 4096 (``--batch``), Adam; CrossBoard's side optionally under
 bf16 autocast (``--precision``, as a trial with that option). Each measurement is one full epoch
 (the device synchronized before the clock stops); runs alternate between the implementations
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from automl.training.device import synchronize
+from automl.training.device import data_budget, synchronize
 from automl.training.loop import loss_function, make_optimizers, train_epoch
 from automl.training.predict import predict
 from models.deepfm import DEEPFM_CARD
@@ -70,19 +73,21 @@ class BareDeepFM(nn.Module):
         return linear + fm + self.dnn(torch.cat([e.flatten(1), num], 1)).squeeze(1)
 
 
-def time_crossboard(spec, data, batch: int, precision: str) -> tuple[float, float]:
+def time_crossboard(spec, data, batch: int, precision: str,
+                    stream_to: torch.device | None = None) -> tuple[float, float]:
+    """(train, inference) seconds of one epoch; ``stream_to``: the device host-memory ``data`` streams to."""
     params = {**DEEPFM_CARD.defaults, "embed_dim": EMBED, "hidden": HIDDEN, "dropout": 0.0, "l2": 0.0,
               "batch_size": batch, "optimizer": "adam", "lr": 1e-3}
-    device = data["label"].device
+    device = stream_to or data["label"].device
     model = DEEPFM_CARD.build(spec, params).to(device)
     optimizers, loss_fn = make_optimizers(model, params), loss_function("ctr")
     synchronize(device)
     tick = time.perf_counter()
-    train_epoch(model, optimizers, loss_fn, data, batch, precision=precision)
+    train_epoch(model, optimizers, loss_fn, data, batch, precision=precision, device=stream_to)
     synchronize(device)
     train_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    predict(model, data, batch_size=batch)
+    predict(model, data, batch_size=batch, device=stream_to)
     synchronize(device)
     return train_s, time.perf_counter() - tick
 
@@ -147,11 +152,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    spec, data = criteo_like(args.rows)
-    data = {k: v.to(args.device) for k, v in data.items()}
+    spec, host = criteo_like(args.rows)
+    device = torch.device(args.device)
+    data_bytes = sum(v.numel() * v.element_size() for v in host.values())
+    streamed = data_bytes > data_budget(device)
+    data = {k: v.to(device) for k, v in host.items()}
+
+    def crossboard(spec, data, batch, precision):
+        """CrossBoard's side: the host rows streamed to the device when they are over its budget."""
+        return time_crossboard(spec, host if streamed else data, batch, precision, device if streamed else None)
+
     best: dict[str, list[float]] = {}
     for _ in range(args.repeats):
-        for name, timer in (("crossboard", time_crossboard), ("bare", time_bare), ("deepctr", time_deepctr)):
+        for name, timer in (("crossboard", crossboard), ("bare", time_bare), ("deepctr", time_deepctr)):
             result = timer(spec, data, args.batch, args.precision)
             if result is not None:
                 old = best.get(name, [float("inf"), float("inf")])
@@ -159,7 +172,7 @@ def main() -> None:
     rows = (args.rows // args.batch) * args.batch
     out = {
         "rows": args.rows, "threads": args.threads, "repeats": args.repeats, "device": args.device,
-        "batch": args.batch, "precision": args.precision,
+        "batch": args.batch, "precision": args.precision, "streamed": streamed, "data_gb": data_bytes / 1e9,
         "train_samples_per_s": rows / best["crossboard"][0], "bare_train_samples_per_s": rows / best["bare"][0],
         "infer_samples_per_s": args.rows / best["crossboard"][1], "bare_infer_samples_per_s": args.rows / best["bare"][1],
     }

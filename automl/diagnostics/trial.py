@@ -42,6 +42,8 @@ def diagnose(model, data: EncodedData, settings: Settings = DEFAULT_SETTINGS) ->
     n_val = val["label"].shape[0]
     order = torch.randperm(n_val, generator=torch.Generator().manual_seed(settings.seed))[:SAMPLE_ROWS]
     sample = take(val, order.to(val["label"].device))
+    if data.streams_to("val") is not None:       # a split left in host memory: its sample goes to the model's device
+        sample = {k: v.to(data.device) for k, v in sample.items()}
     fields = schema_fields(data.spec, sample)
 
     def score(batch: Batch) -> np.ndarray:

@@ -4,6 +4,7 @@ means, bucket edges, pair rankings) come from the training rows only."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -57,16 +58,36 @@ class EncodedData:
     notes: list[str] = field(default_factory=list)
     encoder: Encoder | None = None                 # how new rows are encoded like these
     events: dict[str, np.ndarray] | None = None    # the log's events new rows' histories come from
+    streamed: tuple[str, ...] = ()                 # splits left in host memory: their batches stream to ``device``
+    target: torch.device | None = None             # the training device while ``streamed`` splits stream to it
 
     @property
     def device(self) -> torch.device:
-        return self.splits["train"]["label"].device
+        """The training device: ``target``, else the training split's own device."""
+        return self.target if self.target is not None else self.splits["train"]["label"].device
+
+    def streams_to(self, split: str) -> torch.device | None:
+        """Where ``split``'s batches stream to from host memory (the training device), or None when
+        its rows are on the training device already."""
+        return self.device if split in self.streamed else None
+
+    def nbytes(self, splits: tuple[str, ...] = SPLIT_NAMES) -> int:
+        """Bytes of the tensors of ``splits``."""
+        return sum(v.numel() * v.element_size() for s in splits for v in self.splits[s].values())
 
     def with_spec(self, spec: DataSpec) -> EncodedData:
         return replace(self, spec=spec)
 
-    def to(self, device: torch.device) -> EncodedData:
-        return replace(self, splits={s: {k: v.to(device) for k, v in b.items()} for s, b in self.splits.items()})
+    def to(self, device: torch.device, budget: float = math.inf) -> EncodedData:
+        """The splits on ``device`` as far as ``budget`` (bytes) allows: all of them when they fit;
+        else the training split stays in host memory, and validation and test too unless they fit
+        without it. What stays there streams to ``device`` batch by batch
+        (``automl.training.device.batches``)."""
+        streamed = (() if self.nbytes() <= budget else ("train",) if self.nbytes(("val", "test")) <= budget
+                    else SPLIT_NAMES)
+        splits = {s: {k: v.cpu() if s in streamed else v.to(device) for k, v in b.items()}
+                  for s, b in self.splits.items()}
+        return replace(self, splits=splits, streamed=streamed, target=device if streamed else None)
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -82,12 +103,12 @@ def vocabulary(train_values: pd.Series, options: EncodingOptions) -> pd.Index:
 
 
 def encode_categorical(series: pd.Series, is_train: np.ndarray, options: EncodingOptions,
-                       name: str = "") -> tuple[np.ndarray, CategoryCode]:
-    """-> (int64 [n] codes with 0 = out of vocabulary or missing, the fitted CategoryCode). The
-    vocabulary is the training values seen at least ``min_count`` times, most frequent first (ties:
-    first seen first), at most ``max_vocab``; found by hashing the column's own values (one
-    ``pd.factorize`` pass), not by converting them to text. Mixed-type columns are compared as text,
-    so 12 and "12" agree."""
+                       name: str = "") -> tuple[np.ndarray, CategoryCode, tuple[int, ...]]:
+    """-> (int64 [n] codes with 0 = out of vocabulary or missing, the fitted CategoryCode, how many
+    kept values were seen at least ``MIN_COUNTS[i]`` times: ``FieldInfo.frequent``). The vocabulary is
+    the training values seen at least ``min_count`` times, most frequent first (ties: first seen
+    first), at most ``max_vocab``; found by hashing the column's own values (one ``pd.factorize``
+    pass), not by converting them to text. Mixed-type columns are compared as text, so 12 and "12" agree."""
     values = _as_text(series) if series.dtype == object else series
     codes, uniques = pd.factorize(values, use_na_sentinel=True)        # -1: missing
     counts = np.bincount(codes[is_train & (codes >= 0)], minlength=len(uniques))

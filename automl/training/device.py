@@ -1,12 +1,22 @@
 """The training device, chosen once per process: CUDA when available, else the CPU; which GPU
-each local worker gets; freeing a device after an out-of-memory error."""
+each local worker gets; how much training data it may hold and how rows that stay in host memory
+stream to it batch by batch; freeing a device after an out-of-memory error."""
 
 from __future__ import annotations
 
 import gc
+import math
+import os
 import traceback
+from collections.abc import Iterable, Iterator
 
 import torch
+
+from automl.errors import SettingsError
+
+MEMORY_SETTING = "CROSSBOARD_DEVICE_MEMORY_MB"   # the data budget in MB (10^6 bytes), on any device
+FREE_SHARE = 0.5        # of a GPU's free memory the data may take by default; the rest: weights, optimizer state, activations
+Pick = torch.Tensor | slice                      # the rows of one batch: int64 indices [B] or a range
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
@@ -34,6 +44,78 @@ def bf16_available(device: torch.device) -> bool:
     """Whether bfloat16 autocast is a training option on ``device``: a CUDA GPU that supports it
     (the CPU could run it too, but gains nothing from it)."""
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def data_budget(device: torch.device) -> float:
+    """Bytes of encoded splits ``device`` may hold; the rest stays in host memory and streams
+    (``batches``). ``CROSSBOARD_DEVICE_MEMORY_MB`` when set (on the CPU too: it forces the streaming
+    path there); else on CUDA ``FREE_SHARE`` of the free memory now (``torch.cuda.mem_get_info``), and
+    no limit (inf) on the CPU, whose rows are in host memory already."""
+    setting = os.environ.get(MEMORY_SETTING, "").strip()
+    if setting:
+        try:
+            megabytes = float(setting)
+        except ValueError:
+            raise SettingsError(f"{MEMORY_SETTING}={setting!r}: give the device's data budget in MB, "
+                                "e.g. 2000") from None
+        return max(megabytes, 0.0) * 1e6
+    if device.type == "cuda":
+        return FREE_SHARE * torch.cuda.mem_get_info(device)[0]
+    return math.inf
+
+
+def host_rows(values: torch.Tensor, pick: Pick, pin: bool) -> torch.Tensor:
+    """``values``' rows ``pick`` gathered into a new host tensor, page-locked when ``pin`` (so that
+    its copy to a GPU runs asynchronously)."""
+    if isinstance(pick, slice):
+        view = values[pick]
+        return torch.empty(view.shape, dtype=view.dtype, pin_memory=True).copy_(view) if pin else view
+    out = torch.empty((len(pick), *values.shape[1:]), dtype=values.dtype, pin_memory=pin)
+    return torch.index_select(values, 0, pick, out=out)
+
+
+def batches(rows: dict[str, torch.Tensor], picks: Iterable[Pick],
+            device: torch.device | None = None) -> Iterator[dict[str, torch.Tensor]]:
+    """The batch dict of each pick of ``rows`` (indices on the rows' device, or a slice).
+
+    ``device`` None: the rows live on the training device and are indexed in place. Else they
+    stream there from host memory: each batch gathered on the host (``host_rows``, pinned on CUDA)
+    and copied with ``non_blocking=True``, on CUDA on a side stream; the next batch is gathered and
+    its copy issued before the consumer queues its step on the current one (one batch ahead), so
+    that copy overlaps the step. The consumer's stream waits for a batch's copy before it gets the
+    batch, whose tensors are recorded on that stream (``Tensor.record_stream``: the side stream
+    allocated them, the allocator must not reuse their memory before the step is done). On the CPU
+    the copy is a no-op: the same rows as in place, in the same order."""
+    if device is None:
+        for pick in picks:
+            yield {k: v[pick] for k, v in rows.items()}
+        return
+    cuda = device.type == "cuda"
+    side = torch.cuda.Stream(device) if cuda else None
+
+    def send(pick: Pick) -> dict[str, torch.Tensor]:
+        gathered = {k: host_rows(v, pick, cuda) for k, v in rows.items()}
+        with torch.cuda.stream(side):                   # None on the CPU: no stream
+            return {k: v.to(device, non_blocking=True) for k, v in gathered.items()}
+
+    def receive(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if cuda:
+            current = torch.cuda.current_stream(device)
+            current.wait_stream(side)
+            for value in batch.values():
+                value.record_stream(current)
+        return batch
+
+    picks = iter(picks)
+    first = next(picks, None)
+    if first is None:
+        return
+    pending = send(first)
+    for pick in picks:
+        ready = receive(pending)     # the consumer's stream waits for this batch's copy only ...
+        pending = send(pick)         # ... and the next batch's copy runs beside the consumer's step on it
+        yield ready
+    yield receive(pending)
 
 
 def worker_devices(count: int, n_gpus: int | None = None) -> list[str | None]:

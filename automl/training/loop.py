@@ -1,4 +1,5 @@
-"""The one epoch loop of every neural model: epochs over device-resident tensors, validation after
+"""The one epoch loop of every neural model: epochs over the training rows (device-resident, or
+streamed batch by batch from host memory when they are over the device's data budget), validation after
 each epoch (reported for pruning and early stopping), the test split scored once at the best epoch.
 What an epoch trains on and how a split is judged comes from a ``Feed`` (``automl.training.pointwise``
 for ctr and rating, ``automl.training.implicit`` for top-K)."""
@@ -19,7 +20,7 @@ from torch import nn
 from automl.evaluation import metrics
 from automl.evaluation.calibration import Platt, cross_fitted, expected_calibration_error
 from automl.features.encode import EncodedData
-from automl.training.device import describe
+from automl.training.device import batches, describe
 from models.card import ModelCard
 from models.common import SPARSE_ROWS
 
@@ -44,6 +45,7 @@ class Verdict(Enum):
 Reporter = Callable[[int, float, dict], Verdict]
 TIME_LIMIT_NOTE = "stopped by the time limit after epoch"
 TIME_CAP_NOTE = "stopped by the per-trial time cap in epoch"
+STREAM_NOTE = "GB of rows streamed from host memory"     # the splits over the device's data budget
 
 
 @dataclass(frozen=True)
@@ -136,23 +138,28 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def train_epoch(model, optimizers, loss_fn, train: dict[str, torch.Tensor], batch_size: int,
-                deadline: float | None = None, keep_last: bool = False, precision: str = "fp32") -> float:
+                deadline: float | None = None, keep_last: bool = False, precision: str = "fp32",
+                device: torch.device | None = None) -> float:
     """One pass over a fresh permutation of the training rows; returns the mean batch loss.
     The last incomplete batch is dropped (the permutation differs each epoch) unless ``keep_last``
     (a single pass that must see every row: an online update). With a ``deadline``
     (``time.perf_counter()`` seconds) the pass ends after the batch that crosses it. ``precision``
     "bf16": the forward pass under bfloat16 autocast (weights, embedding lookups and the loss stay
-    fp32: autocast computes the matrix products in bf16 and the losses in fp32)."""
+    fp32: autocast computes the matrix products in bf16 and the losses in fp32). ``device``: the
+    training device the rows stream to from host memory (``automl.training.device.batches``); None:
+    the rows are on it. The permutation is drawn on the training device either way, so streamed
+    rows make the same batches as resident ones."""
     model.train()
     n = train["label"].shape[0]
-    perm = torch.randperm(n, device=train["label"].device)
+    streamed = device is not None
+    device = device if streamed else train["label"].device
+    perm = torch.randperm(n, device=device)
+    if streamed:
+        perm = perm.cpu()            # the host gathers the batches (once per epoch; a no-op on the CPU)
     starts = range(0, n - batch_size + 1, batch_size) if n >= batch_size and not keep_last else range(0, n, batch_size)
-    device = train["label"].device
     total, done = torch.zeros((), device=device), 0
     dtype = PRECISIONS[precision]
-    for start in starts:
-        idx = perm[start:start + batch_size]
-        batch = {k: v[idx] for k, v in train.items()}
+    for batch in batches(train, (perm[start:start + batch_size] for start in starts), device if streamed else None):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             loss = model.training_loss(batch, loss_fn).float()
             aux = model.aux_loss()
@@ -276,7 +283,7 @@ def fit_torch(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
     for epoch in range(1, settings.max_epochs + 1):
         tick = time.perf_counter()
         train_loss = train_epoch(model, optimizers, loss_fn, source.rows(epoch), params["batch_size"], deadline,
-                                 precision=params.get("precision", "fp32"))
+                                 precision=params.get("precision", "fp32"), device=data.streams_to("train"))
         seconds = time.perf_counter() - tick
         improved, stop = loop.after_epoch(epoch, train_loss, source.outputs("val"), seconds)
         if improved:
@@ -294,9 +301,15 @@ def fit_torch(card: ModelCard, params: dict, data: EncodedData, settings: FitSet
         train_seconds=train_seconds, n_params=sum(p.numel() for p in model.parameters()),
         latency_ms_per_1k=latency, device=describe(device), pruned=loop.pruned, history=loop.history,
         state_dict={k: v.cpu().contiguous() for k, v in best_state.items()} if best_state else None,
-        notes={} if loop.pruned else {**source.notes(), **loop.notes()}, outputs=kept_outputs(loop, test_outputs),
+        notes={} if loop.pruned else {**source.notes(), **loop.notes(), **streaming_notes(data)},
+        outputs=kept_outputs(loop, test_outputs),
         calibration=loop.best_calibration, model=model,
     )
+
+
+def streaming_notes(data: EncodedData) -> dict[str, float]:
+    """{STREAM_NOTE: the GB of the splits that streamed from host memory}, or nothing when none did."""
+    return {STREAM_NOTE: round(data.nbytes(data.streamed) / 1e9, 3)} if data.streamed else {}
 
 
 def kept_outputs(loop: EpochLoop, test_outputs: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:

@@ -1,6 +1,7 @@
 """The ctr and rating feed: every epoch runs over the model's ``training_data`` (made once from
 the training split); a split's outputs are the model's predictions for its rows, judged against
-their labels (and users, for GAUC)."""
+their labels (and users, for GAUC). Splits left in host memory (``EncodedData.streamed``) stream to
+the device batch by batch, in training and in prediction alike."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ class Pointwise:
     def __init__(self, model: nn.Module, params: dict, data: EncodedData):
         self.model, self.data = model, data
         self.train = model.training_data(data.splits["train"])
+        model.to(data.device)      # what it kept from host rows (AutoRec's rating matrix) goes to the device
 
     def rows(self, epoch: int) -> dict[str, torch.Tensor]:
         return self.train
 
     def outputs(self, split: str) -> np.ndarray:
-        return predict(self.model, self.data.splits[split])
+        return predict(self.model, self.data.splits[split], device=self.data.streams_to(split))
 
     def loop(self, settings: FitSettings) -> EpochLoop:
         val = self.data.splits["val"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import weakref
 from collections.abc import Callable
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from automl.training.device import synchronize
+from automl.training.device import batches, synchronize
 
 PREDICT_BATCH = 16_384            # the most rows of one inference chunk
 MIN_CHUNK = 256
@@ -30,10 +31,11 @@ def tensor_bytes(value) -> int:
     return 0
 
 
-def chunk_rows(model: nn.Module, batch: dict[str, torch.Tensor]) -> int:
+def chunk_rows(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device | None = None) -> int:
     """Rows per inference chunk such that the model's activations stay near ``CHUNK_BYTES``: every
     module's inputs and outputs on a ``PROBE_ROWS`` probe, summed per row (an upper bound of what
-    one forward holds at once), measured once per model. A wide CIN gets small chunks, LR the most."""
+    one forward holds at once), measured once per model. A wide CIN gets small chunks, LR the most.
+    ``device``: as ``predict``'s."""
     if model in _chunk_rows:
         return _chunk_rows[model]
     rows = min(PROBE_ROWS, batch["label"].shape[0])
@@ -44,7 +46,7 @@ def chunk_rows(model: nn.Module, batch: dict[str, torch.Tensor]) -> int:
 
     hooks = [m.register_forward_hook(count) for m in model.modules()]
     try:
-        model({k: v[:rows] for k, v in batch.items()})
+        model(next(batches(batch, [slice(0, rows)], device)))
     finally:
         for hook in hooks:
             hook.remove()
@@ -54,21 +56,27 @@ def chunk_rows(model: nn.Module, batch: dict[str, torch.Tensor]) -> int:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, batch: dict[str, torch.Tensor], batch_size: int | None = None) -> np.ndarray:
+def predict(model: nn.Module, batch: dict[str, torch.Tensor], batch_size: int | None = None,
+            device: torch.device | None = None) -> np.ndarray:
     """Model outputs for every row of ``batch`` (logits or ratings) as float64 [n], in chunks of
-    ``batch_size`` rows (default: ``chunk_rows``)."""
+    ``batch_size`` rows (default: ``chunk_rows``). ``device``: the model's device the rows stream to
+    from host memory chunk by chunk (``automl.training.device.batches``); None: they are on it."""
     model.eval()
     n = batch["label"].shape[0]
     if batch_size is None:
-        batch_size = chunk_rows(model, batch) if n > MIN_CHUNK else max(n, 1)
-    outs = [model({k: v[s:s + batch_size] for k, v in batch.items()}) for s in range(0, n, batch_size)]
+        batch_size = chunk_rows(model, batch, device) if n > MIN_CHUNK else max(n, 1)
+    chunks = batches(batch, (slice(s, s + batch_size) for s in range(0, n, batch_size)), device)
+    outs = [model(chunk) for chunk in chunks]
     return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
 
 
 def model_outputs(model, batch: dict[str, torch.Tensor]) -> np.ndarray:
-    """The outputs of a torch model or a tree ensemble (``models.gbdt``) for ``batch``, float64 [n]."""
+    """The outputs of a torch model or a tree ensemble (``models.gbdt``) for ``batch``, float64 [n];
+    rows off a torch model's device (a split left in host memory) stream to it."""
     if isinstance(model, nn.Module):
-        return predict(model, batch)
+        weights = next(itertools.chain(model.parameters(), model.buffers()), None)
+        moved = weights is not None and weights.device != batch["label"].device
+        return predict(model, batch, device=weights.device if moved else None)
     return model.predict(model.features({k: v.cpu().numpy() for k, v in batch.items()}))
 
 
