@@ -6,8 +6,9 @@
 #      spread over the GPUs (`crossboard tune --workers 2`), each worker's device recorded;
 #   3. DeepFM throughput with GPU-resident data at batch 8,192 and 65,536, fp32 and bf16 (against a
 #      bare PyTorch loop and DeepCTR-Torch when installed), and the zoo benchmark on the GPU;
-#   4. DeepFM at batch 65,536 with its rows streamed from host memory (a 100 MB data budget forces
-#      it) beside the resident run of step 3: both throughputs under "streaming" in the JSON.
+#   4. DeepFM at batch 65,536 in bf16 with dense and with sparse-row updates of its embedding tables
+#      (`--updates`), and with its rows streamed from host memory (a 100 MB data budget forces it)
+#      beside the resident run of step 3: both throughputs under "streaming" in the JSON.
 #
 #     bash benchmarks/gpu_check.sh [OUT.json]        # default: benchmarks/results/gpu_check.json
 #
@@ -50,6 +51,10 @@ for batch in 8192 65536; do
         run "throughput_${batch}_${precision}" $PY benchmarks/throughput.py --device cuda --rows 4000000 --batch $batch \
             --precision $precision --repeats 2 --threads 4
     done
+done
+for updates in dense sparse; do       # the embedding tables' updates: every row, or the rows a batch looked up
+    run "throughput_65536_bf16_${updates}" $PY benchmarks/throughput.py --device cuda --rows 4000000 --batch 65536 \
+        --precision bf16 --updates $updates --repeats 2 --threads 4
 done
 run throughput_65536_streamed env CROSSBOARD_DEVICE_MEMORY_MB=100 $PY benchmarks/throughput.py --device cuda \
     --rows 4000000 --batch 65536 --precision fp32 --repeats 2 --threads 4

@@ -73,11 +73,12 @@ class BareDeepFM(nn.Module):
         return linear + fm + self.dnn(torch.cat([e.flatten(1), num], 1)).squeeze(1)
 
 
-def time_crossboard(spec, data, batch: int, precision: str,
-                    stream_to: torch.device | None = None) -> tuple[float, float]:
-    """(train, inference) seconds of one epoch; ``stream_to``: the device host-memory ``data`` streams to."""
+def time_crossboard(spec, data, batch: int, precision: str, stream_to: torch.device | None = None,
+                    updates: str = "auto") -> tuple[float, float]:
+    """(train, inference) seconds of one epoch; ``stream_to``: the device host-memory ``data`` streams to;
+    ``updates``: the ``embedding_updates`` option (auto, dense or sparse rows)."""
     params = {**DEEPFM_CARD.defaults, "embed_dim": EMBED, "hidden": HIDDEN, "dropout": 0.0, "l2": 0.0,
-              "batch_size": batch, "optimizer": "adam", "lr": 1e-3}
+              "batch_size": batch, "optimizer": "adam", "lr": 1e-3, "embedding_updates": updates}
     device = stream_to or data["label"].device
     model = DEEPFM_CARD.build(spec, params).to(device)
     optimizers, loss_fn = make_optimizers(model, params), loss_function("ctr")
@@ -149,6 +150,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the data lives there)")
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="CrossBoard's side only")
+    parser.add_argument("--updates", default="auto", choices=["auto", "dense", "sparse"],
+                        help="CrossBoard's embedding_updates (sparse: lazy Adam on the rows a batch looked up)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -160,7 +163,8 @@ def main() -> None:
 
     def crossboard(spec, data, batch, precision):
         """CrossBoard's side: the host rows streamed to the device when they are over its budget."""
-        return time_crossboard(spec, host if streamed else data, batch, precision, device if streamed else None)
+        return time_crossboard(spec, host if streamed else data, batch, precision, device if streamed else None,
+                               args.updates)
 
     best: dict[str, list[float]] = {}
     for _ in range(args.repeats):
@@ -172,7 +176,7 @@ def main() -> None:
     rows = (args.rows // args.batch) * args.batch
     out = {
         "rows": args.rows, "threads": args.threads, "repeats": args.repeats, "device": args.device,
-        "batch": args.batch, "precision": args.precision, "streamed": streamed, "data_gb": data_bytes / 1e9,
+        "batch": args.batch, "precision": args.precision, "updates": args.updates, "streamed": streamed, "data_gb": data_bytes / 1e9,
         "train_samples_per_s": rows / best["crossboard"][0], "bare_train_samples_per_s": rows / best["bare"][0],
         "infer_samples_per_s": args.rows / best["crossboard"][1], "bare_infer_samples_per_s": args.rows / best["bare"][1],
     }
