@@ -179,7 +179,7 @@ def epochs_markdown(result: dict) -> str:
     lines = [("| rows | model | embedding updates | min_count | embedding rows | epoch s | samples/s | val AUC | "
              "throughput / smallest table's |"), "|---|---|---|---|---|---|---|---|---|"]
     first: dict[tuple[str, str, int], float] = {}
-    for rows, e in result["results"].items():
+    for rows, e in sorted(result["results"].items(), key=lambda item: int(item[0])):
         for key, value in e.items():
             if not key.startswith("epoch_") or not isinstance(value, dict):
                 continue
