@@ -31,6 +31,18 @@ def store(home):
     return Store()
 
 
+@pytest.fixture
+def one_thread():
+    """One CPU thread for the test: small matrices run as fast on one and do not stall when the cores are
+    busy, and a sparse product sums in one order (AutoRec's differs between runs on several threads)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 POSTGRES_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 
 

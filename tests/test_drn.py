@@ -231,15 +231,6 @@ def auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-@pytest.fixture
-def one_thread():
-    """Small matrices: one thread is as fast and does not stall when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("dueling", [False, True])
 def test_learns_a_planted_user_item_interaction(dueling, one_thread):
     """Clicks depend only on whether the user's and the item's hidden signs agree: every user and

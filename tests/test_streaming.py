@@ -64,15 +64,6 @@ def test_streamed_batches_are_the_resident_ones():
     assert list(batches(rows, [], CPU)) == []
 
 
-@pytest.fixture
-def one_thread():
-    """One CPU thread: AutoRec's sparse product sums in a thread-dependent order (resident runs differ too)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name,task", CASES)
 @pytest.mark.parametrize("streamed", [("train",), ("train", "val", "test")])
 def test_streaming_trains_exactly_as_resident_data(name, task, streamed, one_thread, monkeypatch):
