@@ -200,13 +200,18 @@ def markdown(result: dict) -> str:
     for rows, e in result["results"].items():
         first = e.get("epoch") or e.get("epoch_deepfm_dense")       # older files: one DeepFM epoch, "epoch"
         epoch = f"{first['seconds']:.0f} ({first['train_samples_per_s']:,.0f})" if first else "—"
-        fuxi = "not installed" if "skipped" in e["fuxictr"] else f"{e['fuxictr']['seconds']:.1f}"
-        lines.append(f"| {int(rows):,} | {e['file_mb']:,.0f} | {e['ingest']['seconds']:.1f} | "
+        fuxi = ("—" if "fuxictr" not in e else "not installed" if "skipped" in e["fuxictr"]
+                else f"{e['fuxictr']['seconds']:.1f}")
+        baseline = (f"{e['baseline']['seconds']:.1f} ({e['baseline']['peak_rss_mb'] / 1024:.2f})" if "baseline" in e
+                    else "—")                                      # --no-baseline
+        size = f"{e['file_mb']:,.0f}" if e.get("file_mb") else "—"
+        lines.append(f"| {int(rows):,} | {size} | {e['ingest']['seconds']:.1f} | "
                      f"{e['encode']['seconds']:.1f} | **{e['ingest']['seconds'] + e['encode']['seconds']:.1f}** | "
                      f"{e['ingest']['peak_rss_mb'] / 1024:.2f} / {e['encode']['peak_rss_mb'] / 1024:.2f} | {epoch} | "
-                     f"{e['baseline']['seconds']:.1f} ({e['baseline']['peak_rss_mb'] / 1024:.2f}) | {fuxi} |")
+                     f"{baseline} | {fuxi} |")
     epochs = epochs_markdown(result)
-    return "\n".join(lines) + ("\n\n" + epochs if epochs.count("\n") > 1 else "")
+    conditions = f"\n\n{result['conditions']}" if result.get("conditions") else ""
+    return "\n".join(lines) + ("\n\n" + epochs if epochs.count("\n") > 1 else "") + conditions
 
 
 def main() -> None:
