@@ -22,10 +22,14 @@ class InteractingLayer(nn.Module):
         self.out_dim = heads * attention_dim
 
     def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """With ``residual``, Q, K, V and E W_res come out of one product (the weights stacked)."""
         batch, n_fields, _ = emb.shape
-        q, k, v = self.qkv(emb).view(batch, n_fields, 3, self.heads, self.attention_dim).permute(2, 0, 3, 1, 4)
-        attention = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+        if self.residual is None:
+            qkv = self.qkv(emb)                                                      # [B, F, 3 H d']
+        else:
+            stacked = torch.cat([self.qkv.weight, self.residual.weight])
+            qkv, residual = nn.functional.linear(emb, stacked).split([3 * self.out_dim, self.out_dim], dim=-1)
+        q, k, v = qkv.view(batch, n_fields, 3, self.heads, self.attention_dim).permute(2, 0, 3, 1, 4)
+        attention = torch.softmax(q @ k.transpose(-1, -2), dim=-1)                  # [B, H, F, F]
         out = (attention @ v).transpose(1, 2).reshape(batch, n_fields, self.out_dim)
-        if self.residual is not None:
-            out = out + self.residual(emb)
-        return torch.relu(out), attention
+        return torch.relu(out if self.residual is None else out + residual), attention

@@ -30,12 +30,15 @@ class CIN(nn.Module):
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
         """Computed in the [B, k, maps] layout, where each layer is one ``linear`` over the last
-        dimension: no transpose and no copy of the [B, k, H m] products."""
-        batch, _, dim = x0.shape
-        x0 = x0.transpose(1, 2)                                              # [B, k, m] (a view)
-        x, pooled = x0, []
+        dimension. The products X^{l-1}_i ⊙ X^0_j of a layer are, per row and embedding position,
+        one outer product: a ``bmm`` of [B k, H, 1] by [B k, 1, m], whose backward is a batched
+        matrix-vector product (no [B, k, H, m] temporary, as a broadcast multiply's has)."""
+        batch, n_fields, dim = x0.shape
+        x = x0.transpose(1, 2)                                               # [B, k, m] (a view)
+        right = x.reshape(batch * dim, 1, n_fields)                          # [B k, 1, m]
+        pooled = []
         for layer, halve in zip(self.layers, self.halve):
-            z = (x.unsqueeze(3) * x0.unsqueeze(2)).reshape(batch, dim, -1)     # [B, k, H m], made contiguous
+            z = torch.bmm(x.reshape(batch * dim, -1, 1), right).view(batch, dim, -1)   # [B, k, H m]
             maps = layer(z)                                                  # [B, k, H_l]
             x, out = maps.chunk(2, dim=2) if halve else (maps, maps)
             pooled.append(out.sum(dim=1))

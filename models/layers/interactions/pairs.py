@@ -40,6 +40,16 @@ def elementwise_pairs(emb: torch.Tensor) -> torch.Tensor:
     return left * right
 
 
+def weighted_pair_sum(emb: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """[B, F, k] embeddings, [B, P] pair weights in ``pair_index`` order -> [B, k]:
+    sum_{i<j} w_ij (e_i ⊙ e_j), computed as sum_i e_i ⊙ (A E)_i with A [B, F, F] holding w_ij in its
+    strict upper triangle: one batched product, no [B, P, k] term (nor its gradient)."""
+    batch, n_fields, _ = emb.shape
+    rows, cols = pair_index(n_fields, emb.device)
+    upper = weights.new_zeros(batch, n_fields * n_fields).index_copy(1, rows * n_fields + cols, weights)
+    return (emb * torch.bmm(upper.view(batch, n_fields, n_fields), emb)).sum(1)
+
+
 def pair_matrix(values: torch.Tensor, n_fields: int,
                 index: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """[P] per-pair values -> [F, F] symmetric matrix with a zero diagonal (diagnostics).
