@@ -92,7 +92,7 @@ def layout(info: FieldInfo, vocab: Vocabulary, compressible: bool = True) -> Fie
     if not compressible:
         return FieldLayout(info.cardinality - 1)
     kept = kept_codes(info, vocab.min_count)
-    if vocab.compress and info.cardinality > QR_ROWS and kept > QR_ROWS:
+    if vocab.compress and kept > QR_ROWS:
         return FieldLayout(QR_ROWS, kept - QR_ROWS)
     return FieldLayout(kept)
 
