@@ -49,15 +49,18 @@ def test_attention_pair_pooling_gradients_match_the_broadcast_form(emb):
 
 
 @pytest.mark.parametrize("residual", [True, False])
-def test_interacting_layer_matches_separate_projections(emb, residual):
-    layer = InteractingLayer(K, 3, 2, residual).double()
-    got, _ = layer(emb)
+@pytest.mark.parametrize("attention_dim", [3, 1])               # d_in = 4 <= 2 d' (bilinear form), and not
+def test_interacting_layer_matches_separate_projections(emb, residual, attention_dim):
+    layer = InteractingLayer(K, attention_dim, 2, residual).double()
+    assert layer.bilinear == (attention_dim == 3)
+    got, attention = layer(emb)
     q, k, v = (emb @ w.T for w in layer.qkv.weight.chunk(3))                     # each [B, F, H d']
-    heads = [torch.softmax(qh @ kh.transpose(1, 2), -1) @ vh
-             for qh, kh, vh in zip(q.chunk(2, -1), k.chunk(2, -1), v.chunk(2, -1))]
+    maps = [torch.softmax(qh @ kh.transpose(1, 2), -1) for qh, kh in zip(q.chunk(2, -1), k.chunk(2, -1))]
+    heads = [a @ vh for a, vh in zip(maps, v.chunk(2, -1))]
     explicit = torch.cat(heads, -1) + (layer.residual(emb) if residual else 0)
     params = [emb, *layer.parameters()]
     assert_close(got, torch.relu(explicit))
+    assert_close(attention, torch.stack(maps, 1))
     assert_close(grads(got, params), grads(torch.relu(explicit), params))
 
 
