@@ -18,11 +18,15 @@ trial), each in a new session (an ``AppTest`` of ``app.py``, headless: the page'
 ``st.cache_data.clear()`` (what a load costs right after the study changed); ``load``, the median of
 ``--repeats`` loads of the unchanged study. With ``--browser``: a Streamlit server and headless Chromium
 (Playwright), the median of ``--repeats`` page loads, from ``goto`` until the page's title is shown, its
-script has stopped and every chart is drawn; from a click in the sidebar (from the Start page) until the
+script has stopped and as many charts and tables are drawn as the page shows once settled (counted on a
+first, untimed load 3 s after its script stopped: a chart still loading its code is not yet in the page,
+so "every chart present is drawn" alone would stop the clock early); from a click in the sidebar (from the Start page) until the
 same; and from a click on a tab a page does not open first (each page draws only its open tab) until that
-tab's chart or table is drawn. ``--flag`` passes Streamlit options to that server: ``runner.postScriptGC=false`` skips the full garbage
-collection Streamlit runs after every script run, ``runner.magicEnabled=false`` the rewriting of a page's
-source each time it is compiled again.
+tab's chart or table is drawn. ``FLOORS``: pages of Streamlit alone (a title; and a table, a Plotly chart
+or a server-drawn SVG chart), timed the same way, what any page costs on this machine. ``--flag`` passes
+Streamlit options to that server: ``runner.postScriptGC=false`` skips the full garbage collection Streamlit
+runs after every script run, ``runner.magicEnabled=false`` the rewriting of a page's source each time it is
+compiled again.
 """
 
 from __future__ import annotations
@@ -41,13 +45,26 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = "pages"
-DRAWN = """(title) => {                  // the page's title shown, its script stopped, every chart drawn
-  const app = document.querySelector("[data-testid='stApp']");
+DRAWN = """([title, settled]) => {   // the title shown, the script stopped, as many charts, tables and SVG
+  const app = document.querySelector("[data-testid='stApp']");     // drawn as the settled page has
   if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
   const titled = [...document.querySelectorAll("h1")].some(h => h.textContent.includes(title));
-  const charts = [...document.querySelectorAll("[data-testid='stPlotlyChart']")];
-  return titled && charts.length > 0 && charts.every(chart => chart.querySelector(".main-svg"));
+  const count = (selector) => document.querySelectorAll(selector).length;
+  return titled && count("[data-testid='stPlotlyChart'] .main-svg") >= settled.charts
+    && count("[data-testid='stDataFrame'] canvas") >= settled.tables && count("svg.chart") >= settled.svg;
 }"""
+SETTLED = """() => ({charts: document.querySelectorAll("[data-testid='stPlotlyChart'] .main-svg").length,
+        tables: document.querySelectorAll("[data-testid='stDataFrame'] canvas").length,
+        svg: document.querySelectorAll("svg.chart").length})"""
+
+
+def settled(page, url: str, title: str) -> dict:
+    """What the page at ``url`` draws once it has settled (its script stopped, then 3 s more): the counts of
+    drawn Plotly charts, tables and server-drawn SVG charts a timed load must reach."""
+    page.goto(url)
+    page.wait_for_function(DRAWN, arg=[title, {"charts": 0, "tables": 0, "svg": 0}], timeout=600_000, polling=50)
+    page.wait_for_timeout(3000)
+    return page.evaluate(SETTLED)
 
 
 SHOWN = """(marker) => {             // after a tab click: the script stopped, the tab's own element shown, all drawn
@@ -156,41 +173,57 @@ def serve(folder: Path, env: dict, flags: list[str]) -> tuple[subprocess.Popen, 
     return server, base
 
 
-FLOOR_APP = """import numpy as np
+FLOOR_HEAD = """import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 st.title("Floor")
-st.plotly_chart(go.Figure(go.Scatter(x=np.arange(150), y=np.random.default_rng(0).random(150), mode="markers")))
+values = np.random.default_rng(0).random(150)
 """
+FLOORS = {         # Streamlit alone, nothing of CrossBoard: a title and ...
+    "floor_title": ("nothing else", ""),
+    "floor_one_table": ("a 150-row table", "st.dataframe(pd.DataFrame({'x': np.arange(150), 'y': values}))\n"),
+    "floor_one_chart": ("one 150-point Plotly chart",
+                        "st.plotly_chart(go.Figure(go.Scatter(x=np.arange(150), y=values, mode='markers')))\n"),
+    "floor_one_svg": ("one 150-point SVG chart drawn on the server",
+                      ("dots = ''.join(f'<circle cx=\"{4 * i}\" cy=\"{200 - 200 * v:.1f}\" r=\"3\"/>' "
+                       "for i, v in enumerate(values))\n"
+                       "st.markdown(f'<svg class=\"chart\" width=\"600\" height=\"200\">{dots}</svg>', "
+                       "unsafe_allow_html=True)\n")),
+}
 
 
 def floor_times(repeats: int) -> dict:
-    """The same browser timing of a page with Streamlit alone: a title and one 150-point Plotly chart (what any
-    page with one chart costs on this machine, whatever the app)."""
+    """The same browser timing of pages with Streamlit alone (``FLOORS``): what any page with a title, a table
+    or one chart costs on this machine, whatever the app."""
     import tempfile
 
     from playwright.sync_api import sync_playwright
 
+    times = {}
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "app.py").write_text(FLOOR_APP)
-        server, base = serve(Path(folder), dict(os.environ), [])
-        try:
-            with sync_playwright() as p:
-                browser = chromium(p)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                loads = []
-                for _ in range(repeats + 1):          # the first warms the browser's cache
-                    start = time.perf_counter()
-                    page.goto(base)
-                    page.wait_for_function(DRAWN, arg="Floor", timeout=600_000, polling=20)
-                    loads.append(time.perf_counter() - start)
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    loads = loads[1:]
-    return {"load": round(statistics.median(loads), 3), "loads": [round(s, 3) for s in loads]}
+        for key, (_, body) in FLOORS.items():
+            (Path(folder) / "app.py").write_text(FLOOR_HEAD + body)
+            server, base = serve(Path(folder), dict(os.environ), [])
+            try:
+                with sync_playwright() as p:
+                    browser = chromium(p)
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    loads, drawn = [], settled(page, base, "Floor")     # the first load warms the browser's cache
+                    for _ in range(repeats):
+                        start = time.perf_counter()
+                        page.goto(base)
+                        page.wait_for_function(DRAWN, arg=["Floor", drawn], timeout=600_000, polling=20)
+                        loads.append(time.perf_counter() - start)
+                    browser.close()
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            times[key] = {"load": round(statistics.median(loads), 3), "loads": [round(s, 3) for s in loads],
+                          "drawn": drawn}
+            print("browser, Streamlit alone:", FLOORS[key][0], times[key], flush=True)
+    return times
 
 
 def browser_times(home: Path, study_id: int, best_fm: int, repeats: int, flags: list[str]) -> dict:
@@ -209,30 +242,32 @@ def browser_times(home: Path, study_id: int, best_fm: int, repeats: int, flags: 
             browser = chromium(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
-            def drawn_after(action, title: str) -> float:
+            drawn = {name: settled(page, f"{base}/{path}", title) for name, (title, path) in views.items()}  # warm
+
+            def drawn_after(action, name: str) -> float:
                 start = time.perf_counter()
                 action()
-                page.wait_for_function(DRAWN, arg=title, timeout=600_000, polling=20)
+                page.wait_for_function(DRAWN, arg=[views[name][0], drawn[name]], timeout=600_000, polling=20)
                 return time.perf_counter() - start
 
             for name, (title, path) in views.items():
-                drawn_after(lambda path=path: page.goto(f"{base}/{path}"), title)      # warms the server's caches
-                loads = [drawn_after(lambda path=path: page.goto(f"{base}/{path}"), title) for _ in range(repeats)]
-                times[name] = {"load": round(statistics.median(loads), 3), "loads": [round(s, 3) for s in loads]}
+                loads = [drawn_after(lambda path=path: page.goto(f"{base}/{path}"), name) for _ in range(repeats)]
+                times[name] = {"load": round(statistics.median(loads), 3), "loads": [round(s, 3) for s in loads],
+                               "drawn": drawn[name]}
                 print("browser", name, times[name], flush=True)
             for name in ("leaderboard", "diagnostics"):
                 clicks = []
                 for _ in range(repeats):
                     page.goto(f"{base}/?study={study_id}")
                     link = page.locator(f"[data-testid='stSidebarNav'] a[href$='/{name}']")
-                    clicks.append(drawn_after(link.click, views[name][0]))
+                    clicks.append(drawn_after(link.click, name))
                 times[f"{name}_from_sidebar"] = {"load": round(statistics.median(clicks), 3),
                                                  "loads": [round(s, 3) for s in clicks]}
                 print("browser", name, "from the sidebar", times[f"{name}_from_sidebar"], flush=True)
             for name, (view, tab, marker) in TABS.items():
                 clicks = []
                 for _ in range(repeats):
-                    drawn_after(lambda view=view: page.goto(f"{base}/{views[view][1]}"), views[view][0])
+                    drawn_after(lambda view=view: page.goto(f"{base}/{views[view][1]}"), view)
                     start = time.perf_counter()
                     page.get_by_role("tab", name=tab).click()
                     page.wait_for_function(SHOWN, arg=marker, timeout=600_000, polling=20)
@@ -266,9 +301,9 @@ def markdown(files: list[Path]) -> str:
             lines.append(f"| {run} | {title} | {result['app_test'][key]['load']:.2f} | "
                          f"{result['app_test'][key]['uncached']:.2f} | {'—' if shown is None else f'{shown:.2f}'} | "
                          f"{'—' if sidebar is None else f'{sidebar:.2f}'} |")
-        if "floor_one_chart" in browser:
-            lines.append(f"| {run} | Streamlit alone: a title and one Plotly chart | — | — | "
-                         f"{browser['floor_one_chart']['load']:.2f} | — |")
+        for key, (what, _) in FLOORS.items():
+            if key in browser:
+                lines.append(f"| {run} | Streamlit alone: a title and {what} | — | — | {browser[key]['load']:.2f} | — |")
         for key, (view, tab, _) in TABS.items():
             if key in browser:
                 lines.append(f"| {run} | {VIEWS[view]}, a click on its tab {tab!r} | — | — | "
@@ -287,9 +322,13 @@ def main() -> None:
                         help="a Streamlit option for the browser's server, e.g. runner.postScriptGC=false")
     parser.add_argument("--out", help="write the raw results here (JSON)")
     parser.add_argument("--table", type=Path, nargs="+", help="print the table of these saved results and stop")
+    parser.add_argument("--floors", action="store_true", help="time only the pages of Streamlit alone (FLOORS)")
     args = parser.parse_args()
     if args.table:
         print(markdown(args.table))
+        return
+    if args.floors:
+        print(json.dumps(floor_times(args.repeats), indent=2))
         return
     home = Path(args.home)
     os.environ.update(CROSSBOARD_HOME=str(home), CROSSBOARD_DB=f"sqlite:///{home / 'crossboard.db'}")
@@ -308,8 +347,7 @@ def main() -> None:
     if args.browser:
         results["browser"] = browser_times(home, study.id, best_fm, args.repeats, args.flag)
         results["browser"]["flags"] = args.flag
-        results["browser"]["floor_one_chart"] = floor_times(args.repeats)
-        print("browser, Streamlit alone with one chart", results["browser"]["floor_one_chart"], flush=True)
+        results["browser"].update(floor_times(args.repeats))
     results["machine"]["load_1min_after"] = os.getloadavg()[0]
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

@@ -5,6 +5,7 @@ run. How fast they are is measured by ``benchmarks/page_times.py``, not here."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,13 +125,17 @@ def test_the_leaderboard_draws_only_its_open_tab_the_verdict_first(store):
          Standing("lr", 0, 1, {"auc": 0.61}, {"auc": [0.58, 0.64]}, GROUP, p_vs_leader=0.4)]).to_dict()))
 
     def titles(at) -> list[str]:
+        """The titles of the Plotly charts and of the SVG charts drawn on the server."""
         layouts = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
         return [t for layout in layouts for t in [layout.get("title", {}).get("text")]
-                + [a["text"] for a in layout.get("annotations", [])]]
+                + [a["text"] for a in layout.get("annotations", [])]] + [
+            re.search(r'aria-label="([^"]*)"', m.value).group(1) for m in at.markdown if m.value.startswith("<svg")]
 
     at = opened(study.id, "leaderboard")
     assert [t.label for t in at.tabs] == ["Best per model", "All trials", "Search history"]
     assert titles(at) == ["Test auc with 95% intervals"]                      # the verdict's chart only
+    (svg,) = [m.value for m in at.markdown if m.value.startswith("<svg")]
+    assert "fm: 0.6300 (95% interval 0.6000 – 0.6600), leader<" in svg and "lr: 0.6100 (95% interval" in svg
     assert "leader group" in at.tabs[0].dataframe[0].value["standing"].tolist()
     assert not at.tabs[1].dataframe and not at.tabs[2].get("plotly_chart")      # not drawn until opened
     at.session_state[f"leaderboard_tab_{study.id}"] = "Search history"

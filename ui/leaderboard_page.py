@@ -29,6 +29,7 @@ from storage.tables import TrialState
 from ui import common
 from ui.data_page import FILE_TYPES
 from ui.online_panel import online_tab
+from ui.svg import Interval, interval_chart
 
 BASELINE = "gbdt"
 REFRESH_S = 5.0
@@ -108,22 +109,13 @@ STANDING_COLORS = {"leader": "#1f77b4", "leader group": "#6baed6", "behind": "#f
                    "under-explored": "#969696"}
 
 
-def verdict_chart(verdict: Comparison) -> go.Figure:
+def verdict_chart(verdict: Comparison) -> str:
     """Each model's test value on the shared rows with its 95% interval, coloured by its standing
-    (the critical-difference view: overlapping bars are not told apart)."""
-    rows = pd.DataFrame([{"model": s.model, "value": s.test[verdict.metric], "low": s.interval[verdict.metric][0],
-                          "high": s.interval[verdict.metric][1], "standing": s.standing} for s in verdict.standings])
-    figure = go.Figure()
-    for standing, group in rows.groupby("standing", sort=False):
-        figure.add_trace(go.Scatter(
-            x=group["value"], y=group["model"], mode="markers", name=standing,
-            marker={"color": STANDING_COLORS.get(standing, "#000"), "size": 10},
-            error_x={"type": "data", "symmetric": False, "array": group["high"] - group["value"],
-                     "arrayminus": group["value"] - group["low"]}))
-    figure.update_layout(title=f"Test {verdict.metric} with 95% intervals", height=180 + 40 * len(rows),
-                         xaxis_title=f"test {verdict.metric}", yaxis={"autorange": "reversed", "type": "category"},
-                         legend_title_text="standing")
-    return figure
+    (the critical-difference view: overlapping bars are not told apart), as an SVG drawn here."""
+    metric = verdict.metric
+    return interval_chart([Interval(s.model, s.test[metric], *s.interval[metric], s.standing)
+                           for s in verdict.standings], STANDING_COLORS, f"test {metric}",
+                          title=f"Test {metric} with 95% intervals")
 
 
 def verdict_caption(verdict: Comparison) -> str:
@@ -364,7 +356,7 @@ def draw_view(name: str, study, chosen: Leaderboard, frame: pd.DataFrame, best: 
         st.dataframe(best, hide_index=True, width="stretch")
         if chosen.verdict is not None:
             st.caption(verdict_caption(chosen.verdict))
-            st.plotly_chart(verdict_chart(chosen.verdict), width="stretch", key=f"leaderboard_verdict_{study.id}")
+            st.markdown(verdict_chart(chosen.verdict), unsafe_allow_html=True)
         if "seeds" in best:
             st.caption(f"seeds: the model's best trial and its reruns with other seeds (the models in contention "
                        f"are re-run when the budget is spent, or with `crossboard reseed`); test {metric} mean and "
