@@ -66,7 +66,7 @@ def stream_table(path: Path, filename: str, out: Path, *, delimiter: str | None 
     that roles are guessed on)."""
     head = copy_to_parquet(path, filename, out, delimiter=delimiter, names=names)
     frame = ParquetColumns(out)
-    note = (f"read in blocks (the file is past the in-memory limit): roles were guessed on its first "
+    note = (f"read in blocks: roles were guessed on its first "
             f"{len(head.frame):,} of {len(frame):,} rows, every row was checked")
     return replace(head, frame=frame, notes=head.notes + [note]), head.frame
 
