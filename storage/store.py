@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import defer, sessionmaker
 
 from storage.db import READ_ONLY, check_url, get_engine, resolve_url
 from storage.tables import (
@@ -251,10 +251,14 @@ class Store:
             s.execute(sa.update(SeedRunRow).where(SeedRunRow.study_id == study_id, SeedRunRow.trial_number == trial_number,
                                                   SeedRunRow.seed == seed).values(**values))
 
-    def seed_runs(self, study_id: int) -> list[SeedRunRow]:
+    def seed_runs(self, study_id: int, outputs: bool = True) -> list[SeedRunRow]:
+        """The study's seed reruns; without ``outputs``, their output blobs are not read (reading the
+        attribute raises)."""
+        query = sa.select(SeedRunRow).where(SeedRunRow.study_id == study_id)
+        if not outputs:
+            query = query.options(defer(SeedRunRow.outputs, raiseload=True))
         with self.reading() as s:
-            return list(s.scalars(sa.select(SeedRunRow).where(SeedRunRow.study_id == study_id)
-                                  .order_by(SeedRunRow.trial_number, SeedRunRow.seed)))
+            return list(s.scalars(query.order_by(SeedRunRow.trial_number, SeedRunRow.seed)))
 
     def seed_run_states(self, study_id: int) -> list[tuple[str, int, str]]:
         """(model, trial number, state) of each of the study's seed reruns, without their outputs."""

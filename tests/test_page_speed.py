@@ -147,3 +147,16 @@ def test_the_leaderboard_draws_only_its_open_tab_the_verdict_first(store):
     at.session_state[f"leaderboard_tab_{study.id}"] = "All trials"
     at.run()
     assert sorted(at.tabs[1].dataframe[0].value["model"]) == ["fm", "lr"] and not titles(at)
+
+
+def test_the_leaderboard_reads_the_seed_reruns_figures_not_their_outputs(store):
+    study = study_with(store, [("lr", 0.61, {}), ("fm", 0.63, {})])
+    store.claim_seed_run(study.id, "fm", 1, [1])
+    store.finish_seed_run(study.id, 1, 1, state="done", test_json=json.dumps({"auc": 0.62}), outputs=b"x" * 1000)
+    (light,) = store.seed_runs(study.id, outputs=False)
+    assert light.test_json == json.dumps({"auc": 0.62})
+    with pytest.raises(Exception, match="outputs"):       # the blob was not read
+        _ = light.outputs
+    assert store.seed_runs(study.id)[0].outputs == b"x" * 1000
+    board = automl.reporting.leaderboard.read_leaderboard(store, store.find_study(study.id))
+    assert next(r for r in board.best if r["model"] == "fm")["seeds"] == 2

@@ -134,7 +134,7 @@ def read_leaderboard(store: Store, study: StudyRow, models: Collection[str] | No
     """What the CLI prints and the UI shows, optionally for some ``models`` only."""
     records = [r for r in trial_records(store, study) if models is None or r["model"] in models]
     verdict = verdicts.stored(store, study.id)
-    best = with_seed_spread(best_per_model(records, study.metric), store.seed_runs(study.id), verdict)
+    best = with_seed_spread(best_per_model(records, study.metric), store.seed_runs(study.id, outputs=False), verdict)
     return Leaderboard(ranked(records, study.metric), best, ensemble_record(store, study), verdict)
 
 
