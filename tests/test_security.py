@@ -110,15 +110,22 @@ def test_without_a_password_the_app_opens_on_the_landing_page(home, monkeypatch)
 
 
 def test_column_names_reach_the_charts_as_text_not_markup():
-    from ui.diagnostics_page import bar_trace, importance_bars, pair_heatmap
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    from ui.diagnostics_page import importance_bars, pair_bars
+    from ui.svg import pair_map
 
     evil = "<a href='http://evil.example'>price</a>"
     pairs = [{"fields": [evil, "colour"], "strength": 0.5, "low": 0.4, "high": 0.6}]
     fields = [{"field": evil, "importance": 0.1, "low": 0.0, "high": 0.2}]
-    labels = [*bar_trace(pairs).y, *importance_bars(fields, "auc").data[0].y,
-              *pair_heatmap(pairs, [evil, "colour"], "t").data[0].x]
-    assert all("<a" not in label and "&lt;a href=" in label for label in labels if "price" in label)
-    assert len([label for label in labels if "price" in label]) == 3
+    assert all("<a" not in label and "&lt;a href=" in label for label in importance_bars(fields, "auc").data[0].y)
+    for svg in (pair_bars(pairs, "t", "band"), pair_map(np.array([[np.nan, 0.5], [0.5, np.nan]]), [evil, "c"], "s")):
+        assert "<a " not in svg and "&lt;a href=" in svg
+        tree = ET.fromstring(svg)                                 # the name is text in the SVG, not an element
+        assert not tree.findall(".//{http://www.w3.org/2000/svg}a") and not tree.findall(".//a")
+        assert any(evil in (t.text or "") for t in tree.iter())
 
 
 # --- the sign-in gate in front of every endpoint -------------------------------------------------------

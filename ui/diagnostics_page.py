@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from automl.data.datasets import schema_of
 from automl.data.names import MAX_NAME_CHARS
@@ -39,6 +38,7 @@ from models import REGISTRY
 from storage import Store
 from storage.tables import StudyRow, TrialState
 from ui import common
+from ui.svg import Interval, interval_chart, pair_map
 
 VIEWS = ("Study", "One trial")
 STUDY_TABS = ("Field pairs", "Options compared", "Which options mattered")
@@ -57,7 +57,6 @@ OWN_VIEWS = {               # what each model's own pair measure is
     "gates": "the learned gate |α| on the pair's term (option pair_gates=gated: an L1 penalty pulls the gates of "
              "pairs the model does not need towards 0)",
 }
-HEAT = "Blues"
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -70,11 +69,6 @@ def as_text(name: str) -> str:
 def pair_name(fields: list[str]) -> str:
     """A pair as typed, "a × b" (for tables, which show text as it is)."""
     return " × ".join(map(str, fields))
-
-
-def pair_label(fields: list[str]) -> str:
-    """A pair as plotly text (``as_text``)."""
-    return as_text(pair_name(fields))
 
 
 def band_error(rows: list[dict], value: str) -> dict:
@@ -107,67 +101,32 @@ def pair_matrix(pairs: list[dict], names: list[str]) -> np.ndarray:
     return matrix
 
 
-def heatmap_trace(pairs: list[dict], names: list[str], colorbar: str, **colorbar_place) -> go.Heatmap:
-    """The pairs' symmetric map over ``names`` (a diverging scale around 0 when a strength is negative)."""
-    matrix = pair_matrix(pairs, names)
-    signed = bool(np.nanmin(matrix) < 0) if np.isfinite(matrix).any() else False
-    return go.Heatmap(z=matrix, x=[as_text(n) for n in names], y=[as_text(n) for n in names],
-                      colorscale="RdBu" if signed else HEAT, zmid=0 if signed else None, zmin=None if signed else 0,
-                      colorbar={"title": colorbar, **colorbar_place}, hoverongaps=False,
-                      hovertemplate="%{y} × %{x}: %{z:.4g}<extra></extra>")
+def pair_bars(shown: list[dict], title: str, band: str) -> str:
+    """The ``shown`` pairs' strengths with their ``band`` (low to high) as an SVG; a pair's folded shadows
+    ("also seen as") in its hover text."""
+    rows = []
+    for p in shown:
+        also = ", ".join(pair_name(a["fields"] if isinstance(a, dict) else a) for a in p.get("also", []))
+        rows.append(Interval(pair_name(p["fields"]), p["strength"], min(p["low"], p["strength"]),
+                             max(p["high"], p["strength"]), "pair", f"; also seen as {also}" if also else ""))
+    return interval_chart(rows, {"pair": "#1f77b4"}, "strength", title=title, band=band, legend=False, width=480)
 
 
-def pair_heatmap(pairs: list[dict], names: list[str], title: str, colorbar: str = "strength") -> go.Figure:
-    figure = go.Figure(heatmap_trace(pairs, names, colorbar))
-    figure.update_layout(title=title, height=max(320, 60 + 32 * len(names)), yaxis_autorange="reversed",
-                         xaxis_tickangle=-40)
-    return figure
+def consensus_charts(consensus: list[dict], top: int = TOP_PAIRS) -> tuple[str, str]:
+    """(the strongest consensus pairs as bars, the consensus pair map), as SVG drawn here."""
+    names = field_order(consensus)
+    return (pair_bars(consensus[:top], "Consensus pairs: the strongest", "95% bootstrap interval"),
+            pair_map(pair_matrix(consensus, names), names, "consensus", title="Consensus pair map", high=1.0))
 
 
-def bar_trace(shown: list[dict]) -> go.Bar:
-    """Bars of ``shown`` pairs with their bands; a pair's folded shadows ("also") in its hover text."""
-    also = [", ".join(pair_label(a["fields"] if isinstance(a, dict) else a) for a in p.get("also", []))
-            for p in shown]
-    return go.Bar(x=[p["strength"] for p in shown], y=[pair_label(p["fields"]) for p in shown], orientation="h",
-                  error_x=band_error(shown, "strength"), marker_color="#1f77b4",
-                  customdata=[f"<br>also seen as {a}" if a else "" for a in also],
-                  hovertemplate="%{y}: %{x:.4g}%{customdata}<extra></extra>")
-
-
-def consensus_figure(consensus: list[dict], top: int = TOP_PAIRS) -> go.Figure:
-    """One figure (one chart to draw): the strongest consensus pairs as bars, and the pair map beside them."""
-    shown, names = consensus[:top], field_order(consensus)
-    matrix = pair_matrix(consensus, names)
-    figure = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.22,
-                           subplot_titles=("strongest pairs", "pair map"))
-    figure.add_trace(bar_trace(shown), row=1, col=1)
-    figure.add_trace(go.Heatmap(z=matrix, x=[as_text(n) for n in names], y=[as_text(n) for n in names],
-                                colorscale=HEAT, zmin=0, zmax=1, colorbar={"title": "consensus"}, hoverongaps=False,
-                                hovertemplate="%{y} × %{x}: %{z:.3f}<extra></extra>"), row=1, col=2)
-    figure.update_yaxes(autorange="reversed")
-    figure.update_xaxes(title_text="strength", row=1, col=1)
-    figure.update_xaxes(tickangle=-40, row=1, col=2)
-    figure.update_layout(title="Consensus pairs", showlegend=False,
-                         height=max(360, 80 + 26 * max(len(shown), len(names))))
-    return figure
-
-
-def trial_pair_figure(pairs: list[dict], folded: list[dict] | None, preferred: list[str],
-                      top: int = TOP_PAIRS) -> go.Figure:
-    """One figure (one chart to draw): the trial's pair map (the pairs as measured; fields in ``preferred``'s
-    order), and beside it the strongest pairs as bars, ``folded`` ones (shadows under their source) when given."""
+def trial_pair_charts(pairs: list[dict], folded: list[dict] | None, preferred: list[str],
+                      top: int = TOP_PAIRS) -> tuple[str, str]:
+    """(the trial's pair map: the pairs as measured, fields in ``preferred``'s order; the strongest pairs as
+    bars, ``folded`` ones (shadows under their source) when given), as SVG drawn here."""
     names, shown = field_order(pairs, preferred), (folded if folded is not None else pairs)[:top]
     bars = "Interactions (shadows folded)" if folded is not None else "Strongest pairs"
-    figure = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.22,
-                           subplot_titles=("pair map", bars.lower()))
-    figure.add_trace(heatmap_trace(pairs, names, "strength", x=0.46), row=1, col=1)
-    figure.add_trace(bar_trace(shown), row=1, col=2)
-    figure.update_yaxes(autorange="reversed")
-    figure.update_xaxes(tickangle=-40, row=1, col=1)
-    figure.update_xaxes(title_text="strength", row=1, col=2)
-    figure.update_layout(title=f"Pair interaction map · {bars}", showlegend=False,
-                         height=max(360, 80 + 30 * max(len(names), len(shown))))
-    return figure
+    return (pair_map(pair_matrix(pairs, names), names, "strength", title="Pair interaction map"),
+            pair_bars(shown, bars, "±2 standard errors"))
 
 
 def importance_bars(fields: list[dict], metric: str) -> go.Figure:
@@ -260,6 +219,13 @@ def parameter_chart(model: str, importances: dict[str, float]) -> go.Figure:
     return figure
 
 
+def drawn_side_by_side(charts: tuple[str, str], widths: list[float], caption: str) -> None:
+    """Two SVG charts drawn here, side by side, with the one line that says how to read them."""
+    for column, svg in zip(st.columns(widths), charts, strict=True):
+        column.markdown(svg, unsafe_allow_html=True)
+    st.caption(caption)
+
+
 def chart(figure: go.Figure, caption: str, key: str, where=st) -> None:
     """A chart with the one line that says how to read it."""
     where.plotly_chart(figure, width="stretch", key=key)
@@ -314,10 +280,11 @@ def consensus_panel(consensus: list[dict], weights: dict[str, float], not_intera
                "by its validation quality relative to the best."
                + (" Weights: " + ", ".join(f"{common.plain(v)} {w:.2f}" for v, w in weights.items()) + "."
                   if weights else ""))
-    chart(consensus_figure(consensus),
-          "Bar: the pair's weighted strength over the voters (1 = every voter's strongest pair); whisker: its 95% "
-          "bootstrap interval over the voters (within 0 and 1). Each cell of the map: the pair's consensus "
-          "strength (0 = no voter finds the two fields interact). Darker = stronger.", key="consensus_chart")
+    drawn_side_by_side(consensus_charts(consensus), [0.45, 0.55],
+                       "Bar: the pair's weighted strength over the voters (1 = every voter's strongest pair); "
+                       "whisker: its 95% bootstrap interval over the voters (within 0 and 1). Each cell of the map: "
+                       "the pair's consensus strength (0 = no voter finds the two fields interact). Darker = "
+                       "stronger. Hover for the figures.")
     every = st.expander("Every pair, as a table", key="consensus_every", on_change="rerun")
     if every.open:      # drawn when opened: a table costs the browser a few tenths of a second
         every.dataframe(consensus_table(consensus), hide_index=True, width="stretch", key="consensus_table",
@@ -570,12 +537,13 @@ def pairs_view(result: TrialDiagnostics) -> None:
         st.info("The trial has fewer than two fields, so no pairs.")
         return
     folded = result.get("folded")
-    chart(trial_pair_figure(pairs, folded["folded"] if folded else None, [f["field"] for f in result["fields"]]),
-          "Each cell of the map: the share of the model's output variance that the two fields carry only "
-          "together (0 = additive), darker = stronger. Bars: the strongest pairs' shares (ArchDetect mixed difference)"
-          + (", a pair seen through a field that determines another folded under it (hover: also seen as)"
-             if folded else "") + "; whisker: ±2 standard errors over repeated draws of rows.",
-          key="trial_pairs")
+    drawn_side_by_side(
+        trial_pair_charts(pairs, folded["folded"] if folded else None, [f["field"] for f in result["fields"]]),
+        [0.55, 0.45],
+        "Each cell of the map: the share of the model's output variance that the two fields carry only "
+        "together (0 = additive), darker = stronger. Bars: the strongest pairs' shares (ArchDetect mixed difference)"
+        + (", a pair seen through a field that determines another folded under it (hover: also seen as)"
+           if folded else "") + "; whisker: ±2 standard errors over repeated draws of rows. Hover for the figures.")
     if folded and folded["not_interactions"]:
         st.caption("Not interactions (a field paired with one it determines): " + "; ".join(
             f"{common.plain(pair_name(p['fields']))} ({common.plain(p['reason'])})"
@@ -627,9 +595,11 @@ def own_view(result: dict) -> None:
             st.markdown(f"**{method}**: {OWN_VIEWS.get(method, 'the model’s own pair measure')}. "
                         "Agreement with the pairs above (Spearman's ρ over the pairs both rank): "
                         f"**{'—' if rho is None else f'{rho:+.2f}'}**")
-            chart(pair_heatmap(own, field_order(own, importance_order), f"{method} pair map", colorbar=method),
-                  "Each cell: the model's own strength for the pair, on its own scale (only the ranking compares "
-                  "with the map above; ρ near 1: the same pairs). Darker = stronger.", key=f"trial_own_{method}")
+            names = field_order(own, importance_order)
+            st.markdown(pair_map(pair_matrix(own, names), names, method, title=f"{method} pair map", size=420),
+                        unsafe_allow_html=True)
+            st.caption("Each cell: the model's own strength for the pair, on its own scale (only the ranking compares "
+                       "with the map above; ρ near 1: the same pairs). Darker = stronger.")
 
 
 def attention_view(result: TrialDiagnostics) -> None:

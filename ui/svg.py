@@ -11,6 +11,7 @@ from html import escape
 import numpy as np
 
 FONT = 'font-size="13" fill="currentColor"'          # the page's own font and text colour (light or dark theme)
+SCALED = 'role="img" style="max-width: 100%; height: auto"'       # never wider than the page, never blown up
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
     """One row per ``Interval``, top to bottom in the given order: a dot at the value and a bar from low
     to high (``band`` names it in the hover text), coloured by group (``colors``; with ``legend``, the
     groups in order of first appearance). Hovering a row shows its figures. Returns an ``<svg>`` element
-    that scales to the page's width."""
+    as wide as it needs, narrower where the page is."""
     label_width = 12 + 7 * max((len(r.label) for r in rows), default=4)
     left, right, row_height = min(max(label_width, 80), width // 2), 24, 30
     top = (26 if title else 6) + (30 if legend else 0)
@@ -56,7 +57,7 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
     def x(value: float) -> float:
         return left + (value - low) / (high - low) * (width - left - right)
 
-    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" {SCALED} '
               f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title or axis_title)}">')]
     if title:
         parts.append(f'<text x="{left}" y="18" font-size="15" fill="currentColor">{escape(title)}</text>')
@@ -74,7 +75,7 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
                  f'{escape(axis_title)}</text>')
     for k, r in enumerate(rows):
         y, color = top + row_height * (k + 0.5), colors.get(r.group, "#000")
-        tip = f"{r.label}: {r.value:.4f} ({band} {r.low:.4f} – {r.high:.4f}), {r.group}{r.note}"
+        tip = f"{r.label}: {r.value:.4f} ({band} {r.low:.4f} – {r.high:.4f}){f', {r.group}' if legend else ''}{r.note}"
         parts.append(f'<g><title>{escape(tip)}</title>'
                      f'<rect x="0" y="{y - row_height / 2:.1f}" width="{width}" height="{row_height}" fill="none" '
                      'pointer-events="all"/>'
@@ -105,7 +106,7 @@ def pair_map(matrix: np.ndarray, names: list[str], legend_title: str, title: str
     """A symmetric [F, F] map of pair strengths over ``names`` (NaN: not measured, left blank):
     darker blue = stronger from 0 to ``high`` (default: the largest value), or red below 0 and blue above
     on a scale centred at 0 when a value is negative. Hovering a cell shows its pair and value. Returns an
-    ``<svg>`` element that scales to the page's width."""
+    ``<svg>`` element as wide as it needs, narrower where the page is."""
     values = np.abs(matrix[np.isfinite(matrix)])
     signed = bool((matrix[np.isfinite(matrix)] < 0).any())
     top_value = high if high is not None else float(values.max(initial=0.0)) or 1.0
@@ -118,7 +119,7 @@ def pair_map(matrix: np.ndarray, names: list[str], legend_title: str, title: str
     top = 26 if title else 6
     left, grid = label, cell * n
     width, height = left + grid + 110, top + grid + label
-    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" {SCALED} '
               f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title or legend_title)}">')]
     if title:
         parts.append(f'<text x="{left}" y="18" font-size="15" fill="currentColor">{escape(title)}</text>')
