@@ -1,13 +1,15 @@
-"""The server-drawn SVG charts: well-formed, every row where its figures say, hover text, escaped labels."""
+"""The server-drawn SVG charts: well-formed, every row and cell where its figures say, hover text, escaped
+labels, colour scales."""
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
-from ui.svg import Interval, interval_chart, nice_ticks
+from ui.svg import BLUES, RED_BLUE, Interval, color, interval_chart, nice_ticks, pair_map
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 COLORS = {"leader": "#1f77b4", "behind": "#fd8d3c"}
@@ -49,3 +51,30 @@ def test_interval_chart_axis_covers_every_interval_and_labels_are_escaped():
     assert ticks and min(ticks) <= 0.70 and max(ticks) >= 0.80
     legend = [t.text for t in svg.findall("svg:text", NS) if t.text in COLORS]
     assert legend == ["leader", "behind"]                                # each group once, in order of appearance
+
+
+def test_pair_map_colours_each_measured_cell_by_its_strength():
+    matrix = np.array([[np.nan, 1.0, 0.2], [1.0, np.nan, np.nan], [0.2, np.nan, np.nan]])
+    svg = ET.fromstring(pair_map(matrix, ["a", "b", "c"], "strength", title="map"))
+    cells = {r.find("svg:title", NS).text: r.get("fill") for r in svg.iter(f"{{{NS['svg']}}}rect")
+             if r.find("svg:title", NS) is not None}
+    assert set(cells) == {"a × b: 1", "b × a: 1", "a × c: 0.2", "c × a: 0.2"}      # no diagonal, no unmeasured
+    assert cells["a × b: 1"] == color(BLUES, 1.0) == "#08306b"                     # the strongest: darkest
+    assert cells["a × c: 0.2"] == color(BLUES, 0.2)
+    assert "0.2" in pair_map(matrix, ["a", "b", "c"], "s", high=0.4) and color(BLUES, 0.5) in pair_map(
+        matrix, ["a", "b", "c"], "s", high=0.4)                                      # a fixed top: 0.2 is half way
+
+
+def test_pair_map_centres_a_signed_scale_at_zero():
+    matrix = np.array([[np.nan, -0.5, 0.25], [-0.5, np.nan, np.nan], [0.25, np.nan, np.nan]])
+    svg = ET.fromstring(pair_map(matrix, ["x", "y", "z"], "ρ"))
+    fills = {r.find("svg:title", NS).text: r.get("fill") for r in svg.iter(f"{{{NS['svg']}}}rect")
+             if r.find("svg:title", NS) is not None}
+    assert fills["x × y: -0.5"] == "#b2182b" and fills["x × z: 0.25"] == color(RED_BLUE, 0.75)   # on -0.5 … 0.5
+    assert {"-0.5", "0.5"} <= {t.text for t in svg.iter(f"{{{NS['svg']}}}text")}                 # the scale's ends
+
+
+def test_colour_scales_interpolate_between_their_stops():
+    assert color(BLUES, 0.0) == "#f7fbff" and color(BLUES, 2.0) == "#08306b" and color(RED_BLUE, 0.5) == "#f7f7f7"
+    assert color(RED_BLUE, 0.25) == "#" + "".join(f"{round((a + b) / 2):02x}" for a, b in zip((178, 24, 43),
+                                                                                           (247, 247, 247)))
