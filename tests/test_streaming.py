@@ -18,7 +18,16 @@ from automl.diagnostics.trial import diagnose
 from automl.errors import SettingsError
 from automl.search.data import placed
 from automl.training import device
-from automl.training.device import MEMORY_SETTING, batches, data_budget, host_rows
+from automl.training.device import (
+    FREE_SHARE,
+    MEMORY_SETTING,
+    batches,
+    data_budget,
+    gpu_budget,
+    host_rows,
+    sharers,
+    worker_devices,
+)
 from automl.training.fit import train_and_evaluate
 from automl.training.loop import STREAM_NOTE
 from models import REGISTRY
@@ -42,6 +51,16 @@ def test_the_budget_is_the_setting_else_everything_on_the_cpu(monkeypatch):
     monkeypatch.setenv(MEMORY_SETTING, "two gigabytes")
     with pytest.raises(SettingsError, match=MEMORY_SETTING):
         data_budget(CPU)
+
+
+def test_workers_sharing_a_gpu_get_equal_budgets_whenever_they_load():
+    total = 80e9
+    assert sharers(worker_devices(3, n_gpus=2)) == [2, 1, 2] and sharers([None, None]) == [2, 2]
+    first = gpu_budget(free=total, total=total, sharers=2)
+    second = gpu_budget(free=total - first - 5e9, total=total, sharers=2)   # the first's data and model on it
+    assert first == second == FREE_SHARE * total / 2
+    assert gpu_budget(free=10e9, total=total, sharers=2) == FREE_SHARE * 10e9        # never past what is free
+    assert gpu_budget(free=total, total=total) == FREE_SHARE * total                 # alone: half of it
 
 
 def test_the_training_split_streams_first_then_all_of_them(capsys):

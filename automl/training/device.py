@@ -16,6 +16,7 @@ from automl.errors import SettingsError
 
 MEMORY_SETTING = "CROSSBOARD_DEVICE_MEMORY_MB"   # the data budget in MB (10^6 bytes), on any device
 FREE_SHARE = 0.5        # of a GPU's free memory the data may take by default; the rest: weights, optimizer state, activations
+SHARERS_SETTING = "CROSSBOARD_DEVICE_SHARERS"   # set by the launcher: how many local workers share this worker's GPU
 Pick = torch.Tensor | slice                      # the rows of one batch: int64 indices [B] or a range
 
 
@@ -49,8 +50,8 @@ def bf16_available(device: torch.device) -> bool:
 def data_budget(device: torch.device) -> float:
     """Bytes of encoded splits ``device`` may hold; the rest stays in host memory and streams
     (``batches``). ``CROSSBOARD_DEVICE_MEMORY_MB`` when set (on the CPU too: it forces the streaming
-    path there); else on CUDA ``FREE_SHARE`` of the free memory now (``torch.cuda.mem_get_info``), and
-    no limit (inf) on the CPU, whose rows are in host memory already."""
+    path there); else on CUDA ``gpu_budget`` of its free and total memory (``torch.cuda.mem_get_info``)
+    among the workers that share it, and no limit (inf) on the CPU, whose rows are in host memory already."""
     setting = os.environ.get(MEMORY_SETTING, "").strip()
     if setting:
         try:
@@ -60,8 +61,15 @@ def data_budget(device: torch.device) -> float:
                                 "e.g. 2000") from None
         return max(megabytes, 0.0) * 1e6
     if device.type == "cuda":
-        return FREE_SHARE * torch.cuda.mem_get_info(device)[0]
+        return gpu_budget(*torch.cuda.mem_get_info(device), int(os.environ.get(SHARERS_SETTING, "1") or 1))
     return math.inf
+
+
+def gpu_budget(free: float, total: float, sharers: int = 1) -> float:
+    """``FREE_SHARE`` of a GPU's ``free`` bytes, and no more than an equal part of that share of its
+    ``total`` among its ``sharers`` (the workers given this GPU): the workers that load later, when the
+    first ones' data is already on it, get the same budget as the first."""
+    return FREE_SHARE * min(free, total / max(sharers, 1))
 
 
 def host_rows(values: torch.Tensor, pick: Pick, pin: bool) -> torch.Tensor:
@@ -116,6 +124,11 @@ def batches(rows: dict[str, torch.Tensor], picks: Iterable[Pick],
         pending = send(pick)         # ... and the next batch's copy runs beside the consumer's step on it
         yield ready
     yield receive(pending)
+
+
+def sharers(devices: list[str | None]) -> list[int]:
+    """For each local worker's device (``worker_devices``), how many of the workers share it."""
+    return [devices.count(d) for d in devices]
 
 
 def worker_devices(count: int, n_gpus: int | None = None) -> list[str | None]:
