@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -211,12 +211,17 @@ class Store:
                             .where(TrialResultRow.study_id == study_id))
 
     # -- allocation -----------------------------------------------------------------------
-    def allocate(self, study_id: int, trial_number: int, choose: Callable[[dict[str, int]], str]) -> str:
+    def allocate(self, study_id: int, trial_number: int, choose: Callable[[dict[str, int]], str],
+                 replaces: Collection[int] = ()) -> str:
         """The model of trial ``trial_number``: the one recorded for it, else ``choose(trials given
         to each model so far)``, recorded in the same transaction under the study's lock, so that
-        two workers never decide on the same counts."""
+        two workers never decide on the same counts. ``replaces``: the trials it runs again (a lost
+        worker's), whose places in the plan it takes (their records removed, so one trial counts once)."""
         with self.session() as s:
             lock_study(s, study_id)
+            if replaces:
+                s.execute(sa.delete(AllocationRow).where(AllocationRow.study_id == study_id,
+                                                         AllocationRow.trial_number.in_(list(replaces))))
             found = s.scalar(sa.select(AllocationRow.model).where(AllocationRow.study_id == study_id,
                                                                   AllocationRow.trial_number == trial_number))
             if found is not None:

@@ -98,7 +98,8 @@ def test_the_trial_of_a_sole_worker_that_died_runs_when_a_worker_joins_later(db_
     store = Store(db_url)
     study = small_study(store, "sole", ["lr"], 2)
     default = optuna.load_study(study_name=study.optuna_name, storage=optuna_storage(db_url)).ask()
-    died_in(store, study, default.number)                    # the paper default, enqueued first
+    store.allocate(study.id, default.number, lambda given: "lr")     # its worker had started it ...
+    died_in(store, study, default.number)                    # ... the paper default, enqueued first
     assert main(["--home", str(home), "--db", db_url, "settle", "sole"]) == 0
     out = capsys.readouterr().out
     assert f"trials queued again {default.number}; status {WAITING}" in out
@@ -111,6 +112,7 @@ def test_the_trial_of_a_sole_worker_that_died_runs_when_a_worker_joins_later(db_
         t.number for t in trials if t.state == TrialState.COMPLETE)
     assert retry_of(trials, default.number).number in {r.trial_number for r in store.results(study.id)}
     assert store.find_study(study.id).status == "finished"
+    assert store.allocations(study.id) == {"lr": 2}         # the retry took the lost trial's place in the plan
 
 
 def recorded(store: Store, study, number: int, auc: float) -> None:

@@ -20,6 +20,7 @@ are read from ``cb_trial_results``, so every worker on every machine follows the
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from automl.data.schema import MAXIMIZE
@@ -128,9 +129,10 @@ class Allocator:
     def __init__(self, store: Store, study: StudyRow, models: list[str], k: int = MIN_TRIALS):
         self.store, self.study, self.models, self.k = store, study, list(models), k
 
-    def model_for(self, trial_number: int, fixed: str | None = None) -> str:
+    def model_for(self, trial_number: int, fixed: str | None = None, replaces: Collection[int] = ()) -> str:
         """The model of trial ``trial_number``: ``fixed`` when the trial came with one (a paper
-        default, a retried trial), else the plan's choice; recorded either way."""
+        default, a retried trial), else the plan's choice; recorded either way, in place of the
+        trials it runs again (``replaces``)."""
         # read before the study's lock: on SQLite every transaction takes the write lock, so a read
         # inside ``choose`` would wait for the transaction that called it
         best = {} if fixed else best_values(self.store, self.study)
@@ -139,4 +141,4 @@ class Allocator:
         def choose(given: dict[str, int]) -> str:
             return fixed or next_model(self.models, given, best, self.study.metric in MAXIMIZE, self.k, verdict=verdict)
 
-        return self.store.allocate(self.study.id, trial_number, choose)
+        return self.store.allocate(self.study.id, trial_number, choose, replaces)

@@ -96,11 +96,12 @@ class Objective:
         self.new_best: int | None = None      # the last trial whose outputs became its model's best
 
     def __call__(self, trial: optuna.Trial) -> float:
-        recorded = recorded_result(self.store, self.study.id, retried_trials(trial))
+        retried = retried_trials(trial)
+        recorded = recorded_result(self.store, self.study.id, retried)
         if recorded is not None:
             return self._take(trial, recorded)
         name = trial.suggest_categorical(MODEL_PARAM, self.config.models)
-        self.allocator.model_for(trial.number, fixed=name)       # enqueued trials count in the plan too
+        self.allocator.model_for(trial.number, fixed=name, replaces=retried)   # enqueued trials count in the plan too
         card = REGISTRY[name]
         scoped = ScopedTrial(trial, name)
         params = card.search_space(scoped, self.spec)
