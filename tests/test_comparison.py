@@ -187,6 +187,14 @@ def test_the_verdict_in_words_is_made_of_the_stored_numbers():
     changed = " ".join(verdict_sentences(comparison(BEHIND, 0.7800), trials))
     assert changed.startswith("gbdt wins") and "test auc 0.7800 [0.7700, 0.7900]" in changed
     assert "deepfm 0.7651 [0.7551, 0.7751] (p = 0.21): behind the leader" in changed and "0.7712" not in changed
+    short = "2 completed trials of the fair minimum of 3: the study's time ran out first"
+    nobody = Comparison("auc", "DeLong's paired test", 4000, 0.05, 0.012, [
+        Standing("lr", 8, 1, {"auc": 0.80}, {"auc": [0.79, 0.81]}, LEADER, why=short),
+        Standing("fm", 7, 1, {"auc": 0.79}, {"auc": [0.78, 0.80]}, UNDER_EXPLORED, 0.3, why=short)])
+    first, *rest = verdict_sentences(nobody, {})
+    assert first.startswith("No model reached a fair budget, so there is no verdict yet: lr is the best on validation "
+                            f"(under-explored too: {short}), test auc 0.8000 [0.7900, 0.8100]")
+    assert "only model judged" not in first and rest == [f"fm: {short}; not judged (under-explored)."]
 
 
 def test_racing_gives_no_more_trials_to_a_model_clearly_behind_and_keeps_the_leader_group():

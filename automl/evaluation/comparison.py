@@ -62,7 +62,7 @@ class Standing:
     standing: str                                # LEADER, GROUP, BEHIND, CLEARLY_BEHIND or UNDER_EXPLORED
     p_vs_leader: float | None = None             # Holm-adjusted p of the study metric's test with the leader
     better_than: list[str] = field(default_factory=list)     # models it beats significantly (Holm)
-    why: str = ""                                # why it is under-explored
+    why: str = ""                                # why it is under-explored (the leader: when every model is)
     search_sd: float = 0.0                       # the study metric's spread from the search (``search_spread``)
 
 
@@ -158,7 +158,7 @@ def compare(task: str, metric: str, labels: np.ndarray, runs: dict[str, list[np.
                                                                 metric: values[m]},
                                   {**{k: [v[1], v[2]] for k, v in others[m].items()}, metric: intervals[m]},
                                   standing_of(m, leader, p, intervals, under_explored, level, sign), p, beats,
-                                  under_explored.get(m, "") if m != leader else "", search_sd[m]))
+                                  under_explored.get(m, ""), search_sd[m]))
     order = {LEADER: 0}
     standings.sort(key=lambda s: (order.get(s.standing, 1), -sign * s.test[metric]))
     leader_se = [se_of[p] for p in pairs if leader in p]

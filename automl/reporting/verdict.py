@@ -78,6 +78,11 @@ def verdict_sentences(comparison: Comparison, trial_counts: dict[str, tuple[int,
         first = (f"{leader} wins: it is {best}, and on the {comparison.rows:,} shared test rows the "
                  f"test tells it apart from every other model judged ({words}); test {metric} "
                  f"{figure(comparison, leader).split(' ', 1)[1]}.")
+    elif comparison.standings[0].why:     # every model under-explored, the leader too: no verdict yet
+        first = (f"No model reached a fair budget, so there is no verdict yet: {leader} is the best on validation "
+                 f"(under-explored too: {comparison.standings[0].why}), test {metric} "
+                 f"{figure(comparison, leader).split(' ', 1)[1]} on {comparison.rows:,} test rows. Give the study "
+                 "more time, or fewer models, to compare them.")
     else:
         first = (f"{leader} is the only model judged: test {metric} "
                  f"{figure(comparison, leader).split(' ', 1)[1]} on {comparison.rows:,} test rows.")
