@@ -79,7 +79,8 @@ def per_model(trials: list[dict], best: list[dict]) -> dict[str, dict]:
     for record in best:
         if record["model"] in models:
             models[record["model"]].update({key: record.get(key) for key in
-                                            ("trial", "test", "test_mean", "test_sd", "seeds", "tied_with_leader")})
+                                            ("trial", "test", "test_mean", "test_sd", "seeds", "tied_with_leader",
+                                             "standing", "test_low", "test_high")})
     return models
 
 
@@ -92,9 +93,9 @@ def markdown(result: dict) -> str:
     task = "ctr" if "logloss" in result["constant_test"] else "rating"
     primary, others = COLUMNS[task]
     sign = -1 if task == "ctr" else 1
-    lines = [f"| model | trials | completed | pruned | failed | best test {primary.upper()} | mean ± sd over seeds | "
-             + " | ".join(title for _, title in others) + " | tied with the leader |",
-             "|" + "---|" * (8 + len(others))]
+    lines = [f"| model | trials | completed | pruned | failed | best test {primary.upper()} | 95% interval | standing | "
+             "mean ± sd over seeds | " + " | ".join(title for _, title in others) + " | tied with the leader |",
+             "|" + "---|" * (10 + len(others))]
 
     def fmt(v) -> str:
         return "—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
@@ -103,11 +104,13 @@ def markdown(result: dict) -> str:
     for name, m in ranked:
         test, sd = m.get("test") or {}, (m.get("test_sd") or {}).get(primary)
         spread = f"{m['test_mean'][primary]:.4f} ± {sd:.4f} ({m['seeds']})" if sd is not None else "—"
+        interval = f"[{m['test_low']:.4f}, {m['test_high']:.4f}]" if m.get("test_low") is not None else "—"
         lines.append(f"| {name} | {m['trials']} | {m['COMPLETE']} | {m['PRUNED']} | {m['FAIL']} | "
-                     f"{fmt(test.get(primary))} | {spread} | " + " | ".join(fmt(test.get(k)) for k, _ in others)
+                     f"{fmt(test.get(primary))} | {interval} | {m.get('standing') or '—'} | {spread} | "
+                     + " | ".join(fmt(test.get(k)) for k, _ in others)
                      + f" | {fmt(m.get('tied_with_leader'))} |")
     if result.get("ensemble_test"):
-        lines.append(f"| ensemble | | | | | {fmt(result['ensemble_test'].get(primary))} | | "
+        lines.append(f"| ensemble | | | | | {fmt(result['ensemble_test'].get(primary))} | | | | "
                      + " | ".join(fmt(result["ensemble_test"].get(k)) for k, _ in others) + " | |")
     constant = ", ".join(f"{k} {v:.4f}" for k, v in result["constant_test"].items())
     lines.append(f"\nConstant predictor (from the training rows): test {constant}. "
