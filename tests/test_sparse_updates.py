@@ -21,7 +21,9 @@ from models.common import SPARSE_ROWS
 @pytest.mark.parametrize("name", ["fm", "deepfm", "wide_deep"])
 def test_sparse_rows_with_plain_sgd_learn_exactly_what_dense_sgd_learns(name):
     """SGD without momentum or decay moves a row only by its gradient: untouched rows stay put either way,
-    so one epoch of sparse-row updates gives the dense run's weights (same seed, same batches)."""
+    so one epoch of sparse-row updates gives the dense run's weights (same seed, same batches), up to float32
+    rounding: the two backward passes sum a batch's repeated ids in different orders, and a step's last-bit
+    differences feed the next steps (a wrong update would differ by about lr × gradient, 1e-3 and more)."""
     data, card = planted_ctr_data(3000), REGISTRY[name]
     params = {**card.defaults, "optimizer": "sgd", "wide_optimizer": "sgd", "lr": 0.05, "wide_lr": 0.05,
               "weight_decay": 0.0, "dropout": 0.0, "batch_size": 256}
@@ -38,7 +40,7 @@ def test_sparse_rows_with_plain_sgd_learn_exactly_what_dense_sgd_learns(name):
         weights[updates] = model.state_dict()
     moved = 0
     for key, value in weights["dense"].items():
-        torch.testing.assert_close(weights["sparse"][key], value, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(weights["sparse"][key], value, rtol=1e-4, atol=2e-5)
         moved += int(not torch.equal(value, card.build(data.spec, params).state_dict()[key]))
     assert moved > 0
 
