@@ -78,3 +78,11 @@ def test_colour_scales_interpolate_between_their_stops():
     assert color(BLUES, 0.0) == "#f7fbff" and color(BLUES, 2.0) == "#08306b" and color(RED_BLUE, 0.5) == "#f7f7f7"
     assert color(RED_BLUE, 0.25) == "#" + "".join(f"{round((a + b) / 2):02x}" for a, b in zip((178, 24, 43),
                                                                                            (247, 247, 247)))
+
+
+def test_a_row_without_figures_keeps_its_label_and_leaves_the_axis_alone():
+    svg = ET.fromstring(interval_chart([*rows(), Interval("gbdt", float("nan"), float("nan"), float("nan"), "leader")],
+                                       COLORS, "test auc"))
+    gbdt = svg.findall("svg:g", NS)[-1]
+    assert gbdt.find("svg:text", NS).text == "gbdt" and gbdt.find("svg:circle", NS) is None
+    assert "nan" not in "".join(e.get("x1", "") + e.get("cx", "") for e in svg.iter())

@@ -49,8 +49,9 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
     left, right, row_height = min(max(label_width, 80), width // 2), 24, 30
     top = (26 if title else 6) + (30 if legend else 0)
     height = top + row_height * len(rows) + 48
-    low = min((r.low for r in rows), default=0.0)
-    high = max((r.high for r in rows), default=1.0)
+    drawn = [r for r in rows if all(map(math.isfinite, (r.value, r.low, r.high)))]   # a NaN row: its label only
+    low = min((r.low for r in drawn), default=0.0)
+    high = max((r.high for r in drawn), default=1.0)
     pad = (high - low) * 0.06 or abs(high) * 0.01 or 0.01
     low, high = low - pad, high + pad
 
@@ -80,11 +81,12 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
                      f'<rect x="0" y="{y - row_height / 2:.1f}" width="{width}" height="{row_height}" fill="none" '
                      'pointer-events="all"/>'
                      f'<text x="{left - 10}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{escape(r.label)}</text>'
-                     f'<line x1="{x(r.low):.1f}" x2="{x(r.high):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" '
-                     'stroke-width="2"/>'
-                     + "".join(f'<line x1="{x(end):.1f}" x2="{x(end):.1f}" y1="{y - 6:.1f}" y2="{y + 6:.1f}" '
-                               f'stroke="{color}" stroke-width="2"/>' for end in (r.low, r.high))
-                     + f'<circle cx="{x(r.value):.1f}" cy="{y:.1f}" r="6" fill="{color}"/></g>')
+                     + (f'<line x1="{x(r.low):.1f}" x2="{x(r.high):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" '
+                        'stroke-width="2"/>'
+                        + "".join(f'<line x1="{x(end):.1f}" x2="{x(end):.1f}" y1="{y - 6:.1f}" y2="{y + 6:.1f}" '
+                                  f'stroke="{color}" stroke-width="2"/>' for end in (r.low, r.high))
+                        + f'<circle cx="{x(r.value):.1f}" cy="{y:.1f}" r="6" fill="{color}"/>' if r in drawn else "")
+                     + "</g>")
     parts.append("</svg>")
     return "".join(parts)
 
