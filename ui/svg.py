@@ -27,6 +27,17 @@ class Interval:
     note: str = ""          # more hover text
 
 
+def opening(width: int, height: int, label: str, title: str, title_x: float) -> str:
+    """The ``<svg>`` start tag of a chart (``label``: what screen readers and tests call it) and its title."""
+    return (f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" {SCALED} '
+            f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(label)}">'
+            + (f'<text x="{title_x}" y="18" font-size="15" fill="currentColor">{escape(title)}</text>' if title else ""))
+
+
+def has_figures(row: Interval) -> bool:
+    return all(map(math.isfinite, (row.value, row.low, row.high)))
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """About ``count`` round values (steps of 1, 2 or 5 times a power of ten) covering [low, high]."""
     span = high - low
@@ -49,7 +60,7 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
     left, right, row_height = min(max(label_width, 80), width // 2), 24, 30
     top = (26 if title else 6) + (30 if legend else 0)
     height = top + row_height * len(rows) + 48
-    drawn = [r for r in rows if all(map(math.isfinite, (r.value, r.low, r.high)))]   # a NaN row: its label only
+    drawn = [r for r in rows if has_figures(r)]          # a row without figures (NaN): its label only
     low = min((r.low for r in drawn), default=0.0)
     high = max((r.high for r in drawn), default=1.0)
     pad = (high - low) * 0.06 or abs(high) * 0.01 or 0.01
@@ -58,10 +69,7 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
     def x(value: float) -> float:
         return left + (value - low) / (high - low) * (width - left - right)
 
-    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" {SCALED} '
-              f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title or axis_title)}">')]
-    if title:
-        parts.append(f'<text x="{left}" y="18" font-size="15" fill="currentColor">{escape(title)}</text>')
+    parts = [opening(width, height, title or axis_title, title, left)]
     legend_x = left
     for group in dict.fromkeys(r.group for r in rows) if legend else ():
         color = colors.get(group, "#000")
@@ -85,7 +93,7 @@ def interval_chart(rows: list[Interval], colors: dict[str, str], axis_title: str
                         'stroke-width="2"/>'
                         + "".join(f'<line x1="{x(end):.1f}" x2="{x(end):.1f}" y1="{y - 6:.1f}" y2="{y + 6:.1f}" '
                                   f'stroke="{color}" stroke-width="2"/>' for end in (r.low, r.high))
-                        + f'<circle cx="{x(r.value):.1f}" cy="{y:.1f}" r="6" fill="{color}"/>' if r in drawn else "")
+                        + f'<circle cx="{x(r.value):.1f}" cy="{y:.1f}" r="6" fill="{color}"/>' if has_figures(r) else "")
                      + "</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -121,10 +129,7 @@ def pair_map(matrix: np.ndarray, names: list[str], legend_title: str, title: str
     top = 26 if title else 6
     left, grid = label, cell * n
     width, height = left + grid + 110, top + grid + label
-    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" {SCALED} '
-              f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title or legend_title)}">')]
-    if title:
-        parts.append(f'<text x="{left}" y="18" font-size="15" fill="currentColor">{escape(title)}</text>')
+    parts = [opening(width, height, title or legend_title, title, left)]
     for i, name in enumerate(shown):
         y, x = top + cell * (i + 0.5), left + cell * (i + 0.5)
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{escape(name)}</text>'

@@ -70,22 +70,20 @@ def verdict_sentences(comparison: Comparison, trial_counts: dict[str, tuple[int,
     leader, group = by_standing[LEADER][0], by_standing.get(GROUP, [])
     metric, words = comparison.metric, f"{comparison.test}, Holm-corrected, 95%"
     best = "the best on validation" + (" of the models judged" if by_standing.get(UNDER_EXPLORED) else "")
+    lead = figure(comparison, leader).split(" ", 1)[1]          # the leader's value and interval, without its name
     if group:
         first = (f"No single winner: {leader} is {best}, but on the {comparison.rows:,} shared test "
                  f"rows the test cannot tell it apart from {', '.join(group)} ({words}); they form the leader group. "
                  f"Test {metric}: " + "; ".join(figure(comparison, m) for m in [leader, *group]) + ".")
     elif by_standing.get(BEHIND) or by_standing.get(CLEARLY_BEHIND):
         first = (f"{leader} wins: it is {best}, and on the {comparison.rows:,} shared test rows the "
-                 f"test tells it apart from every other model judged ({words}); test {metric} "
-                 f"{figure(comparison, leader).split(' ', 1)[1]}.")
+                 f"test tells it apart from every other model judged ({words}); test {metric} {lead}.")
     elif comparison.standings[0].why:     # every model under-explored, the leader too: no verdict yet
         first = (f"No model reached a fair budget, so there is no verdict yet: {leader} is the best on validation "
-                 f"(under-explored too: {comparison.standings[0].why}), test {metric} "
-                 f"{figure(comparison, leader).split(' ', 1)[1]} on {comparison.rows:,} test rows. Give the study "
-                 "more time, or fewer models, to compare them.")
+                 f"(under-explored too: {comparison.standings[0].why}), test {metric} {lead} on "
+                 f"{comparison.rows:,} test rows. Give the study more time, or fewer models, to compare them.")
     else:
-        first = (f"{leader} is the only model judged: test {metric} "
-                 f"{figure(comparison, leader).split(' ', 1)[1]} on {comparison.rows:,} test rows.")
+        first = f"{leader} is the only model judged: test {metric} {lead} on {comparison.rows:,} test rows."
     sentences = [first, *searched_apart(comparison, leader, group)]
     for standing, how in ((BEHIND, "behind the leader"), (CLEARLY_BEHIND, "clearly behind (intervals apart)")):
         models = by_standing.get(standing, [])
